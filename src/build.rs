@@ -1,0 +1,504 @@
+//! The pipeline, as one readable sequence: [`load`] (source → inventory → firmware → secrets) then
+//! [`build`] (render → number → write). `check` is `load` plus rendering, writing nothing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use git2::Oid;
+use serde::Serialize;
+
+use crate::config_sn;
+use crate::error::{sort_diagnostics, Diagnostic, Error, Result};
+use crate::firmware_store::{self, FirmwareFiles};
+use crate::history::{self, Numbering, Past, Recorded, RecordedPhone};
+use crate::inventory::{self, Inventory, PhoneDoc, Secret, SourceText};
+use crate::manifest::{FileEntry, FirmwareEntry, Manifest, ModelEntry, PhoneEntry};
+use crate::models::ModelId;
+use crate::output::{self, Staging};
+use crate::render::{self, ModelFiles, PhoneFile, PhoneSecrets, Templates};
+use crate::secrets::{self, Missing, SecretSource, SiteSecret};
+use crate::source::{CommitInfo, InventoryFiles, Snapshot, Source};
+
+/// What `provsite build` and `provsite check` are asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub inventory: PathBuf,
+    pub out: PathBuf,
+    pub rev: String,
+    pub worktree: bool,
+    pub keep: usize,
+    pub secret_file: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            inventory: PathBuf::from("inventory"),
+            out: PathBuf::from("public"),
+            rev: "HEAD".into(),
+            worktree: false,
+            keep: 5,
+            secret_file: None,
+        }
+    }
+}
+
+/// Progress of a long build, for the CLI's bar.
+pub trait Progress: Sync {
+    fn stage(&self, _name: &str, _total: u64) {}
+    fn advance(&self, _n: u64) {}
+}
+
+/// No progress display.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// The summary `--json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub release: String,
+    pub commit: String,
+    pub config_sn: String,
+    pub dirty: bool,
+    pub phones: usize,
+    /// Phones whose config_sn differs from the previous live release's (all, on a first build).
+    pub changed_phones: Vec<String>,
+    pub files_written: usize,
+    pub firmware_stored: usize,
+    pub releases_pruned: usize,
+    pub firmware_pruned: usize,
+    pub commits_rendered: usize,
+    #[serde(skip)]
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// A loaded, validated inventory with everything needed to render it.
+pub struct Loaded {
+    pub source: Source,
+    pub head: CommitInfo,
+    pub snap: Snapshot,
+    pub files: InventoryFiles,
+    pub inv: Inventory,
+    pub templates: Templates,
+    pub firmware: FirmwareFiles,
+    pub site_secret: SiteSecret,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Parses every phones file (a cache by blob id serves the history walk).
+fn parse_all(files: &InventoryFiles, cache: &mut HashMap<Oid, Arc<Vec<PhoneDoc>>>, diags: &mut Vec<Diagnostic>) -> Vec<(SourceText, Arc<Vec<PhoneDoc>>)> {
+    let mut out = Vec::new();
+    for (src, blob) in &files.phones {
+        if let Some(hit) = blob.and_then(|b| cache.get(&b)) {
+            out.push((src.clone(), hit.clone()));
+            continue;
+        }
+        match inventory::parse_phones(src) {
+            Ok(docs) => {
+                let docs = Arc::new(docs);
+                if let Some(b) = blob {
+                    cache.insert(*b, docs.clone());
+                }
+                out.push((src.clone(), docs));
+            }
+            Err(d) => diags.extend(d),
+        }
+    }
+    out
+}
+
+/// The site secret: PROVSITE_SECRET, --secret-file, or the example inventory's file (warned).
+fn site_secret(opts: &Options, source: &Source, snap: Snapshot, inv: &Inventory, diags: &mut Vec<Diagnostic>, site_path: &str) -> Result<SiteSecret> {
+    let s = SiteSecret::load(opts.secret_file.as_deref()).map_err(Error::Build)?;
+    if s.is_set() {
+        return Ok(s);
+    }
+    let Some(rel) = &inv.site.example_secret_file else { return Ok(s) };
+    let Some(path) = inventory::join_repo_path(&source.inventory_dir, rel) else {
+        diags.push(Diagnostic::error(site_path, format!("example_secret_file `{rel}` leaves the repository")));
+        return Ok(s);
+    };
+    let Some((blob, _)) = source.stat(snap, &path)? else {
+        diags.push(Diagnostic::error(site_path, format!("example_secret_file {path} not found")));
+        return Ok(s);
+    };
+    let bytes = source.with_reader(snap, &path, blob, |r| {
+        let mut b = Vec::new();
+        r.read_to_end(&mut b).map_err(|e| Error::io(&path, e))?;
+        Ok(b)
+    })?;
+    diags.push(
+        Diagnostic::warning(site_path, format!("using the example's development secret {path}: passwords derived from it are public"))
+            .hint("for real phones set PROVSITE_SECRET or pass --secret-file with a secret kept outside git, and remove example_secret_file"),
+    );
+    Ok(SiteSecret::from_bytes(String::from_utf8_lossy(&bytes).trim().as_bytes(), SecretSource::Example(path)))
+}
+
+
+/// Source → inventory → templates → secrets → firmware. Collects every problem before failing.
+pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> Result<Loaded> {
+    let source = Source::open(&opts.inventory)?;
+    let head = source.resolve(&opts.rev)?;
+    let snap = if opts.worktree { Snapshot::Worktree } else { Snapshot::Tree(head.id) };
+    let mut diags = Vec::new();
+    if !opts.worktree && opts.rev == "HEAD" && source.inventory_is_dirty().unwrap_or(false) {
+        diags.push(Diagnostic::warning(source.inventory_dir.clone(), "the inventory has uncommitted changes; they are not built").hint("commit them, or build the working tree with --worktree (the release is marked dirty)"));
+    }
+    let files = source.read_inventory(snap)?;
+    let mut cache = HashMap::new();
+    let parsed = parse_all(&files, &mut cache, &mut diags);
+    let (inv, inv_diags) = inventory::resolve(&files.site, &parsed, &source.inventory_dir);
+    diags.extend(inv_diags);
+    let templates = match Templates::new(&files.templates, &source.inventory_dir) {
+        Ok((t, w)) => {
+            diags.extend(w);
+            Some(t)
+        }
+        Err(e) => {
+            diags.extend(e);
+            None
+        }
+    };
+    let (Some(inv), Some(templates)) = (inv, templates) else {
+        return Err(fail(diags));
+    };
+    let site_secret = site_secret(opts, &source, snap, &inv, &mut diags, &files.site.path)?;
+    check_secrets(&inv, &site_secret, &files, &parsed, secrets_required, &mut diags);
+    let store_root = opts.out.join("firmware");
+    let (firmware, fw_diags) = firmware_store::prepare(&source, snap, &inv, &files.site, &store_root, staging)?;
+    diags.extend(fw_diags);
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(fail(diags));
+    }
+    sort_diagnostics(&mut diags);
+    Ok(Loaded { source, head, snap, files, inv, templates, firmware, site_secret, warnings: diags })
+}
+
+fn fail(mut diags: Vec<Diagnostic>) -> Error {
+    sort_diagnostics(&mut diags);
+    Error::Invalid(diags)
+}
+
+/// Reports every password that cannot be had now, naming the line it belongs to.
+fn check_secrets(inv: &Inventory, site: &SiteSecret, files: &InventoryFiles, parsed: &[(SourceText, Arc<Vec<PhoneDoc>>)], required: bool, diags: &mut Vec<Diagnostic>) {
+    let mut srcs: Vec<&SourceText> = vec![&files.site];
+    srcs.extend(parsed.iter().map(|(s, _)| s));
+    let mut derived_lines = Vec::new();
+    let mut report = |secret: &Secret, origin: &inventory::Origin, what: String, derived_lines: &mut Vec<String>| {
+        let missing = match secrets::resolve(secret, site) {
+            Ok(_) => return,
+            Err(m) => m,
+        };
+        let (msg, hint) = match missing {
+            Missing::Env(name) => (format!("{what}: environment variable {name} is not set"), format!("export {name}=... before building")),
+            Missing::SiteSecret => {
+                derived_lines.push(what.clone());
+                return;
+            }
+        };
+        let d = if required { Diagnostic::error("", msg) } else { Diagnostic::warning("", msg) };
+        diags.push(inventory::diagnostic_at(&srcs, origin, d.hint(hint)));
+    };
+    report(&inv.site.admin_password.0, &inv.site.admin_password.1, "admin_password".into(), &mut derived_lines);
+    if let Some((s, o)) = &inv.site.user_password {
+        report(s, o, "user_password".into(), &mut derived_lines);
+    }
+    for p in &inv.phones {
+        for l in &p.lines {
+            report(&l.password, &l.password_origin, format!("line {} of phone {}", l.user, p.mac), &mut derived_lines);
+        }
+    }
+    if !derived_lines.is_empty() {
+        let shown: Vec<&str> = derived_lines.iter().take(8).map(String::as_str).collect();
+        let more = if derived_lines.len() > 8 { format!(" and {} more", derived_lines.len() - 8) } else { String::new() };
+        let msg = format!("no site secret to derive passwords for: {}{more}", shown.join(", "));
+        let hint = format!("set {} (or pass --secret-file PATH) to a secret kept outside git, e.g. `head -c 32 /dev/urandom | base64`; or give those passwords as {{env: NAME}}", secrets::SECRET_ENV);
+        let d = if required { Diagnostic::error(&files.site.path, msg) } else { Diagnostic::warning(&files.site.path, msg) };
+        diags.push(d.hint(hint));
+    }
+}
+
+fn phone_secrets(inv: &Inventory, phone: &inventory::Phone, site: &SiteSecret) -> Option<PhoneSecrets> {
+    let lines = phone.lines.iter().map(|l| secrets::resolve(&l.password, site).ok()).collect::<Option<Vec<_>>>()?;
+    let admin = secrets::resolve(&inv.site.admin_password.0, site).ok()?;
+    let user = match &inv.site.user_password {
+        Some((s, _)) => Some(secrets::resolve(s, site).ok()?),
+        None => None,
+    };
+    Some(PhoneSecrets { lines, admin, user })
+}
+
+/// Rendered files of a whole inventory.
+pub struct Rendered {
+    pub models: BTreeMap<ModelId, ModelFiles>,
+    /// In the inventory's phone order (by MAC).
+    pub phones: Vec<PhoneFile>,
+}
+
+/// Renders every model and phone, on all cores.
+pub fn render_all(inv: &Inventory, templates: &Templates, firmware: &FirmwareFiles, site_secret: &SiteSecret, progress: &dyn Progress) -> std::result::Result<Rendered, String> {
+    if inv.site.admin_password.0 == Secret::Literal(inventory::FACTORY_ADMIN_PASSWORD.into()) {
+        return Err("the factory admin password 784518 is refused".into());
+    }
+    let mut models = BTreeMap::new();
+    for m in inv.models_in_use() {
+        models.insert(m, render::render_model(templates, inv, m, firmware)?);
+    }
+    let admin = secrets::resolve(&inv.site.admin_password.0, site_secret).map_err(|_| "admin password unavailable".to_string())?;
+    if admin == inventory::FACTORY_ADMIN_PASSWORD {
+        return Err("admin_password resolves to the factory password 784518: choose another".into());
+    }
+    progress.stage("render", inv.phones.len() as u64);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let chunk = inv.phones.len().div_ceil(threads).max(1);
+    let results: Vec<std::result::Result<Vec<PhoneFile>, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = inv
+            .phones
+            .chunks(chunk)
+            .map(|phones| {
+                let models = &models;
+                scope.spawn(move || {
+                    let mut out = Vec::with_capacity(phones.len());
+                    for (i, p) in phones.iter().enumerate() {
+                        let s = phone_secrets(inv, p, site_secret).ok_or_else(|| format!("a password of phone {} is unavailable", p.mac))?;
+                        out.push(render::render_phone(templates, &inv.site, &models[&p.model], p, &s)?);
+                        if i % 256 == 255 {
+                            progress.advance(256);
+                        }
+                    }
+                    progress.advance((phones.len() % 256) as u64);
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a render thread panicked".into()))).collect()
+    });
+    let mut phones = Vec::with_capacity(inv.phones.len());
+    for r in results {
+        phones.extend(r?);
+    }
+    Ok(Rendered { models, phones })
+}
+
+/// `provsite check`: everything but writing.
+pub fn check(opts: &Options) -> Result<Vec<Diagnostic>> {
+    let loaded = load(opts, None, false)?;
+    if loaded.site_secret.is_set() || all_secrets_available(&loaded) {
+        render_all(&loaded.inv, &loaded.templates, &loaded.firmware, &loaded.site_secret, &Quiet).map_err(Error::Build)?;
+    }
+    Ok(loaded.warnings)
+}
+
+fn all_secrets_available(l: &Loaded) -> bool {
+    l.inv.phones.iter().all(|p| phone_secrets(&l.inv, p, &l.site_secret).is_some())
+}
+
+/// The release's name: its config_sn, the commit, and `-dirty` for a working-tree build.
+pub fn release_name(sn: u64, commit: Oid, dirty: bool) -> String {
+    format!("{}-{}{}", config_sn::format(sn), crate::source::short(commit), if dirty { "-dirty" } else { "" })
+}
+
+/// Older states for the numbering: earlier releases in the output, and older commits rendered.
+struct History<'a> {
+    loaded: &'a Loaded,
+    out: PathBuf,
+    /// Release folders in the output, by the commit id prefix in their name (not dirty ones).
+    releases: HashMap<String, String>,
+    docs: HashMap<Oid, Arc<Vec<PhoneDoc>>>,
+    by_tree: HashMap<Oid, Option<HashMap<String, String>>>,
+}
+
+impl Past for History<'_> {
+    fn has_record(&self, commit: Oid) -> bool {
+        self.releases.contains_key(&crate::source::short(commit))
+    }
+
+    fn record(&mut self, commit: Oid) -> Option<Recorded> {
+        let dir = self.releases.get(&crate::source::short(commit))?;
+        let bytes = std::fs::read(self.out.join("releases").join(dir).join("manifest.json")).ok()?;
+        let m = Manifest::from_bytes(&bytes).ok()?;
+        if m.commit != commit.to_string() || m.dirty {
+            return None;
+        }
+        let phones = m
+            .phones
+            .into_iter()
+            .filter_map(|(mac, p)| Some((mac, RecordedPhone { digest: p.digest, sn: p.config_sn.parse().ok()? })))
+            .collect();
+        Some(Recorded { release_sn: m.config_sn.parse().ok()?, phones })
+    }
+
+    fn digests_at(&mut self, commit: Oid) -> Option<HashMap<String, String>> {
+        let src = &self.loaded.source;
+        let tree = src.inventory_tree(commit).ok()??;
+        if let Some(hit) = self.by_tree.get(&tree) {
+            return hit.clone();
+        }
+        let result = self.render_commit(commit);
+        self.by_tree.insert(tree, result.clone());
+        result
+    }
+}
+
+impl History<'_> {
+    /// An older commit's digests, rendered with today's templates and secrets. Its firmware is
+    /// taken from its pins (it was checked when that commit was built).
+    fn render_commit(&mut self, commit: Oid) -> Option<HashMap<String, String>> {
+        let l = self.loaded;
+        let files = l.source.read_inventory(Snapshot::Tree(commit)).ok()?;
+        let mut diags = Vec::new();
+        let parsed = parse_all(&files, &mut self.docs, &mut diags);
+        if !diags.is_empty() {
+            return None;
+        }
+        let (inv, _) = inventory::resolve(&files.site, &parsed, &l.source.inventory_dir);
+        let inv = inv?;
+        let (templates, _) = Templates::new(&files.templates, &l.source.inventory_dir).ok()?;
+        let mut fw = FirmwareFiles::default();
+        for set in inv.site.firmware.values() {
+            for (role, f) in set.files() {
+                if matches!(role, "telcfg" | "common_base") {
+                    let (blob, _) = l.source.stat(Snapshot::Tree(commit), &f.repo_path).ok()??;
+                    let bytes = l.source.with_reader(Snapshot::Tree(commit), &f.repo_path, blob, |r| {
+                        let mut b = Vec::new();
+                        r.read_to_end(&mut b).map_err(|e| Error::io(&f.repo_path, e))?;
+                        Ok(b)
+                    }).ok()?;
+                    fw.small.insert(f.repo_path.clone(), bytes);
+                } else if let Some(c) = l.firmware.store.get(&f.sha256) {
+                    fw.store.insert(f.sha256.clone(), c.clone());
+                }
+            }
+        }
+        let r = render_all(&inv, &templates, &fw, &l.site_secret, &Quiet).ok()?;
+        Some(inv.phones.iter().zip(r.phones).map(|(p, f)| (p.mac.clone(), f.digest)).collect())
+    }
+}
+
+fn list_releases(out: &Path) -> HashMap<String, String> {
+    let mut map = HashMap::new();
+    if let Ok(it) = std::fs::read_dir(out.join("releases")) {
+        for e in it.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let mut parts = name.split('-');
+            if let (Some(_sn), Some(id), None) = (parts.next(), parts.next(), parts.next()) {
+                map.insert(id.to_string(), name);
+            }
+        }
+    }
+    map
+}
+
+/// `provsite build`: render, number, write the release, switch the entry points, prune.
+pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
+    let staging = Staging::begin(&opts.out)?;
+    let loaded = load(opts, Some(&staging.firmware_dir()), true)?;
+    let rendered = render_all(&loaded.inv, &loaded.templates, &loaded.firmware, &loaded.site_secret, progress).map_err(Error::Build)?;
+    let inv = &loaded.inv;
+
+    // Numbers.
+    progress.stage("history", 0);
+    let digests: HashMap<String, String> = inv.phones.iter().zip(&rendered.phones).map(|(p, f)| (p.mac.clone(), f.digest.clone())).collect();
+    let mut past = History { loaded: &loaded, out: opts.out.clone(), releases: list_releases(&opts.out), docs: HashMap::new(), by_tree: HashMap::new() };
+    let numbering: Numbering = history::number(&loaded.source, loaded.head, opts.worktree, &digests, &mut past)?;
+    let dirty = opts.worktree;
+    let release = release_name(numbering.release_sn, loaded.head.id, dirty);
+    let mtime = output::release_mtime(loaded.head.time);
+
+    // Write the release under staging.
+    progress.stage("write", inv.phones.len() as u64);
+    let rel_dir = staging.release_dir();
+    let base = &inv.site.base_url;
+    let mut files_written = 0;
+    let mut manifest = Manifest {
+        format: crate::manifest::FORMAT,
+        generator: format!("provsite {}", env!("CARGO_PKG_VERSION")),
+        release: release.clone(),
+        commit: loaded.head.id.to_string(),
+        commit_time: loaded.head.time,
+        config_sn: config_sn::format(numbering.release_sn),
+        dirty,
+        base_url: base.clone(),
+        site: inv.site.name.clone(),
+        models: BTreeMap::new(),
+        firmware: BTreeMap::new(),
+        phones: BTreeMap::new(),
+    };
+    let mut entry_points = Vec::new();
+    for (m, files) in &rendered.models {
+        let entry = files.entry_point_bytes(&loaded.templates, base, &release).map_err(Error::Build)?;
+        output::write_file(&rel_dir.join(&files.entry_point), &entry, mtime)?;
+        output::write_file(&rel_dir.join(&files.common_name), &files.common, mtime)?;
+        files_written += 2;
+        let rel = |name: &str| format!("releases/{release}/{name}");
+        let mut list = vec![
+            file_entry("entry_point", files.entry_point.clone(), &entry),
+            file_entry("common", rel(&files.common_name), &files.common),
+        ];
+        if let Some((name, bytes)) = &files.telcfg {
+            output::write_file(&rel_dir.join(name), bytes, mtime)?;
+            files_written += 1;
+            list.push(file_entry("telcfg", rel(name), bytes));
+        }
+        for f in &files.firmware {
+            list.push(FileEntry { role: f.role.to_string(), path: f.store_path(), sha256: f.sha256.clone(), size: f.size });
+            let e = manifest.firmware.entry(f.sha256.clone()).or_insert(FirmwareEntry { size: f.size, names: Vec::new() });
+            if !e.names.contains(&f.name) {
+                e.names.push(f.name.clone());
+                e.names.sort();
+            }
+        }
+        list.sort();
+        manifest.models.insert(m.name().to_string(), ModelEntry { entry_point: files.entry_point.clone(), files: list });
+        entry_points.push((files.entry_point.clone(), entry));
+    }
+    let config_dir = rel_dir.join("config");
+    std::fs::create_dir_all(&config_dir).map_err(|e| Error::io(&config_dir, e))?;
+    for (p, f) in inv.phones.iter().zip(&rendered.phones) {
+        let sn = config_sn::format(numbering.phones[&p.mac]);
+        let body = render::fill_config_sn(&f.body, &sn);
+        let name = render::phone_file_name(p);
+        output::write_file(&config_dir.join(&name), &body, mtime)?;
+        files_written += 1;
+        manifest.phones.insert(
+            p.mac.clone(),
+            PhoneEntry { model: p.model.name().to_string(), name: p.name.clone(), config_sn: sn, digest: f.digest.clone(), file: file_entry("phone", format!("releases/{release}/config/{name}"), &body) },
+        );
+        if files_written % 256 == 0 {
+            progress.advance(256);
+        }
+    }
+    output::write_file(&rel_dir.join("manifest.json"), &manifest.to_bytes(), mtime)?;
+    files_written += 1;
+
+    // Switch.
+    let previous = output::read_manifest(&opts.out);
+    let firmware_stored = staging.publish(&release, &entry_points, &manifest, &loaded.firmware.staged, mtime)?;
+    loaded.firmware.save_cache();
+    let pruned = output::prune(&opts.out, opts.keep, &release)?;
+    let changed_phones = manifest
+        .phones
+        .iter()
+        .filter(|(mac, p)| previous.as_ref().and_then(|m| m.phones.get(*mac)).is_none_or(|old| old.config_sn != p.config_sn))
+        .map(|(mac, _)| mac.clone())
+        .collect();
+    Ok(Summary {
+        release,
+        commit: loaded.head.id.to_string(),
+        config_sn: config_sn::format(numbering.release_sn),
+        dirty,
+        phones: inv.phones.len(),
+        changed_phones,
+        files_written: files_written + entry_points.len() + 1,
+        firmware_stored,
+        releases_pruned: pruned.releases,
+        firmware_pruned: pruned.firmware,
+        commits_rendered: numbering.commits_rendered,
+        warnings: loaded.warnings.clone(),
+    })
+}
+
+fn file_entry(role: &str, path: String, bytes: &[u8]) -> FileEntry {
+    FileEntry { role: role.to_string(), path, sha256: crate::hashing::sha256_hex(bytes), size: bytes.len() as u64 }
+}

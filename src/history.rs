@@ -1,0 +1,150 @@
+//! Numbering from git: the release config_sn of each commit along first-parent history, and for each
+//! phone the config_sn of the oldest commit of the unbroken run, ending at the build, in which
+//! everything the phone fetches stayed identical.
+//!
+//! Earlier builds found in the output (their manifests record each phone's digest and number) cut
+//! the walk short; without them the walk renders older commits, skipping any whose inventory tree
+//! is the same as the next one's.
+
+use std::collections::{BTreeMap, HashMap};
+
+use git2::Oid;
+
+use crate::config_sn;
+use crate::error::{Error, Result};
+use crate::source::{CommitInfo, Source};
+
+/// A phone's state as an earlier build recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedPhone {
+    pub digest: String,
+    pub sn: u64,
+}
+
+/// What an earlier build of a commit recorded.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    pub release_sn: u64,
+    pub phones: HashMap<String, RecordedPhone>,
+}
+
+/// Access to older states: recorded builds, and rendering an older commit's digests.
+pub trait Past {
+    /// Whether an earlier build of this commit is recorded (cheap).
+    fn has_record(&self, commit: Oid) -> bool;
+    fn record(&mut self, commit: Oid) -> Option<Recorded>;
+    /// Each phone's digest at that commit; None when that commit's inventory does not build.
+    fn digests_at(&mut self, commit: Oid) -> Option<HashMap<String, String>>;
+}
+
+/// The numbers of a build.
+#[derive(Debug, Clone)]
+pub struct Numbering {
+    pub release_sn: u64,
+    pub phones: BTreeMap<String, u64>,
+    /// Commits rendered during the walk (for the benchmark's figures).
+    pub commits_rendered: usize,
+}
+
+/// Numbers a build of `head` (or, when `dirty`, of the working tree on top of `head`) whose phones
+/// have `digests` (MAC → digest).
+pub fn number(
+    source: &Source,
+    head: CommitInfo,
+    dirty: bool,
+    digests: &HashMap<String, String>,
+    past: &mut dyn Past,
+) -> Result<Numbering> {
+    // 1. The first-parent chain, newest first, until the root or a recorded build.
+    let mut chain: Vec<CommitInfo> = vec![head];
+    loop {
+        let last = *chain.last().expect("chain starts with head");
+        if chain.len() > 1 && past.has_record(last.id) {
+            break;
+        }
+        match last.first_parent {
+            Some(p) => chain.push(source.info(p)?),
+            None => {
+                if source.is_shallow_boundary(last.id) {
+                    return Err(Error::Build(format!(
+                        "this clone is shallow: history before commit {} is missing, and config_sn is derived from it.\n  = hint: fetch the whole history: `git fetch --unshallow` (in GitHub Actions: actions/checkout with `fetch-depth: 0`)",
+                        crate::source::short(last.id)
+                    )));
+                }
+                break;
+            }
+        }
+    }
+    // 2. Release numbers, oldest first.
+    let mut sns = vec![0u64; chain.len()];
+    let mut recorded_tail = None;
+    for i in (0..chain.len()).rev() {
+        let c = chain[i];
+        sns[i] = if i == chain.len() - 1 {
+            match (i > 0).then(|| past.record(c.id)).flatten() {
+                Some(rec) => {
+                    let sn = rec.release_sn;
+                    recorded_tail = Some(rec);
+                    sn
+                }
+                None => config_sn::release_sn(c.time, None),
+            }
+        } else {
+            config_sn::release_sn(c.time, Some(sns[i + 1]))
+        };
+    }
+    let release_sn = if dirty { sns[0] + 1 } else { sns[0] };
+
+    // 3. Phones: walk back while what each phone fetches stays the same.
+    let mut candidate: HashMap<&str, u64> = digests.keys().map(|m| (m.as_str(), release_sn)).collect();
+    let mut done: BTreeMap<String, u64> = BTreeMap::new();
+    let mut rendered = 0;
+    // With a dirty build, HEAD itself is the first older state; else HEAD's parent.
+    let start = if dirty { 0 } else { 1 };
+    let mut prev_tree = if dirty { None } else { source.inventory_tree(head.id)? };
+    for i in start..chain.len() {
+        if candidate.is_empty() {
+            break;
+        }
+        let c = chain[i];
+        let is_tail = i == chain.len() - 1;
+        if let (true, Some(rec)) = (is_tail && i > 0, recorded_tail.as_ref()) {
+            for (mac, sn) in candidate.drain() {
+                let same = rec.phones.get(mac).is_some_and(|r| digests.get(mac) == Some(&r.digest));
+                done.insert(mac.to_string(), if same { rec.phones[mac].sn } else { sn });
+            }
+            break;
+        }
+        let tree = source.inventory_tree(c.id)?;
+        let unchanged_tree = tree.is_some() && tree == prev_tree;
+        prev_tree = tree;
+        if unchanged_tree {
+            for sn in candidate.values_mut() {
+                *sn = sns[i];
+            }
+            continue;
+        }
+        rendered += 1;
+        let older = past.digests_at(c.id).unwrap_or_default();
+        let mut broken = Vec::new();
+        for (mac, sn) in candidate.iter_mut() {
+            if older.get(*mac).is_some_and(|d| digests.get(*mac) == Some(d)) {
+                *sn = sns[i];
+            } else {
+                broken.push(*mac);
+            }
+        }
+        for mac in broken {
+            let sn = candidate.remove(mac).expect("listed");
+            done.insert(mac.to_string(), sn);
+        }
+    }
+    for (mac, sn) in candidate {
+        done.insert(mac.to_string(), sn);
+    }
+    Ok(Numbering {
+        release_sn,
+        phones: done,
+        commits_rendered: rendered,
+    })
+}

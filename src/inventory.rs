@@ -1,0 +1,1286 @@
+//! The inventory: `site.yaml` and `phones/**/*.yaml` parsed into typed documents, inheritance
+//! resolved (site → model → profile → phone) and every rule checked, with each problem located.
+//!
+//! Parsing is separate from reading files (the source stage reads; this stage takes strings), so
+//! tests feed strings and the history walk reuses parsed files by blob id.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+
+use crate::error::Diagnostic;
+use crate::models::ModelId;
+use crate::tables::{self, Language, ZoneError};
+use crate::vendor_format::is_latin1;
+use crate::yaml_locate::{self, idx, key, Seg};
+
+/// The factory web admin password: a site that keeps it is open to anyone on the LAN.
+pub const FACTORY_ADMIN_PASSWORD: &str = "784518";
+
+// ---------------------------------------------------------------------------------------------
+// Documents: the YAML as written.
+
+/// Text that YAML may also write as a number (`user: 1001`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Text(pub String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A password as written: a literal, or `{env: NAME}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SecretDoc {
+    Literal(String),
+    Env(String),
+}
+
+impl<'de> Deserialize<'de> for SecretDoc {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = SecretDoc;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a password string or {env: VARIABLE}")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SecretDoc, E> {
+                Ok(SecretDoc::Literal(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<SecretDoc, E> {
+                Ok(SecretDoc::Literal(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<SecretDoc, E> {
+                Ok(SecretDoc::Literal(v.to_string()))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<SecretDoc, A::Error> {
+                let mut env = None;
+                while let Some(k) = map.next_key::<String>()? {
+                    if k != "env" {
+                        return Err(de::Error::unknown_field(&k, &["env"]));
+                    }
+                    env = Some(map.next_value::<String>()?);
+                }
+                env.map(SecretDoc::Env)
+                    .ok_or_else(|| de::Error::missing_field("env"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Raw vendor settings: section → key → value.
+pub type SettingsDoc = BTreeMap<String, BTreeMap<String, serde_yaml::Value>>;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteDoc {
+    pub name: String,
+    pub base_url: String,
+    pub timezone: String,
+    /// Explicit `NtpZoneNum`, for a zone the built-in table does not map.
+    #[serde(default)]
+    pub ntp_zone: Option<u8>,
+    #[serde(default = "default_language")]
+    pub language: String,
+    /// `CountryCode`; defaults from the language.
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub ntp: Option<String>,
+    pub pbx: PbxDoc,
+    #[serde(default)]
+    pub admin_password: Option<SecretDoc>,
+    #[serde(default)]
+    pub user_password: Option<SecretDoc>,
+    /// A site secret file for the example inventory only; PROVSITE_SECRET or --secret-file win.
+    #[serde(default)]
+    pub example_secret_file: Option<String>,
+    #[serde(default)]
+    pub firmware: BTreeMap<String, FirmwareSetDoc>,
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelDoc>,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ProfileDoc>,
+    #[serde(default)]
+    pub settings: SettingsDoc,
+}
+
+fn default_language() -> String {
+    "en".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PbxDoc {
+    pub host: String,
+    #[serde(default)]
+    pub backup_host: Option<String>,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    #[serde(default = "default_transport")]
+    pub transport: String,
+    #[serde(default = "default_dtmf")]
+    pub dtmf: String,
+    #[serde(default)]
+    pub voicemail: Option<Text>,
+    #[serde(default)]
+    pub pickup: Option<Text>,
+}
+
+fn default_port() -> u16 {
+    5060
+}
+fn default_transport() -> String {
+    "udp".to_string()
+}
+fn default_dtmf() -> String {
+    "rfc2833".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRefDoc {
+    pub file: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirmwareSetDoc {
+    pub model: String,
+    pub app: FileRefDoc,
+    pub dsp: FileRefDoc,
+    pub boot: FileRefDoc,
+    #[serde(default)]
+    pub telcfg: Option<FileRefDoc>,
+    #[serde(default)]
+    pub common_base: Option<FileRefDoc>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelDoc {
+    #[serde(default)]
+    pub firmware: Option<String>,
+    /// Entry-point file name; default `<MODEL>S.inf`.
+    #[serde(default)]
+    pub entry_point: Option<String>,
+    /// Lines this site allows on the model; at most the 4 slots of the files.
+    #[serde(default)]
+    pub max_lines: Option<usize>,
+    #[serde(default)]
+    pub settings: SettingsDoc,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileDoc {
+    #[serde(default)]
+    pub keys: BTreeMap<u32, KeyDoc>,
+    #[serde(default)]
+    pub settings: SettingsDoc,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, Hash)]
+#[serde(deny_unknown_fields)]
+pub struct KeyDoc {
+    #[serde(default)]
+    pub blf: Option<Text>,
+    #[serde(default)]
+    pub speed_dial: Option<Text>,
+    #[serde(default)]
+    pub line: Option<Text>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneDoc {
+    pub mac: Text,
+    pub model: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub profile: Option<String>,
+    #[serde(default)]
+    pub lines: Vec<LineDoc>,
+    #[serde(default)]
+    pub keys: BTreeMap<u32, KeyDoc>,
+    #[serde(default)]
+    pub settings: SettingsDoc,
+    /// A fixed address for DHCP; not written to the phone's files.
+    #[serde(default)]
+    pub ip: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineDoc {
+    pub user: Text,
+    #[serde(default)]
+    pub auth_user: Option<Text>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub password: Option<SecretDoc>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The resolved inventory: what the later stages read.
+
+/// A password after validation: where it comes from is decided, its value is read at render time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Secret {
+    Literal(String),
+    Env(String),
+    /// HMAC-SHA256 of the site secret and this label.
+    Derived(String),
+}
+
+/// Where something was written, for messages that come later (missing secrets, firmware).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub file: String,
+    pub path: Vec<Seg>,
+}
+
+pub type Settings = BTreeMap<String, BTreeMap<String, String>>;
+
+#[derive(Debug, Clone)]
+pub struct Pbx {
+    pub host: String,
+    pub backup_host: Option<String>,
+    pub port: u16,
+    pub transport: String,
+    pub transport_flag: u8,
+    pub dtmf: String,
+    pub dtmf_flag: u8,
+    pub voicemail: Option<String>,
+    pub pickup: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FirmwareFile {
+    /// Path inside the repository.
+    pub repo_path: String,
+    /// File name as the phone sees it (the last path component).
+    pub name: String,
+    pub sha256: String,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+pub struct FirmwareSet {
+    pub name: String,
+    pub model: ModelId,
+    pub app: FirmwareFile,
+    pub dsp: FirmwareFile,
+    pub boot: FirmwareFile,
+    pub telcfg: Option<FirmwareFile>,
+    pub common_base: Option<FirmwareFile>,
+}
+
+impl FirmwareSet {
+    /// Every file of the set, with its role.
+    pub fn files(&self) -> Vec<(&'static str, &FirmwareFile)> {
+        let mut v = vec![("app", &self.app), ("dsp", &self.dsp), ("boot", &self.boot)];
+        if let Some(t) = &self.telcfg {
+            v.push(("telcfg", t));
+        }
+        if let Some(c) = &self.common_base {
+            v.push(("common_base", c));
+        }
+        v
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelCfg {
+    pub model: ModelId,
+    pub firmware: String,
+    pub entry_point: String,
+    pub max_lines: usize,
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub name: String,
+    pub base_url: String,
+    pub timezone: String,
+    pub ntp_zone: u8,
+    pub language: Language,
+    pub country: String,
+    pub ntp: Option<String>,
+    pub pbx: Pbx,
+    pub admin_password: (Secret, Origin),
+    pub user_password: Option<(Secret, Origin)>,
+    pub example_secret_file: Option<String>,
+    pub firmware: BTreeMap<String, FirmwareSet>,
+    pub models: BTreeMap<ModelId, ModelCfg>,
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FnKey {
+    Blf(String),
+    SpeedDial(String),
+    Line(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Line {
+    pub user: String,
+    pub auth_user: String,
+    pub display_name: String,
+    pub password: Secret,
+    pub password_origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+pub struct Phone {
+    /// 12 upper-case hex digits.
+    pub mac: String,
+    pub model: ModelId,
+    pub name: Option<String>,
+    pub profile: Option<String>,
+    pub lines: Vec<Line>,
+    pub keys: BTreeMap<u32, FnKey>,
+    /// Profile settings with the phone's own over them.
+    pub settings: Settings,
+    pub ip: Option<String>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    pub site: Site,
+    /// Sorted by MAC.
+    pub phones: Vec<Phone>,
+}
+
+impl Inventory {
+    /// The models at least one phone uses, in a stable order.
+    pub fn models_in_use(&self) -> BTreeSet<ModelId> {
+        self.phones.iter().map(|p| p.model).collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing.
+
+/// One file's text and its path relative to the repository root.
+#[derive(Debug, Clone)]
+pub struct SourceText {
+    pub path: String,
+    pub text: String,
+}
+
+/// Locates diagnostics in the files they concern.
+struct Reporter<'a> {
+    texts: HashMap<&'a str, &'a str>,
+    diags: Vec<Diagnostic>,
+}
+
+impl<'a> Reporter<'a> {
+    fn new() -> Self {
+        Reporter {
+            texts: HashMap::new(),
+            diags: Vec::new(),
+        }
+    }
+
+    fn add_text(&mut self, src: &'a SourceText) {
+        self.texts.insert(&src.path, &src.text);
+    }
+
+    fn position(&self, file: &str, path: &[Seg], value: bool) -> Option<(usize, usize)> {
+        let text = self.texts.get(file)?;
+        if value {
+            yaml_locate::locate_value(text, path)
+        } else {
+            yaml_locate::locate(text, path)
+        }
+    }
+
+    /// An error at the value found at `path` in `file`.
+    fn error(&mut self, file: &str, path: &[Seg], msg: impl Into<String>, hint: impl Into<String>) {
+        let pos = self.position(file, path, true);
+        let mut d = Diagnostic::error(file, msg).at(pos);
+        let hint = hint.into();
+        if !hint.is_empty() {
+            d = d.hint(hint);
+        }
+        self.diags.push(d);
+    }
+
+    /// An error at the key of `path` (for a field that should not be there).
+    fn error_at_key(&mut self, file: &str, path: &[Seg], msg: impl Into<String>, hint: impl Into<String>) {
+        let pos = self.position(file, path, false);
+        self.diags
+            .push(Diagnostic::error(file, msg).at(pos).hint(hint.into()));
+    }
+
+    fn warning(&mut self, file: &str, path: &[Seg], msg: impl Into<String>, hint: impl Into<String>) {
+        let pos = self.position(file, path, true);
+        self.diags
+            .push(Diagnostic::warning(file, msg).at(pos).hint(hint.into()));
+    }
+
+    fn here(&self, file: &str, path: &[Seg]) -> String {
+        match self.position(file, path, true) {
+            Some((l, c)) => format!("{file}:{l}:{c}"),
+            None => file.to_string(),
+        }
+    }
+}
+
+/// Turns a serde_yaml error into a located diagnostic with a hint.
+fn yaml_error(file: &str, text: &str, err: &serde_yaml::Error, base: &[Seg]) -> Diagnostic {
+    let full = err.to_string();
+    // serde_yaml writes "<path>: <message> at line L column C"; keep the message alone.
+    let mut msg = full.as_str();
+    if let Some(i) = msg.rfind(" at line ") {
+        msg = &msg[..i];
+    }
+    let mut path = base.to_vec();
+    if let Some((p, rest)) = msg.split_once(": ") {
+        if p.starts_with('.') || p.starts_with('[') || !p.contains(' ') {
+            path.extend(yaml_locate::parse_serde_path(p.trim_start_matches('.')));
+            msg = rest;
+        }
+    }
+    let pos = err
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .or_else(|| unknown_field(msg).and_then(|f| yaml_locate::locate_key_under(text, &path, f)))
+        .or_else(|| yaml_locate::locate_value(text, &path));
+    let hint = if let Some(f) = unknown_field(msg) {
+        match msg.split_once("expected ") {
+            Some((_, expected)) => format!("`{f}` is not a field here; the fields are {expected}"),
+            None => format!("remove `{f}`"),
+        }
+    } else if msg.contains("invalid type") {
+        "check the value's type: quote text (\"*98\", \"0612345678\")".to_string()
+    } else if msg.contains("missing field") {
+        "add the field".to_string()
+    } else {
+        "fix the YAML syntax at this place (indentation, a missing ':' or quote)".to_string()
+    };
+    Diagnostic::error(file, msg).at(pos).hint(hint)
+}
+
+fn unknown_field(msg: &str) -> Option<&str> {
+    let rest = msg
+        .strip_prefix("unknown field `")
+        .or_else(|| msg.split_once("unknown field `").map(|(_, r)| r))?;
+    rest.split('`').next()
+}
+
+/// Parses `site.yaml`.
+pub fn parse_site(src: &SourceText) -> Result<SiteDoc, Diagnostic> {
+    serde_yaml::from_str(&src.text).map_err(|e| yaml_error(&src.path, &src.text, &e, &[]))
+}
+
+/// Parses a phones file (a list of phones). Reports one error per phone that does not parse.
+pub fn parse_phones(src: &SourceText) -> Result<Vec<PhoneDoc>, Vec<Diagnostic>> {
+    if src.text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let first = match serde_yaml::from_str::<Option<Vec<PhoneDoc>>>(&src.text) {
+        Ok(phones) => return Ok(phones.unwrap_or_default()),
+        Err(e) => yaml_error(&src.path, &src.text, &e, &[]),
+    };
+    // Look at every phone on its own, so that all the broken ones are reported at once.
+    let mut diags = vec![first.clone()];
+    if let Ok(serde_yaml::Value::Sequence(items)) = serde_yaml::from_str(&src.text) {
+        for (i, item) in items.into_iter().enumerate() {
+            if let Err(e) = serde_yaml::from_value::<PhoneDoc>(item) {
+                let d = yaml_error(&src.path, &src.text, &e, &[idx(i)]);
+                if !diags.iter().any(|x| x.line == d.line && x.message == d.message)
+                    && !(d.line >= first.line && within_item(&src.text, i, first.line))
+                {
+                    diags.push(d);
+                }
+            }
+        }
+    } else if first.message.contains("invalid type") && !first.message.contains('.') {
+        diags[0].hint = Some("a phones file is a YAML list: each phone starts with `- mac: ...`".into());
+    }
+    Err(diags)
+}
+
+/// Whether `line` falls inside the i-th item of the top-level list.
+fn within_item(text: &str, i: usize, line: usize) -> bool {
+    let start = yaml_locate::locate_value(text, &[idx(i)]).map(|p| p.0);
+    let end = yaml_locate::locate_value(text, &[idx(i + 1)]).map(|p| p.0);
+    match (start, end) {
+        (Some(s), Some(e)) => line >= s && line < e,
+        (Some(s), None) => line >= s,
+        _ => false,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resolving and validating.
+
+/// Normalises a MAC address written in any usual notation to 12 upper-case hex digits.
+pub fn normalize_mac(s: &str) -> Option<String> {
+    let hex: String = s
+        .chars()
+        .filter(|c| !matches!(c, ':' | '-' | '.' | ' '))
+        .collect();
+    (hex.len() == 12 && hex.chars().all(|c| c.is_ascii_hexdigit())).then(|| hex.to_ascii_uppercase())
+}
+
+/// Checks a base URL: http(s), a host, ending with `/`.
+pub fn check_base_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or("it must start with http:// or https://")?;
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() {
+        return Err("it has no host".into());
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>') {
+        return Err("it holds spaces or characters a URL cannot hold".into());
+    }
+    if url.contains('?') || url.contains('#') {
+        return Err("it must not hold a query (?) or a fragment (#)".into());
+    }
+    if !url.ends_with('/') {
+        return Err("it must end with /".into());
+    }
+    Ok(())
+}
+
+/// Keys provsite writes from the inventory's own fields: a raw setting may not set them.
+fn managed_key(section: &str, key: &str) -> Option<&'static str> {
+    let line_key = |k: &str| {
+        const PREFIXES: &[&str] = &[
+            "TEL0", "TEL", "regid", "regpwd", "DisplayNameFlag", "DisplayName", "DisplayNumFlag",
+            "DisplayNum", "RegisterServerMP", "RegisterServerBK", "ProxyServerMP", "ProxyServerBK",
+            "TransportFlgMP", "TransportFlgBK", "sip_reg_srv_portMP", "sip_reg_srv_portBK",
+            "sip_pxy_srv_portMP", "sip_pxy_srv_portBK",
+        ];
+        PREFIXES.iter().any(|p| {
+            k.strip_prefix(p).is_some_and(|rest| {
+                let rest = rest.strip_suffix("Use").or(rest.strip_suffix("Number")).unwrap_or(rest);
+                !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit())
+            })
+        })
+    };
+    match (section, key) {
+        ("sys", "config_sn") => Some("config_sn is derived from git history"),
+        ("sys", k) if k.starts_with("FeatureKeyExt") => Some("set function keys under `keys:`"),
+        ("ipp", "LanguageType") | ("sys", "CountryCode") => Some("set `language:` / `country:` in site.yaml"),
+        ("ntp", "NtpZoneNum") => Some("set `timezone:` (or `ntp_zone:`) in site.yaml"),
+        ("ntp", "NtpIP") | ("ntp", "NTPFlag") => Some("set `ntp:` in site.yaml"),
+        ("sys", "dtmf_mode_flag") => Some("set `pbx.dtmf:` in site.yaml"),
+        ("sip", "VoiceMailTelNum") | ("sip", "subscribe_event") => Some("set `pbx.voicemail:` in site.yaml"),
+        ("sip", "CallPkupFlg") | ("sip", "CallPkupSC") => Some("set `pbx.pickup:` in site.yaml"),
+        ("sys", "WebPWD") | ("sys", "TelnetPWD") => Some("set `admin_password:` in site.yaml"),
+        ("sys", "UserPWD") => Some("set `user_password:` in site.yaml"),
+        ("sip", k) if line_key(k) => Some("set lines under the phone's `lines:`"),
+        _ => None,
+    }
+}
+
+/// Checks raw settings against the vocabularies of `models` and turns values into strings.
+fn resolve_settings(
+    r: &mut Reporter,
+    file: &str,
+    base: &[Seg],
+    doc: &SettingsDoc,
+    models: &[ModelId],
+) -> Settings {
+    let mut out = Settings::new();
+    for (section, keys) in doc {
+        for (k, value) in keys {
+            let mut path = base.to_vec();
+            path.push(key(section.clone()));
+            path.push(key(k.clone()));
+            if let Some(hint) = managed_key(section, k) {
+                r.error_at_key(file, &path, format!("{section}.{k} is managed by provsite"), hint);
+                continue;
+            }
+            for m in models {
+                let vocab = m.vocabulary();
+                if !vocab.has_key(section, k) {
+                    let hint = match vocab.suggest(section, k) {
+                        Some(s) => format!("did you mean {s}? (keys known to the {m} firmware)"),
+                        None => format!("the {m} firmware has no such key; check the spelling and the section"),
+                    };
+                    r.error_at_key(file, &path, format!("unknown key {section}.{k} for {m}"), hint);
+                }
+            }
+            let text = match value {
+                serde_yaml::Value::String(s) => s.clone(),
+                serde_yaml::Value::Number(n) => n.to_string(),
+                _ => {
+                    r.error(file, &path, format!("{section}.{k} must be a string or a number"), "quote the value: \"1\"");
+                    continue;
+                }
+            };
+            if text.contains('\n') || text.contains('\r') {
+                r.error(file, &path, format!("the value of {section}.{k} holds a line break"), "a configuration value is one line: remove the line break (a YAML `|` or `>` block adds one)");
+                continue;
+            }
+            if !is_latin1(&text) {
+                r.error(file, &path, format!("the value of {section}.{k} has characters ISO-8859-1 cannot encode"), "the phones read Latin-1 only: replace those characters");
+                continue;
+            }
+            out.entry(section.clone()).or_default().insert(k.clone(), text);
+        }
+    }
+    out
+}
+
+fn merge_settings(base: &Settings, over: &Settings) -> Settings {
+    let mut out = base.clone();
+    for (s, keys) in over {
+        let sec = out.entry(s.clone()).or_default();
+        for (k, v) in keys {
+            sec.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+fn secret_of(doc: &SecretDoc) -> Secret {
+    match doc {
+        SecretDoc::Literal(s) => Secret::Literal(s.clone()),
+        SecretDoc::Env(n) => Secret::Env(n.clone()),
+    }
+}
+
+/// A SIP user, extension or key target: printable, no spaces, nothing that breaks `<sip:...>`.
+fn check_sip_token(s: &str) -> Result<(), &'static str> {
+    if s.is_empty() {
+        return Err("it is empty");
+    }
+    if s.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | ';' | ',')) {
+        return Err("it holds spaces or one of < > \" ; ,");
+    }
+    if !s.is_ascii() {
+        return Err("it holds characters outside ASCII");
+    }
+    Ok(())
+}
+
+/// Validates the whole inventory. Returns it only when no error remains; diagnostics include
+/// warnings either way.
+pub fn resolve(
+    site_src: &SourceText,
+    phone_srcs: &[(SourceText, Arc<Vec<PhoneDoc>>)],
+    inventory_dir: &str,
+) -> (Option<Inventory>, Vec<Diagnostic>) {
+    let mut r = Reporter::new();
+    r.add_text(site_src);
+    for (src, _) in phone_srcs {
+        r.add_text(src);
+    }
+    let site_doc = match parse_site(site_src) {
+        Ok(d) => d,
+        Err(d) => return (None, vec![d]),
+    };
+    let site = resolve_site(&mut r, site_src, &site_doc, inventory_dir);
+    let phones = resolve_phones(&mut r, &site_doc, site.as_ref(), phone_srcs);
+    let ok = !r.diags.iter().any(Diagnostic::is_error);
+    let inv = match (site, ok) {
+        (Some(site), true) => Some(Inventory { site, phones }),
+        _ => None,
+    };
+    (inv, r.diags)
+}
+
+fn resolve_site(r: &mut Reporter, src: &SourceText, doc: &SiteDoc, inventory_dir: &str) -> Option<Site> {
+    let f = src.path.as_str();
+    let mut ok = true;
+    if let Err(why) = check_base_url(&doc.base_url) {
+        r.error(f, &[key("base_url")], format!("bad base_url `{}`: {why}", doc.base_url), "write the URL phones reach the web root at, e.g. http://prov.example.com/phones/");
+        ok = false;
+    }
+    let zone = tables::ntp_zone_num(&doc.timezone);
+    if let Err(ZoneError::Unknown(suggestion)) = &zone {
+        let hint = match suggestion {
+            Some(z) => format!("did you mean {z}? (IANA names such as Europe/Paris)"),
+            None => "use an IANA name such as Europe/Paris".to_string(),
+        };
+        r.error(f, &[key("timezone")], format!("unknown time zone `{}`", doc.timezone), hint);
+        ok = false;
+    }
+    let ntp_zone = match (doc.ntp_zone, zone) {
+        (Some(n), _) => {
+            if n > tables::NTP_ZONE_MAX {
+                r.error(f, &[key("ntp_zone")], format!("ntp_zone {n} is outside the phone's table (0 to {})", tables::NTP_ZONE_MAX), "see the NtpZoneNum table in the README");
+                ok = false;
+            }
+            n
+        }
+        (None, Ok(n)) => n,
+        (None, Err(ZoneError::NoMatch)) => {
+            r.error(f, &[key("timezone")], format!("time zone `{}` has no match in the phone's zone table (NtpZoneNum)", doc.timezone), "add `ntp_zone: N` to site.yaml with the index of the phone's zone that fits (see the README's NtpZoneNum table)");
+            ok = false;
+            0
+        }
+        (None, Err(ZoneError::Unknown(_))) => 0,
+    };
+    let language = match tables::language(&doc.language) {
+        Some(l) => l,
+        None => {
+            let codes: Vec<&str> = tables::LANGUAGES.iter().map(|l| l.code).collect();
+            r.error(f, &[key("language")], format!("unknown language `{}`", doc.language), format!("the phones know {}", codes.join(", ")));
+            ok = false;
+            tables::LANGUAGES[0]
+        }
+    };
+    let country = doc.country.clone().unwrap_or_else(|| language.country.to_string());
+    if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
+        r.error(f, &[key("country")], format!("country `{country}` is not a two-letter upper-case code"), "write e.g. FR, US, DE");
+        ok = false;
+    }
+    if let Some(ntp) = &doc.ntp {
+        if check_sip_token(ntp).is_err() {
+            r.error(f, &[key("ntp")], format!("bad NTP server `{ntp}`"), "write a host name or an IP address");
+            ok = false;
+        }
+    }
+    // PBX
+    let p = &doc.pbx;
+    for (field, v) in [("host", Some(&p.host)), ("backup_host", p.backup_host.as_ref())] {
+        if let Some(v) = v {
+            if let Err(why) = check_sip_token(v) {
+                r.error(f, &[key("pbx"), key(field)], format!("bad pbx.{field} `{v}`: {why}"), "write a host name or an IP address");
+                ok = false;
+            }
+        }
+    }
+    let transport_flag = tables::transport_flag(&p.transport).unwrap_or_else(|| {
+        r.error(f, &[key("pbx"), key("transport")], format!("unknown transport `{}`", p.transport), "use udp, tcp or tls");
+        ok = false;
+        0
+    });
+    let dtmf_flag = tables::dtmf_mode_flag(&p.dtmf).unwrap_or_else(|| {
+        r.error(f, &[key("pbx"), key("dtmf")], format!("unknown DTMF mode `{}`", p.dtmf), "use rfc2833, inband or info");
+        ok = false;
+        1
+    });
+    for (field, v) in [("voicemail", &p.voicemail), ("pickup", &p.pickup)] {
+        if let Some(Text(v)) = v {
+            if check_sip_token(v).is_err() {
+                r.error(f, &[key("pbx"), key(field)], format!("bad pbx.{field} code `{v}`"), "write the feature code, quoted: \"*98\"");
+                ok = false;
+            }
+        }
+    }
+    let pbx = Pbx {
+        host: p.host.clone(),
+        backup_host: p.backup_host.clone(),
+        port: p.port,
+        transport: p.transport.clone(),
+        transport_flag,
+        dtmf: p.dtmf.clone(),
+        dtmf_flag,
+        voicemail: p.voicemail.as_ref().map(|t| t.0.clone()),
+        pickup: p.pickup.as_ref().map(|t| t.0.clone()),
+    };
+    // Passwords of the phone's own web page.
+    let admin_origin = Origin { file: f.to_string(), path: vec![key("admin_password")] };
+    let admin_password = match &doc.admin_password {
+        Some(d) => {
+            let s = secret_of(d);
+            check_literal_password(r, f, &[key("admin_password")], &s, true);
+            s
+        }
+        None => Secret::Derived("admin".to_string()),
+    };
+    let user_password = doc.user_password.as_ref().map(|d| {
+        let s = secret_of(d);
+        check_literal_password(r, f, &[key("user_password")], &s, false);
+        (s, Origin { file: f.to_string(), path: vec![key("user_password")] })
+    });
+    // Firmware sets.
+    let mut firmware = BTreeMap::new();
+    for (name, set) in &doc.firmware {
+        let base = [key("firmware"), key(name.clone())];
+        let Some(model) = ModelId::parse(&set.model) else {
+            r.error(f, &[key("firmware"), key(name.clone()), key("model")], format!("unknown model `{}` in firmware set {name}", set.model), "use ST2030, ST2022 or TB30");
+            ok = false;
+            continue;
+        };
+        let mut file_of = |role: &str, d: &FileRefDoc| -> Option<FirmwareFile> {
+            let mut path = base.to_vec();
+            path.push(key(role));
+            let sha = d.sha256.to_ascii_lowercase();
+            if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+                let mut p = path.clone();
+                p.push(key("sha256"));
+                r.error(f, &p, format!("sha256 of {name}.{role} is not 64 hex digits"), format!("run `sha256sum {}` and paste the digest", d.file));
+                return None;
+            }
+            let mut p = path.clone();
+            p.push(key("file"));
+            let Some(repo_path) = join_repo_path(inventory_dir, &d.file) else {
+                r.error(f, &p, format!("firmware path `{}` leaves the repository", d.file), "paths are relative to the inventory folder and must stay inside the repository");
+                return None;
+            };
+            let name = repo_path.rsplit('/').next().unwrap_or(&repo_path).to_string();
+            Some(FirmwareFile { repo_path, name, sha256: sha, origin: Origin { file: f.to_string(), path: p } })
+        };
+        let app = file_of("app", &set.app);
+        let dsp = file_of("dsp", &set.dsp);
+        let boot = file_of("boot", &set.boot);
+        let telcfg = set.telcfg.as_ref().map(|d| file_of("telcfg", d));
+        let common_base = set.common_base.as_ref().map(|d| file_of("common_base", d));
+        match (app, dsp, boot, telcfg, common_base) {
+            (Some(app), Some(dsp), Some(boot), telcfg, common_base)
+                if !matches!(telcfg, Some(None)) && !matches!(common_base, Some(None)) =>
+            {
+                firmware.insert(name.clone(), FirmwareSet { name: name.clone(), model, app, dsp, boot, telcfg: telcfg.flatten(), common_base: common_base.flatten() });
+            }
+            _ => ok = false,
+        }
+    }
+    // Models.
+    let mut models = BTreeMap::new();
+    for (name, m) in &doc.models {
+        let base = [key("models"), key(name.clone())];
+        let Some(model) = ModelId::parse(name) else {
+            r.error_at_key(f, &base, format!("unknown model `{name}`"), "the models are ST2030, ST2022 and TB30");
+            ok = false;
+            continue;
+        };
+        let Some(fw) = &m.firmware else {
+            r.error_at_key(f, &base, format!("model {model} names no firmware set"), "add `firmware: <name of a set under firmware:>`");
+            ok = false;
+            continue;
+        };
+        match doc.firmware.get(fw) {
+            None => {
+                let names: Vec<&str> = doc.firmware.keys().map(String::as_str).collect();
+                let hint = match crate::models::closest(fw, names.iter().copied()) {
+                    Some(s) => format!("did you mean {s}?"),
+                    None if names.is_empty() => "define it under `firmware:` in site.yaml".to_string(),
+                    None => format!("the firmware sets are: {}", names.join(", ")),
+                };
+                let mut p = base.to_vec();
+                p.push(key("firmware"));
+                r.error(f, &p, format!("unknown firmware set `{fw}`"), hint);
+                ok = false;
+            }
+            Some(set) if ModelId::parse(&set.model).is_some_and(|sm| sm != model) => {
+                let mut p = base.to_vec();
+                p.push(key("firmware"));
+                r.error(f, &p, format!("firmware set `{fw}` is for {}, not {model}", set.model), "name a set made for this model");
+                ok = false;
+            }
+            Some(_) => {}
+        }
+        let entry_point = m.entry_point.clone().unwrap_or_else(|| model.default_entry_point());
+        if entry_point.contains('/') || entry_point.starts_with('.') || check_sip_token(&entry_point).is_err() {
+            let mut p = base.to_vec();
+            p.push(key("entry_point"));
+            r.error(f, &p, format!("bad entry point name `{entry_point}`"), "a plain file name such as ST2030S.inf");
+            ok = false;
+        }
+        let max_lines = m.max_lines.unwrap_or(model.line_slots());
+        if max_lines == 0 || max_lines > model.line_slots() {
+            let mut p = base.to_vec();
+            p.push(key("max_lines"));
+            r.error(f, &p, format!("max_lines {max_lines} is outside 1 to {}", model.line_slots()), "the configuration files have 4 line slots");
+            ok = false;
+        }
+        let mut p = base.to_vec();
+        p.push(key("settings"));
+        let settings = resolve_settings(r, f, &p, &m.settings, &[model]);
+        models.insert(model, ModelCfg { model, firmware: fw.clone(), entry_point, max_lines, settings });
+    }
+    let mut entry_names = BTreeMap::new();
+    for cfg in models.values() {
+        if let Some(other) = entry_names.insert(cfg.entry_point.clone(), cfg.model) {
+            r.error(f, &[key("models"), key(cfg.model.name()), key("entry_point")], format!("{} and {other} share the entry point {}", cfg.model, cfg.entry_point), "give each model its own entry point name");
+            ok = false;
+        }
+    }
+    let all_models: Vec<ModelId> = models.keys().copied().collect();
+    let settings = resolve_settings(r, f, &[key("settings")], &doc.settings, &all_models);
+    ok &= !r.diags.iter().any(Diagnostic::is_error);
+    ok.then(|| Site {
+        name: doc.name.clone(),
+        base_url: doc.base_url.clone(),
+        timezone: doc.timezone.clone(),
+        ntp_zone,
+        language,
+        country,
+        ntp: doc.ntp.clone(),
+        pbx,
+        admin_password: (admin_password, admin_origin),
+        user_password,
+        example_secret_file: doc.example_secret_file.clone(),
+        firmware,
+        models,
+        settings,
+    })
+}
+
+/// Warns about a literal password in the repository; refuses the factory admin password.
+fn check_literal_password(r: &mut Reporter, file: &str, path: &[Seg], s: &Secret, admin: bool) {
+    if let Secret::Literal(p) = s {
+        if admin && p == FACTORY_ADMIN_PASSWORD {
+            r.error(file, path, "the factory admin password 784518 is refused", "anyone on the LAN knows it: omit admin_password to derive one from the site secret, or use {env: NAME}");
+        } else if p.is_empty() {
+            r.error(file, path, "the password is empty", "omit it to derive one from the site secret, or use {env: NAME}");
+        } else {
+            r.warning(file, path, "password in repository", "use {env: NAME}, or omit it to derive it from the site secret");
+        }
+        if p.contains('\n') || p.contains('\r') || !is_latin1(p) {
+            r.error(file, path, "the password holds a line break or characters ISO-8859-1 cannot encode", "use letters, digits and punctuation");
+        }
+    }
+}
+
+/// Joins a path written relative to the inventory folder onto it, refusing to leave the repository.
+pub fn join_repo_path(inventory_dir: &str, rel: &str) -> Option<String> {
+    if rel.starts_with('/') || rel.contains('\\') || rel.is_empty() {
+        return None;
+    }
+    let mut parts: Vec<&str> = inventory_dir.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    for part in rel.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+fn resolve_phones(
+    r: &mut Reporter,
+    site_doc: &SiteDoc,
+    site: Option<&Site>,
+    phone_srcs: &[(SourceText, Arc<Vec<PhoneDoc>>)],
+) -> Vec<Phone> {
+    let mut phones = Vec::new();
+    let mut macs: HashMap<String, Origin> = HashMap::new();
+    let mut users: HashMap<String, Origin> = HashMap::new();
+    // Profiles: checked once against every model a phone using them has.
+    let mut profile_settings: HashMap<(String, ModelId), Settings> = HashMap::new();
+    let site_file = site_doc_file(r);
+    for (src, docs) in phone_srcs {
+        let f = src.path.as_str();
+        for (i, doc) in docs.iter().enumerate() {
+            let at = |rest: &[Seg]| -> Vec<Seg> {
+                let mut p = vec![idx(i)];
+                p.extend_from_slice(rest);
+                p
+            };
+            let mut ok = true;
+            let mac = match normalize_mac(&doc.mac.0) {
+                Some(m) => m,
+                None => {
+                    r.error(f, &at(&[key("mac")]), format!("bad MAC address `{}`", doc.mac.0), "write 12 hex digits, e.g. 00:1F:9F:16:E8:49 or 001F9F16E849 (quote it)");
+                    ok = false;
+                    String::new()
+                }
+            };
+            if !mac.is_empty() {
+                let origin = Origin { file: f.to_string(), path: at(&[key("mac")]) };
+                if let Some(first) = macs.get(&mac) {
+                    let first_at = r.here(&first.file, &first.path);
+                    r.error(f, &at(&[key("mac")]), format!("duplicate MAC {mac}"), format!("it is also at {first_at}: a phone is listed once"));
+                    ok = false;
+                } else {
+                    macs.insert(mac.clone(), origin);
+                }
+            }
+            let model = match ModelId::parse(&doc.model) {
+                Some(m) => m,
+                None => {
+                    r.error(f, &at(&[key("model")]), format!("unknown model `{}`", doc.model), "the models are ST2030, ST2022 and TB30");
+                    continue;
+                }
+            };
+            let cfg = site.and_then(|s| s.models.get(&model));
+            if site.is_some() && cfg.is_none() {
+                r.error(f, &at(&[key("model")]), format!("model {model} is not configured in site.yaml"), format!("add `models: {{{model}: {{firmware: <set>}}}}` to site.yaml"));
+                ok = false;
+            }
+            let max_lines = cfg.map_or(model.line_slots(), |c| c.max_lines);
+            // Profile.
+            let profile = match &doc.profile {
+                None => None,
+                Some(name) => match site_doc.profiles.get(name) {
+                    Some(p) => Some((name.clone(), p)),
+                    None => {
+                        let names: Vec<&str> = site_doc.profiles.keys().map(String::as_str).collect();
+                        let hint = match crate::models::closest(name, names.iter().copied()) {
+                            Some(s) => format!("did you mean {s}?"),
+                            None if names.is_empty() => "define it under `profiles:` in site.yaml".to_string(),
+                            None => format!("the profiles are: {}", names.join(", ")),
+                        };
+                        r.error(f, &at(&[key("profile")]), format!("unknown profile `{name}`"), hint);
+                        ok = false;
+                        None
+                    }
+                },
+            };
+            // Lines.
+            if doc.lines.is_empty() {
+                r.error(f, &at(&[key("mac")]), format!("phone {} has no line", doc.mac.0), "add `lines: [{user: \"1001\"}]`");
+                ok = false;
+            }
+            if doc.lines.len() > max_lines {
+                r.error(f, &at(&[key("lines"), idx(max_lines)]), format!("{} lines, but {model} has {max_lines}", doc.lines.len()), format!("a {model} takes at most {max_lines} lines (set models.{model}.max_lines to change the site's limit)"));
+                ok = false;
+            }
+            let mut lines = Vec::new();
+            for (li, l) in doc.lines.iter().enumerate() {
+                let lp = |k: &str| at(&[key("lines"), idx(li), key(k)]);
+                if let Err(why) = check_sip_token(&l.user.0) {
+                    r.error(f, &lp("user"), format!("bad SIP user `{}`: {why}", l.user.0), "a SIP user is an extension or a name without spaces");
+                    ok = false;
+                }
+                if let Some(first) = users.get(&l.user.0) {
+                    let first_at = r.here(&first.file, &first.path);
+                    r.error(f, &lp("user"), format!("duplicate SIP user {}", l.user.0), format!("it is also at {first_at}: each SIP account registers from one line"));
+                    ok = false;
+                } else {
+                    users.insert(l.user.0.clone(), Origin { file: f.to_string(), path: lp("user") });
+                }
+                let display_name = l.display_name.clone().unwrap_or_else(|| l.user.0.clone());
+                if !is_latin1(&display_name) {
+                    let bad: String = display_name.chars().filter(|c| (*c as u32) > 0xFF).collect();
+                    r.error(f, &lp("display_name"), format!("display name `{display_name}` has characters ISO-8859-1 cannot encode: {bad}"), "the phones read Latin-1: é, è, ü, ñ are fine; replace the others (e.g. Ł → L)");
+                    ok = false;
+                }
+                if display_name.contains('\n') || display_name.contains('\r') {
+                    r.error(f, &lp("display_name"), "the display name holds a line break", "write it on one line");
+                    ok = false;
+                }
+                let auth_user = l.auth_user.as_ref().map_or_else(|| l.user.0.clone(), |a| a.0.clone());
+                let password = match &l.password {
+                    Some(d) => {
+                        let s = secret_of(d);
+                        check_literal_password(r, f, &lp("password"), &s, false);
+                        s
+                    }
+                    None => Secret::Derived(format!("sip:{}", l.user.0)),
+                };
+                lines.push(Line { user: l.user.0.clone(), auth_user, display_name, password, password_origin: Origin { file: f.to_string(), path: lp("password") } });
+            }
+            // Function keys: the profile's, then the phone's own over them.
+            let mut keys = BTreeMap::new();
+            let fk = model.function_keys();
+            let mut key_sources: Vec<(&BTreeMap<u32, KeyDoc>, String, Vec<Seg>)> = Vec::new();
+            if let Some((name, p)) = &profile {
+                key_sources.push((&p.keys, site_file.clone(), vec![key("profiles"), key(name.clone()), key("keys")]));
+            }
+            key_sources.push((&doc.keys, f.to_string(), at(&[key("keys")])));
+            for (map, file, base) in key_sources {
+                for (n, k) in map {
+                    let mut p = base.clone();
+                    p.push(key(n.to_string()));
+                    if *n == 0 || *n > fk {
+                        r.error_at_key(&file, &p, format!("key {n} is outside the {model}'s keys 1 to {fk}"), format!("a {model} has {fk} function keys"));
+                        ok = false;
+                        continue;
+                    }
+                    let set: Vec<(&str, &Text)> = [("blf", &k.blf), ("speed_dial", &k.speed_dial), ("line", &k.line)]
+                        .into_iter()
+                        .filter_map(|(name, v)| v.as_ref().map(|v| (name, v)))
+                        .collect();
+                    let key_value = match set.as_slice() {
+                        [(kind, Text(target))] => {
+                            if let Err(why) = check_sip_token(target) {
+                                let mut kp = p.clone();
+                                kp.push(key(*kind));
+                                r.error(&file, &kp, format!("bad key target `{target}`: {why}"), "write an extension or a number");
+                                ok = false;
+                                continue;
+                            }
+                            match *kind {
+                                "blf" => FnKey::Blf(target.clone()),
+                                "speed_dial" => FnKey::SpeedDial(target.clone()),
+                                _ => FnKey::Line(target.clone()),
+                            }
+                        }
+                        [] => {
+                            r.error_at_key(&file, &p, format!("key {n} has no kind"), "give exactly one of blf, speed_dial or line");
+                            ok = false;
+                            continue;
+                        }
+                        _ => {
+                            r.error_at_key(&file, &p, format!("key {n} has more than one kind"), "give exactly one of blf, speed_dial or line");
+                            ok = false;
+                            continue;
+                        }
+                    };
+                    keys.insert(*n, key_value);
+                }
+            }
+            // Raw settings: profile's (checked once per model), then the phone's.
+            let mut settings = Settings::new();
+            if let Some((name, p)) = &profile {
+                let cached = profile_settings.entry((name.clone(), model)).or_insert_with(|| {
+                    resolve_settings(r, &site_file, &[key("profiles"), key(name.clone()), key("settings")], &p.settings, &[model])
+                });
+                settings = cached.clone();
+            }
+            let own = resolve_settings(r, f, &at(&[key("settings")]), &doc.settings, &[model]);
+            settings = merge_settings(&settings, &own);
+            if let Some(ip) = &doc.ip {
+                if ip.parse::<std::net::Ipv4Addr>().is_err() {
+                    r.error(f, &at(&[key("ip")]), format!("bad IPv4 address `{ip}`"), "write a dotted address such as 192.0.2.50");
+                    ok = false;
+                }
+            }
+            if ok {
+                phones.push(Phone {
+                    mac,
+                    model,
+                    name: doc.name.clone(),
+                    profile: profile.map(|(n, _)| n),
+                    lines,
+                    keys,
+                    settings,
+                    ip: doc.ip.clone(),
+                    origin: Origin { file: f.to_string(), path: vec![idx(i)] },
+                });
+            }
+        }
+    }
+    // Ties are impossible (MACs are unique once valid), so this order is total and stable.
+    phones.sort_by(|a, b| a.mac.cmp(&b.mac));
+    phones
+}
+
+/// The site file's path: the first text the reporter was given.
+fn site_doc_file(r: &Reporter) -> String {
+    r.texts
+        .keys()
+        .find(|p| p.ends_with("site.yaml"))
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "site.yaml".to_string())
+}
+
+/// Locates a diagnostic about something recorded with an [`Origin`].
+pub fn diagnostic_at(srcs: &[&SourceText], origin: &Origin, d: Diagnostic) -> Diagnostic {
+    let pos = srcs
+        .iter()
+        .find(|s| s.path == origin.file)
+        .and_then(|s| yaml_locate::locate_value(&s.text, &origin.path));
+    Diagnostic { file: origin.file.clone(), ..d }.at(pos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(extra: &str) -> SourceText {
+        SourceText {
+            path: "inventory/site.yaml".into(),
+            text: format!(
+                "name: Test\nbase_url: http://prov.test/\ntimezone: Europe/Paris\nlanguage: fr\npbx: {{host: pbx.test}}\nadmin_password: {{env: ADMIN}}\nfirmware:\n  fw30:\n    model: ST2030\n    app: {{file: firmware/a.zz, sha256: \"{z}\"}}\n    dsp: {{file: firmware/d.zz, sha256: \"{z}\"}}\n    boot: {{file: firmware/b.zz, sha256: \"{z}\"}}\nmodels:\n  ST2030: {{firmware: fw30, settings: {{ipp: {{Ringer_default_vol: \"4\"}}}}}}\nprofiles:\n  sales:\n    keys: {{1: {{blf: \"1002\"}}, 2: {{speed_dial: \"0612345678\"}}}}\n    settings: {{ipp: {{AutoAnsMode: \"0\"}}}}\n{extra}",
+                z = "0".repeat(64)
+            ),
+        }
+    }
+
+    fn run(site_src: SourceText, phones: &str) -> (Option<Inventory>, Vec<Diagnostic>) {
+        let src = SourceText { path: "inventory/phones/a.yaml".into(), text: phones.into() };
+        let docs = match parse_phones(&src) {
+            Ok(d) => d,
+            Err(d) => return (None, d),
+        };
+        resolve(&site_src, &[(src, Arc::new(docs))], "inventory")
+    }
+
+    #[test]
+    fn resolves_inheritance_site_model_profile_phone() {
+        let (inv, diags) = run(site(""), "- mac: 00-1f-9f-16-e8-49\n  model: st2030\n  profile: sales\n  lines:\n    - {user: 1001, display_name: Hélène, password: {env: P}}\n  keys: {2: {blf: \"1003\"}}\n  settings: {ipp: {AutoAnsMode: \"1\"}}\n");
+        assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+        let inv = inv.unwrap();
+        let p = &inv.phones[0];
+        assert_eq!(p.mac, "001F9F16E849");
+        assert_eq!(p.keys[&1], FnKey::Blf("1002".into()));
+        assert_eq!(p.keys[&2], FnKey::Blf("1003".into()), "the phone's key wins over the profile's");
+        assert_eq!(p.settings["ipp"]["AutoAnsMode"], "1", "the phone's setting wins");
+        assert_eq!(inv.site.models[&ModelId::ST2030].settings["ipp"]["Ringer_default_vol"], "4");
+        assert_eq!(p.lines[0].password, Secret::Env("P".into()));
+        assert_eq!(inv.site.ntp_zone, 22);
+        assert_eq!(inv.site.country, "FR");
+    }
+
+    #[test]
+    fn normalizes_macs() {
+        for s in ["00:1F:9F:16:E8:49", "001f9f16e849", "00-1F-9F-16-E8-49", "001F.9F16.E849"] {
+            assert_eq!(normalize_mac(s).as_deref(), Some("001F9F16E849"), "{s}");
+        }
+        for s in ["00:1F:9F:16:E8", "00:1F:9F:16:E8:4G", "", "001F9F16E8491"] {
+            assert_eq!(normalize_mac(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn checks_base_urls() {
+        assert!(check_base_url("http://prov.test/").is_ok());
+        assert!(check_base_url("https://prov.test:8443/phones/").is_ok());
+        assert!(check_base_url("ftp://prov.test/").is_err());
+        assert!(check_base_url("http://prov.test").is_err());
+        assert!(check_base_url("http:///x/").is_err());
+        assert!(check_base_url("http://a b/").is_err());
+    }
+
+    #[test]
+    fn joins_paths_inside_the_repository() {
+        assert_eq!(join_repo_path("inventory", "firmware/a.zz").as_deref(), Some("inventory/firmware/a.zz"));
+        assert_eq!(join_repo_path("inventory", "../fw/a.zz").as_deref(), Some("fw/a.zz"));
+        assert_eq!(join_repo_path("inventory", "../../a.zz"), None);
+        assert_eq!(join_repo_path("inventory", "/etc/passwd"), None);
+    }
+
+    #[test]
+    fn collects_every_broken_phone_with_positions() {
+        let (_, diags) = run(site(""), "- mac: \"00:1F:9F:16:E8:49\"\n  model: ST2030\n  colour: red\n  lines: [{user: \"1\"}]\n- mac: \"00:1F:9F:16:E8:4A\"\n  model: ST2030\n  lines: [{user: \"2\", nick: x}]\n");
+        assert_eq!(diags.len(), 2, "{diags:#?}");
+        assert!(diags[0].message.contains("unknown field `colour`"));
+        assert_eq!((diags[0].line, diags[0].column), (3, 3));
+        assert!(diags[1].message.contains("unknown field `nick`"));
+        assert_eq!(diags[1].line, 7);
+    }
+
+    #[test]
+    fn managed_keys_are_refused_in_raw_settings() {
+        assert!(managed_key("sip", "TEL1Number").is_some());
+        assert!(managed_key("sip", "TEL01Use").is_some());
+        assert!(managed_key("sip", "regpwd4").is_some());
+        assert!(managed_key("sys", "FeatureKeyExt12").is_some());
+        assert!(managed_key("sip", "TELNET").is_none());
+        assert!(managed_key("ipp", "AutoAnsMode").is_none());
+    }
+}

@@ -1,0 +1,24 @@
+//! provsite: provisioning Technicolor (Thomson) SIP phones for Asterisk from an inventory in git.
+//!
+//! The pipeline reads as its stages: [`source`] (a commit's tree) → [`inventory`] (parse, resolve,
+//! validate) → [`firmware_store`] (hash and store) → [`render`] (vendor files) → [`config_sn`] and
+//! [`history`] (numbers from git) → [`output`] (an immutable release, entry points last).
+//! [`build::build`] runs them in that order.
+
+pub mod error;
+pub mod inventory;
+pub mod models;
+pub mod tables;
+pub mod vendor_format;
+pub mod yaml_locate;
+pub mod build;
+pub mod cli;
+pub mod config_sn;
+pub mod firmware_store;
+pub mod hashing;
+pub mod history;
+pub mod manifest;
+pub mod output;
+pub mod render;
+pub mod secrets;
+pub mod source;

@@ -1,0 +1,120 @@
+//! The `provsite` binary: parses arguments, runs the library, prints diagnostics, sets the exit code
+//! (0 success, 1 invalid inventory or failed build, 2 usage error).
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use provsite::build::{self, Options, Progress};
+use provsite::cli::{BuildArgs, CheckArgs, Cli, Command, SourceArgs};
+use provsite::error::{Diagnostic, Error};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&e);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn options(s: &SourceArgs) -> Options {
+    Options {
+        inventory: s.inventory.clone(),
+        rev: s.rev.clone(),
+        worktree: s.worktree,
+        secret_file: s.secret_file.clone(),
+        ..Options::default()
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Build(a) => run_build(a),
+        Command::Check(a) => run_check(a),
+    }
+}
+
+fn print_diags(diags: &[Diagnostic]) {
+    let mut err = std::io::stderr().lock();
+    for d in diags {
+        let _ = writeln!(err, "{d}\n");
+    }
+}
+
+fn report(e: &Error) {
+    match e {
+        Error::Invalid(diags) => {
+            print_diags(diags);
+            let n = diags.iter().filter(|d| d.is_error()).count();
+            eprintln!("error: the inventory has {n} error(s); nothing was written");
+        }
+        other => {
+            eprintln!("error: {other}");
+            let mut source = std::error::Error::source(other);
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+        }
+    }
+}
+
+fn run_check(a: CheckArgs) -> Result<(), Error> {
+    let warnings = build::check(&options(&a.source))?;
+    print_diags(&warnings);
+    eprintln!("ok: the inventory is valid ({} warning(s))", warnings.len());
+    Ok(())
+}
+
+/// An indicatif bar on stderr, only on a terminal.
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn stage(&self, name: &str, total: u64) {
+        self.0.set_message(name.to_string());
+        self.0.set_length(total);
+        self.0.set_position(0);
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+}
+
+fn run_build(a: BuildArgs) -> Result<(), Error> {
+    let opts = Options { out: a.out.clone(), keep: a.keep as usize, ..options(&a.source) };
+    let show_bar = !a.quiet && std::io::stderr().is_terminal();
+    let bar = Bar(if show_bar { ProgressBar::new(0) } else { ProgressBar::hidden() });
+    bar.0.set_style(ProgressStyle::with_template("{msg:>8} [{bar:30}] {pos}/{len}").expect("valid template").progress_chars("=> "));
+    let result = build::build(&opts, &bar);
+    bar.0.finish_and_clear();
+    let s = result?;
+    print_diags(&s.warnings);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&s).expect("summary serialises"));
+    } else if !a.quiet {
+        eprintln!(
+            "built release {} (config_sn {}{}): {} phones, {} changed, {} files written, {} firmware file(s) stored, {} release(s) pruned",
+            s.release,
+            s.config_sn,
+            if s.dirty { ", dirty" } else { "" },
+            s.phones,
+            s.changed_phones.len(),
+            s.files_written,
+            s.firmware_stored,
+            s.releases_pruned
+        );
+        eprintln!("web root: {}", opts.out.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! `manifest.json`: what a release holds, for deploys, probes, diffs and the next build's numbering.
+//! Every map is a BTreeMap and every list is sorted, so the same commit gives the same bytes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    pub format: u32,
+    pub generator: String,
+    pub release: String,
+    pub commit: String,
+    /// Committer time of the commit, seconds since the Unix epoch: the files' mtime.
+    pub commit_time: i64,
+    pub config_sn: String,
+    pub dirty: bool,
+    pub base_url: String,
+    pub site: String,
+    /// Per model: its entry point and the files all its phones fetch.
+    pub models: BTreeMap<String, ModelEntry>,
+    /// The firmware store's contents this release names: sha256 → size and names.
+    pub firmware: BTreeMap<String, FirmwareEntry>,
+    /// Per phone (12-hex MAC): what it fetches beyond its model's files.
+    pub phones: BTreeMap<String, PhoneEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ModelEntry {
+    pub entry_point: String,
+    /// Entry point, firmware (app, dsp, boot), telcfg and common file, with paths relative to the
+    /// web root.
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FileEntry {
+    pub role: String,
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FirmwareEntry {
+    pub size: u64,
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PhoneEntry {
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub config_sn: String,
+    /// SHA-256 of everything the phone fetches with config_sn left out (see the README).
+    pub digest: String,
+    /// The phone's own file.
+    pub file: FileEntry,
+}
+
+impl Manifest {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("a manifest always serialises");
+        v.push(b'\n');
+        v
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Manifest, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+
+    /// Every file a phone fetches: its model's files, then its own.
+    pub fn files_of(&self, mac: &str) -> Vec<&FileEntry> {
+        let Some(p) = self.phones.get(mac) else { return Vec::new() };
+        let mut v: Vec<&FileEntry> = self.models.get(&p.model).map(|m| m.files.iter().collect()).unwrap_or_default();
+        v.push(&p.file);
+        v
+    }
+}

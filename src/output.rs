@@ -1,0 +1,249 @@
+//! The output stage: a release is written whole under a staging folder beside the web root, synced,
+//! then renamed into `releases/`; the firmware store gains its new contents; the entry points and
+//! `manifest.json` are replaced last, each by write-temp-then-rename. Nothing in the web root changes
+//! until everything is ready, so a failed build leaves it exactly as it was.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::error::{Error, IoContext, Result};
+use crate::firmware_store;
+use crate::manifest::Manifest;
+
+/// A build in progress: its lock and staging folder, both beside the web root
+/// (`.<out>.provsite/`), so nothing half-written is ever inside the served tree.
+pub struct Staging {
+    out: PathBuf,
+    work: PathBuf,
+    pub root: PathBuf,
+    _lock: File,
+    done: bool,
+}
+
+fn work_dir(out: &Path) -> Result<PathBuf> {
+    let name = out
+        .file_name()
+        .ok_or_else(|| Error::Build(format!("--out {} must name a folder", out.display())))?
+        .to_string_lossy()
+        .into_owned();
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    Ok(parent.join(format!(".{name}.provsite")))
+}
+
+impl Staging {
+    pub fn begin(out: &Path) -> Result<Staging> {
+        let work = work_dir(out)?;
+        std::fs::create_dir_all(&work).with_path(&work)?;
+        let lock_path = work.join("lock");
+        let lock = File::create(&lock_path).with_path(&lock_path)?;
+        lock.try_lock().map_err(|_| {
+            Error::Build(format!(
+                "another provsite build is writing to {} (lock {} is held); wait for it to finish",
+                out.display(),
+                lock_path.display()
+            ))
+        })?;
+        // Leftovers of a build that was killed: nobody holds the lock, so they are dead.
+        if let Ok(entries) = std::fs::read_dir(&work) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with("staging-") {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let root = work.join(format!("staging-{}", std::process::id()));
+        std::fs::create_dir_all(&root).with_path(&root)?;
+        Ok(Staging {
+            out: out.to_path_buf(),
+            work,
+            root,
+            _lock: lock,
+            done: false,
+        })
+    }
+
+    pub fn release_dir(&self) -> PathBuf {
+        self.root.join("release")
+    }
+
+    pub fn firmware_dir(&self) -> PathBuf {
+        self.root.join("firmware")
+    }
+
+    /// Makes the staged release live. Returns how many firmware files were added to the store.
+    pub fn publish(
+        mut self,
+        release: &str,
+        entry_points: &[(String, Vec<u8>)],
+        manifest: &Manifest,
+        firmware_staged: &[String],
+        mtime: SystemTime,
+    ) -> Result<usize> {
+        sync_tree(&self.root)?;
+        let out = self.out.clone();
+        let releases = out.join("releases");
+        std::fs::create_dir_all(&releases).with_path(&releases)?;
+        let target = releases.join(release);
+        let staged = self.release_dir();
+        if target.exists() {
+            // The same release again: keep what is there when it is identical (phones may be
+            // fetching it), else swap it whole.
+            let same = std::fs::read(target.join("manifest.json")).ok() == Some(manifest.to_bytes());
+            if same {
+                std::fs::remove_dir_all(&staged).with_path(&staged)?;
+            } else {
+                let trash = self.root.join("replaced");
+                std::fs::rename(&target, &trash).with_path(&target)?;
+                std::fs::rename(&staged, &target).with_path(&target)?;
+            }
+        } else {
+            std::fs::rename(&staged, &target).with_path(&target)?;
+        }
+        let store = out.join("firmware");
+        let added = firmware_store::commit_staged(&self.firmware_dir(), &store, firmware_staged)?;
+        sync_dir(&releases);
+        sync_dir(&store);
+        // Entry points, then the manifest, last.
+        let previous = read_manifest(&out);
+        for (name, bytes) in entry_points {
+            replace_file(&out.join(name), bytes, mtime)?;
+        }
+        replace_file(&out.join("manifest.json"), &manifest.to_bytes(), mtime)?;
+        // Entry points of models no longer in use would point at a release that will be pruned.
+        if let Some(prev) = previous {
+            for m in prev.models.values() {
+                if !entry_points.iter().any(|(n, _)| *n == m.entry_point) {
+                    let _ = std::fs::remove_file(out.join(&m.entry_point));
+                }
+            }
+        }
+        sync_dir(&out);
+        self.done = true;
+        let _ = std::fs::remove_dir_all(&self.root);
+        Ok(added)
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+        let _ = &self.work;
+    }
+}
+
+/// Reads the live manifest of a web root, if any.
+pub fn read_manifest(out: &Path) -> Option<Manifest> {
+    Manifest::from_bytes(&std::fs::read(out.join("manifest.json")).ok()?).ok()
+}
+
+/// Writes a file (creating its folder) with the given mtime.
+pub fn write_file(path: &Path, bytes: &[u8], mtime: SystemTime) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_path(dir)?;
+    }
+    let f = File::create(path).with_path(path)?;
+    write_all(&f, path, bytes)?;
+    f.set_modified(mtime).with_path(path)?;
+    Ok(())
+}
+
+fn write_all(mut f: &File, path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    f.write_all(bytes).with_path(path)
+}
+
+/// Replaces a file atomically: a reader sees the old file or the new one, whole.
+pub fn replace_file(path: &Path, bytes: &[u8], mtime: SystemTime) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let f = File::create(&tmp).with_path(&tmp)?;
+    write_all(&f, &tmp, bytes)?;
+    f.set_modified(mtime).with_path(&tmp)?;
+    f.sync_all().with_path(&tmp)?;
+    std::fs::rename(&tmp, path).with_path(path)
+}
+
+/// Flushes everything written under `dir` to disk: one `syncfs` instead of a fsync per file.
+fn sync_tree(dir: &Path) -> Result<()> {
+    let f = File::open(dir).with_path(dir)?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: syncfs only reads the descriptor, which `f` keeps open for the call.
+    let rc = unsafe { libc::syncfs(f.as_raw_fd()) };
+    if rc != 0 {
+        return Err(Error::io(dir, std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(f) = File::open(dir) {
+        let _ = f.sync_all();
+    }
+}
+
+/// The mtime of every file of a release: the commit's time (SOURCE_DATE_EPOCH when set).
+pub fn release_mtime(commit_time: i64) -> SystemTime {
+    let t = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .unwrap_or(commit_time)
+        .max(0);
+    SystemTime::UNIX_EPOCH + Duration::from_secs(t as u64)
+}
+
+/// What pruning removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    pub releases: usize,
+    pub firmware: usize,
+}
+
+/// Keeps the `keep` newest releases (never `current`) and the firmware they name.
+pub fn prune(out: &Path, keep: usize, current: &str) -> Result<Pruned> {
+    let releases_dir = out.join("releases");
+    let mut releases: Vec<String> = match std::fs::read_dir(&releases_dir) {
+        Ok(it) => it
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => return Ok(Pruned::default()),
+    };
+    // Names start with the 12-digit release config_sn, so name order is age order; the rest of
+    // the name breaks ties, so the order is total.
+    releases.sort();
+    releases.reverse();
+    let mut pruned = Pruned::default();
+    let mut kept = Vec::new();
+    for (i, r) in releases.iter().enumerate() {
+        if i < keep.max(1) || r == current {
+            kept.push(r.clone());
+        } else {
+            std::fs::remove_dir_all(releases_dir.join(r)).with_path(releases_dir.join(r))?;
+            pruned.releases += 1;
+        }
+    }
+    // Firmware: keep what any kept release names.
+    let mut used = std::collections::BTreeSet::new();
+    for r in &kept {
+        match Manifest::from_bytes(&std::fs::read(releases_dir.join(r).join("manifest.json")).unwrap_or_default()) {
+            Ok(m) => used.extend(m.firmware.keys().cloned()),
+            // A release whose manifest cannot be read might use anything: prune no firmware.
+            Err(_) => return Ok(pruned),
+        }
+    }
+    let store = out.join("firmware");
+    if let Ok(it) = std::fs::read_dir(&store) {
+        for e in it.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.len() == 64 && !used.contains(&name) {
+                std::fs::remove_dir_all(e.path()).with_path(e.path())?;
+                pruned.firmware += 1;
+            }
+        }
+    }
+    Ok(pruned)
+}

@@ -1,0 +1,177 @@
+//! Passwords: literals, `{env: NAME}`, or derived from a site secret that lives outside git.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::path::Path;
+
+use crate::inventory::Secret;
+
+/// Where the site secret came from, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Env,
+    File(String),
+    Example(String),
+}
+
+/// The site secret, when one was given.
+#[derive(Clone, Default)]
+pub struct SiteSecret {
+    key: Option<Vec<u8>>,
+    pub source: Option<SecretSource>,
+}
+
+impl std::fmt::Debug for SiteSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SiteSecret").field("source", &self.source).finish_non_exhaustive()
+    }
+}
+
+/// The environment variable that holds the site secret.
+pub const SECRET_ENV: &str = "PROVSITE_SECRET";
+
+impl SiteSecret {
+    pub fn none() -> Self {
+        SiteSecret::default()
+    }
+
+    pub fn from_bytes(key: &[u8], source: SecretSource) -> Self {
+        SiteSecret {
+            key: Some(key.to_vec()),
+            source: Some(source),
+        }
+    }
+
+    /// PROVSITE_SECRET, else `--secret-file`, else the example's file (read by the caller).
+    pub fn load(secret_file: Option<&Path>) -> Result<Self, String> {
+        if let Ok(v) = std::env::var(SECRET_ENV) {
+            if !v.trim().is_empty() {
+                return Ok(Self::from_bytes(v.trim().as_bytes(), SecretSource::Env));
+            }
+        }
+        if let Some(p) = secret_file {
+            let text = std::fs::read(p).map_err(|e| format!("cannot read the secret file {}: {e}", p.display()))?;
+            let trimmed = trim_ascii(&text);
+            if trimmed.len() < 16 {
+                return Err(format!(
+                    "the secret file {} holds fewer than 16 bytes: make a strong one with `head -c 32 /dev/urandom | base64 > {}`",
+                    p.display(),
+                    p.display()
+                ));
+            }
+            return Ok(Self::from_bytes(trimmed, SecretSource::File(p.display().to_string())));
+        }
+        Ok(Self::none())
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// The password derived for a label (`sip:<user>`, `admin`, `user`).
+    pub fn derive(&self, label: &str) -> Option<String> {
+        self.key.as_ref().map(|k| derive(k, label))
+    }
+}
+
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    &b[start..end]
+}
+
+const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Length of a derived password: 20 base-62 characters, about 119 bits.
+pub const DERIVED_LEN: usize = 20;
+
+/// HMAC-SHA256(secret, label), written in base 62 (letters and digits: safe in SIP and in the
+/// phones' files), 20 characters.
+pub fn derive(secret: &[u8], label: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(label.as_bytes());
+    let mut n: Vec<u8> = mac.finalize().into_bytes().to_vec();
+    // Repeated division of the 256-bit big-endian number by 62.
+    let mut out = Vec::with_capacity(DERIVED_LEN);
+    while out.len() < DERIVED_LEN {
+        let mut rem = 0u32;
+        for byte in n.iter_mut() {
+            let cur = (rem << 8) | u32::from(*byte);
+            *byte = (cur / 62) as u8;
+            rem = cur % 62;
+        }
+        out.push(ALPHABET[rem as usize]);
+    }
+    String::from_utf8(out).expect("alphabet is ASCII")
+}
+
+/// Why a password could not be had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    Env(String),
+    SiteSecret,
+}
+
+/// The password's value now: a literal as is, an environment variable, or derived.
+pub fn resolve(secret: &Secret, site: &SiteSecret) -> Result<String, Missing> {
+    match secret {
+        Secret::Literal(s) => Ok(s.clone()),
+        Secret::Env(name) => match std::env::var(name) {
+            Ok(v) if !v.is_empty() => Ok(v),
+            _ => Err(Missing::Env(name.clone())),
+        },
+        Secret::Derived(label) => site.derive(label).ok_or(Missing::SiteSecret),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_passwords_are_sip_safe_stable_and_distinct() {
+        let a = derive(b"site secret", "sip:1001");
+        let b = derive(b"site secret", "sip:1002");
+        let c = derive(b"other secret", "sip:1001");
+        assert_eq!(a, derive(b"site secret", "sip:1001"));
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+        for p in [&a, &b, &c] {
+            assert_eq!(p.len(), DERIVED_LEN);
+            assert!(p.chars().all(|c| c.is_ascii_alphanumeric()), "{p}");
+        }
+    }
+
+    #[test]
+    fn derivation_matches_hmac_sha256_in_base62() {
+        // HMAC-SHA256("key", "The quick brown fox jumps over the lazy dog") is
+        // f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8 (RFC 4231 style vector);
+        // its last base-62 digit is that number mod 62.
+        let p = derive(b"key", "The quick brown fox jumps over the lazy dog");
+        let hex = "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8";
+        let mut rem = 0u32;
+        for i in (0..64).step_by(2) {
+            let byte = u32::from_str_radix(&hex[i..i + 2], 16).unwrap();
+            rem = ((rem << 8) | byte) % 62;
+        }
+        assert_eq!(p.as_bytes()[0], ALPHABET[rem as usize]);
+    }
+
+    #[test]
+    fn resolves_each_kind() {
+        let site = SiteSecret::from_bytes(b"0123456789abcdef", SecretSource::Env);
+        assert_eq!(resolve(&Secret::Literal("x".into()), &site), Ok("x".into()));
+        assert_eq!(
+            resolve(&Secret::Derived("sip:1".into()), &site),
+            Ok(derive(b"0123456789abcdef", "sip:1"))
+        );
+        assert_eq!(
+            resolve(&Secret::Derived("sip:1".into()), &SiteSecret::none()),
+            Err(Missing::SiteSecret)
+        );
+        assert_eq!(
+            resolve(&Secret::Env("PROVSITE_TEST_UNSET_VARIABLE".into()), &site),
+            Err(Missing::Env("PROVSITE_TEST_UNSET_VARIABLE".into()))
+        );
+    }
+}

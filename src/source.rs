@@ -1,0 +1,367 @@
+//! The source stage: the git repository holding the inventory, read from a commit's tree (or, on
+//! request, from the working tree), with each commit's id, time and first parent.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
+
+use crate::error::{Error, IoContext, Result};
+use crate::inventory::SourceText;
+
+/// A commit as the numbering needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitInfo {
+    pub id: Oid,
+    /// Committer time, seconds since the Unix epoch (UTC).
+    pub time: i64,
+    pub first_parent: Option<Oid>,
+}
+
+/// Where files are read from: a commit's tree, or the working tree (a dirty build).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Snapshot {
+    Tree(Oid),
+    Worktree,
+}
+
+/// The inventory's files at one snapshot.
+#[derive(Debug, Clone)]
+pub struct InventoryFiles {
+    pub site: SourceText,
+    /// `phones/**/*.yaml`, sorted by path, each with its blob id when read from git.
+    pub phones: Vec<(SourceText, Option<Oid>)>,
+    /// `templates/<name>` overrides.
+    pub templates: BTreeMap<String, String>,
+    /// Id of the inventory folder's tree: equal ids mean equal inventories.
+    pub tree_id: Option<Oid>,
+    pub site_blob: Option<Oid>,
+}
+
+pub struct Source {
+    repo: Repository,
+    workdir: PathBuf,
+    /// The inventory folder relative to the repository root, `/`-separated, no trailing slash.
+    pub inventory_dir: String,
+}
+
+impl Source {
+    /// Opens the repository that holds `inventory`, searching upwards from it.
+    pub fn open(inventory: &Path) -> Result<Source> {
+        let start = if inventory.exists() { inventory.to_path_buf() } else { PathBuf::from(".") };
+        let repo = Repository::discover(&start).map_err(|e| {
+            Error::Build(format!(
+                "{} is not inside a git repository ({}).\n  = hint: provsite builds commits: run `git init && git add -A && git commit -m inventory`, or point --inventory at the inventory folder of a clone",
+                start.display(),
+                e.message()
+            ))
+        })?;
+        let workdir = repo
+            .workdir()
+            .ok_or_else(|| Error::Build("a bare repository has no working tree: build from a clone".into()))?
+            .canonicalize()
+            .with_path(repo.path())?;
+        let abs = if inventory.is_absolute() {
+            inventory.to_path_buf()
+        } else {
+            std::env::current_dir().with_path(".")?.join(inventory)
+        };
+        let abs = normalize(&abs);
+        let abs = abs.canonicalize().unwrap_or(abs);
+        let rel = abs.strip_prefix(&workdir).map_err(|_| {
+            Error::Build(format!(
+                "the inventory {} is outside the repository at {}",
+                inventory.display(),
+                workdir.display()
+            ))
+        })?;
+        let inventory_dir = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        Ok(Source {
+            repo,
+            workdir,
+            inventory_dir,
+        })
+    }
+
+    pub fn repo(&self) -> &Repository {
+        &self.repo
+    }
+
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
+    }
+
+    fn inv_path(&self, rel: &str) -> String {
+        if self.inventory_dir.is_empty() {
+            rel.to_string()
+        } else {
+            format!("{}/{rel}", self.inventory_dir)
+        }
+    }
+
+    /// Resolves a revision (`HEAD`, a branch, a tag, an id) to a commit.
+    pub fn resolve(&self, rev: &str) -> Result<CommitInfo> {
+        let obj = self.repo.revparse_single(rev).map_err(|e| {
+            if self.repo.is_empty().unwrap_or(false) {
+                Error::Build("the repository has no commit yet.\n  = hint: commit the inventory first: `git add -A && git commit -m inventory`".into())
+            } else {
+                Error::Build(format!("cannot find revision `{rev}`: {}", e.message()))
+            }
+        })?;
+        let commit = obj
+            .peel_to_commit()
+            .map_err(|_| Error::Build(format!("revision `{rev}` is not a commit")))?;
+        Ok(self.info(commit.id())?)
+    }
+
+    pub fn info(&self, id: Oid) -> Result<CommitInfo> {
+        let c = self.repo.find_commit(id)?;
+        let time = c.committer().when().seconds();
+        let first_parent = c.parent_ids().next();
+        Ok(CommitInfo {
+            id,
+            time,
+            first_parent,
+        })
+    }
+
+    /// Whether the clone is shallow and `id` is one of its cut-off points (its parents are missing).
+    pub fn is_shallow_boundary(&self, id: Oid) -> bool {
+        if !self.repo.is_shallow() {
+            return false;
+        }
+        let Ok(text) = std::fs::read_to_string(self.repo.path().join("shallow")) else {
+            return false;
+        };
+        let hex = id.to_string();
+        text.lines().any(|l| l.trim() == hex)
+    }
+
+    /// Id of the inventory folder's tree at a commit (None when the folder does not exist there).
+    pub fn inventory_tree(&self, commit: Oid) -> Result<Option<Oid>> {
+        let tree = self.repo.find_commit(commit)?.tree()?;
+        if self.inventory_dir.is_empty() {
+            return Ok(Some(tree.id()));
+        }
+        Ok(tree
+            .get_path(Path::new(&self.inventory_dir))
+            .ok()
+            .filter(|e| e.kind() == Some(ObjectType::Tree))
+            .map(|e| e.id()))
+    }
+
+    /// Reads the inventory at a snapshot.
+    pub fn read_inventory(&self, snap: Snapshot) -> Result<InventoryFiles> {
+        match snap {
+            Snapshot::Tree(commit) => self.read_inventory_tree(commit),
+            Snapshot::Worktree => self.read_inventory_worktree(),
+        }
+    }
+
+    fn read_inventory_tree(&self, commit: Oid) -> Result<InventoryFiles> {
+        let tree_id = self.inventory_tree(commit)?.ok_or_else(|| {
+            Error::Build(format!(
+                "commit {} has no folder `{}`.\n  = hint: commit the inventory, or name its folder with --inventory",
+                short(commit),
+                self.inventory_dir
+            ))
+        })?;
+        let tree = self.repo.find_tree(tree_id)?;
+        let mut site = None;
+        let mut phones = Vec::new();
+        let mut templates = BTreeMap::new();
+        let mut failure = None;
+        tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() != Some(ObjectType::Blob) {
+                return TreeWalkResult::Ok;
+            }
+            let name = entry.name().unwrap_or("");
+            let rel = format!("{dir}{name}");
+            let wanted = rel == "site.yaml"
+                || (rel.starts_with("phones/") && (rel.ends_with(".yaml") || rel.ends_with(".yml")))
+                || (rel.starts_with("templates/") && !dir.contains("/templates/"));
+            if !wanted {
+                return TreeWalkResult::Ok;
+            }
+            let text = match self.blob_text(entry.id(), &self.inv_path(&rel)) {
+                Ok(t) => t,
+                Err(e) => {
+                    failure = Some(e);
+                    return TreeWalkResult::Abort;
+                }
+            };
+            let src = SourceText {
+                path: self.inv_path(&rel),
+                text,
+            };
+            if rel == "site.yaml" {
+                site = Some((src, entry.id()));
+            } else if let Some(t) = rel.strip_prefix("templates/") {
+                templates.insert(t.to_string(), src.text);
+            } else {
+                phones.push((src, Some(entry.id())));
+            }
+            TreeWalkResult::Ok
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let (site, site_blob) = site.ok_or_else(|| self.no_site())?;
+        phones.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+        Ok(InventoryFiles {
+            site,
+            phones,
+            templates,
+            tree_id: Some(tree_id),
+            site_blob: Some(site_blob),
+        })
+    }
+
+    fn no_site(&self) -> Error {
+        Error::Invalid(vec![crate::error::Diagnostic::error(
+            self.inv_path("site.yaml"),
+            "the inventory has no site.yaml",
+        )
+        .hint("create it: see the README's inventory reference (or `inventory/site.yaml` of provsite's example)")])
+    }
+
+    fn blob_text(&self, id: Oid, path: &str) -> Result<String> {
+        let blob = self.repo.find_blob(id)?;
+        String::from_utf8(blob.content().to_vec()).map_err(|_| {
+            Error::Invalid(vec![crate::error::Diagnostic::error(path, "the file is not UTF-8 text")
+                .hint("save it as UTF-8; provsite encodes the phones' files to Latin-1 itself")])
+        })
+    }
+
+    fn read_inventory_worktree(&self) -> Result<InventoryFiles> {
+        let root = self.workdir.join(&self.inventory_dir);
+        let site_path = root.join("site.yaml");
+        if !site_path.exists() {
+            return Err(self.no_site());
+        }
+        let read = |p: &Path, rel: &str| -> Result<SourceText> {
+            let bytes = std::fs::read(p).with_path(p)?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                Error::Invalid(vec![crate::error::Diagnostic::error(self.inv_path(rel), "the file is not UTF-8 text")])
+            })?;
+            Ok(SourceText {
+                path: self.inv_path(rel),
+                text,
+            })
+        };
+        let site = read(&site_path, "site.yaml")?;
+        let mut phones = Vec::new();
+        let mut stack = vec![root.join("phones")];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for e in entries {
+                let e = e.with_path(&dir)?;
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                    let rel = p.strip_prefix(&root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+                    phones.push((read(&p, &rel)?, None));
+                }
+            }
+        }
+        phones.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+        let mut templates = BTreeMap::new();
+        if let Ok(entries) = std::fs::read_dir(root.join("templates")) {
+            for e in entries.flatten() {
+                if e.path().is_file() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    templates.insert(name.clone(), read(&e.path(), &format!("templates/{name}"))?.text);
+                }
+            }
+        }
+        Ok(InventoryFiles {
+            site,
+            phones,
+            templates,
+            tree_id: None,
+            site_blob: None,
+        })
+    }
+
+    /// Finds a file of the repository at a snapshot: its blob id (git) and size.
+    pub fn stat(&self, snap: Snapshot, repo_path: &str) -> Result<Option<(Option<Oid>, u64)>> {
+        match snap {
+            Snapshot::Tree(commit) => {
+                let tree = self.repo.find_commit(commit)?.tree()?;
+                let Ok(entry) = tree.get_path(Path::new(repo_path)) else {
+                    return Ok(None);
+                };
+                if entry.kind() != Some(ObjectType::Blob) {
+                    return Ok(None);
+                }
+                let (size, _) = self.repo.odb()?.read_header(entry.id())?;
+                Ok(Some((Some(entry.id()), size as u64)))
+            }
+            Snapshot::Worktree => {
+                let p = self.workdir.join(repo_path);
+                match std::fs::metadata(&p) {
+                    Ok(m) if m.is_file() => Ok(Some((None, m.len()))),
+                    _ => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// Streams a file's content (from the object database, or from disk for a dirty build) into `f`.
+    pub fn with_reader<T>(
+        &self,
+        snap: Snapshot,
+        repo_path: &str,
+        blob: Option<Oid>,
+        f: impl FnOnce(&mut dyn Read) -> Result<T>,
+    ) -> Result<T> {
+        match (snap, blob) {
+            (Snapshot::Tree(_), Some(id)) => {
+                let odb = self.repo.odb()?;
+                let (mut reader, _, _) = odb.reader(id)?;
+                f(&mut reader)
+            }
+            _ => {
+                let p = self.workdir.join(repo_path);
+                let mut file = std::fs::File::open(&p).with_path(&p)?;
+                f(&mut file)
+            }
+        }
+    }
+
+    /// Whether the working tree differs from HEAD inside the inventory folder.
+    pub fn inventory_is_dirty(&self) -> Result<bool> {
+        let mut opts = git2::StatusOptions::new();
+        opts.include_untracked(true).recurse_untracked_dirs(true);
+        if !self.inventory_dir.is_empty() {
+            opts.pathspec(&self.inventory_dir);
+        }
+        Ok(!self.repo.statuses(Some(&mut opts))?.is_empty())
+    }
+}
+
+/// The 12-hex-digit short form of a commit id used in release names.
+pub fn short(id: Oid) -> String {
+    id.to_string()[..12].to_string()
+}
+
+/// Removes `.` and `..` components without touching the file system.
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}

@@ -1,0 +1,295 @@
+//! Mapping tables from the inventory's words to the firmware's numbers: time zones, languages,
+//! DTMF modes and SIP transports.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+/// IANA zone → index into the phone's own zone table (`[ntp] NtpZoneNum`).
+///
+/// The phone's table names a handful of cities per entry; each IANA zone here maps to the entry that
+/// names it or, for a zone not named, the entry for the same UTC offset and the same daylight-saving
+/// rules. Zones without such a match are left out on purpose: the inventory then has to set
+/// `ntp_zone` explicitly.
+const NTP_ZONES: &[(&str, u8)] = &[
+    ("Pacific/Kwajalein", 0),
+    ("Pacific/Midway", 1),
+    ("Pacific/Pago_Pago", 1),
+    ("Pacific/Honolulu", 2),
+    ("America/Anchorage", 3),
+    ("America/Juneau", 3),
+    ("America/Los_Angeles", 4),
+    ("America/Vancouver", 4),
+    ("America/Tijuana", 4),
+    ("America/Phoenix", 5),
+    ("America/Denver", 6),
+    ("America/Edmonton", 6),
+    ("America/Boise", 6),
+    ("America/Chicago", 7),
+    ("America/Winnipeg", 7),
+    ("America/Mexico_City", 8),
+    ("America/Tegucigalpa", 8),
+    ("America/Regina", 9),
+    ("America/Bogota", 10),
+    ("America/Lima", 10),
+    ("America/New_York", 11),
+    ("America/Toronto", 11),
+    ("America/Detroit", 11),
+    ("America/Indiana/Indianapolis", 12),
+    ("America/Halifax", 13),
+    ("Atlantic/Bermuda", 13),
+    ("America/Caracas", 14),
+    ("America/La_Paz", 14),
+    ("America/St_Johns", 15),
+    ("America/Sao_Paulo", 16),
+    ("America/Argentina/Buenos_Aires", 17),
+    ("America/Buenos_Aires", 17),
+    ("Atlantic/South_Georgia", 18),
+    ("America/Noronha", 18),
+    ("Atlantic/Azores", 19),
+    ("Africa/Casablanca", 20),
+    ("Europe/London", 21),
+    ("Europe/Dublin", 21),
+    ("Europe/Lisbon", 21),
+    ("Atlantic/Canary", 21),
+    ("Atlantic/Madeira", 21),
+    ("Atlantic/Faroe", 21),
+    ("Europe/Guernsey", 21),
+    ("Europe/Jersey", 21),
+    ("Europe/Isle_of_Man", 21),
+    ("Europe/Paris", 22),
+    ("Europe/Amsterdam", 22),
+    ("Europe/Madrid", 22),
+    ("Europe/Monaco", 22),
+    ("Europe/Andorra", 22),
+    ("Europe/Luxembourg", 22),
+    ("Europe/Copenhagen", 22),
+    ("Europe/Stockholm", 22),
+    ("Europe/Oslo", 22),
+    ("Europe/Belgrade", 23),
+    ("Europe/Ljubljana", 23),
+    ("Europe/Zagreb", 23),
+    ("Europe/Sarajevo", 23),
+    ("Europe/Skopje", 23),
+    ("Europe/Podgorica", 23),
+    ("Europe/Bratislava", 23),
+    ("Europe/Prague", 24),
+    ("Europe/Warsaw", 24),
+    ("Europe/Budapest", 24),
+    ("Europe/Brussels", 25),
+    ("Europe/Berlin", 25),
+    ("Europe/Rome", 25),
+    ("Europe/Vienna", 25),
+    ("Europe/Zurich", 25),
+    ("Europe/Vaduz", 25),
+    ("Europe/Malta", 25),
+    ("Europe/San_Marino", 25),
+    ("Europe/Vatican", 25),
+    ("Europe/Busingen", 25),
+    ("Europe/Athens", 26),
+    ("Europe/Istanbul", 26),
+    ("Europe/Bucharest", 27),
+    ("Europe/Chisinau", 27),
+    ("Africa/Cairo", 28),
+    ("Africa/Harare", 29),
+    ("Africa/Johannesburg", 29),
+    ("Africa/Maputo", 29),
+    ("Europe/Helsinki", 30),
+    ("Europe/Kiev", 30),
+    ("Europe/Kyiv", 30),
+    ("Europe/Riga", 30),
+    ("Europe/Tallinn", 30),
+    ("Europe/Vilnius", 30),
+    ("Europe/Sofia", 30),
+    ("Asia/Jerusalem", 31),
+    ("Asia/Tel_Aviv", 31),
+    ("Asia/Baghdad", 32),
+    ("Asia/Riyadh", 32),
+    ("Asia/Kuwait", 32),
+    ("Asia/Qatar", 32),
+    ("Europe/Moscow", 33),
+    ("Africa/Nairobi", 34),
+    ("Asia/Tehran", 35),
+    ("Asia/Dubai", 36),
+    ("Asia/Muscat", 36),
+    ("Asia/Baku", 37),
+    ("Asia/Kabul", 38),
+    ("Asia/Yekaterinburg", 39),
+    ("Asia/Karachi", 40),
+    ("Asia/Kolkata", 41),
+    ("Asia/Calcutta", 41),
+    ("Asia/Kathmandu", 42),
+    ("Asia/Katmandu", 42),
+    ("Asia/Almaty", 43),
+    ("Asia/Dhaka", 43),
+    ("Asia/Colombo", 44),
+    ("Asia/Yangon", 45),
+    ("Asia/Rangoon", 45),
+    ("Asia/Bangkok", 46),
+    ("Asia/Jakarta", 46),
+    ("Asia/Ho_Chi_Minh", 46),
+    ("Asia/Hong_Kong", 47),
+    ("Asia/Shanghai", 47),
+    ("Australia/Perth", 48),
+    ("Asia/Taipei", 49),
+    ("Asia/Singapore", 49),
+    ("Asia/Kuala_Lumpur", 49),
+    ("Asia/Manila", 49),
+    ("Asia/Tokyo", 50),
+    ("Asia/Seoul", 51),
+    ("Asia/Yakutsk", 52),
+    ("Australia/Adelaide", 53),
+    ("Australia/Darwin", 54),
+    ("Australia/Brisbane", 55),
+    ("Australia/Sydney", 56),
+    ("Australia/Melbourne", 56),
+    ("Australia/Canberra", 56),
+    ("Pacific/Guam", 57),
+    ("Australia/Hobart", 58),
+    ("Asia/Vladivostok", 59),
+    ("Asia/Magadan", 60),
+    ("Pacific/Auckland", 61),
+    ("Pacific/Fiji", 62),
+    ("Pacific/Tongatapu", 63),
+];
+
+/// Highest index of the phone's zone table.
+pub const NTP_ZONE_MAX: u8 = 63;
+
+fn iana_zones() -> &'static HashSet<&'static str> {
+    static ZONES: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    ZONES.get_or_init(|| {
+        include_str!("data/iana-zones.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .chain(["UTC", "Etc/UTC"])
+            .collect()
+    })
+}
+
+/// Why a time zone could not be mapped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ZoneError {
+    /// Not an IANA zone name at all; carries the closest name, if any.
+    Unknown(Option<&'static str>),
+    /// A real zone, but the phone's table has no entry for it.
+    NoMatch,
+}
+
+/// Maps an IANA zone name to the phone's `NtpZoneNum`.
+pub fn ntp_zone_num(zone: &str) -> Result<u8, ZoneError> {
+    if let Some((_, n)) = NTP_ZONES.iter().find(|(z, _)| *z == zone) {
+        return Ok(*n);
+    }
+    if iana_zones().contains(zone) {
+        return Err(ZoneError::NoMatch);
+    }
+    let mut names: Vec<&'static str> = iana_zones().iter().copied().collect();
+    names.sort_unstable();
+    Err(ZoneError::Unknown(crate::models::closest(
+        zone,
+        names.into_iter(),
+    )))
+}
+
+/// A display language of the phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Language {
+    pub code: &'static str,
+    /// `[ipp] LanguageType`
+    pub language_type: u8,
+    /// `[sys] CountryCode` used when the inventory sets no country.
+    pub country: &'static str,
+}
+
+pub const LANGUAGES: &[Language] = &[
+    Language {
+        code: "en",
+        language_type: 0,
+        country: "US",
+    },
+    Language {
+        code: "fr",
+        language_type: 1,
+        country: "FR",
+    },
+    Language {
+        code: "es",
+        language_type: 2,
+        country: "ES",
+    },
+    Language {
+        code: "de",
+        language_type: 3,
+        country: "DE",
+    },
+];
+
+pub fn language(code: &str) -> Option<Language> {
+    LANGUAGES.iter().copied().find(|l| l.code == code)
+}
+
+/// `[sys] dtmf_mode_flag` for a DTMF mode name.
+pub fn dtmf_mode_flag(mode: &str) -> Option<u8> {
+    match mode {
+        "inband" => Some(0),
+        "rfc2833" => Some(1),
+        "info" => Some(4),
+        _ => None,
+    }
+}
+
+/// `[sip] TransportFlgMPn` for a transport name.
+pub fn transport_flag(transport: &str) -> Option<u8> {
+    match transport {
+        "udp" => Some(0),
+        "tcp" => Some(1),
+        "tls" => Some(2),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zones_map_to_the_phone_table() {
+        let cases = [
+            ("Europe/Paris", Ok(22)),
+            ("Europe/Berlin", Ok(25)),
+            ("Europe/London", Ok(21)),
+            ("America/New_York", Ok(11)),
+            ("Asia/Tokyo", Ok(50)),
+            ("Pacific/Tongatapu", Ok(63)),
+            ("Antarctica/Troll", Err(ZoneError::NoMatch)),
+            ("Europe/Pariss", Err(ZoneError::Unknown(Some("Europe/Paris")))),
+            ("Mars/Olympus", Err(ZoneError::Unknown(None))),
+        ];
+        for (zone, want) in cases {
+            assert_eq!(ntp_zone_num(zone), want, "{zone}");
+        }
+    }
+
+    #[test]
+    fn every_mapped_zone_is_a_real_zone_in_range() {
+        for (zone, n) in NTP_ZONES {
+            assert!(iana_zones().contains(zone), "{zone} is not an IANA zone");
+            assert!(*n <= NTP_ZONE_MAX);
+        }
+    }
+
+    #[test]
+    fn languages_dtmf_and_transports() {
+        assert_eq!(language("fr").map(|l| (l.language_type, l.country)), Some((1, "FR")));
+        assert_eq!(language("de").map(|l| l.language_type), Some(3));
+        assert_eq!(language("it"), None);
+        assert_eq!(dtmf_mode_flag("inband"), Some(0));
+        assert_eq!(dtmf_mode_flag("rfc2833"), Some(1));
+        assert_eq!(dtmf_mode_flag("info"), Some(4));
+        assert_eq!(dtmf_mode_flag("auto"), None);
+        assert_eq!(transport_flag("udp"), Some(0));
+        assert_eq!(transport_flag("tcp"), Some(1));
+        assert_eq!(transport_flag("tls"), Some(2));
+        assert_eq!(transport_flag("ws"), None);
+    }
+}

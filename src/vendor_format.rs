@@ -1,0 +1,331 @@
+//! The phones' INI-style file format: `[section]` headers and `Key=Value` lines, CRLF, ISO-8859-1.
+//!
+//! Writing goes text → [`encode`] (checks Latin-1, turns line ends into CRLF); every written file is
+//! then read back by [`check_config`] or [`check_entry_point`], so a file the phone would skip is
+//! never published.
+
+use crate::models::Vocabulary;
+
+/// A parsed configuration file: sections in file order, keys in section order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigFile {
+    pub sections: Vec<Section>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub name: String,
+    pub entries: Vec<(String, String)>,
+}
+
+impl ConfigFile {
+    pub fn get(&self, section: &str, key: &str) -> Option<&str> {
+        self.sections
+            .iter()
+            .filter(|s| s.name == section)
+            .flat_map(|s| s.entries.iter())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Sets a key, keeping its place if present, else appending it to its section (appending the
+    /// section if needed). This is how settings are merged over a vendor default file.
+    pub fn set(&mut self, section: &str, key: &str, value: &str) {
+        let sec = match self.sections.iter().position(|s| s.name == section) {
+            Some(i) => &mut self.sections[i],
+            None => {
+                self.sections.push(Section {
+                    name: section.to_string(),
+                    entries: Vec::new(),
+                });
+                self.sections.last_mut().expect("just pushed")
+            }
+        };
+        match sec.entries.iter_mut().find(|(k, _)| k == key) {
+            Some(entry) => entry.1 = value.to_string(),
+            None => sec.entries.push((key.to_string(), value.to_string())),
+        }
+    }
+
+    /// The file as text with `\n` line ends (encode turns them into CRLF).
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for s in &self.sections {
+            out.push('[');
+            out.push_str(&s.name);
+            out.push_str("]\n");
+            for (k, v) in &s.entries {
+                out.push_str(k);
+                out.push('=');
+                out.push_str(v);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+/// Encodes text as ISO-8859-1 with CRLF line ends. Fails on the first character Latin-1 lacks.
+pub fn encode(text: &str) -> Result<Vec<u8>, char> {
+    let mut out = Vec::with_capacity(text.len() + text.len() / 16);
+    let mut prev_cr = false;
+    for c in text.chars() {
+        if c == '\n' && !prev_cr {
+            out.push(b'\r');
+        }
+        prev_cr = c == '\r';
+        let code = c as u32;
+        if code > 0xFF {
+            return Err(c);
+        }
+        out.push(code as u8);
+    }
+    Ok(out)
+}
+
+/// Whether every character of the text exists in ISO-8859-1.
+pub fn is_latin1(text: &str) -> bool {
+    text.chars().all(|c| (c as u32) <= 0xFF)
+}
+
+/// Decodes ISO-8859-1 bytes (every byte is a character).
+pub fn decode(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| b as char).collect()
+}
+
+/// Reads a vendor file leniently (CRLF or LF, blank lines and `#`/`;` comments skipped).
+pub fn parse_lenient(bytes: &[u8]) -> Result<ConfigFile, String> {
+    let text = decode(bytes);
+    let mut file = ConfigFile::default();
+    for (n, raw) in text.split('\n').enumerate() {
+        let line = raw.strip_suffix('\r').unwrap_or(raw).trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            file.sections.push(Section {
+                name: name.trim().to_string(),
+                entries: Vec::new(),
+            });
+        } else if let Some((k, v)) = line.split_once('=') {
+            let Some(sec) = file.sections.last_mut() else {
+                return Err(format!("line {}: `{line}` comes before any [section]", n + 1));
+            };
+            sec.entries.push((k.trim().to_string(), v.trim().to_string()));
+        } else {
+            return Err(format!("line {}: `{line}` is neither [section] nor Key=Value", n + 1));
+        }
+    }
+    Ok(file)
+}
+
+/// What kind of configuration file is checked: the phone file must carry a valid config_sn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Common,
+    Phone,
+}
+
+/// Reads a file as provsite writes it, strictly: CRLF on every line, `Key=Value` with no spaces
+/// around `=`, known sections and keys, no key twice, and for a phone file a 12-digit config_sn.
+/// Returns the parsed file or every problem found.
+pub fn check_config(
+    bytes: &[u8],
+    vocab: &Vocabulary,
+    kind: FileKind,
+) -> Result<ConfigFile, Vec<String>> {
+    let mut problems = Vec::new();
+    let file = strict_lines(bytes, &mut problems, |section, key, n, problems| {
+        if !vocab.has_key(section, key) {
+            problems.push(format!("line {n}: unknown key {section}.{key}"));
+        }
+    });
+    for s in &file.sections {
+        if !vocab.has_section(&s.name) {
+            problems.push(format!("unknown section [{}]", s.name));
+        }
+    }
+    if kind == FileKind::Phone {
+        match file.get("sys", "config_sn") {
+            Some(sn) if is_config_sn(sn) => {}
+            Some(sn) => problems.push(format!("config_sn `{sn}` is not 12 digits")),
+            None => problems.push("no [sys] config_sn".to_string()),
+        }
+    }
+    if problems.is_empty() {
+        Ok(file)
+    } else {
+        Err(problems)
+    }
+}
+
+pub fn is_config_sn(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Keys an entry point may hold, per section.
+const ENTRY_KEYS: &[(&str, &[&str])] = &[
+    ("application", &["fwurl", "dspurl", "booturl"]),
+    ("config", &["telcfg", "common_config", "config"]),
+];
+
+/// Checks an entry-point `.inf` file: its sections and keys, absolute http(s) URLs, `config` a folder.
+pub fn check_entry_point(bytes: &[u8]) -> Result<ConfigFile, Vec<String>> {
+    let mut problems = Vec::new();
+    let file = strict_lines(bytes, &mut problems, |section, key, n, problems| {
+        let known = ENTRY_KEYS
+            .iter()
+            .any(|(s, keys)| *s == section && keys.contains(&key));
+        if !known {
+            problems.push(format!("line {n}: unknown key {section}.{key}"));
+        }
+    });
+    for (section, key) in [
+        ("application", "fwurl"),
+        ("application", "dspurl"),
+        ("application", "booturl"),
+        ("config", "common_config"),
+        ("config", "config"),
+    ] {
+        if file.get(section, key).is_none() {
+            problems.push(format!("missing {section}.{key}"));
+        }
+    }
+    for s in &file.sections {
+        for (k, v) in &s.entries {
+            if !(v.starts_with("http://") || v.starts_with("https://")) {
+                problems.push(format!("{}.{k}: `{v}` is not an absolute http(s) URL", s.name));
+            }
+        }
+    }
+    if let Some(dir) = file.get("config", "config") {
+        if !dir.ends_with('/') {
+            problems.push(format!("config.config: `{dir}` must end with /"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(file)
+    } else {
+        Err(problems)
+    }
+}
+
+fn strict_lines(
+    bytes: &[u8],
+    problems: &mut Vec<String>,
+    mut check_key: impl FnMut(&str, &str, usize, &mut Vec<String>),
+) -> ConfigFile {
+    let mut file = ConfigFile::default();
+    if !bytes.is_empty() && !bytes.ends_with(b"\r\n") {
+        problems.push("the last line does not end with CRLF".to_string());
+    }
+    let text = decode(bytes);
+    let mut lines: Vec<&str> = text.split("\r\n").collect();
+    if lines.last() == Some(&"") {
+        lines.pop();
+    }
+    for (i, line) in lines.into_iter().enumerate() {
+        let n = i + 1;
+        if line.contains('\n') || line.contains('\r') {
+            problems.push(format!("line {n}: a bare LF or CR (lines must end with CRLF)"));
+            continue;
+        }
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            if file.sections.iter().any(|s| s.name == name) {
+                problems.push(format!("line {n}: section [{name}] appears twice"));
+            }
+            file.sections.push(Section {
+                name: name.to_string(),
+                entries: Vec::new(),
+            });
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            problems.push(format!("line {n}: `{line}` is neither [section] nor Key=Value"));
+            continue;
+        };
+        if key.is_empty() || key != key.trim() || value.starts_with(' ') {
+            problems.push(format!("line {n}: `{line}`: no spaces around = and a key is needed"));
+        }
+        let Some(section) = file.sections.last_mut() else {
+            problems.push(format!("line {n}: `{line}` comes before any [section]"));
+            continue;
+        };
+        if section.entries.iter().any(|(k, _)| k == key) {
+            problems.push(format!("line {n}: key {}.{key} appears twice", section.name));
+        }
+        check_key(&section.name, key, n, problems);
+        section.entries.push((key.to_string(), value.to_string()));
+    }
+    file
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::ModelId;
+
+    #[test]
+    fn encodes_latin1_with_crlf() {
+        assert_eq!(encode("[sip]\nDisplayName1=Hélène\n").unwrap(), b"[sip]\r\nDisplayName1=H\xe9l\xe8ne\r\n");
+        assert_eq!(encode("a\r\nb").unwrap(), b"a\r\nb");
+        assert_eq!(encode("Zoë ☎"), Err('☎'));
+        assert!(is_latin1("Dupont Hélène"));
+        assert!(!is_latin1("Łukasz"));
+        assert_eq!(decode(b"H\xe9"), "Hé");
+    }
+
+    #[test]
+    fn checks_phone_files() {
+        let vocab = ModelId::ST2030.vocabulary();
+        let good = encode("[sip]\nTEL1Number=1001\n[sys]\nconfig_sn=202611260001\n").unwrap();
+        let file = check_config(&good, vocab, FileKind::Phone).unwrap();
+        assert_eq!(file.get("sip", "TEL1Number"), Some("1001"));
+
+        let cases: &[(&[u8], &str)] = &[
+            (b"[sip]\nTEL1Number=1\n[sys]\nconfig_sn=202611260001\n", "CRLF"),
+            (b"[sys]\r\nconfig_sn=2026112600011\r\n", "not 12 digits"),
+            (b"[sys]\r\nconfig_sn=20261126000.\r\n", "not 12 digits"),
+            (b"[sys]\r\nRinger=1\r\n", "no [sys] config_sn"),
+            (b"[sys]\r\nconfig_sn=202611260001\r\nTEL1Numbr=1\r\n", "unknown key sys.TEL1Numbr"),
+            (b"[sip]\r\nTEL1Number = 1\r\n[sys]\r\nconfig_sn=202611260001\r\n", "no spaces"),
+            (b"[bogus]\r\n[sys]\r\nconfig_sn=202611260001\r\n", "unknown section [bogus]"),
+            (b"TEL1Number=1\r\n[sys]\r\nconfig_sn=202611260001\r\n", "before any [section]"),
+            (b"[sys]\r\nconfig_sn=202611260001\r\nconfig_sn=202611260001\r\n", "appears twice"),
+            (b"[sys]\r\nconfig_sn=202611260001\r\nnonsense\r\n", "neither"),
+        ];
+        for (bytes, want) in cases {
+            let problems = check_config(bytes, vocab, FileKind::Phone).unwrap_err();
+            assert!(
+                problems.iter().any(|p| p.contains(want)),
+                "{:?}: {problems:?} lacks {want}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+
+    #[test]
+    fn checks_entry_points() {
+        let good = encode("[application]\nfwurl=http://h/f/a.zz\ndspurl=http://h/f/d.zz\nbooturl=http://h/f/b.zz\n\n[config]\ncommon_config=http://h/r/c.txt\nconfig=http://h/r/config/\n").unwrap();
+        assert!(check_entry_point(&good).is_ok());
+        let bad = encode("[application]\nfwurl=/f/a.zz\n[config]\nconfig=http://h/r/config\n").unwrap();
+        let problems = check_entry_point(&bad).unwrap_err();
+        let all = problems.join("\n");
+        for want in ["not an absolute", "must end with /", "missing application.dspurl", "missing config.common_config"] {
+            assert!(all.contains(want), "{all} lacks {want}");
+        }
+    }
+
+    #[test]
+    fn merges_settings_keeping_vendor_order() {
+        let mut f = parse_lenient(b"[ipp]\r\nA=1\r\nB=2\r\n[sys]\r\nC=3\r\n").unwrap();
+        f.set("ipp", "A", "9");
+        f.set("ipp", "Z", "new");
+        f.set("ntp", "NtpIP", "x");
+        assert_eq!(f.to_text(), "[ipp]\nA=9\nB=2\nZ=new\n[sys]\nC=3\n[ntp]\nNtpIP=x\n");
+        assert!(parse_lenient(b"A=1\n").is_err());
+    }
+}
