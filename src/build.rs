@@ -87,7 +87,11 @@ pub struct Loaded {
 }
 
 /// Parses every phones file (a cache by blob id serves the history walk).
-fn parse_all(files: &InventoryFiles, cache: &mut HashMap<Oid, Arc<Vec<PhoneDoc>>>, diags: &mut Vec<Diagnostic>) -> Vec<(SourceText, Arc<Vec<PhoneDoc>>)> {
+fn parse_all(
+    files: &InventoryFiles,
+    cache: &mut HashMap<Oid, Arc<Vec<PhoneDoc>>>,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<(SourceText, Arc<Vec<PhoneDoc>>)> {
     let mut out = Vec::new();
     for (src, blob) in &files.phones {
         if let Some(hit) = blob.and_then(|b| cache.get(&b)) {
@@ -109,18 +113,33 @@ fn parse_all(files: &InventoryFiles, cache: &mut HashMap<Oid, Arc<Vec<PhoneDoc>>
 }
 
 /// The site secret: PROVSITE_SECRET, --secret-file, or the example inventory's file (warned).
-fn site_secret(opts: &Options, source: &Source, snap: Snapshot, inv: &Inventory, diags: &mut Vec<Diagnostic>, site_path: &str) -> Result<SiteSecret> {
+fn site_secret(
+    opts: &Options,
+    source: &Source,
+    snap: Snapshot,
+    inv: &Inventory,
+    diags: &mut Vec<Diagnostic>,
+    site_path: &str,
+) -> Result<SiteSecret> {
     let s = SiteSecret::load(opts.secret_file.as_deref()).map_err(Error::Build)?;
     if s.is_set() {
         return Ok(s);
     }
-    let Some(rel) = &inv.site.example_secret_file else { return Ok(s) };
+    let Some(rel) = &inv.site.example_secret_file else {
+        return Ok(s);
+    };
     let Some(path) = inventory::join_repo_path(&source.inventory_dir, rel) else {
-        diags.push(Diagnostic::error(site_path, format!("example_secret_file `{rel}` leaves the repository")));
+        diags.push(Diagnostic::error(
+            site_path,
+            format!("example_secret_file `{rel}` leaves the repository"),
+        ));
         return Ok(s);
     };
     let Some((blob, _)) = source.stat(snap, &path)? else {
-        diags.push(Diagnostic::error(site_path, format!("example_secret_file {path} not found")));
+        diags.push(Diagnostic::error(
+            site_path,
+            format!("example_secret_file {path} not found"),
+        ));
         return Ok(s);
     };
     let bytes = source.with_reader(snap, &path, blob, |r| {
@@ -132,15 +151,21 @@ fn site_secret(opts: &Options, source: &Source, snap: Snapshot, inv: &Inventory,
         Diagnostic::warning(site_path, format!("using the example's development secret {path}: passwords derived from it are public"))
             .hint("for real phones set PROVSITE_SECRET or pass --secret-file with a secret kept outside git, and remove example_secret_file"),
     );
-    Ok(SiteSecret::from_bytes(String::from_utf8_lossy(&bytes).trim().as_bytes(), SecretSource::Example(path)))
+    Ok(SiteSecret::from_bytes(
+        String::from_utf8_lossy(&bytes).trim().as_bytes(),
+        SecretSource::Example(path),
+    ))
 }
-
 
 /// Source → inventory → templates → secrets → firmware. Collects every problem before failing.
 pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> Result<Loaded> {
     let source = Source::open(&opts.inventory)?;
     let head = source.resolve(&opts.rev)?;
-    let snap = if opts.worktree { Snapshot::Worktree } else { Snapshot::Tree(head.id) };
+    let snap = if opts.worktree {
+        Snapshot::Worktree
+    } else {
+        Snapshot::Tree(head.id)
+    };
     let mut diags = Vec::new();
     if !opts.worktree && opts.rev == "HEAD" && source.inventory_is_dirty().unwrap_or(false) {
         diags.push(Diagnostic::warning(source.inventory_dir.clone(), "the inventory has uncommitted changes; they are not built").hint("commit them, or build the working tree with --worktree (the release is marked dirty)"));
@@ -164,15 +189,33 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
         return Err(fail(diags));
     };
     let site_secret = site_secret(opts, &source, snap, &inv, &mut diags, &files.site.path)?;
-    check_secrets(&inv, &site_secret, &files, &parsed, secrets_required, &mut diags);
+    check_secrets(
+        &inv,
+        &site_secret,
+        &files,
+        &parsed,
+        secrets_required,
+        &mut diags,
+    );
     let store_root = opts.out.join("firmware");
-    let (firmware, fw_diags) = firmware_store::prepare(&source, snap, &inv, &files.site, &store_root, staging)?;
+    let (firmware, fw_diags) =
+        firmware_store::prepare(&source, snap, &inv, &files.site, &store_root, staging)?;
     diags.extend(fw_diags);
     if diags.iter().any(Diagnostic::is_error) {
         return Err(fail(diags));
     }
     sort_diagnostics(&mut diags);
-    Ok(Loaded { source, head, snap, files, inv, templates, firmware, site_secret, warnings: diags })
+    Ok(Loaded {
+        source,
+        head,
+        snap,
+        files,
+        inv,
+        templates,
+        firmware,
+        site_secret,
+        warnings: diags,
+    })
 }
 
 fn fail(mut diags: Vec<Diagnostic>) -> Error {
@@ -181,46 +224,92 @@ fn fail(mut diags: Vec<Diagnostic>) -> Error {
 }
 
 /// Reports every password that cannot be had now, naming the line it belongs to.
-fn check_secrets(inv: &Inventory, site: &SiteSecret, files: &InventoryFiles, parsed: &[(SourceText, Arc<Vec<PhoneDoc>>)], required: bool, diags: &mut Vec<Diagnostic>) {
+fn check_secrets(
+    inv: &Inventory,
+    site: &SiteSecret,
+    files: &InventoryFiles,
+    parsed: &[(SourceText, Arc<Vec<PhoneDoc>>)],
+    required: bool,
+    diags: &mut Vec<Diagnostic>,
+) {
     let mut srcs: Vec<&SourceText> = vec![&files.site];
     srcs.extend(parsed.iter().map(|(s, _)| s));
     let mut derived_lines = Vec::new();
-    let mut report = |secret: &Secret, origin: &inventory::Origin, what: String, derived_lines: &mut Vec<String>| {
+    let mut report = |secret: &Secret,
+                      origin: &inventory::Origin,
+                      what: String,
+                      derived_lines: &mut Vec<String>| {
         let missing = match secrets::resolve(secret, site) {
             Ok(_) => return,
             Err(m) => m,
         };
         let (msg, hint) = match missing {
-            Missing::Env(name) => (format!("{what}: environment variable {name} is not set"), format!("export {name}=... before building")),
+            Missing::Env(name) => (
+                format!("{what}: environment variable {name} is not set"),
+                format!("export {name}=... before building"),
+            ),
             Missing::SiteSecret => {
                 derived_lines.push(what.clone());
                 return;
             }
         };
-        let d = if required { Diagnostic::error("", msg) } else { Diagnostic::warning("", msg) };
+        let d = if required {
+            Diagnostic::error("", msg)
+        } else {
+            Diagnostic::warning("", msg)
+        };
         diags.push(inventory::diagnostic_at(&srcs, origin, d.hint(hint)));
     };
-    report(&inv.site.admin_password.0, &inv.site.admin_password.1, "admin_password".into(), &mut derived_lines);
+    report(
+        &inv.site.admin_password.0,
+        &inv.site.admin_password.1,
+        "admin_password".into(),
+        &mut derived_lines,
+    );
     if let Some((s, o)) = &inv.site.user_password {
         report(s, o, "user_password".into(), &mut derived_lines);
     }
     for p in &inv.phones {
         for l in &p.lines {
-            report(&l.password, &l.password_origin, format!("line {} of phone {}", l.user, p.mac), &mut derived_lines);
+            report(
+                &l.password,
+                &l.password_origin,
+                format!("line {} of phone {}", l.user, p.mac),
+                &mut derived_lines,
+            );
         }
     }
     if !derived_lines.is_empty() {
         let shown: Vec<&str> = derived_lines.iter().take(8).map(String::as_str).collect();
-        let more = if derived_lines.len() > 8 { format!(" and {} more", derived_lines.len() - 8) } else { String::new() };
-        let msg = format!("no site secret to derive passwords for: {}{more}", shown.join(", "));
+        let more = if derived_lines.len() > 8 {
+            format!(" and {} more", derived_lines.len() - 8)
+        } else {
+            String::new()
+        };
+        let msg = format!(
+            "no site secret to derive passwords for: {}{more}",
+            shown.join(", ")
+        );
         let hint = format!("set {} (or pass --secret-file PATH) to a secret kept outside git, e.g. `head -c 32 /dev/urandom | base64`; or give those passwords as {{env: NAME}}", secrets::SECRET_ENV);
-        let d = if required { Diagnostic::error(&files.site.path, msg) } else { Diagnostic::warning(&files.site.path, msg) };
+        let d = if required {
+            Diagnostic::error(&files.site.path, msg)
+        } else {
+            Diagnostic::warning(&files.site.path, msg)
+        };
         diags.push(d.hint(hint));
     }
 }
 
-fn phone_secrets(inv: &Inventory, phone: &inventory::Phone, site: &SiteSecret) -> Option<PhoneSecrets> {
-    let lines = phone.lines.iter().map(|l| secrets::resolve(&l.password, site).ok()).collect::<Option<Vec<_>>>()?;
+fn phone_secrets(
+    inv: &Inventory,
+    phone: &inventory::Phone,
+    site: &SiteSecret,
+) -> Option<PhoneSecrets> {
+    let lines = phone
+        .lines
+        .iter()
+        .map(|l| secrets::resolve(&l.password, site).ok())
+        .collect::<Option<Vec<_>>>()?;
     let admin = secrets::resolve(&inv.site.admin_password.0, site).ok()?;
     let user = match &inv.site.user_password {
         Some((s, _)) => Some(secrets::resolve(s, site).ok()?),
@@ -237,7 +326,13 @@ pub struct Rendered {
 }
 
 /// Renders every model and phone, on all cores.
-pub fn render_all(inv: &Inventory, templates: &Templates, firmware: &FirmwareFiles, site_secret: &SiteSecret, progress: &dyn Progress) -> std::result::Result<Rendered, String> {
+pub fn render_all(
+    inv: &Inventory,
+    templates: &Templates,
+    firmware: &FirmwareFiles,
+    site_secret: &SiteSecret,
+    progress: &dyn Progress,
+) -> std::result::Result<Rendered, String> {
     if inv.site.admin_password.0 == Secret::Literal(inventory::FACTORY_ADMIN_PASSWORD.into()) {
         return Err("the factory admin password 784518 is refused".into());
     }
@@ -245,12 +340,17 @@ pub fn render_all(inv: &Inventory, templates: &Templates, firmware: &FirmwareFil
     for m in inv.models_in_use() {
         models.insert(m, render::render_model(templates, inv, m, firmware)?);
     }
-    let admin = secrets::resolve(&inv.site.admin_password.0, site_secret).map_err(|_| "admin password unavailable".to_string())?;
+    let admin = secrets::resolve(&inv.site.admin_password.0, site_secret)
+        .map_err(|_| "admin password unavailable".to_string())?;
     if admin == inventory::FACTORY_ADMIN_PASSWORD {
-        return Err("admin_password resolves to the factory password 784518: choose another".into());
+        return Err(
+            "admin_password resolves to the factory password 784518: choose another".into(),
+        );
     }
     progress.stage("render", inv.phones.len() as u64);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
     let chunk = inv.phones.len().div_ceil(threads).max(1);
     let results: Vec<std::result::Result<Vec<PhoneFile>, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = inv
@@ -261,8 +361,16 @@ pub fn render_all(inv: &Inventory, templates: &Templates, firmware: &FirmwareFil
                 scope.spawn(move || {
                     let mut out = Vec::with_capacity(phones.len());
                     for (i, p) in phones.iter().enumerate() {
-                        let s = phone_secrets(inv, p, site_secret).ok_or_else(|| format!("a password of phone {} is unavailable", p.mac))?;
-                        out.push(render::render_phone(templates, &inv.site, &models[&p.model], p, &s)?);
+                        let s = phone_secrets(inv, p, site_secret).ok_or_else(|| {
+                            format!("a password of phone {} is unavailable", p.mac)
+                        })?;
+                        out.push(render::render_phone(
+                            templates,
+                            &inv.site,
+                            &models[&p.model],
+                            p,
+                            &s,
+                        )?);
                         if i % 256 == 255 {
                             progress.advance(256);
                         }
@@ -272,7 +380,13 @@ pub fn render_all(inv: &Inventory, templates: &Templates, firmware: &FirmwareFil
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a render thread panicked".into()))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a render thread panicked".into()))
+            })
+            .collect()
     });
     let mut phones = Vec::with_capacity(inv.phones.len());
     for r in results {
@@ -285,18 +399,33 @@ pub fn render_all(inv: &Inventory, templates: &Templates, firmware: &FirmwareFil
 pub fn check(opts: &Options) -> Result<Vec<Diagnostic>> {
     let loaded = load(opts, None, false)?;
     if loaded.site_secret.is_set() || all_secrets_available(&loaded) {
-        render_all(&loaded.inv, &loaded.templates, &loaded.firmware, &loaded.site_secret, &Quiet).map_err(Error::Build)?;
+        render_all(
+            &loaded.inv,
+            &loaded.templates,
+            &loaded.firmware,
+            &loaded.site_secret,
+            &Quiet,
+        )
+        .map_err(Error::Build)?;
     }
     Ok(loaded.warnings)
 }
 
 fn all_secrets_available(l: &Loaded) -> bool {
-    l.inv.phones.iter().all(|p| phone_secrets(&l.inv, p, &l.site_secret).is_some())
+    l.inv
+        .phones
+        .iter()
+        .all(|p| phone_secrets(&l.inv, p, &l.site_secret).is_some())
 }
 
 /// The release's name: its config_sn, the commit, and `-dirty` for a working-tree build.
 pub fn release_name(sn: u64, commit: Oid, dirty: bool) -> String {
-    format!("{}-{}{}", config_sn::format(sn), crate::source::short(commit), if dirty { "-dirty" } else { "" })
+    format!(
+        "{}-{}{}",
+        config_sn::format(sn),
+        crate::source::short(commit),
+        if dirty { "-dirty" } else { "" }
+    )
 }
 
 /// Older states for the numbering: earlier releases in the output, and older commits rendered.
@@ -316,7 +445,8 @@ impl Past for History<'_> {
 
     fn record(&mut self, commit: Oid) -> Option<Recorded> {
         let dir = self.releases.get(&crate::source::short(commit))?;
-        let bytes = std::fs::read(self.out.join("releases").join(dir).join("manifest.json")).ok()?;
+        let bytes =
+            std::fs::read(self.out.join("releases").join(dir).join("manifest.json")).ok()?;
         let m = Manifest::from_bytes(&bytes).ok()?;
         if m.commit != commit.to_string() || m.dirty {
             return None;
@@ -324,9 +454,20 @@ impl Past for History<'_> {
         let phones = m
             .phones
             .into_iter()
-            .filter_map(|(mac, p)| Some((mac, RecordedPhone { digest: p.digest, sn: p.config_sn.parse().ok()? })))
+            .filter_map(|(mac, p)| {
+                Some((
+                    mac,
+                    RecordedPhone {
+                        digest: p.digest,
+                        sn: p.config_sn.parse().ok()?,
+                    },
+                ))
+            })
             .collect();
-        Some(Recorded { release_sn: m.config_sn.parse().ok()?, phones })
+        Some(Recorded {
+            release_sn: m.config_sn.parse().ok()?,
+            phones,
+        })
     }
 
     fn digests_at(&mut self, commit: Oid) -> Option<HashMap<String, String>> {
@@ -360,11 +501,15 @@ impl History<'_> {
             for (role, f) in set.files() {
                 if matches!(role, "telcfg" | "common_base") {
                     let (blob, _) = l.source.stat(Snapshot::Tree(commit), &f.repo_path).ok()??;
-                    let bytes = l.source.with_reader(Snapshot::Tree(commit), &f.repo_path, blob, |r| {
-                        let mut b = Vec::new();
-                        r.read_to_end(&mut b).map_err(|e| Error::io(&f.repo_path, e))?;
-                        Ok(b)
-                    }).ok()?;
+                    let bytes = l
+                        .source
+                        .with_reader(Snapshot::Tree(commit), &f.repo_path, blob, |r| {
+                            let mut b = Vec::new();
+                            r.read_to_end(&mut b)
+                                .map_err(|e| Error::io(&f.repo_path, e))?;
+                            Ok(b)
+                        })
+                        .ok()?;
                     fw.small.insert(f.repo_path.clone(), bytes);
                 } else if let Some(c) = l.firmware.store.get(&f.sha256) {
                     fw.store.insert(f.sha256.clone(), c.clone());
@@ -372,7 +517,13 @@ impl History<'_> {
             }
         }
         let r = render_all(&inv, &templates, &fw, &l.site_secret, &Quiet).ok()?;
-        Some(inv.phones.iter().zip(r.phones).map(|(p, f)| (p.mac.clone(), f.digest)).collect())
+        Some(
+            inv.phones
+                .iter()
+                .zip(r.phones)
+                .map(|(p, f)| (p.mac.clone(), f.digest))
+                .collect(),
+        )
     }
 }
 
@@ -394,14 +545,38 @@ fn list_releases(out: &Path) -> HashMap<String, String> {
 pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let staging = Staging::begin(&opts.out)?;
     let loaded = load(opts, Some(&staging.firmware_dir()), true)?;
-    let rendered = render_all(&loaded.inv, &loaded.templates, &loaded.firmware, &loaded.site_secret, progress).map_err(Error::Build)?;
+    let rendered = render_all(
+        &loaded.inv,
+        &loaded.templates,
+        &loaded.firmware,
+        &loaded.site_secret,
+        progress,
+    )
+    .map_err(Error::Build)?;
     let inv = &loaded.inv;
 
     // Numbers.
     progress.stage("history", 0);
-    let digests: HashMap<String, String> = inv.phones.iter().zip(&rendered.phones).map(|(p, f)| (p.mac.clone(), f.digest.clone())).collect();
-    let mut past = History { loaded: &loaded, out: opts.out.clone(), releases: list_releases(&opts.out), docs: HashMap::new(), by_tree: HashMap::new() };
-    let numbering: Numbering = history::number(&loaded.source, loaded.head, opts.worktree, &digests, &mut past)?;
+    let digests: HashMap<String, String> = inv
+        .phones
+        .iter()
+        .zip(&rendered.phones)
+        .map(|(p, f)| (p.mac.clone(), f.digest.clone()))
+        .collect();
+    let mut past = History {
+        loaded: &loaded,
+        out: opts.out.clone(),
+        releases: list_releases(&opts.out),
+        docs: HashMap::new(),
+        by_tree: HashMap::new(),
+    };
+    let numbering: Numbering = history::number(
+        &loaded.source,
+        loaded.head,
+        opts.worktree,
+        &digests,
+        &mut past,
+    )?;
     let dirty = opts.worktree;
     let release = release_name(numbering.release_sn, loaded.head.id, dirty);
     let mtime = output::release_mtime(loaded.head.time);
@@ -427,7 +602,9 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     };
     let mut entry_points = Vec::new();
     for (m, files) in &rendered.models {
-        let entry = files.entry_point_bytes(&loaded.templates, base, &release).map_err(Error::Build)?;
+        let entry = files
+            .entry_point_bytes(&loaded.templates, base, &release)
+            .map_err(Error::Build)?;
         output::write_file(&rel_dir.join(&files.entry_point), &entry, mtime)?;
         output::write_file(&rel_dir.join(&files.common_name), &files.common, mtime)?;
         files_written += 2;
@@ -442,15 +619,32 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
             list.push(file_entry("telcfg", rel(name), bytes));
         }
         for f in &files.firmware {
-            list.push(FileEntry { role: f.role.to_string(), path: f.store_path(), sha256: f.sha256.clone(), size: f.size });
-            let e = manifest.firmware.entry(f.sha256.clone()).or_insert(FirmwareEntry { size: f.size, names: Vec::new() });
+            list.push(FileEntry {
+                role: f.role.to_string(),
+                path: f.store_path(),
+                sha256: f.sha256.clone(),
+                size: f.size,
+            });
+            let e = manifest
+                .firmware
+                .entry(f.sha256.clone())
+                .or_insert(FirmwareEntry {
+                    size: f.size,
+                    names: Vec::new(),
+                });
             if !e.names.contains(&f.name) {
                 e.names.push(f.name.clone());
                 e.names.sort();
             }
         }
         list.sort();
-        manifest.models.insert(m.name().to_string(), ModelEntry { entry_point: files.entry_point.clone(), files: list });
+        manifest.models.insert(
+            m.name().to_string(),
+            ModelEntry {
+                entry_point: files.entry_point.clone(),
+                files: list,
+            },
+        );
         entry_points.push((files.entry_point.clone(), entry));
     }
     let config_dir = rel_dir.join("config");
@@ -463,7 +657,13 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         files_written += 1;
         manifest.phones.insert(
             p.mac.clone(),
-            PhoneEntry { model: p.model.name().to_string(), name: p.name.clone(), config_sn: sn, digest: f.digest.clone(), file: file_entry("phone", format!("releases/{release}/config/{name}"), &body) },
+            PhoneEntry {
+                model: p.model.name().to_string(),
+                name: p.name.clone(),
+                config_sn: sn,
+                digest: f.digest.clone(),
+                file: file_entry("phone", format!("releases/{release}/config/{name}"), &body),
+            },
         );
         if files_written % 256 == 0 {
             progress.advance(256);
@@ -474,13 +674,24 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
 
     // Switch.
     let previous = output::read_manifest(&opts.out);
-    let firmware_stored = staging.publish(&release, &entry_points, &manifest, &loaded.firmware.staged, mtime)?;
+    let firmware_stored = staging.publish(
+        &release,
+        &entry_points,
+        &manifest,
+        &loaded.firmware.staged,
+        mtime,
+    )?;
     loaded.firmware.save_cache();
     let pruned = output::prune(&opts.out, opts.keep, &release)?;
     let changed_phones = manifest
         .phones
         .iter()
-        .filter(|(mac, p)| previous.as_ref().and_then(|m| m.phones.get(*mac)).is_none_or(|old| old.config_sn != p.config_sn))
+        .filter(|(mac, p)| {
+            previous
+                .as_ref()
+                .and_then(|m| m.phones.get(*mac))
+                .is_none_or(|old| old.config_sn != p.config_sn)
+        })
         .map(|(mac, _)| mac.clone())
         .collect();
     Ok(Summary {
@@ -500,5 +711,10 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
 }
 
 fn file_entry(role: &str, path: String, bytes: &[u8]) -> FileEntry {
-    FileEntry { role: role.to_string(), path, sha256: crate::hashing::sha256_hex(bytes), size: bytes.len() as u64 }
+    FileEntry {
+        role: role.to_string(),
+        path,
+        sha256: crate::hashing::sha256_hex(bytes),
+        size: bytes.len() as u64,
+    }
 }

@@ -49,7 +49,11 @@ mod tests {
         assert_eq!(yyyymmdd(0), 19_700_101);
         assert_eq!(yyyymmdd(NOV_26_2026_NOON), 20_261_126);
         assert_eq!(yyyymmdd(951_782_400), 20_000_229, "leap day 2000");
-        assert_eq!(yyyymmdd(NOV_26_2026_NOON - 12 * 3600 - 1), 20_261_125, "one second before midnight UTC");
+        assert_eq!(
+            yyyymmdd(NOV_26_2026_NOON - 12 * 3600 - 1),
+            20_261_125,
+            "one second before midnight UTC"
+        );
     }
 
     #[test]

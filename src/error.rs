@@ -82,9 +82,8 @@ impl fmt::Display for Diagnostic {
 /// Sort diagnostics by file and position so the report reads top to bottom and is stable.
 pub fn sort_diagnostics(diags: &mut [Diagnostic]) {
     diags.sort_by(|a, b| {
-        (&a.file, a.line, a.column, a.severity, &a.message).cmp(&(
-            &b.file, b.line, b.column, b.severity, &b.message,
-        ))
+        (&a.file, a.line, a.column, a.severity, &a.message)
+            .cmp(&(&b.file, b.line, b.column, b.severity, &b.message))
     });
 }
 

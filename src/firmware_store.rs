@@ -116,7 +116,9 @@ pub fn prepare(
     for set in inv.site.firmware.values() {
         for (role, file) in set.files() {
             let small = matches!(role, "telcfg" | "common_base");
-            match check_file(source, snap, file, small, &mut out, &mut seen, store_root, staging)? {
+            match check_file(
+                source, snap, file, small, &mut out, &mut seen, store_root, staging,
+            )? {
                 Ok(()) => {}
                 Err(d) => diags.push(inventory::diagnostic_at(&srcs, &file.origin, d)),
             }
@@ -141,7 +143,11 @@ fn check_file(
             Snapshot::Tree(_) => "add the file and commit it (git add), or fix the path: it is relative to the inventory folder",
             Snapshot::Worktree => "put the file there, or fix the path: it is relative to the inventory folder",
         };
-        return Ok(Err(Diagnostic::error("", format!("firmware file {} not found", file.repo_path)).hint(hint)));
+        return Ok(Err(Diagnostic::error(
+            "",
+            format!("firmware file {} not found", file.repo_path),
+        )
+        .hint(hint)));
     };
     let (sha, size) = if let Some(hit) = seen.get(&file.repo_path) {
         hit.clone()
@@ -186,10 +192,13 @@ fn check_file(
     if small {
         return Ok(Ok(()));
     }
-    let entry = out.store.entry(sha.clone()).or_insert_with(|| StoredContent {
-        size,
-        names: BTreeSet::new(),
-    });
+    let entry = out
+        .store
+        .entry(sha.clone())
+        .or_insert_with(|| StoredContent {
+            size,
+            names: BTreeSet::new(),
+        });
     let is_new_name = entry.names.insert(file.name.clone());
     if let (Some(staging), true) = (staging, is_new_name) {
         let rel = format!("{sha}/{}", file.name);
@@ -244,9 +253,10 @@ pub fn commit_staged(staging: &Path, store_root: &Path, staged: &[String]) -> Re
             continue;
         }
         let dir = to.parent().expect("sha/name has a parent");
-        let existing = std::fs::read_dir(dir)
-            .ok()
-            .and_then(|mut it| it.find_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()));
+        let existing = std::fs::read_dir(dir).ok().and_then(|mut it| {
+            it.find_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+        });
         std::fs::create_dir_all(dir).with_path(dir)?;
         match existing {
             Some(first) => std::fs::hard_link(&first, &to).with_path(&to)?,

@@ -96,12 +96,17 @@ pub fn number(
     let release_sn = if dirty { sns[0] + 1 } else { sns[0] };
 
     // 3. Phones: walk back while what each phone fetches stays the same.
-    let mut candidate: HashMap<&str, u64> = digests.keys().map(|m| (m.as_str(), release_sn)).collect();
+    let mut candidate: HashMap<&str, u64> =
+        digests.keys().map(|m| (m.as_str(), release_sn)).collect();
     let mut done: BTreeMap<String, u64> = BTreeMap::new();
     let mut rendered = 0;
     // With a dirty build, HEAD itself is the first older state; else HEAD's parent.
     let start = if dirty { 0 } else { 1 };
-    let mut prev_tree = if dirty { None } else { source.inventory_tree(head.id)? };
+    let mut prev_tree = if dirty {
+        None
+    } else {
+        source.inventory_tree(head.id)?
+    };
     for i in start..chain.len() {
         if candidate.is_empty() {
             break;
@@ -110,7 +115,10 @@ pub fn number(
         let is_tail = i == chain.len() - 1;
         if let (true, Some(rec)) = (is_tail && i > 0, recorded_tail.as_ref()) {
             for (mac, sn) in candidate.drain() {
-                let same = rec.phones.get(mac).is_some_and(|r| digests.get(mac) == Some(&r.digest));
+                let same = rec
+                    .phones
+                    .get(mac)
+                    .is_some_and(|r| digests.get(mac) == Some(&r.digest));
                 done.insert(mac.to_string(), if same { rec.phones[mac].sn } else { sn });
             }
             break;
@@ -128,7 +136,10 @@ pub fn number(
         let older = past.digests_at(c.id).unwrap_or_default();
         let mut broken = Vec::new();
         for (mac, sn) in candidate.iter_mut() {
-            if older.get(*mac).is_some_and(|d| digests.get(*mac) == Some(d)) {
+            if older
+                .get(*mac)
+                .is_some_and(|d| digests.get(*mac) == Some(d))
+            {
                 *sn = sns[i];
             } else {
                 broken.push(*mac);

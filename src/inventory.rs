@@ -435,13 +435,25 @@ impl<'a> Reporter<'a> {
     }
 
     /// An error at the key of `path` (for a field that should not be there).
-    fn error_at_key(&mut self, file: &str, path: &[Seg], msg: impl Into<String>, hint: impl Into<String>) {
+    fn error_at_key(
+        &mut self,
+        file: &str,
+        path: &[Seg],
+        msg: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         let pos = self.position(file, path, false);
         self.diags
             .push(Diagnostic::error(file, msg).at(pos).hint(hint.into()));
     }
 
-    fn warning(&mut self, file: &str, path: &[Seg], msg: impl Into<String>, hint: impl Into<String>) {
+    fn warning(
+        &mut self,
+        file: &str,
+        path: &[Seg],
+        msg: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         let pos = self.position(file, path, true);
         self.diags
             .push(Diagnostic::warning(file, msg).at(pos).hint(hint.into()));
@@ -516,16 +528,15 @@ pub fn parse_phones(src: &SourceText) -> Result<Vec<PhoneDoc>, Vec<Diagnostic>> 
     if let Ok(serde_yaml::Value::Sequence(items)) = serde_yaml::from_str(&src.text) {
         for (i, item) in items.into_iter().enumerate() {
             if let Err(e) = serde_yaml::from_value::<PhoneDoc>(item) {
-                let d = yaml_error(&src.path, &src.text, &e, &[idx(i)]);
-                if !diags.iter().any(|x| x.line == d.line && x.message == d.message)
-                    && !(d.line >= first.line && within_item(&src.text, i, first.line))
-                {
-                    diags.push(d);
+                // serde_yaml already reported this phone's first problem, exactly placed.
+                if !within_item(&src.text, i, first.line) {
+                    diags.push(yaml_error(&src.path, &src.text, &e, &[idx(i)]));
                 }
             }
         }
     } else if first.message.contains("invalid type") && !first.message.contains('.') {
-        diags[0].hint = Some("a phones file is a YAML list: each phone starts with `- mac: ...`".into());
+        diags[0].hint =
+            Some("a phones file is a YAML list: each phone starts with `- mac: ...`".into());
     }
     Err(diags)
 }
@@ -550,7 +561,8 @@ pub fn normalize_mac(s: &str) -> Option<String> {
         .chars()
         .filter(|c| !matches!(c, ':' | '-' | '.' | ' '))
         .collect();
-    (hex.len() == 12 && hex.chars().all(|c| c.is_ascii_hexdigit())).then(|| hex.to_ascii_uppercase())
+    (hex.len() == 12 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| hex.to_ascii_uppercase())
 }
 
 /// Checks a base URL: http(s), a host, ending with `/`.
@@ -563,7 +575,10 @@ pub fn check_base_url(url: &str) -> Result<(), String> {
     if host.is_empty() {
         return Err("it has no host".into());
     }
-    if url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>') {
+    if url
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>')
+    {
         return Err("it holds spaces or characters a URL cannot hold".into());
     }
     if url.contains('?') || url.contains('#') {
@@ -579,14 +594,31 @@ pub fn check_base_url(url: &str) -> Result<(), String> {
 fn managed_key(section: &str, key: &str) -> Option<&'static str> {
     let line_key = |k: &str| {
         const PREFIXES: &[&str] = &[
-            "TEL0", "TEL", "regid", "regpwd", "DisplayNameFlag", "DisplayName", "DisplayNumFlag",
-            "DisplayNum", "RegisterServerMP", "RegisterServerBK", "ProxyServerMP", "ProxyServerBK",
-            "TransportFlgMP", "TransportFlgBK", "sip_reg_srv_portMP", "sip_reg_srv_portBK",
-            "sip_pxy_srv_portMP", "sip_pxy_srv_portBK",
+            "TEL0",
+            "TEL",
+            "regid",
+            "regpwd",
+            "DisplayNameFlag",
+            "DisplayName",
+            "DisplayNumFlag",
+            "DisplayNum",
+            "RegisterServerMP",
+            "RegisterServerBK",
+            "ProxyServerMP",
+            "ProxyServerBK",
+            "TransportFlgMP",
+            "TransportFlgBK",
+            "sip_reg_srv_portMP",
+            "sip_reg_srv_portBK",
+            "sip_pxy_srv_portMP",
+            "sip_pxy_srv_portBK",
         ];
         PREFIXES.iter().any(|p| {
             k.strip_prefix(p).is_some_and(|rest| {
-                let rest = rest.strip_suffix("Use").or(rest.strip_suffix("Number")).unwrap_or(rest);
+                let rest = rest
+                    .strip_suffix("Use")
+                    .or(rest.strip_suffix("Number"))
+                    .unwrap_or(rest);
                 !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit())
             })
         })
@@ -594,11 +626,15 @@ fn managed_key(section: &str, key: &str) -> Option<&'static str> {
     match (section, key) {
         ("sys", "config_sn") => Some("config_sn is derived from git history"),
         ("sys", k) if k.starts_with("FeatureKeyExt") => Some("set function keys under `keys:`"),
-        ("ipp", "LanguageType") | ("sys", "CountryCode") => Some("set `language:` / `country:` in site.yaml"),
+        ("ipp", "LanguageType") | ("sys", "CountryCode") => {
+            Some("set `language:` / `country:` in site.yaml")
+        }
         ("ntp", "NtpZoneNum") => Some("set `timezone:` (or `ntp_zone:`) in site.yaml"),
         ("ntp", "NtpIP") | ("ntp", "NTPFlag") => Some("set `ntp:` in site.yaml"),
         ("sys", "dtmf_mode_flag") => Some("set `pbx.dtmf:` in site.yaml"),
-        ("sip", "VoiceMailTelNum") | ("sip", "subscribe_event") => Some("set `pbx.voicemail:` in site.yaml"),
+        ("sip", "VoiceMailTelNum") | ("sip", "subscribe_event") => {
+            Some("set `pbx.voicemail:` in site.yaml")
+        }
         ("sip", "CallPkupFlg") | ("sip", "CallPkupSC") => Some("set `pbx.pickup:` in site.yaml"),
         ("sys", "WebPWD") | ("sys", "TelnetPWD") => Some("set `admin_password:` in site.yaml"),
         ("sys", "UserPWD") => Some("set `user_password:` in site.yaml"),
@@ -622,7 +658,12 @@ fn resolve_settings(
             path.push(key(section.clone()));
             path.push(key(k.clone()));
             if let Some(hint) = managed_key(section, k) {
-                r.error_at_key(file, &path, format!("{section}.{k} is managed by provsite"), hint);
+                r.error_at_key(
+                    file,
+                    &path,
+                    format!("{section}.{k} is managed by provsite"),
+                    hint,
+                );
                 continue;
             }
             for m in models {
@@ -630,16 +671,28 @@ fn resolve_settings(
                 if !vocab.has_key(section, k) {
                     let hint = match vocab.suggest(section, k) {
                         Some(s) => format!("did you mean {s}? (keys known to the {m} firmware)"),
-                        None => format!("the {m} firmware has no such key; check the spelling and the section"),
+                        None => format!(
+                            "the {m} firmware has no such key; check the spelling and the section"
+                        ),
                     };
-                    r.error_at_key(file, &path, format!("unknown key {section}.{k} for {m}"), hint);
+                    r.error_at_key(
+                        file,
+                        &path,
+                        format!("unknown key {section}.{k} for {m}"),
+                        hint,
+                    );
                 }
             }
             let text = match value {
                 serde_yaml::Value::String(s) => s.clone(),
                 serde_yaml::Value::Number(n) => n.to_string(),
                 _ => {
-                    r.error(file, &path, format!("{section}.{k} must be a string or a number"), "quote the value: \"1\"");
+                    r.error(
+                        file,
+                        &path,
+                        format!("{section}.{k} must be a string or a number"),
+                        "quote the value: \"1\"",
+                    );
                     continue;
                 }
             };
@@ -648,10 +701,17 @@ fn resolve_settings(
                 continue;
             }
             if !is_latin1(&text) {
-                r.error(file, &path, format!("the value of {section}.{k} has characters ISO-8859-1 cannot encode"), "the phones read Latin-1 only: replace those characters");
+                r.error(
+                    file,
+                    &path,
+                    format!("the value of {section}.{k} has characters ISO-8859-1 cannot encode"),
+                    "the phones read Latin-1 only: replace those characters",
+                );
                 continue;
             }
-            out.entry(section.clone()).or_default().insert(k.clone(), text);
+            out.entry(section.clone())
+                .or_default()
+                .insert(k.clone(), text);
         }
     }
     out
@@ -680,7 +740,9 @@ fn check_sip_token(s: &str) -> Result<(), &'static str> {
     if s.is_empty() {
         return Err("it is empty");
     }
-    if s.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | ';' | ',')) {
+    if s.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | ';' | ','))
+    {
         return Err("it holds spaces or one of < > \" ; ,");
     }
     if !s.is_ascii() {
@@ -715,11 +777,21 @@ pub fn resolve(
     (inv, r.diags)
 }
 
-fn resolve_site(r: &mut Reporter, src: &SourceText, doc: &SiteDoc, inventory_dir: &str) -> Option<Site> {
+fn resolve_site(
+    r: &mut Reporter,
+    src: &SourceText,
+    doc: &SiteDoc,
+    inventory_dir: &str,
+) -> Option<Site> {
     let f = src.path.as_str();
     let mut ok = true;
     if let Err(why) = check_base_url(&doc.base_url) {
-        r.error(f, &[key("base_url")], format!("bad base_url `{}`: {why}", doc.base_url), "write the URL phones reach the web root at, e.g. http://prov.example.com/phones/");
+        r.error(
+            f,
+            &[key("base_url")],
+            format!("bad base_url `{}`: {why}", doc.base_url),
+            "write the URL phones reach the web root at, e.g. http://prov.example.com/phones/",
+        );
         ok = false;
     }
     let zone = tables::ntp_zone_num(&doc.timezone);
@@ -728,13 +800,26 @@ fn resolve_site(r: &mut Reporter, src: &SourceText, doc: &SiteDoc, inventory_dir
             Some(z) => format!("did you mean {z}? (IANA names such as Europe/Paris)"),
             None => "use an IANA name such as Europe/Paris".to_string(),
         };
-        r.error(f, &[key("timezone")], format!("unknown time zone `{}`", doc.timezone), hint);
+        r.error(
+            f,
+            &[key("timezone")],
+            format!("unknown time zone `{}`", doc.timezone),
+            hint,
+        );
         ok = false;
     }
     let ntp_zone = match (doc.ntp_zone, zone) {
         (Some(n), _) => {
             if n > tables::NTP_ZONE_MAX {
-                r.error(f, &[key("ntp_zone")], format!("ntp_zone {n} is outside the phone's table (0 to {})", tables::NTP_ZONE_MAX), "see the NtpZoneNum table in the README");
+                r.error(
+                    f,
+                    &[key("ntp_zone")],
+                    format!(
+                        "ntp_zone {n} is outside the phone's table (0 to {})",
+                        tables::NTP_ZONE_MAX
+                    ),
+                    "see the NtpZoneNum table in the README",
+                );
                 ok = false;
             }
             n
@@ -751,46 +836,87 @@ fn resolve_site(r: &mut Reporter, src: &SourceText, doc: &SiteDoc, inventory_dir
         Some(l) => l,
         None => {
             let codes: Vec<&str> = tables::LANGUAGES.iter().map(|l| l.code).collect();
-            r.error(f, &[key("language")], format!("unknown language `{}`", doc.language), format!("the phones know {}", codes.join(", ")));
+            r.error(
+                f,
+                &[key("language")],
+                format!("unknown language `{}`", doc.language),
+                format!("the phones know {}", codes.join(", ")),
+            );
             ok = false;
             tables::LANGUAGES[0]
         }
     };
-    let country = doc.country.clone().unwrap_or_else(|| language.country.to_string());
+    let country = doc
+        .country
+        .clone()
+        .unwrap_or_else(|| language.country.to_string());
     if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
-        r.error(f, &[key("country")], format!("country `{country}` is not a two-letter upper-case code"), "write e.g. FR, US, DE");
+        r.error(
+            f,
+            &[key("country")],
+            format!("country `{country}` is not a two-letter upper-case code"),
+            "write e.g. FR, US, DE",
+        );
         ok = false;
     }
     if let Some(ntp) = &doc.ntp {
         if check_sip_token(ntp).is_err() {
-            r.error(f, &[key("ntp")], format!("bad NTP server `{ntp}`"), "write a host name or an IP address");
+            r.error(
+                f,
+                &[key("ntp")],
+                format!("bad NTP server `{ntp}`"),
+                "write a host name or an IP address",
+            );
             ok = false;
         }
     }
     // PBX
     let p = &doc.pbx;
-    for (field, v) in [("host", Some(&p.host)), ("backup_host", p.backup_host.as_ref())] {
+    for (field, v) in [
+        ("host", Some(&p.host)),
+        ("backup_host", p.backup_host.as_ref()),
+    ] {
         if let Some(v) = v {
             if let Err(why) = check_sip_token(v) {
-                r.error(f, &[key("pbx"), key(field)], format!("bad pbx.{field} `{v}`: {why}"), "write a host name or an IP address");
+                r.error(
+                    f,
+                    &[key("pbx"), key(field)],
+                    format!("bad pbx.{field} `{v}`: {why}"),
+                    "write a host name or an IP address",
+                );
                 ok = false;
             }
         }
     }
     let transport_flag = tables::transport_flag(&p.transport).unwrap_or_else(|| {
-        r.error(f, &[key("pbx"), key("transport")], format!("unknown transport `{}`", p.transport), "use udp, tcp or tls");
+        r.error(
+            f,
+            &[key("pbx"), key("transport")],
+            format!("unknown transport `{}`", p.transport),
+            "use udp, tcp or tls",
+        );
         ok = false;
         0
     });
     let dtmf_flag = tables::dtmf_mode_flag(&p.dtmf).unwrap_or_else(|| {
-        r.error(f, &[key("pbx"), key("dtmf")], format!("unknown DTMF mode `{}`", p.dtmf), "use rfc2833, inband or info");
+        r.error(
+            f,
+            &[key("pbx"), key("dtmf")],
+            format!("unknown DTMF mode `{}`", p.dtmf),
+            "use rfc2833, inband or info",
+        );
         ok = false;
         1
     });
     for (field, v) in [("voicemail", &p.voicemail), ("pickup", &p.pickup)] {
         if let Some(Text(v)) = v {
             if check_sip_token(v).is_err() {
-                r.error(f, &[key("pbx"), key(field)], format!("bad pbx.{field} code `{v}`"), "write the feature code, quoted: \"*98\"");
+                r.error(
+                    f,
+                    &[key("pbx"), key(field)],
+                    format!("bad pbx.{field} code `{v}`"),
+                    "write the feature code, quoted: \"*98\"",
+                );
                 ok = false;
             }
         }
@@ -807,7 +933,10 @@ fn resolve_site(r: &mut Reporter, src: &SourceText, doc: &SiteDoc, inventory_dir
         pickup: p.pickup.as_ref().map(|t| t.0.clone()),
     };
     // Passwords of the phone's own web page.
-    let admin_origin = Origin { file: f.to_string(), path: vec![key("admin_password")] };
+    let admin_origin = Origin {
+        file: f.to_string(),
+        path: vec![key("admin_password")],
+    };
     let admin_password = match &doc.admin_password {
         Some(d) => {
             let s = secret_of(d);
@@ -819,14 +948,25 @@ fn resolve_site(r: &mut Reporter, src: &SourceText, doc: &SiteDoc, inventory_dir
     let user_password = doc.user_password.as_ref().map(|d| {
         let s = secret_of(d);
         check_literal_password(r, f, &[key("user_password")], &s, false);
-        (s, Origin { file: f.to_string(), path: vec![key("user_password")] })
+        (
+            s,
+            Origin {
+                file: f.to_string(),
+                path: vec![key("user_password")],
+            },
+        )
     });
     // Firmware sets.
     let mut firmware = BTreeMap::new();
     for (name, set) in &doc.firmware {
         let base = [key("firmware"), key(name.clone())];
         let Some(model) = ModelId::parse(&set.model) else {
-            r.error(f, &[key("firmware"), key(name.clone()), key("model")], format!("unknown model `{}` in firmware set {name}", set.model), "use ST2030, ST2022 or TB30");
+            r.error(
+                f,
+                &[key("firmware"), key(name.clone()), key("model")],
+                format!("unknown model `{}` in firmware set {name}", set.model),
+                "use ST2030, ST2022 or TB30",
+            );
             ok = false;
             continue;
         };
@@ -837,7 +977,12 @@ fn resolve_site(r: &mut Reporter, src: &SourceText, doc: &SiteDoc, inventory_dir
             if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
                 let mut p = path.clone();
                 p.push(key("sha256"));
-                r.error(f, &p, format!("sha256 of {name}.{role} is not 64 hex digits"), format!("run `sha256sum {}` and paste the digest", d.file));
+                r.error(
+                    f,
+                    &p,
+                    format!("sha256 of {name}.{role} is not 64 hex digits"),
+                    format!("run `sha256sum {}` and paste the digest", d.file),
+                );
                 return None;
             }
             let mut p = path.clone();
@@ -846,8 +991,20 @@ fn resolve_site(r: &mut Reporter, src: &SourceText, doc: &SiteDoc, inventory_dir
                 r.error(f, &p, format!("firmware path `{}` leaves the repository", d.file), "paths are relative to the inventory folder and must stay inside the repository");
                 return None;
             };
-            let name = repo_path.rsplit('/').next().unwrap_or(&repo_path).to_string();
-            Some(FirmwareFile { repo_path, name, sha256: sha, origin: Origin { file: f.to_string(), path: p } })
+            let name = repo_path
+                .rsplit('/')
+                .next()
+                .unwrap_or(&repo_path)
+                .to_string();
+            Some(FirmwareFile {
+                repo_path,
+                name,
+                sha256: sha,
+                origin: Origin {
+                    file: f.to_string(),
+                    path: p,
+                },
+            })
         };
         let app = file_of("app", &set.app);
         let dsp = file_of("dsp", &set.dsp);
@@ -858,7 +1015,18 @@ fn resolve_site(r: &mut Reporter, src: &SourceText, doc: &SiteDoc, inventory_dir
             (Some(app), Some(dsp), Some(boot), telcfg, common_base)
                 if !matches!(telcfg, Some(None)) && !matches!(common_base, Some(None)) =>
             {
-                firmware.insert(name.clone(), FirmwareSet { name: name.clone(), model, app, dsp, boot, telcfg: telcfg.flatten(), common_base: common_base.flatten() });
+                firmware.insert(
+                    name.clone(),
+                    FirmwareSet {
+                        name: name.clone(),
+                        model,
+                        app,
+                        dsp,
+                        boot,
+                        telcfg: telcfg.flatten(),
+                        common_base: common_base.flatten(),
+                    },
+                );
             }
             _ => ok = false,
         }
@@ -868,12 +1036,22 @@ fn resolve_site(r: &mut Reporter, src: &SourceText, doc: &SiteDoc, inventory_dir
     for (name, m) in &doc.models {
         let base = [key("models"), key(name.clone())];
         let Some(model) = ModelId::parse(name) else {
-            r.error_at_key(f, &base, format!("unknown model `{name}`"), "the models are ST2030, ST2022 and TB30");
+            r.error_at_key(
+                f,
+                &base,
+                format!("unknown model `{name}`"),
+                "the models are ST2030, ST2022 and TB30",
+            );
             ok = false;
             continue;
         };
         let Some(fw) = &m.firmware else {
-            r.error_at_key(f, &base, format!("model {model} names no firmware set"), "add `firmware: <name of a set under firmware:>`");
+            r.error_at_key(
+                f,
+                &base,
+                format!("model {model} names no firmware set"),
+                "add `firmware: <name of a set under firmware:>`",
+            );
             ok = false;
             continue;
         };
@@ -882,7 +1060,9 @@ fn resolve_site(r: &mut Reporter, src: &SourceText, doc: &SiteDoc, inventory_dir
                 let names: Vec<&str> = doc.firmware.keys().map(String::as_str).collect();
                 let hint = match crate::models::closest(fw, names.iter().copied()) {
                     Some(s) => format!("did you mean {s}?"),
-                    None if names.is_empty() => "define it under `firmware:` in site.yaml".to_string(),
+                    None if names.is_empty() => {
+                        "define it under `firmware:` in site.yaml".to_string()
+                    }
                     None => format!("the firmware sets are: {}", names.join(", ")),
                 };
                 let mut p = base.to_vec();
@@ -893,34 +1073,75 @@ fn resolve_site(r: &mut Reporter, src: &SourceText, doc: &SiteDoc, inventory_dir
             Some(set) if ModelId::parse(&set.model).is_some_and(|sm| sm != model) => {
                 let mut p = base.to_vec();
                 p.push(key("firmware"));
-                r.error(f, &p, format!("firmware set `{fw}` is for {}, not {model}", set.model), "name a set made for this model");
+                r.error(
+                    f,
+                    &p,
+                    format!("firmware set `{fw}` is for {}, not {model}", set.model),
+                    "name a set made for this model",
+                );
                 ok = false;
             }
             Some(_) => {}
         }
-        let entry_point = m.entry_point.clone().unwrap_or_else(|| model.default_entry_point());
-        if entry_point.contains('/') || entry_point.starts_with('.') || check_sip_token(&entry_point).is_err() {
+        let entry_point = m
+            .entry_point
+            .clone()
+            .unwrap_or_else(|| model.default_entry_point());
+        if entry_point.contains('/')
+            || entry_point.starts_with('.')
+            || check_sip_token(&entry_point).is_err()
+        {
             let mut p = base.to_vec();
             p.push(key("entry_point"));
-            r.error(f, &p, format!("bad entry point name `{entry_point}`"), "a plain file name such as ST2030S.inf");
+            r.error(
+                f,
+                &p,
+                format!("bad entry point name `{entry_point}`"),
+                "a plain file name such as ST2030S.inf",
+            );
             ok = false;
         }
         let max_lines = m.max_lines.unwrap_or(model.line_slots());
         if max_lines == 0 || max_lines > model.line_slots() {
             let mut p = base.to_vec();
             p.push(key("max_lines"));
-            r.error(f, &p, format!("max_lines {max_lines} is outside 1 to {}", model.line_slots()), "the configuration files have 4 line slots");
+            r.error(
+                f,
+                &p,
+                format!(
+                    "max_lines {max_lines} is outside 1 to {}",
+                    model.line_slots()
+                ),
+                "the configuration files have 4 line slots",
+            );
             ok = false;
         }
         let mut p = base.to_vec();
         p.push(key("settings"));
         let settings = resolve_settings(r, f, &p, &m.settings, &[model]);
-        models.insert(model, ModelCfg { model, firmware: fw.clone(), entry_point, max_lines, settings });
+        models.insert(
+            model,
+            ModelCfg {
+                model,
+                firmware: fw.clone(),
+                entry_point,
+                max_lines,
+                settings,
+            },
+        );
     }
     let mut entry_names = BTreeMap::new();
     for cfg in models.values() {
         if let Some(other) = entry_names.insert(cfg.entry_point.clone(), cfg.model) {
-            r.error(f, &[key("models"), key(cfg.model.name()), key("entry_point")], format!("{} and {other} share the entry point {}", cfg.model, cfg.entry_point), "give each model its own entry point name");
+            r.error(
+                f,
+                &[key("models"), key(cfg.model.name()), key("entry_point")],
+                format!(
+                    "{} and {other} share the entry point {}",
+                    cfg.model, cfg.entry_point
+                ),
+                "give each model its own entry point name",
+            );
             ok = false;
         }
     }
@@ -951,12 +1172,27 @@ fn check_literal_password(r: &mut Reporter, file: &str, path: &[Seg], s: &Secret
         if admin && p == FACTORY_ADMIN_PASSWORD {
             r.error(file, path, "the factory admin password 784518 is refused", "anyone on the LAN knows it: omit admin_password to derive one from the site secret, or use {env: NAME}");
         } else if p.is_empty() {
-            r.error(file, path, "the password is empty", "omit it to derive one from the site secret, or use {env: NAME}");
+            r.error(
+                file,
+                path,
+                "the password is empty",
+                "omit it to derive one from the site secret, or use {env: NAME}",
+            );
         } else {
-            r.warning(file, path, "password in repository", "use {env: NAME}, or omit it to derive it from the site secret");
+            r.warning(
+                file,
+                path,
+                "password in repository",
+                "use {env: NAME}, or omit it to derive it from the site secret",
+            );
         }
         if p.contains('\n') || p.contains('\r') || !is_latin1(p) {
-            r.error(file, path, "the password holds a line break or characters ISO-8859-1 cannot encode", "use letters, digits and punctuation");
+            r.error(
+                file,
+                path,
+                "the password holds a line break or characters ISO-8859-1 cannot encode",
+                "use letters, digits and punctuation",
+            );
         }
     }
 }
@@ -966,7 +1202,10 @@ pub fn join_repo_path(inventory_dir: &str, rel: &str) -> Option<String> {
     if rel.starts_with('/') || rel.contains('\\') || rel.is_empty() {
         return None;
     }
-    let mut parts: Vec<&str> = inventory_dir.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    let mut parts: Vec<&str> = inventory_dir
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
     for part in rel.split('/') {
         match part {
             "" | "." => {}
@@ -1003,16 +1242,29 @@ fn resolve_phones(
             let mac = match normalize_mac(&doc.mac.0) {
                 Some(m) => m,
                 None => {
-                    r.error(f, &at(&[key("mac")]), format!("bad MAC address `{}`", doc.mac.0), "write 12 hex digits, e.g. 00:1F:9F:16:E8:49 or 001F9F16E849 (quote it)");
+                    r.error(
+                        f,
+                        &at(&[key("mac")]),
+                        format!("bad MAC address `{}`", doc.mac.0),
+                        "write 12 hex digits, e.g. 00:1F:9F:16:E8:49 or 001F9F16E849 (quote it)",
+                    );
                     ok = false;
                     String::new()
                 }
             };
             if !mac.is_empty() {
-                let origin = Origin { file: f.to_string(), path: at(&[key("mac")]) };
+                let origin = Origin {
+                    file: f.to_string(),
+                    path: at(&[key("mac")]),
+                };
                 if let Some(first) = macs.get(&mac) {
                     let first_at = r.here(&first.file, &first.path);
-                    r.error(f, &at(&[key("mac")]), format!("duplicate MAC {mac}"), format!("it is also at {first_at}: a phone is listed once"));
+                    r.error(
+                        f,
+                        &at(&[key("mac")]),
+                        format!("duplicate MAC {mac}"),
+                        format!("it is also at {first_at}: a phone is listed once"),
+                    );
                     ok = false;
                 } else {
                     macs.insert(mac.clone(), origin);
@@ -1021,13 +1273,23 @@ fn resolve_phones(
             let model = match ModelId::parse(&doc.model) {
                 Some(m) => m,
                 None => {
-                    r.error(f, &at(&[key("model")]), format!("unknown model `{}`", doc.model), "the models are ST2030, ST2022 and TB30");
+                    r.error(
+                        f,
+                        &at(&[key("model")]),
+                        format!("unknown model `{}`", doc.model),
+                        "the models are ST2030, ST2022 and TB30",
+                    );
                     continue;
                 }
             };
             let cfg = site.and_then(|s| s.models.get(&model));
             if site.is_some() && cfg.is_none() {
-                r.error(f, &at(&[key("model")]), format!("model {model} is not configured in site.yaml"), format!("add `models: {{{model}: {{firmware: <set>}}}}` to site.yaml"));
+                r.error(
+                    f,
+                    &at(&[key("model")]),
+                    format!("model {model} is not configured in site.yaml"),
+                    format!("add `models: {{{model}: {{firmware: <set>}}}}` to site.yaml"),
+                );
                 ok = false;
             }
             let max_lines = cfg.map_or(model.line_slots(), |c| c.max_lines);
@@ -1037,13 +1299,21 @@ fn resolve_phones(
                 Some(name) => match site_doc.profiles.get(name) {
                     Some(p) => Some((name.clone(), p)),
                     None => {
-                        let names: Vec<&str> = site_doc.profiles.keys().map(String::as_str).collect();
+                        let names: Vec<&str> =
+                            site_doc.profiles.keys().map(String::as_str).collect();
                         let hint = match crate::models::closest(name, names.iter().copied()) {
                             Some(s) => format!("did you mean {s}?"),
-                            None if names.is_empty() => "define it under `profiles:` in site.yaml".to_string(),
+                            None if names.is_empty() => {
+                                "define it under `profiles:` in site.yaml".to_string()
+                            }
                             None => format!("the profiles are: {}", names.join(", ")),
                         };
-                        r.error(f, &at(&[key("profile")]), format!("unknown profile `{name}`"), hint);
+                        r.error(
+                            f,
+                            &at(&[key("profile")]),
+                            format!("unknown profile `{name}`"),
+                            hint,
+                        );
                         ok = false;
                         None
                     }
@@ -1051,7 +1321,12 @@ fn resolve_phones(
             };
             // Lines.
             if doc.lines.is_empty() {
-                r.error(f, &at(&[key("mac")]), format!("phone {} has no line", doc.mac.0), "add `lines: [{user: \"1001\"}]`");
+                r.error(
+                    f,
+                    &at(&[key("mac")]),
+                    format!("phone {} has no line", doc.mac.0),
+                    "add `lines: [{user: \"1001\"}]`",
+                );
                 ok = false;
             }
             if doc.lines.len() > max_lines {
@@ -1062,27 +1337,56 @@ fn resolve_phones(
             for (li, l) in doc.lines.iter().enumerate() {
                 let lp = |k: &str| at(&[key("lines"), idx(li), key(k)]);
                 if let Err(why) = check_sip_token(&l.user.0) {
-                    r.error(f, &lp("user"), format!("bad SIP user `{}`: {why}", l.user.0), "a SIP user is an extension or a name without spaces");
+                    r.error(
+                        f,
+                        &lp("user"),
+                        format!("bad SIP user `{}`: {why}", l.user.0),
+                        "a SIP user is an extension or a name without spaces",
+                    );
                     ok = false;
                 }
                 if let Some(first) = users.get(&l.user.0) {
                     let first_at = r.here(&first.file, &first.path);
-                    r.error(f, &lp("user"), format!("duplicate SIP user {}", l.user.0), format!("it is also at {first_at}: each SIP account registers from one line"));
+                    r.error(
+                        f,
+                        &lp("user"),
+                        format!("duplicate SIP user {}", l.user.0),
+                        format!(
+                            "it is also at {first_at}: each SIP account registers from one line"
+                        ),
+                    );
                     ok = false;
                 } else {
-                    users.insert(l.user.0.clone(), Origin { file: f.to_string(), path: lp("user") });
+                    users.insert(
+                        l.user.0.clone(),
+                        Origin {
+                            file: f.to_string(),
+                            path: lp("user"),
+                        },
+                    );
                 }
                 let display_name = l.display_name.clone().unwrap_or_else(|| l.user.0.clone());
                 if !is_latin1(&display_name) {
-                    let bad: String = display_name.chars().filter(|c| (*c as u32) > 0xFF).collect();
+                    let bad: String = display_name
+                        .chars()
+                        .filter(|c| (*c as u32) > 0xFF)
+                        .collect();
                     r.error(f, &lp("display_name"), format!("display name `{display_name}` has characters ISO-8859-1 cannot encode: {bad}"), "the phones read Latin-1: é, è, ü, ñ are fine; replace the others (e.g. Ł → L)");
                     ok = false;
                 }
                 if display_name.contains('\n') || display_name.contains('\r') {
-                    r.error(f, &lp("display_name"), "the display name holds a line break", "write it on one line");
+                    r.error(
+                        f,
+                        &lp("display_name"),
+                        "the display name holds a line break",
+                        "write it on one line",
+                    );
                     ok = false;
                 }
-                let auth_user = l.auth_user.as_ref().map_or_else(|| l.user.0.clone(), |a| a.0.clone());
+                let auth_user = l
+                    .auth_user
+                    .as_ref()
+                    .map_or_else(|| l.user.0.clone(), |a| a.0.clone());
                 let password = match &l.password {
                     Some(d) => {
                         let s = secret_of(d);
@@ -1091,14 +1395,27 @@ fn resolve_phones(
                     }
                     None => Secret::Derived(format!("sip:{}", l.user.0)),
                 };
-                lines.push(Line { user: l.user.0.clone(), auth_user, display_name, password, password_origin: Origin { file: f.to_string(), path: lp("password") } });
+                lines.push(Line {
+                    user: l.user.0.clone(),
+                    auth_user,
+                    display_name,
+                    password,
+                    password_origin: Origin {
+                        file: f.to_string(),
+                        path: lp("password"),
+                    },
+                });
             }
             // Function keys: the profile's, then the phone's own over them.
             let mut keys = BTreeMap::new();
             let fk = model.function_keys();
             let mut key_sources: Vec<(&BTreeMap<u32, KeyDoc>, String, Vec<Seg>)> = Vec::new();
             if let Some((name, p)) = &profile {
-                key_sources.push((&p.keys, site_file.clone(), vec![key("profiles"), key(name.clone()), key("keys")]));
+                key_sources.push((
+                    &p.keys,
+                    site_file.clone(),
+                    vec![key("profiles"), key(name.clone()), key("keys")],
+                ));
             }
             key_sources.push((&doc.keys, f.to_string(), at(&[key("keys")])));
             for (map, file, base) in key_sources {
@@ -1106,20 +1423,34 @@ fn resolve_phones(
                     let mut p = base.clone();
                     p.push(key(n.to_string()));
                     if *n == 0 || *n > fk {
-                        r.error_at_key(&file, &p, format!("key {n} is outside the {model}'s keys 1 to {fk}"), format!("a {model} has {fk} function keys"));
+                        r.error_at_key(
+                            &file,
+                            &p,
+                            format!("key {n} is outside the {model}'s keys 1 to {fk}"),
+                            format!("a {model} has {fk} function keys"),
+                        );
                         ok = false;
                         continue;
                     }
-                    let set: Vec<(&str, &Text)> = [("blf", &k.blf), ("speed_dial", &k.speed_dial), ("line", &k.line)]
-                        .into_iter()
-                        .filter_map(|(name, v)| v.as_ref().map(|v| (name, v)))
-                        .collect();
+                    let set: Vec<(&str, &Text)> = [
+                        ("blf", &k.blf),
+                        ("speed_dial", &k.speed_dial),
+                        ("line", &k.line),
+                    ]
+                    .into_iter()
+                    .filter_map(|(name, v)| v.as_ref().map(|v| (name, v)))
+                    .collect();
                     let key_value = match set.as_slice() {
                         [(kind, Text(target))] => {
                             if let Err(why) = check_sip_token(target) {
                                 let mut kp = p.clone();
                                 kp.push(key(*kind));
-                                r.error(&file, &kp, format!("bad key target `{target}`: {why}"), "write an extension or a number");
+                                r.error(
+                                    &file,
+                                    &kp,
+                                    format!("bad key target `{target}`: {why}"),
+                                    "write an extension or a number",
+                                );
                                 ok = false;
                                 continue;
                             }
@@ -1130,12 +1461,22 @@ fn resolve_phones(
                             }
                         }
                         [] => {
-                            r.error_at_key(&file, &p, format!("key {n} has no kind"), "give exactly one of blf, speed_dial or line");
+                            r.error_at_key(
+                                &file,
+                                &p,
+                                format!("key {n} has no kind"),
+                                "give exactly one of blf, speed_dial or line",
+                            );
                             ok = false;
                             continue;
                         }
                         _ => {
-                            r.error_at_key(&file, &p, format!("key {n} has more than one kind"), "give exactly one of blf, speed_dial or line");
+                            r.error_at_key(
+                                &file,
+                                &p,
+                                format!("key {n} has more than one kind"),
+                                "give exactly one of blf, speed_dial or line",
+                            );
                             ok = false;
                             continue;
                         }
@@ -1146,16 +1487,29 @@ fn resolve_phones(
             // Raw settings: profile's (checked once per model), then the phone's.
             let mut settings = Settings::new();
             if let Some((name, p)) = &profile {
-                let cached = profile_settings.entry((name.clone(), model)).or_insert_with(|| {
-                    resolve_settings(r, &site_file, &[key("profiles"), key(name.clone()), key("settings")], &p.settings, &[model])
-                });
+                let cached = profile_settings
+                    .entry((name.clone(), model))
+                    .or_insert_with(|| {
+                        resolve_settings(
+                            r,
+                            &site_file,
+                            &[key("profiles"), key(name.clone()), key("settings")],
+                            &p.settings,
+                            &[model],
+                        )
+                    });
                 settings = cached.clone();
             }
             let own = resolve_settings(r, f, &at(&[key("settings")]), &doc.settings, &[model]);
             settings = merge_settings(&settings, &own);
             if let Some(ip) = &doc.ip {
                 if ip.parse::<std::net::Ipv4Addr>().is_err() {
-                    r.error(f, &at(&[key("ip")]), format!("bad IPv4 address `{ip}`"), "write a dotted address such as 192.0.2.50");
+                    r.error(
+                        f,
+                        &at(&[key("ip")]),
+                        format!("bad IPv4 address `{ip}`"),
+                        "write a dotted address such as 192.0.2.50",
+                    );
                     ok = false;
                 }
             }
@@ -1169,7 +1523,10 @@ fn resolve_phones(
                     keys,
                     settings,
                     ip: doc.ip.clone(),
-                    origin: Origin { file: f.to_string(), path: vec![idx(i)] },
+                    origin: Origin {
+                        file: f.to_string(),
+                        path: vec![idx(i)],
+                    },
                 });
             }
         }
@@ -1194,7 +1551,11 @@ pub fn diagnostic_at(srcs: &[&SourceText], origin: &Origin, d: Diagnostic) -> Di
         .iter()
         .find(|s| s.path == origin.file)
         .and_then(|s| yaml_locate::locate_value(&s.text, &origin.path));
-    Diagnostic { file: origin.file.clone(), ..d }.at(pos)
+    Diagnostic {
+        file: origin.file.clone(),
+        ..d
+    }
+    .at(pos)
 }
 
 #[cfg(test)]
@@ -1212,7 +1573,10 @@ mod tests {
     }
 
     fn run(site_src: SourceText, phones: &str) -> (Option<Inventory>, Vec<Diagnostic>) {
-        let src = SourceText { path: "inventory/phones/a.yaml".into(), text: phones.into() };
+        let src = SourceText {
+            path: "inventory/phones/a.yaml".into(),
+            text: phones.into(),
+        };
         let docs = match parse_phones(&src) {
             Ok(d) => d,
             Err(d) => return (None, d),
@@ -1228,9 +1592,19 @@ mod tests {
         let p = &inv.phones[0];
         assert_eq!(p.mac, "001F9F16E849");
         assert_eq!(p.keys[&1], FnKey::Blf("1002".into()));
-        assert_eq!(p.keys[&2], FnKey::Blf("1003".into()), "the phone's key wins over the profile's");
-        assert_eq!(p.settings["ipp"]["AutoAnsMode"], "1", "the phone's setting wins");
-        assert_eq!(inv.site.models[&ModelId::ST2030].settings["ipp"]["Ringer_default_vol"], "4");
+        assert_eq!(
+            p.keys[&2],
+            FnKey::Blf("1003".into()),
+            "the phone's key wins over the profile's"
+        );
+        assert_eq!(
+            p.settings["ipp"]["AutoAnsMode"], "1",
+            "the phone's setting wins"
+        );
+        assert_eq!(
+            inv.site.models[&ModelId::ST2030].settings["ipp"]["Ringer_default_vol"],
+            "4"
+        );
         assert_eq!(p.lines[0].password, Secret::Env("P".into()));
         assert_eq!(inv.site.ntp_zone, 22);
         assert_eq!(inv.site.country, "FR");
@@ -1238,7 +1612,12 @@ mod tests {
 
     #[test]
     fn normalizes_macs() {
-        for s in ["00:1F:9F:16:E8:49", "001f9f16e849", "00-1F-9F-16-E8-49", "001F.9F16.E849"] {
+        for s in [
+            "00:1F:9F:16:E8:49",
+            "001f9f16e849",
+            "00-1F-9F-16-E8-49",
+            "001F.9F16.E849",
+        ] {
             assert_eq!(normalize_mac(s).as_deref(), Some("001F9F16E849"), "{s}");
         }
         for s in ["00:1F:9F:16:E8", "00:1F:9F:16:E8:4G", "", "001F9F16E8491"] {
@@ -1258,8 +1637,14 @@ mod tests {
 
     #[test]
     fn joins_paths_inside_the_repository() {
-        assert_eq!(join_repo_path("inventory", "firmware/a.zz").as_deref(), Some("inventory/firmware/a.zz"));
-        assert_eq!(join_repo_path("inventory", "../fw/a.zz").as_deref(), Some("fw/a.zz"));
+        assert_eq!(
+            join_repo_path("inventory", "firmware/a.zz").as_deref(),
+            Some("inventory/firmware/a.zz")
+        );
+        assert_eq!(
+            join_repo_path("inventory", "../fw/a.zz").as_deref(),
+            Some("fw/a.zz")
+        );
         assert_eq!(join_repo_path("inventory", "../../a.zz"), None);
         assert_eq!(join_repo_path("inventory", "/etc/passwd"), None);
     }

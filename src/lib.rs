@@ -5,20 +5,20 @@
 //! [`history`] (numbers from git) → [`output`] (an immutable release, entry points last).
 //! [`build::build`] runs them in that order.
 
-pub mod error;
-pub mod inventory;
-pub mod models;
-pub mod tables;
-pub mod vendor_format;
-pub mod yaml_locate;
 pub mod build;
 pub mod cli;
 pub mod config_sn;
+pub mod error;
 pub mod firmware_store;
 pub mod hashing;
 pub mod history;
+pub mod inventory;
 pub mod manifest;
+pub mod models;
 pub mod output;
 pub mod render;
 pub mod secrets;
 pub mod source;
+pub mod tables;
+pub mod vendor_format;
+pub mod yaml_locate;

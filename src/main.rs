@@ -16,7 +16,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match run(cli) {
@@ -92,16 +96,31 @@ impl Progress for Bar {
 }
 
 fn run_build(a: BuildArgs) -> Result<(), Error> {
-    let opts = Options { out: a.out.clone(), keep: a.keep as usize, ..options(&a.source) };
+    let opts = Options {
+        out: a.out.clone(),
+        keep: a.keep as usize,
+        ..options(&a.source)
+    };
     let show_bar = !a.quiet && std::io::stderr().is_terminal();
-    let bar = Bar(if show_bar { ProgressBar::new(0) } else { ProgressBar::hidden() });
-    bar.0.set_style(ProgressStyle::with_template("{msg:>8} [{bar:30}] {pos}/{len}").expect("valid template").progress_chars("=> "));
+    let bar = Bar(if show_bar {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    });
+    bar.0.set_style(
+        ProgressStyle::with_template("{msg:>8} [{bar:30}] {pos}/{len}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
     let result = build::build(&opts, &bar);
     bar.0.finish_and_clear();
     let s = result?;
     print_diags(&s.warnings);
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&s).expect("summary serialises"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&s).expect("summary serialises")
+        );
     } else if !a.quiet {
         eprintln!(
             "built release {} (config_sn {}{}): {} phones, {} changed, {} files written, {} firmware file(s) stored, {} release(s) pruned",

@@ -74,8 +74,14 @@ impl Manifest {
 
     /// Every file a phone fetches: its model's files, then its own.
     pub fn files_of(&self, mac: &str) -> Vec<&FileEntry> {
-        let Some(p) = self.phones.get(mac) else { return Vec::new() };
-        let mut v: Vec<&FileEntry> = self.models.get(&p.model).map(|m| m.files.iter().collect()).unwrap_or_default();
+        let Some(p) = self.phones.get(mac) else {
+            return Vec::new();
+        };
+        let mut v: Vec<&FileEntry> = self
+            .models
+            .get(&p.model)
+            .map(|m| m.files.iter().collect())
+            .unwrap_or_default();
         v.push(&p.file);
         v
     }

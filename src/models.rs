@@ -61,7 +61,8 @@ impl ModelId {
 
     /// Known `[section] key` names, from the firmware's default common file.
     pub fn vocabulary(self) -> &'static Vocabulary {
-        static CELLS: [OnceLock<Vocabulary>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+        static CELLS: [OnceLock<Vocabulary>; 3] =
+            [OnceLock::new(), OnceLock::new(), OnceLock::new()];
         let (i, text) = match self {
             ModelId::ST2030 => (0, include_str!("data/keys-ST2030.txt")),
             ModelId::ST2022 => (1, include_str!("data/keys-ST2022.txt")),
@@ -96,13 +97,12 @@ impl Vocabulary {
             keys: HashMap::new(),
             by_section: HashMap::new(),
         };
-        let mut order = 0;
         let lines = text
             .lines()
             .filter(|l| !l.starts_with('#'))
             .filter_map(|l| l.split_once(' '))
             .chain(EXTRA_KEYS.iter().copied());
-        for (section, key) in lines {
+        for (order, (section, key)) in lines.enumerate() {
             if !v.sections.iter().any(|s| s == section) {
                 v.sections.push(section.to_string());
             }
@@ -114,7 +114,6 @@ impl Vocabulary {
                 .entry(section.to_string())
                 .or_default()
                 .push(key.to_string());
-            order += 1;
         }
         // Sections the vendor file has empty, so they appear in no key line.
         for s in ["pstn", "ftp"] {
@@ -228,7 +227,10 @@ mod tests {
                 }
             }
             for n in 1..=m.function_keys() {
-                assert!(v.has_key("sys", &format!("FeatureKeyExt{n:02}")), "{m} key {n}");
+                assert!(
+                    v.has_key("sys", &format!("FeatureKeyExt{n:02}")),
+                    "{m} key {n}"
+                );
             }
             assert!(!v.has_key("sys", &format!("FeatureKeyExt{:02}", m.function_keys() + 1)));
             assert!(v.has_key("sys", "config_sn"));

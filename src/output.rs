@@ -27,7 +27,10 @@ fn work_dir(out: &Path) -> Result<PathBuf> {
         .ok_or_else(|| Error::Build(format!("--out {} must name a folder", out.display())))?
         .to_string_lossy()
         .into_owned();
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     Ok(parent.join(format!(".{name}.provsite")))
 }
 
@@ -89,7 +92,8 @@ impl Staging {
         if target.exists() {
             // The same release again: keep what is there when it is identical (phones may be
             // fetching it), else swap it whole.
-            let same = std::fs::read(target.join("manifest.json")).ok() == Some(manifest.to_bytes());
+            let same =
+                std::fs::read(target.join("manifest.json")).ok() == Some(manifest.to_bytes());
             if same {
                 std::fs::remove_dir_all(&staged).with_path(&staged)?;
             } else {
@@ -157,7 +161,10 @@ fn write_all(mut f: &File, path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Replaces a file atomically: a reader sees the old file or the new one, whole.
 pub fn replace_file(path: &Path, bytes: &[u8], mtime: SystemTime) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let f = File::create(&tmp).with_path(&tmp)?;
     write_all(&f, &tmp, bytes)?;
@@ -229,7 +236,9 @@ pub fn prune(out: &Path, keep: usize, current: &str) -> Result<Pruned> {
     // Firmware: keep what any kept release names.
     let mut used = std::collections::BTreeSet::new();
     for r in &kept {
-        match Manifest::from_bytes(&std::fs::read(releases_dir.join(r).join("manifest.json")).unwrap_or_default()) {
+        match Manifest::from_bytes(
+            &std::fs::read(releases_dir.join(r).join("manifest.json")).unwrap_or_default(),
+        ) {
             Ok(m) => used.extend(m.firmware.keys().cloned()),
             // A release whose manifest cannot be read might use anything: prune no firmware.
             Err(_) => return Ok(pruned),

@@ -32,7 +32,10 @@ pub struct Templates {
 }
 
 impl Templates {
-    pub fn new(overrides: &BTreeMap<String, String>, inventory_dir: &str) -> Result<(Templates, Vec<Diagnostic>), Vec<Diagnostic>> {
+    pub fn new(
+        overrides: &BTreeMap<String, String>,
+        inventory_dir: &str,
+    ) -> Result<(Templates, Vec<Diagnostic>), Vec<Diagnostic>> {
         let mut env = Environment::new();
         env.set_keep_trailing_newline(true);
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
@@ -47,19 +50,32 @@ impl Templates {
         for (name, text) in overrides {
             let path = format!("{inventory_dir}/templates/{name}");
             if !TEMPLATE_NAMES.contains(&name.as_str()) {
-                warnings.push(Diagnostic::warning(path, format!("unknown template `{name}` is not used")).hint(format!("the templates are {}", TEMPLATE_NAMES.join(", "))));
+                warnings.push(
+                    Diagnostic::warning(path, format!("unknown template `{name}` is not used"))
+                        .hint(format!("the templates are {}", TEMPLATE_NAMES.join(", "))),
+                );
                 continue;
             }
             if let Err(e) = env.add_template_owned(name.clone(), text.clone()) {
                 let line = e.line().unwrap_or(0);
-                errors.push(Diagnostic::error(path, format!("template error: {}", e.detail().unwrap_or("syntax error"))).at(Some((line, 1))).hint("fix the minijinja syntax; the defaults are in provsite's site-template/"));
+                errors.push(
+                    Diagnostic::error(
+                        path,
+                        format!("template error: {}", e.detail().unwrap_or("syntax error")),
+                    )
+                    .at(Some((line, 1)))
+                    .hint(
+                        "fix the minijinja syntax; the defaults are in provsite's site-template/",
+                    ),
+                );
             } else {
                 overridden.insert(name.clone());
             }
         }
         for (name, text) in defaults {
             if !overridden.contains(name) {
-                env.add_template(name, text).expect("embedded templates parse");
+                env.add_template(name, text)
+                    .expect("embedded templates parse");
             }
         }
         if errors.is_empty() {
@@ -72,7 +88,11 @@ impl Templates {
     fn render(&self, name: &str, ctx: minijinja::Value) -> Result<String, String> {
         let t = self.env.get_template(name).map_err(|e| e.to_string())?;
         t.render(ctx).map_err(|e| {
-            let origin = if self.overridden.contains(name) { "the inventory's" } else { "the default" };
+            let origin = if self.overridden.contains(name) {
+                "the inventory's"
+            } else {
+                "the default"
+            };
             format!("{origin} template {name}: {e}")
         })
     }
@@ -85,25 +105,39 @@ struct SectionOut<'a> {
 }
 
 /// Orders `section → key → value` the way the model's default file does.
-fn sections_in_vendor_order<'a>(model: ModelId, entries: &'a BTreeMap<(String, String), String>) -> Vec<SectionOut<'a>> {
+fn sections_in_vendor_order<'a>(
+    model: ModelId,
+    entries: &'a BTreeMap<(String, String), String>,
+) -> Vec<SectionOut<'a>> {
     let vocab = model.vocabulary();
     let mut sorted: Vec<(&(String, String), &String)> = entries.iter().collect();
     // Unknown names sort last by rank; the (section, key) tuple breaks ties so order is total.
-    sorted.sort_by_key(|((s, k), _)| (vocab.section_rank(s), vocab.key_rank(s, k), s.as_str(), k.as_str()));
+    sorted.sort_by_key(|((s, k), _)| {
+        (
+            vocab.section_rank(s),
+            vocab.key_rank(s, k),
+            s.as_str(),
+            k.as_str(),
+        )
+    });
     let mut out: Vec<SectionOut> = Vec::new();
     for ((s, k), v) in sorted {
         match out.last_mut() {
             Some(sec) if sec.name == s => sec.entries.push((k, v)),
-            _ => out.push(SectionOut { name: s, entries: vec![(k, v)] }),
+            _ => out.push(SectionOut {
+                name: s,
+                entries: vec![(k, v)],
+            }),
         }
     }
     out
 }
 
 fn flatten(settings: &Settings) -> impl Iterator<Item = ((String, String), String)> + '_ {
-    settings
-        .iter()
-        .flat_map(|(s, keys)| keys.iter().map(move |(k, v)| ((s.clone(), k.clone()), v.clone())))
+    settings.iter().flat_map(|(s, keys)| {
+        keys.iter()
+            .map(move |(k, v)| ((s.clone(), k.clone()), v.clone()))
+    })
 }
 
 /// One firmware file as the entry point names it.
@@ -151,12 +185,23 @@ pub fn render_model(
     fw: &FirmwareFiles,
 ) -> Result<ModelFiles, String> {
     let site = &inv.site;
-    let cfg = site.models.get(&model).ok_or_else(|| format!("model {model} is not configured"))?;
-    let set = site.firmware.get(&cfg.firmware).ok_or_else(|| format!("unknown firmware set {}", cfg.firmware))?;
+    let cfg = site
+        .models
+        .get(&model)
+        .ok_or_else(|| format!("model {model} is not configured"))?;
+    let set = site
+        .firmware
+        .get(&cfg.firmware)
+        .ok_or_else(|| format!("unknown firmware set {}", cfg.firmware))?;
     let mut firmware = Vec::new();
     for (role, f) in [("app", &set.app), ("dsp", &set.dsp), ("boot", &set.boot)] {
         let size = fw.store.get(&f.sha256).map(|c| c.size).unwrap_or(0);
-        firmware.push(FirmwareRef { role, sha256: f.sha256.clone(), name: f.name.clone(), size });
+        firmware.push(FirmwareRef {
+            role,
+            sha256: f.sha256.clone(),
+            name: f.name.clone(),
+            size,
+        });
     }
     // Keys phones of this model override: the common file's name follows them too, so that when a
     // key stops being overridden the phones fetch the common file again (they cache it by name).
@@ -172,8 +217,12 @@ pub fn render_model(
     merged.extend(flatten(&cfg.settings));
     let common_text = match &set.common_base {
         Some(base) => {
-            let bytes = fw.small.get(&base.repo_path).ok_or_else(|| format!("{} was not read", base.repo_path))?;
-            let mut file = vendor_format::parse_lenient(bytes).map_err(|e| format!("{}: {e}", base.repo_path))?;
+            let bytes = fw
+                .small
+                .get(&base.repo_path)
+                .ok_or_else(|| format!("{} was not read", base.repo_path))?;
+            let mut file = vendor_format::parse_lenient(bytes)
+                .map_err(|e| format!("{}: {e}", base.repo_path))?;
             for ((s, k), v) in &merged {
                 file.set(s, k, v);
             }
@@ -181,15 +230,24 @@ pub fn render_model(
         }
         None => {
             let sections = sections_in_vendor_order(model, &merged);
-            templates.render("common.txt", context! { sections => sections, model => model.name(), site => site_ctx(site) })?
+            templates.render(
+                "common.txt",
+                context! { sections => sections, model => model.name(), site => site_ctx(site) },
+            )?
         }
     };
-    let common = vendor_format::encode(&common_text).map_err(|c| format!("the common file of {model} holds `{c}`, which ISO-8859-1 cannot encode"))?;
+    let common = vendor_format::encode(&common_text).map_err(|c| {
+        format!("the common file of {model} holds `{c}`, which ISO-8859-1 cannot encode")
+    })?;
     let common_values = vendor_format::check_config(&common, model.vocabulary(), FileKind::Common)
         .or_else(|problems| {
             // A vendor base file may carry keys of a firmware newer than the vocabulary: accept
             // those, but never a malformed file.
-            if set.common_base.is_some() && problems.iter().all(|p| p.contains("unknown key") || p.contains("unknown section")) {
+            if set.common_base.is_some()
+                && problems
+                    .iter()
+                    .all(|p| p.contains("unknown key") || p.contains("unknown section"))
+            {
                 vendor_format::parse_lenient(&common)
             } else {
                 Err(problems.join("; "))
@@ -200,10 +258,18 @@ pub fn render_model(
     for (s, k) in &override_keys {
         name_input.push_str(&format!("\n{s}.{k}"));
     }
-    let common_name = content_name(&format!("{}_common", model.file_prefix()), ".txt", &sha256_hex(name_input.as_bytes()));
+    let common_name = content_name(
+        &format!("{}_common", model.file_prefix()),
+        ".txt",
+        &sha256_hex(name_input.as_bytes()),
+    );
     let telcfg = match &set.telcfg {
         Some(t) => {
-            let bytes = fw.small.get(&t.repo_path).ok_or_else(|| format!("{} was not read", t.repo_path))?.clone();
+            let bytes = fw
+                .small
+                .get(&t.repo_path)
+                .ok_or_else(|| format!("{} was not read", t.repo_path))?
+                .clone();
             let (stem, ext) = match t.name.rfind('.') {
                 Some(i) => (&t.name[..i], &t.name[i..]),
                 None => (t.name.as_str(), ""),
@@ -225,7 +291,11 @@ pub fn render_model(
     };
     let entry = files.entry_point_bytes(templates, &site.base_url, RELEASE_SENTINEL)?;
     let mut shared = Vec::new();
-    for part in [&entry, &files.common, files.telcfg.as_ref().map_or(&Vec::new(), |t| &t.1)] {
+    for part in [
+        &entry,
+        &files.common,
+        files.telcfg.as_ref().map_or(&Vec::new(), |t| &t.1),
+    ] {
         shared.extend_from_slice(sha256_hex(part).as_bytes());
     }
     files.shared_digest = sha256_hex(&shared);
@@ -238,9 +308,18 @@ fn site_ctx(site: &Site) -> minijinja::Value {
 
 impl ModelFiles {
     /// The entry point for a release, with absolute URLs under `base_url`.
-    pub fn entry_point_bytes(&self, templates: &Templates, base_url: &str, release: &str) -> Result<Vec<u8>, String> {
+    pub fn entry_point_bytes(
+        &self,
+        templates: &Templates,
+        base_url: &str,
+        release: &str,
+    ) -> Result<Vec<u8>, String> {
         let fw = |role: &str| {
-            self.firmware.iter().find(|f| f.role == role).map(|f| format!("{base_url}{}", f.store_path())).unwrap_or_default()
+            self.firmware
+                .iter()
+                .find(|f| f.role == role)
+                .map(|f| format!("{base_url}{}", f.store_path()))
+                .unwrap_or_default()
         };
         let rel = format!("{base_url}releases/{release}/");
         let text = templates.render(
@@ -253,8 +332,15 @@ impl ModelFiles {
                 model => self.model.name(),
             },
         )?;
-        let bytes = vendor_format::encode(&text).map_err(|c| format!("the entry point holds `{c}`, which ISO-8859-1 cannot encode"))?;
-        vendor_format::check_entry_point(&bytes).map_err(|p| format!("the entry point of {} is not valid: {}", self.model, p.join("; ")))?;
+        let bytes = vendor_format::encode(&text)
+            .map_err(|c| format!("the entry point holds `{c}`, which ISO-8859-1 cannot encode"))?;
+        vendor_format::check_entry_point(&bytes).map_err(|p| {
+            format!(
+                "the entry point of {} is not valid: {}",
+                self.model,
+                p.join("; ")
+            )
+        })?;
         Ok(bytes)
     }
 }
@@ -268,7 +354,12 @@ pub struct PhoneSecrets {
 }
 
 /// The keys of a phone's own file: lines, function keys, site-wide managed values, raw settings.
-pub fn phone_entries(site: &Site, files: &ModelFiles, phone: &Phone, secrets: &PhoneSecrets) -> BTreeMap<(String, String), String> {
+pub fn phone_entries(
+    site: &Site,
+    files: &ModelFiles,
+    phone: &Phone,
+    secrets: &PhoneSecrets,
+) -> BTreeMap<(String, String), String> {
     let mut e: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut put = |s: &str, k: String, v: String| {
         e.insert((s.to_string(), k), v);
@@ -283,7 +374,11 @@ pub fn phone_entries(site: &Site, files: &ModelFiles, phone: &Phone, secrets: &P
                 put("sip", format!("TEL0{n}Use"), "1".into());
                 put("sip", format!("TEL{n}Number"), line.user.clone());
                 put("sip", format!("regid{n}"), line.auth_user.clone());
-                put("sip", format!("regpwd{n}"), secrets.lines.get(n - 1).cloned().unwrap_or_default());
+                put(
+                    "sip",
+                    format!("regpwd{n}"),
+                    secrets.lines.get(n - 1).cloned().unwrap_or_default(),
+                );
                 put("sip", format!("DisplayName{n}"), line.display_name.clone());
                 put("sip", format!("DisplayNumFlag{n}"), "1".into());
                 put("sip", format!("DisplayNum{n}"), line.user.clone());
@@ -299,7 +394,13 @@ pub fn phone_entries(site: &Site, files: &ModelFiles, phone: &Phone, secrets: &P
                 // An unused slot is written empty: a line removed from the inventory is removed
                 // from the phone, which keeps what it last applied otherwise.
                 put("sip", format!("TEL0{n}Use"), "0".into());
-                for k in ["TEL{n}Number", "regid{n}", "regpwd{n}", "DisplayName{n}", "DisplayNum{n}"] {
+                for k in [
+                    "TEL{n}Number",
+                    "regid{n}",
+                    "regpwd{n}",
+                    "DisplayName{n}",
+                    "DisplayNum{n}",
+                ] {
                     put("sip", k.replace("{n}", &n.to_string()), String::new());
                 }
                 put("sip", format!("DisplayNumFlag{n}"), "0".into());
@@ -330,7 +431,11 @@ pub fn phone_entries(site: &Site, files: &ModelFiles, phone: &Phone, secrets: &P
     }
     put("sys", "dtmf_mode_flag".into(), pbx.dtmf_flag.to_string());
     put("sys", "CountryCode".into(), site.country.clone());
-    put("ipp", "LanguageType".into(), site.language.language_type.to_string());
+    put(
+        "ipp",
+        "LanguageType".into(),
+        site.language.language_type.to_string(),
+    );
     put("ntp", "NtpZoneNum".into(), site.ntp_zone.to_string());
     if let Some(ntp) = &site.ntp {
         put("ntp", "NTPFlag".into(), "1".into());
@@ -349,7 +454,10 @@ pub fn phone_entries(site: &Site, files: &ModelFiles, phone: &Phone, secrets: &P
         }
     }
     e.extend(flatten(&phone.settings));
-    e.insert(("sys".into(), "config_sn".into()), CONFIG_SN_SENTINEL.into());
+    e.insert(
+        ("sys".into(), "config_sn".into()),
+        CONFIG_SN_SENTINEL.into(),
+    );
     e
 }
 
@@ -362,7 +470,13 @@ pub struct PhoneFile {
 }
 
 /// Renders and checks a phone's file.
-pub fn render_phone(templates: &Templates, site: &Site, files: &ModelFiles, phone: &Phone, secrets: &PhoneSecrets) -> Result<PhoneFile, String> {
+pub fn render_phone(
+    templates: &Templates,
+    site: &Site,
+    files: &ModelFiles,
+    phone: &Phone,
+    secrets: &PhoneSecrets,
+) -> Result<PhoneFile, String> {
     let entries = phone_entries(site, files, phone, secrets);
     let sections = sections_in_vendor_order(phone.model, &entries);
     let text = templates.render(
@@ -374,13 +488,24 @@ pub fn render_phone(templates: &Templates, site: &Site, files: &ModelFiles, phon
             site => site_ctx(site),
         },
     )?;
-    let body = vendor_format::encode(&text).map_err(|c| format!("phone {}: `{c}` cannot be encoded in ISO-8859-1", phone.mac))?;
+    let body = vendor_format::encode(&text)
+        .map_err(|c| format!("phone {}: `{c}` cannot be encoded in ISO-8859-1", phone.mac))?;
     let filled = fill_config_sn(&body, "000000000000");
-    vendor_format::check_config(&filled, phone.model.vocabulary(), FileKind::Phone)
-        .map_err(|p| format!("the file of phone {} is not valid: {}", phone.mac, p.join("; ")))?;
+    vendor_format::check_config(&filled, phone.model.vocabulary(), FileKind::Phone).map_err(
+        |p| {
+            format!(
+                "the file of phone {} is not valid: {}",
+                phone.mac,
+                p.join("; ")
+            )
+        },
+    )?;
     let mut d = files.shared_digest.clone().into_bytes();
     d.extend_from_slice(&body);
-    Ok(PhoneFile { digest: sha256_hex(&d), body })
+    Ok(PhoneFile {
+        digest: sha256_hex(&d),
+        body,
+    })
 }
 
 /// Puts the config_sn into a rendered phone file.
@@ -412,24 +537,43 @@ mod tests {
     #[test]
     fn fills_the_config_sn() {
         let body = format!("[sys]\r\nconfig_sn={CONFIG_SN_SENTINEL}\r\n");
-        assert_eq!(fill_config_sn(body.as_bytes(), "202611260003"), b"[sys]\r\nconfig_sn=202611260003\r\n");
+        assert_eq!(
+            fill_config_sn(body.as_bytes(), "202611260003"),
+            b"[sys]\r\nconfig_sn=202611260003\r\n"
+        );
     }
 
     #[test]
     fn content_names_follow_content() {
-        assert_eq!(content_name("ST2030S_common", ".txt", &sha256_hex(b"a")), "ST2030S_common_ca978112ca1b.txt");
-        assert_ne!(content_name("x", ".txt", &sha256_hex(b"a")), content_name("x", ".txt", &sha256_hex(b"b")));
+        assert_eq!(
+            content_name("ST2030S_common", ".txt", &sha256_hex(b"a")),
+            "ST2030S_common_ca978112ca1b.txt"
+        );
+        assert_ne!(
+            content_name("x", ".txt", &sha256_hex(b"a")),
+            content_name("x", ".txt", &sha256_hex(b"b"))
+        );
     }
 
     #[test]
     fn vendor_order_puts_sections_and_keys_as_the_vendor_file_does() {
         let mut e = BTreeMap::new();
-        for (s, k) in [("sys", "config_sn"), ("ntp", "NtpZoneNum"), ("sip", "TEL1Number"), ("ipp", "LanguageType"), ("sys", "FeatureKeyExt01")] {
+        for (s, k) in [
+            ("sys", "config_sn"),
+            ("ntp", "NtpZoneNum"),
+            ("sip", "TEL1Number"),
+            ("ipp", "LanguageType"),
+            ("sys", "FeatureKeyExt01"),
+        ] {
             e.insert((s.to_string(), k.to_string()), "1".to_string());
         }
         let out = sections_in_vendor_order(ModelId::ST2030, &e);
         let names: Vec<&str> = out.iter().map(|s| s.name).collect();
         assert_eq!(names, ["ipp", "sip", "sys", "ntp"]);
-        assert_eq!(out[2].entries.last().unwrap().0, "config_sn", "config_sn closes [sys]");
+        assert_eq!(
+            out[2].entries.last().unwrap().0,
+            "config_sn",
+            "config_sn closes [sys]"
+        );
     }
 }

@@ -23,7 +23,9 @@ pub struct SiteSecret {
 
 impl std::fmt::Debug for SiteSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SiteSecret").field("source", &self.source).finish_non_exhaustive()
+        f.debug_struct("SiteSecret")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
     }
 }
 
@@ -50,7 +52,8 @@ impl SiteSecret {
             }
         }
         if let Some(p) = secret_file {
-            let text = std::fs::read(p).map_err(|e| format!("cannot read the secret file {}: {e}", p.display()))?;
+            let text = std::fs::read(p)
+                .map_err(|e| format!("cannot read the secret file {}: {e}", p.display()))?;
             let trimmed = trim_ascii(&text);
             if trimmed.len() < 16 {
                 return Err(format!(
@@ -59,7 +62,10 @@ impl SiteSecret {
                     p.display()
                 ));
             }
-            return Ok(Self::from_bytes(trimmed, SecretSource::File(p.display().to_string())));
+            return Ok(Self::from_bytes(
+                trimmed,
+                SecretSource::File(p.display().to_string()),
+            ));
         }
         Ok(Self::none())
     }
@@ -75,8 +81,14 @@ impl SiteSecret {
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &b[start..end]
 }
 

@@ -49,7 +49,11 @@ pub struct Source {
 impl Source {
     /// Opens the repository that holds `inventory`, searching upwards from it.
     pub fn open(inventory: &Path) -> Result<Source> {
-        let start = if inventory.exists() { inventory.to_path_buf() } else { PathBuf::from(".") };
+        let start = if inventory.exists() {
+            inventory.to_path_buf()
+        } else {
+            PathBuf::from(".")
+        };
         let repo = Repository::discover(&start).map_err(|e| {
             Error::Build(format!(
                 "{} is not inside a git repository ({}).\n  = hint: provsite builds commits: run `git init && git add -A && git commit -m inventory`, or point --inventory at the inventory folder of a clone",
@@ -59,7 +63,9 @@ impl Source {
         })?;
         let workdir = repo
             .workdir()
-            .ok_or_else(|| Error::Build("a bare repository has no working tree: build from a clone".into()))?
+            .ok_or_else(|| {
+                Error::Build("a bare repository has no working tree: build from a clone".into())
+            })?
             .canonicalize()
             .with_path(repo.path())?;
         let abs = if inventory.is_absolute() {
@@ -116,7 +122,7 @@ impl Source {
         let commit = obj
             .peel_to_commit()
             .map_err(|_| Error::Build(format!("revision `{rev}` is not a commit")))?;
-        Ok(self.info(commit.id())?)
+        self.info(commit.id())
     }
 
     pub fn info(&self, id: Oid) -> Result<CommitInfo> {
@@ -183,7 +189,8 @@ impl Source {
             let name = entry.name().unwrap_or("");
             let rel = format!("{dir}{name}");
             let wanted = rel == "site.yaml"
-                || (rel.starts_with("phones/") && (rel.ends_with(".yaml") || rel.ends_with(".yml")))
+                || (rel.starts_with("phones/")
+                    && (rel.ends_with(".yaml") || rel.ends_with(".yml")))
                 || (rel.starts_with("templates/") && !dir.contains("/templates/"));
             if !wanted {
                 return TreeWalkResult::Ok;
@@ -233,8 +240,13 @@ impl Source {
     fn blob_text(&self, id: Oid, path: &str) -> Result<String> {
         let blob = self.repo.find_blob(id)?;
         String::from_utf8(blob.content().to_vec()).map_err(|_| {
-            Error::Invalid(vec![crate::error::Diagnostic::error(path, "the file is not UTF-8 text")
-                .hint("save it as UTF-8; provsite encodes the phones' files to Latin-1 itself")])
+            Error::Invalid(vec![crate::error::Diagnostic::error(
+                path,
+                "the file is not UTF-8 text",
+            )
+            .hint(
+                "save it as UTF-8; provsite encodes the phones' files to Latin-1 itself",
+            )])
         })
     }
 
@@ -247,7 +259,10 @@ impl Source {
         let read = |p: &Path, rel: &str| -> Result<SourceText> {
             let bytes = std::fs::read(p).with_path(p)?;
             let text = String::from_utf8(bytes).map_err(|_| {
-                Error::Invalid(vec![crate::error::Diagnostic::error(self.inv_path(rel), "the file is not UTF-8 text")])
+                Error::Invalid(vec![crate::error::Diagnostic::error(
+                    self.inv_path(rel),
+                    "the file is not UTF-8 text",
+                )])
             })?;
             Ok(SourceText {
                 path: self.inv_path(rel),
@@ -258,14 +273,20 @@ impl Source {
         let mut phones = Vec::new();
         let mut stack = vec![root.join("phones")];
         while let Some(dir) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
             for e in entries {
                 let e = e.with_path(&dir)?;
                 let p = e.path();
                 if p.is_dir() {
                     stack.push(p);
                 } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
-                    let rel = p.strip_prefix(&root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+                    let rel = p
+                        .strip_prefix(&root)
+                        .unwrap_or(&p)
+                        .to_string_lossy()
+                        .replace('\\', "/");
                     phones.push((read(&p, &rel)?, None));
                 }
             }
@@ -276,7 +297,10 @@ impl Source {
             for e in entries.flatten() {
                 if e.path().is_file() {
                     let name = e.file_name().to_string_lossy().into_owned();
-                    templates.insert(name.clone(), read(&e.path(), &format!("templates/{name}"))?.text);
+                    templates.insert(
+                        name.clone(),
+                        read(&e.path(), &format!("templates/{name}"))?.text,
+                    );
                 }
             }
         }

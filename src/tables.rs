@@ -262,7 +262,10 @@ mod tests {
             ("Asia/Tokyo", Ok(50)),
             ("Pacific/Tongatapu", Ok(63)),
             ("Antarctica/Troll", Err(ZoneError::NoMatch)),
-            ("Europe/Pariss", Err(ZoneError::Unknown(Some("Europe/Paris")))),
+            (
+                "Europe/Pariss",
+                Err(ZoneError::Unknown(Some("Europe/Paris"))),
+            ),
             ("Mars/Olympus", Err(ZoneError::Unknown(None))),
         ];
         for (zone, want) in cases {
@@ -280,7 +283,10 @@ mod tests {
 
     #[test]
     fn languages_dtmf_and_transports() {
-        assert_eq!(language("fr").map(|l| (l.language_type, l.country)), Some((1, "FR")));
+        assert_eq!(
+            language("fr").map(|l| (l.language_type, l.country)),
+            Some((1, "FR"))
+        );
         assert_eq!(language("de").map(|l| l.language_type), Some(3));
         assert_eq!(language("it"), None);
         assert_eq!(dtmf_mode_flag("inband"), Some(0));

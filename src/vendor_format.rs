@@ -109,11 +109,18 @@ pub fn parse_lenient(bytes: &[u8]) -> Result<ConfigFile, String> {
             });
         } else if let Some((k, v)) = line.split_once('=') {
             let Some(sec) = file.sections.last_mut() else {
-                return Err(format!("line {}: `{line}` comes before any [section]", n + 1));
+                return Err(format!(
+                    "line {}: `{line}` comes before any [section]",
+                    n + 1
+                ));
             };
-            sec.entries.push((k.trim().to_string(), v.trim().to_string()));
+            sec.entries
+                .push((k.trim().to_string(), v.trim().to_string()));
         } else {
-            return Err(format!("line {}: `{line}` is neither [section] nor Key=Value", n + 1));
+            return Err(format!(
+                "line {}: `{line}` is neither [section] nor Key=Value",
+                n + 1
+            ));
         }
     }
     Ok(file)
@@ -194,7 +201,10 @@ pub fn check_entry_point(bytes: &[u8]) -> Result<ConfigFile, Vec<String>> {
     for s in &file.sections {
         for (k, v) in &s.entries {
             if !(v.starts_with("http://") || v.starts_with("https://")) {
-                problems.push(format!("{}.{k}: `{v}` is not an absolute http(s) URL", s.name));
+                problems.push(format!(
+                    "{}.{k}: `{v}` is not an absolute http(s) URL",
+                    s.name
+                ));
             }
         }
     }
@@ -227,7 +237,9 @@ fn strict_lines(
     for (i, line) in lines.into_iter().enumerate() {
         let n = i + 1;
         if line.contains('\n') || line.contains('\r') {
-            problems.push(format!("line {n}: a bare LF or CR (lines must end with CRLF)"));
+            problems.push(format!(
+                "line {n}: a bare LF or CR (lines must end with CRLF)"
+            ));
             continue;
         }
         if line.is_empty() {
@@ -244,18 +256,25 @@ fn strict_lines(
             continue;
         }
         let Some((key, value)) = line.split_once('=') else {
-            problems.push(format!("line {n}: `{line}` is neither [section] nor Key=Value"));
+            problems.push(format!(
+                "line {n}: `{line}` is neither [section] nor Key=Value"
+            ));
             continue;
         };
         if key.is_empty() || key != key.trim() || value.starts_with(' ') {
-            problems.push(format!("line {n}: `{line}`: no spaces around = and a key is needed"));
+            problems.push(format!(
+                "line {n}: `{line}`: no spaces around = and a key is needed"
+            ));
         }
         let Some(section) = file.sections.last_mut() else {
             problems.push(format!("line {n}: `{line}` comes before any [section]"));
             continue;
         };
         if section.entries.iter().any(|(k, _)| k == key) {
-            problems.push(format!("line {n}: key {}.{key} appears twice", section.name));
+            problems.push(format!(
+                "line {n}: key {}.{key} appears twice",
+                section.name
+            ));
         }
         check_key(&section.name, key, n, problems);
         section.entries.push((key.to_string(), value.to_string()));
@@ -270,7 +289,10 @@ mod tests {
 
     #[test]
     fn encodes_latin1_with_crlf() {
-        assert_eq!(encode("[sip]\nDisplayName1=Hélène\n").unwrap(), b"[sip]\r\nDisplayName1=H\xe9l\xe8ne\r\n");
+        assert_eq!(
+            encode("[sip]\nDisplayName1=Hélène\n").unwrap(),
+            b"[sip]\r\nDisplayName1=H\xe9l\xe8ne\r\n"
+        );
         assert_eq!(encode("a\r\nb").unwrap(), b"a\r\nb");
         assert_eq!(encode("Zoë ☎"), Err('☎'));
         assert!(is_latin1("Dupont Hélène"));
@@ -286,16 +308,37 @@ mod tests {
         assert_eq!(file.get("sip", "TEL1Number"), Some("1001"));
 
         let cases: &[(&[u8], &str)] = &[
-            (b"[sip]\nTEL1Number=1\n[sys]\nconfig_sn=202611260001\n", "CRLF"),
+            (
+                b"[sip]\nTEL1Number=1\n[sys]\nconfig_sn=202611260001\n",
+                "CRLF",
+            ),
             (b"[sys]\r\nconfig_sn=2026112600011\r\n", "not 12 digits"),
             (b"[sys]\r\nconfig_sn=20261126000.\r\n", "not 12 digits"),
             (b"[sys]\r\nRinger=1\r\n", "no [sys] config_sn"),
-            (b"[sys]\r\nconfig_sn=202611260001\r\nTEL1Numbr=1\r\n", "unknown key sys.TEL1Numbr"),
-            (b"[sip]\r\nTEL1Number = 1\r\n[sys]\r\nconfig_sn=202611260001\r\n", "no spaces"),
-            (b"[bogus]\r\n[sys]\r\nconfig_sn=202611260001\r\n", "unknown section [bogus]"),
-            (b"TEL1Number=1\r\n[sys]\r\nconfig_sn=202611260001\r\n", "before any [section]"),
-            (b"[sys]\r\nconfig_sn=202611260001\r\nconfig_sn=202611260001\r\n", "appears twice"),
-            (b"[sys]\r\nconfig_sn=202611260001\r\nnonsense\r\n", "neither"),
+            (
+                b"[sys]\r\nconfig_sn=202611260001\r\nTEL1Numbr=1\r\n",
+                "unknown key sys.TEL1Numbr",
+            ),
+            (
+                b"[sip]\r\nTEL1Number = 1\r\n[sys]\r\nconfig_sn=202611260001\r\n",
+                "no spaces",
+            ),
+            (
+                b"[bogus]\r\n[sys]\r\nconfig_sn=202611260001\r\n",
+                "unknown section [bogus]",
+            ),
+            (
+                b"TEL1Number=1\r\n[sys]\r\nconfig_sn=202611260001\r\n",
+                "before any [section]",
+            ),
+            (
+                b"[sys]\r\nconfig_sn=202611260001\r\nconfig_sn=202611260001\r\n",
+                "appears twice",
+            ),
+            (
+                b"[sys]\r\nconfig_sn=202611260001\r\nnonsense\r\n",
+                "neither",
+            ),
         ];
         for (bytes, want) in cases {
             let problems = check_config(bytes, vocab, FileKind::Phone).unwrap_err();
@@ -311,10 +354,16 @@ mod tests {
     fn checks_entry_points() {
         let good = encode("[application]\nfwurl=http://h/f/a.zz\ndspurl=http://h/f/d.zz\nbooturl=http://h/f/b.zz\n\n[config]\ncommon_config=http://h/r/c.txt\nconfig=http://h/r/config/\n").unwrap();
         assert!(check_entry_point(&good).is_ok());
-        let bad = encode("[application]\nfwurl=/f/a.zz\n[config]\nconfig=http://h/r/config\n").unwrap();
+        let bad =
+            encode("[application]\nfwurl=/f/a.zz\n[config]\nconfig=http://h/r/config\n").unwrap();
         let problems = check_entry_point(&bad).unwrap_err();
         let all = problems.join("\n");
-        for want in ["not an absolute", "must end with /", "missing application.dspurl", "missing config.common_config"] {
+        for want in [
+            "not an absolute",
+            "must end with /",
+            "missing application.dspurl",
+            "missing config.common_config",
+        ] {
             assert!(all.contains(want), "{all} lacks {want}");
         }
     }
@@ -325,7 +374,10 @@ mod tests {
         f.set("ipp", "A", "9");
         f.set("ipp", "Z", "new");
         f.set("ntp", "NtpIP", "x");
-        assert_eq!(f.to_text(), "[ipp]\nA=9\nB=2\nZ=new\n[sys]\nC=3\n[ntp]\nNtpIP=x\n");
+        assert_eq!(
+            f.to_text(),
+            "[ipp]\nA=9\nB=2\nZ=new\n[sys]\nC=3\n[ntp]\nNtpIP=x\n"
+        );
         assert!(parse_lenient(b"A=1\n").is_err());
     }
 }

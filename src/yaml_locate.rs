@@ -25,7 +25,9 @@ pub fn idx(i: usize) -> Seg {
 }
 
 enum Frame {
-    Seq { next: usize },
+    Seq {
+        next: usize,
+    },
     /// `fresh` until the first key: a block mapping's start mark points past its first key, so the
     /// mapping is located at that key instead.
     Map {
@@ -279,7 +281,10 @@ mod tests {
 
     #[test]
     fn finds_a_key_by_name_below_a_path() {
-        assert_eq!(locate_key_under(DOC, &[idx(0)], "display_name"), Some((4, 7)));
+        assert_eq!(
+            locate_key_under(DOC, &[idx(0)], "display_name"),
+            Some((4, 7))
+        );
         assert_eq!(locate_key_under(DOC, &[idx(1)], "blf"), Some((7, 9)));
         assert_eq!(locate_key_under(DOC, &[idx(1)], "nothing"), Some((5, 3)));
     }
