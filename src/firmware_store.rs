@@ -244,10 +244,18 @@ fn stage(
 
 /// Moves staged contents into the store. A content already stored under another name gets the new
 /// name as a hard link, so one content is one file on disk.
-pub fn commit_staged(staging: &Path, store_root: &Path, staged: &[String]) -> Result<usize> {
+pub fn commit_staged(
+    staging: &Path,
+    store_root: &Path,
+    staged: &[String],
+    mtime: std::time::SystemTime,
+) -> Result<usize> {
     let mut moved = 0;
     for rel in staged {
         let from = staging.join(rel);
+        if let Ok(f) = std::fs::File::options().write(true).open(&from) {
+            f.set_modified(mtime).with_path(&from)?;
+        }
         let to = store_root.join(rel);
         if to.is_file() {
             continue;

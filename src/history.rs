@@ -62,17 +62,21 @@ pub fn number(
         if chain.len() > 1 && past.has_record(last.id) {
             break;
         }
-        match last.first_parent {
-            Some(p) => chain.push(source.info(p)?),
-            None => {
-                if source.is_shallow_boundary(last.id) {
-                    return Err(Error::Build(format!(
-                        "this clone is shallow: history before commit {} is missing, and config_sn is derived from it.\n  = hint: fetch the whole history: `git fetch --unshallow` (in GitHub Actions: actions/checkout with `fetch-depth: 0`)",
-                        crate::source::short(last.id)
-                    )));
-                }
-                break;
-            }
+        let parent = match last.first_parent {
+            Some(p) => source.info(p).ok(),
+            None => None,
+        };
+        // libgit2 may list the parent of a shallow clone's oldest commit without having it.
+        if parent.is_none() && (last.first_parent.is_some() || source.is_shallow_boundary(last.id))
+        {
+            return Err(Error::Build(format!(
+                "this clone is shallow: history before commit {} is missing, and config_sn is derived from it.\n  = hint: fetch the whole history: `git fetch --unshallow` (in GitHub Actions: actions/checkout with `fetch-depth: 0`)",
+                crate::source::short(last.id)
+            )));
+        }
+        match parent {
+            Some(p) => chain.push(p),
+            None => break,
         }
     }
     // 2. Release numbers, oldest first.

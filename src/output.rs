@@ -105,7 +105,8 @@ impl Staging {
             std::fs::rename(&staged, &target).with_path(&target)?;
         }
         let store = out.join("firmware");
-        let added = firmware_store::commit_staged(&self.firmware_dir(), &store, firmware_staged)?;
+        let added =
+            firmware_store::commit_staged(&self.firmware_dir(), &store, firmware_staged, mtime)?;
         sync_dir(&releases);
         sync_dir(&store);
         // Entry points, then the manifest, last.

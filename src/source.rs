@@ -348,8 +348,15 @@ impl Source {
         match (snap, blob) {
             (Snapshot::Tree(_), Some(id)) => {
                 let odb = self.repo.odb()?;
-                let (mut reader, _, _) = odb.reader(id)?;
-                f(&mut reader)
+                // libgit2 streams loose objects only; a packed one (any clone) is read whole.
+                let result = match odb.reader(id) {
+                    Ok((mut reader, _, _)) => f(&mut reader),
+                    Err(_) => {
+                        let blob = self.repo.find_blob(id)?;
+                        f(&mut blob.content())
+                    }
+                };
+                result
             }
             _ => {
                 let p = self.workdir.join(repo_path);

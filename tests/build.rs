@@ -1,0 +1,467 @@
+//! `provsite build` end to end: real git repositories, the real binary, and the result read the way
+//! a phone reads it (entry point first, following its URLs).
+
+mod common;
+
+use common::*;
+
+const M1: &str = "001F9F16E849";
+const M2: &str = "001F9F16E84A";
+const M22: &str = "00147FE1FC6D";
+
+#[test]
+fn a_phone_boots_from_the_built_web_root() {
+    let repo = Repo::with_base();
+    let summary = repo.build(&[]);
+    assert_eq!(summary["phones"], 3);
+    assert_eq!(summary["config_sn"], "202611260001");
+    let v = boot30(&repo, M1);
+    // Firmware: content-addressed URLs whose bytes hash to their name.
+    for (url, bytes) in &v.firmware {
+        let sha = url.split('/').rev().nth(1).unwrap();
+        assert_eq!(provsite::hashing::sha256_hex(bytes), sha, "{url}");
+    }
+    assert_eq!(
+        v.telcfg.as_deref(),
+        Some(&b"[audio]\r\nplaceholder=1\r\n"[..])
+    );
+    // The vendor's common file with the model's settings merged over it, same order.
+    assert_eq!(v.common.get("ipp", "Ringer_default_vol"), Some("5"));
+    assert_eq!(v.common.get("sys", "CodecPriority"), Some("g711a(1)"));
+    assert!(
+        v.common_url.contains("/ST2030S_common_"),
+        "{}",
+        v.common_url
+    );
+    // The phone's own file: lines, keys, managed values, derived password, config_sn.
+    assert_eq!(v.value("sip", "TEL1Number").as_deref(), Some("1001"));
+    assert_eq!(v.value("sip", "TEL01Use").as_deref(), Some("1"));
+    assert_eq!(v.value("sip", "TEL02Use").as_deref(), Some("0"));
+    assert_eq!(
+        v.value("sip", "RegisterServerMP1").as_deref(),
+        Some("pbx.test")
+    );
+    assert_eq!(
+        v.value("sip", "regpwd1"),
+        Some(provsite::secrets::derive(SECRET.as_bytes(), "sip:1001"))
+    );
+    assert_eq!(
+        v.value("sys", "FeatureKeyExt01").as_deref(),
+        Some("S/<sip:1002>")
+    );
+    assert_eq!(
+        v.value("sys", "FeatureKeyExt02").as_deref(),
+        Some("L/<sip:0612345678>")
+    );
+    assert_eq!(
+        v.value("sys", "FeatureKeyExt66").as_deref(),
+        Some("L/<sip:>")
+    );
+    assert_eq!(v.value("ipp", "LanguageType").as_deref(), Some("1"));
+    assert_eq!(v.value("sys", "CountryCode").as_deref(), Some("FR"));
+    assert_eq!(
+        v.value("ntp", "NtpZoneNum").as_deref(),
+        Some("22"),
+        "the phone's own value wins over the vendor default 23"
+    );
+    assert_eq!(v.value("sys", "dtmf_mode_flag").as_deref(), Some("1"));
+    assert_eq!(v.value("sys", "WebPWD").as_deref(), Some(ADMIN));
+    assert_eq!(v.value("sip", "VoiceMailTelNum").as_deref(), Some("*98"));
+    assert_eq!(v.sn(), "202611260001");
+    // Latin-1 on the wire, CRLF line ends.
+    assert!(v.own_bytes.windows(13).any(|w| w == b"H\xe9l\xe8ne Dupont"));
+    assert!(!v
+        .own_bytes
+        .split(|b| *b == b'\n')
+        .any(|l| !l.is_empty() && !l.ends_with(b"\r")));
+    // A profile's keys and settings reach its phones.
+    let v2 = boot30(&repo, M2);
+    assert_eq!(
+        v2.value("sys", "FeatureKeyExt01").as_deref(),
+        Some("S/<sip:1002>")
+    );
+    assert_eq!(v2.value("ipp", "AutoAnsMode").as_deref(), Some("0"));
+    // ST2022: 5 keys, no telcfg.
+    let v22 = boot22(&repo, M22);
+    assert!(v22.telcfg.is_none());
+    assert_eq!(
+        v22.value("sys", "FeatureKeyExt05").as_deref(),
+        Some("L/<sip:>")
+    );
+    assert!(v22.own.get("sys", "FeatureKeyExt06").is_none());
+}
+
+#[test]
+fn changing_one_phone_renumbers_only_that_phone() {
+    let repo = Repo::with_base();
+    repo.build(&[]);
+    let before = [
+        boot30(&repo, M1).sn(),
+        boot30(&repo, M2).sn(),
+        boot22(&repo, M22).sn(),
+    ];
+    let common_before = boot30(&repo, M1).common_url;
+    repo.edit(
+        "inventory/phones/base.yaml",
+        "2: {speed_dial: \"0612345678\"}",
+        "2: {blf: \"1003\"}",
+    );
+    repo.commit("key 2 of 1001 becomes a BLF");
+    let s = repo.build(&[]);
+    assert_eq!(s["config_sn"], "202611260002");
+    assert_eq!(s["changed_phones"], serde_json::json!([M1]));
+    let after = [
+        boot30(&repo, M1).sn(),
+        boot30(&repo, M2).sn(),
+        boot22(&repo, M22).sn(),
+    ];
+    assert_eq!(after[0], "202611260002");
+    assert_eq!(after[1..], before[1..]);
+    assert_eq!(
+        boot30(&repo, M1).value("sys", "FeatureKeyExt02").as_deref(),
+        Some("S/<sip:1003>")
+    );
+    // The common file did not change, so its name did not either.
+    assert_eq!(
+        boot30(&repo, M1).common_url.rsplit('/').next(),
+        common_before.rsplit('/').next()
+    );
+}
+
+#[test]
+fn a_site_setting_renumbers_every_phone_of_the_model_and_renames_the_common_file() {
+    let repo = Repo::with_base();
+    repo.build(&[]);
+    let old = boot30(&repo, M1);
+    let old22 = boot22(&repo, M22).sn();
+    repo.edit(
+        "inventory/site.yaml",
+        "Ringer_default_vol: \"5\"",
+        "Ringer_default_vol: \"7\"",
+    );
+    repo.commit("louder");
+    repo.build(&[]);
+    let new = boot30(&repo, M1);
+    assert_ne!(
+        new.common_url.rsplit('/').next(),
+        old.common_url.rsplit('/').next()
+    );
+    assert_eq!(new.common.get("ipp", "Ringer_default_vol"), Some("7"));
+    assert_eq!(new.sn(), "202611260002");
+    assert_eq!(boot30(&repo, M2).sn(), "202611260002");
+    assert_eq!(
+        boot22(&repo, M22).sn(),
+        old22,
+        "another model's phones are untouched"
+    );
+}
+
+#[test]
+fn a_commit_outside_the_inventory_changes_no_phone_and_a_revert_gets_a_new_number() {
+    let repo = Repo::with_base();
+    repo.build(&[]);
+    repo.write("README.txt", "unrelated\n");
+    repo.commit("docs");
+    let s = repo.build(&[]);
+    assert_eq!(s["config_sn"], "202611260002");
+    assert_eq!(s["changed_phones"], serde_json::json!([]));
+    assert_eq!(boot30(&repo, M1).sn(), "202611260001");
+
+    repo.edit(
+        "inventory/phones/base.yaml",
+        "Hélène Dupont",
+        "Hélène Durand",
+    );
+    repo.commit("rename");
+    repo.build(&[]);
+    assert_eq!(boot30(&repo, M1).sn(), "202611260003");
+    repo.git(&["revert", "--no-edit", "HEAD"]);
+    repo.build(&[]);
+    let v = boot30(&repo, M1);
+    assert_eq!(
+        v.value("sip", "DisplayName1").as_deref(),
+        Some("Hélène Dupont")
+    );
+    assert_eq!(
+        v.sn(),
+        "202611260004",
+        "a revert is a change for the phone: a new number, not the old one"
+    );
+}
+
+#[test]
+fn numbers_from_history_alone_equal_numbers_from_incremental_builds() {
+    let repo = Repo::with_base();
+    repo.build(&[]);
+    repo.edit("inventory/phones/base.yaml", "Zoé", "Zoé B.");
+    repo.commit("c2");
+    repo.build(&[]);
+    repo.write("notes.txt", "x\n");
+    repo.commit("c3");
+    repo.build(&[]);
+    repo.edit("inventory/site.yaml", "dtmf: rfc2833", "dtmf: info");
+    repo.commit("c4");
+    repo.set_clock(1_795_687_200 + 86_400);
+    repo.edit(
+        "inventory/phones/base.yaml",
+        "user: \"1003\"",
+        "user: \"1003\", display_name: \"Ana\"",
+    );
+    repo.commit("c5 next day");
+    let incremental = repo.build(&[]);
+    let m_inc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo.public().join("manifest.json")).unwrap())
+            .unwrap();
+    // A fresh web root: the numbers come from walking and rendering history.
+    let fresh = repo.build(&["--out", "fresh"]);
+    let m_fresh: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo.path().join("fresh/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(incremental["config_sn"], "202611270001");
+    assert_eq!(fresh["config_sn"], incremental["config_sn"]);
+    assert!(fresh["commits_rendered"].as_u64().unwrap() >= 2);
+    for mac in [M1, M2, M22] {
+        assert_eq!(
+            m_fresh["phones"][mac]["config_sn"], m_inc["phones"][mac]["config_sn"],
+            "{mac}"
+        );
+    }
+    assert_eq!(
+        m_inc["phones"][M1]["config_sn"], "202611260004",
+        "dtmf changed all phones at c4"
+    );
+    assert_eq!(m_inc["phones"][M22]["config_sn"], "202611270001");
+}
+
+#[test]
+fn the_same_commit_builds_byte_identical_trees() {
+    let repo = Repo::with_base();
+    repo.build(&["--out", "a"]);
+    repo.build(&["--out", "b"]);
+    let a = snapshot(&repo.path().join("a"));
+    let b = snapshot(&repo.path().join("b"));
+    assert!(!a.is_empty());
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, (bytes, mtime)) in &a {
+        assert_eq!(bytes, &b[k].0, "{k} differs");
+        assert_eq!(mtime, &b[k].1, "{k} mtime differs");
+    }
+    // mtimes come from the commit, not the clock.
+    let (_, mtime) = &a["manifest.json"];
+    assert_eq!(
+        mtime
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+        1_795_687_200
+    );
+}
+
+#[test]
+fn firmware_is_stored_once_per_content() {
+    let repo = Repo::with_base();
+    let s = repo.build(&[]);
+    let store = repo.public().join("firmware");
+    let dsp_sha = provsite::hashing::sha256_hex(
+        &std::fs::read(repo.path().join("inventory/firmware/dsp30.zz")).unwrap(),
+    );
+    let dir = store.join(&dsp_sha);
+    use std::os::unix::fs::MetadataExt;
+    let a = std::fs::metadata(dir.join("dsp30.zz")).unwrap();
+    let b = std::fs::metadata(dir.join("dsp22.zz")).unwrap();
+    assert_eq!(
+        a.ino(),
+        b.ino(),
+        "the ST2030 and ST2022 DSP files share one stored copy"
+    );
+    // 6 firmware files in the inventory, 5 distinct contents.
+    assert_eq!(std::fs::read_dir(&store).unwrap().count(), 5);
+    assert_eq!(s["firmware_stored"], 6);
+    // A second build stores nothing new.
+    repo.write("x.txt", "y");
+    repo.commit("x");
+    assert_eq!(repo.build(&[])["firmware_stored"], 0);
+}
+
+#[test]
+fn a_failed_build_leaves_the_web_root_untouched() {
+    let repo = Repo::with_base();
+    repo.build(&[]);
+    let before = snapshot(&repo.public());
+    // Valid YAML, a new firmware file, and one bad MAC: nothing may be written.
+    repo.write("inventory/firmware/new.zz", "new firmware\n");
+    let sha = provsite::hashing::sha256_hex(b"new firmware\n");
+    repo.edit("inventory/site.yaml", "app: {file: firmware/app30.zz, sha256: \"", &format!("app: {{file: firmware/new.zz, sha256: \"{sha}\"}}\n    x_old_app: {{file: firmware/app30.zz, sha256: \""));
+    repo.edit("inventory/site.yaml", "    x_old_app: ", "    #");
+    repo.edit(
+        "inventory/phones/base.yaml",
+        "00:14:7F:E1:FC:6D",
+        "00:14:7F:E1:FC:6",
+    );
+    repo.commit("broken");
+    let out = repo.provsite(&["build"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad MAC address"));
+    assert_eq!(snapshot(&repo.public()), before);
+    // And a first build that fails creates no web root at all.
+    let out = repo.provsite(&["build", "--out", "never"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!repo.path().join("never").exists());
+}
+
+#[test]
+fn keep_prunes_old_releases_and_their_unused_firmware() {
+    let repo = Repo::with_base();
+    repo.build(&[]);
+    let first_app = boot30(&repo, M1).firmware[0].0.clone();
+    repo.write("inventory/firmware/app30b.zz", "app v2\n");
+    let sha = provsite::hashing::sha256_hex(b"app v2\n");
+    let site = repo.read("inventory/site.yaml");
+    let start = site.find("app: {file: firmware/app30.zz").unwrap();
+    let end = start + site[start..].find('\n').unwrap();
+    repo.write(
+        "inventory/site.yaml",
+        &format!(
+            "{}app: {{file: firmware/app30b.zz, sha256: \"{sha}\"}}{}",
+            &site[..start],
+            &site[end..]
+        ),
+    );
+    repo.commit("new app firmware");
+    repo.build(&["--keep", "5"]);
+    for i in 0..3 {
+        repo.write("n.txt", &i.to_string());
+        repo.commit("n");
+        repo.build(&["--keep", "2"]);
+    }
+    let releases: Vec<_> = std::fs::read_dir(repo.public().join("releases"))
+        .unwrap()
+        .collect();
+    assert_eq!(releases.len(), 2);
+    let old_sha = first_app.split('/').rev().nth(1).unwrap();
+    assert!(
+        !repo.public().join("firmware").join(old_sha).exists(),
+        "firmware no kept release uses is pruned"
+    );
+    // The live release still boots.
+    boot30(&repo, M1);
+}
+
+#[test]
+fn a_shallow_clone_is_an_error_that_names_the_fix() {
+    let repo = Repo::with_base();
+    repo.write("a.txt", "1");
+    repo.commit("2");
+    repo.write("a.txt", "2");
+    repo.commit("3");
+    let clone = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", repo.path().display());
+    let st = std::process::Command::new("git")
+        .args(["clone", "-q", "--depth", "1", &url, "c"])
+        .current_dir(clone.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = run_provsite(&clone.path().join("c"), &["build"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("shallow") && err.contains("fetch-depth: 0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn worktree_builds_are_marked_dirty_and_uncommitted_changes_are_not_built_silently() {
+    let repo = Repo::with_base();
+    repo.build(&[]);
+    repo.edit(
+        "inventory/phones/base.yaml",
+        "Hélène Dupont",
+        "Hélène Dirty",
+    );
+    let out = repo.provsite(&["build"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("uncommitted changes"));
+    assert_eq!(
+        boot30(&repo, M1).value("sip", "DisplayName1").as_deref(),
+        Some("Hélène Dupont")
+    );
+    let s = repo.build(&["--worktree"]);
+    assert_eq!(s["dirty"], true);
+    assert!(s["release"].as_str().unwrap().ends_with("-dirty"));
+    let v = boot30(&repo, M1);
+    assert_eq!(
+        v.value("sip", "DisplayName1").as_deref(),
+        Some("Hélène Dirty")
+    );
+    assert_eq!(v.sn(), "202611260002");
+    assert_eq!(boot30(&repo, M2).sn(), "202611260001");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo.public().join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["dirty"], true);
+}
+
+#[test]
+fn missing_secrets_are_named_and_the_factory_password_is_refused() {
+    let repo = Repo::with_base();
+    let out = run_provsite(repo.path(), &["build"], &[("PROVSITE_SECRET", "")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no site secret") && err.contains("line 1001 of phone 001F9F16E849"),
+        "{err}"
+    );
+    let out = run_provsite(
+        repo.path(),
+        &["build"],
+        &[("TEST_ADMIN_PASSWORD", "784518")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("784518"));
+    assert!(!repo.public().exists());
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let repo = Repo::with_base();
+    assert_eq!(repo.provsite(&["build", "--bogus"]).status.code(), Some(2));
+    assert_eq!(
+        repo.provsite(&["build", "--keep", "0"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(repo.provsite(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(repo.provsite(&["--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn the_example_inventory_builds_with_no_environment() {
+    let repo = Repo::empty();
+    copy_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("inventory"),
+        &repo.path().join("inventory"),
+    );
+    repo.commit("example");
+    let out = run_provsite(repo.path(), &["build"], &[("PROVSITE_SECRET", "")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = boot(
+        &repo.public(),
+        "http://prov.acme.test/",
+        "ST2030S.inf",
+        "ST2030S",
+        "001F9F16E849",
+    );
+    assert_eq!(
+        v.value("sip", "DisplayName1").as_deref(),
+        Some("Hélène Dupont")
+    );
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo.public().join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["phones"].as_object().unwrap().len(), 12);
+    assert_eq!(m["models"].as_object().unwrap().len(), 3);
+}
