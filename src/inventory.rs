@@ -471,10 +471,8 @@ impl<'a> Reporter<'a> {
 fn yaml_error(file: &str, text: &str, err: &serde_yaml::Error, base: &[Seg]) -> Diagnostic {
     let full = err.to_string();
     // serde_yaml writes "<path>: <message> at line L column C"; keep the message alone.
-    let mut msg = full.as_str();
-    if let Some(i) = msg.rfind(" at line ") {
-        msg = &msg[..i];
-    }
+    let cleaned = strip_location(&full);
+    let mut msg = cleaned.as_str();
     let mut path = base.to_vec();
     if let Some((p, rest)) = msg.split_once(": ") {
         if p.starts_with('.') || p.starts_with('[') || !p.contains(' ') {
@@ -500,6 +498,19 @@ fn yaml_error(file: &str, text: &str, err: &serde_yaml::Error, base: &[Seg]) -> 
         "fix the YAML syntax at this place (indentation, a missing ':' or quote)".to_string()
     };
     Diagnostic::error(file, msg).at(pos).hint(hint)
+}
+
+/// Removes serde_yaml's " at line L column C" (the position is shown on its own line).
+fn strip_location(msg: &str) -> String {
+    let Some(i) = msg.find(" at line ") else {
+        return msg.to_string();
+    };
+    let rest = &msg[i + " at line ".len()..];
+    let after_numbers = rest
+        .split_once(" column ")
+        .map(|(_, r)| r.trim_start_matches(|c: char| c.is_ascii_digit()))
+        .unwrap_or("");
+    format!("{}{after_numbers}", &msg[..i])
 }
 
 fn unknown_field(msg: &str) -> Option<&str> {
