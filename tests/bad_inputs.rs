@@ -9,7 +9,10 @@ use common::*;
 #[test]
 fn every_bad_fixture_is_reported_with_file_line_and_hint() {
     let dir = fixtures().join("bad");
-    let mut cases: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     cases.sort();
     assert!(cases.len() >= 20, "fixtures missing");
     let mut failures = Vec::new();
@@ -70,7 +73,12 @@ fn all_errors_of_an_inventory_are_reported_at_once() {
     repo.commit("many errors");
     let out = repo.provsite(&["check"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    for want in ["bad MAC", "unknown model `ST9999`", "cannot encode", "unknown language"] {
+    for want in [
+        "bad MAC",
+        "unknown model `ST9999`",
+        "cannot encode",
+        "unknown language",
+    ] {
         assert!(err.contains(want), "{want} missing from:\n{err}");
     }
     assert!(err.contains("4 error(s)"), "{err}");
@@ -79,10 +87,19 @@ fn all_errors_of_an_inventory_are_reported_at_once() {
 #[test]
 fn check_passes_on_a_valid_inventory_and_warns_about_literal_passwords() {
     let repo = Repo::with_base();
-    repo.edit("inventory/phones/base.yaml", "{user: \"1003\"}", "{user: \"1003\", password: \"s3cret-literal\"}");
+    repo.edit(
+        "inventory/phones/base.yaml",
+        "{user: \"1003\"}",
+        "{user: \"1003\", password: \"s3cret-literal\"}",
+    );
     repo.commit("literal");
     let out = repo.provsite(&["check"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("warning: password in repository"), "{err}");
     assert!(err.contains("--> inventory/phones/base.yaml:14:"), "{err}");
