@@ -543,8 +543,10 @@ fn list_releases(out: &Path) -> HashMap<String, String> {
 
 /// `provsite build`: render, number, write the release, switch the entry points, prune.
 pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
+    let t0 = std::time::Instant::now();
     let staging = Staging::begin(&opts.out)?;
     let loaded = load(opts, Some(&staging.firmware_dir()), true)?;
+    timing("load", t0);
     let rendered = render_all(
         &loaded.inv,
         &loaded.templates,
@@ -555,6 +557,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     .map_err(Error::Build)?;
     let inv = &loaded.inv;
 
+    timing("render", t0);
     // Numbers.
     progress.stage("history", 0);
     let digests: HashMap<String, String> = inv
@@ -581,6 +584,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let release = release_name(numbering.release_sn, loaded.head.id, dirty);
     let mtime = output::release_mtime(loaded.head.time);
 
+    timing("history", t0);
     // Write the release under staging.
     progress.stage("write", inv.phones.len() as u64);
     let rel_dir = staging.release_dir();
@@ -672,6 +676,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     output::write_file(&rel_dir.join("manifest.json"), &manifest.to_bytes(), mtime)?;
     files_written += 1;
 
+    timing("write", t0);
     // Switch.
     let previous = output::read_manifest(&opts.out);
     let firmware_stored = staging.publish(
@@ -708,6 +713,12 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         commits_rendered: numbering.commits_rendered,
         warnings: loaded.warnings.clone(),
     })
+}
+
+fn timing(stage: &str, t0: std::time::Instant) {
+    if std::env::var_os("PROVSITE_TIMING").is_some() {
+        eprintln!("timing: {stage} done at {:.3}s", t0.elapsed().as_secs_f64());
+    }
 }
 
 fn file_entry(role: &str, path: String, bytes: &[u8]) -> FileEntry {
