@@ -423,15 +423,16 @@ impl<'a> Reporter<'a> {
         }
     }
 
+    fn push(&mut self, d: Diagnostic, path: &[Seg], at_value: bool, hint: String) {
+        let pos = self.position(&d.file, path, at_value);
+        let d = d.at(pos);
+        self.diags
+            .push(if hint.is_empty() { d } else { d.hint(hint) });
+    }
+
     /// An error at the value found at `path` in `file`.
     fn error(&mut self, file: &str, path: &[Seg], msg: impl Into<String>, hint: impl Into<String>) {
-        let pos = self.position(file, path, true);
-        let mut d = Diagnostic::error(file, msg).at(pos);
-        let hint = hint.into();
-        if !hint.is_empty() {
-            d = d.hint(hint);
-        }
-        self.diags.push(d);
+        self.push(Diagnostic::error(file, msg), path, true, hint.into());
     }
 
     /// An error at the key of `path` (for a field that should not be there).
@@ -442,9 +443,7 @@ impl<'a> Reporter<'a> {
         msg: impl Into<String>,
         hint: impl Into<String>,
     ) {
-        let pos = self.position(file, path, false);
-        self.diags
-            .push(Diagnostic::error(file, msg).at(pos).hint(hint.into()));
+        self.push(Diagnostic::error(file, msg), path, false, hint.into());
     }
 
     fn warning(
@@ -454,9 +453,7 @@ impl<'a> Reporter<'a> {
         msg: impl Into<String>,
         hint: impl Into<String>,
     ) {
-        let pos = self.position(file, path, true);
-        self.diags
-            .push(Diagnostic::warning(file, msg).at(pos).hint(hint.into()));
+        self.push(Diagnostic::warning(file, msg), path, true, hint.into());
     }
 
     fn here(&self, file: &str, path: &[Seg]) -> String {
@@ -779,7 +776,7 @@ pub fn resolve(
         Err(d) => return (None, vec![d]),
     };
     let site = resolve_site(&mut r, site_src, &site_doc, inventory_dir);
-    let phones = resolve_phones(&mut r, &site_doc, site.as_ref(), phone_srcs);
+    let phones = resolve_phones(&mut r, &site_src.path, &site_doc, site.as_ref(), phone_srcs);
     let ok = !r.diags.iter().any(Diagnostic::is_error);
     let inv = match (site, ok) {
         (Some(site), true) => Some(Inventory { site, phones }),
@@ -1231,6 +1228,7 @@ pub fn join_repo_path(inventory_dir: &str, rel: &str) -> Option<String> {
 
 fn resolve_phones(
     r: &mut Reporter,
+    site_file: &str,
     site_doc: &SiteDoc,
     site: Option<&Site>,
     phone_srcs: &[(SourceText, Arc<Vec<PhoneDoc>>)],
@@ -1240,7 +1238,6 @@ fn resolve_phones(
     let mut users: HashMap<String, Origin> = HashMap::new();
     // Profiles: checked once against every model a phone using them has.
     let mut profile_settings: HashMap<(String, ModelId), Settings> = HashMap::new();
-    let site_file = site_doc_file(r);
     for (src, docs) in phone_srcs {
         let f = src.path.as_str();
         for (i, doc) in docs.iter().enumerate() {
@@ -1424,7 +1421,7 @@ fn resolve_phones(
             if let Some((name, p)) = &profile {
                 key_sources.push((
                     &p.keys,
-                    site_file.clone(),
+                    site_file.to_string(),
                     vec![key("profiles"), key(name.clone()), key("keys")],
                 ));
             }
@@ -1503,7 +1500,7 @@ fn resolve_phones(
                     .or_insert_with(|| {
                         resolve_settings(
                             r,
-                            &site_file,
+                            site_file,
                             &[key("profiles"), key(name.clone()), key("settings")],
                             &p.settings,
                             &[model],
@@ -1545,15 +1542,6 @@ fn resolve_phones(
     // Ties are impossible (MACs are unique once valid), so this order is total and stable.
     phones.sort_by(|a, b| a.mac.cmp(&b.mac));
     phones
-}
-
-/// The site file's path: the first text the reporter was given.
-fn site_doc_file(r: &Reporter) -> String {
-    r.texts
-        .keys()
-        .find(|p| p.ends_with("site.yaml"))
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| "site.yaml".to_string())
 }
 
 /// Locates a diagnostic about something recorded with an [`Origin`].

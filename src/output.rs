@@ -15,7 +15,6 @@ use crate::manifest::Manifest;
 /// (`.<out>.provsite/`), so nothing half-written is ever inside the served tree.
 pub struct Staging {
     out: PathBuf,
-    work: PathBuf,
     pub root: PathBuf,
     _lock: File,
     done: bool,
@@ -59,7 +58,6 @@ impl Staging {
         std::fs::create_dir_all(&root).with_path(&root)?;
         Ok(Staging {
             out: out.to_path_buf(),
-            work,
             root,
             _lock: lock,
             done: false,
@@ -135,7 +133,6 @@ impl Drop for Staging {
         if !self.done {
             let _ = std::fs::remove_dir_all(&self.root);
         }
-        let _ = &self.work;
     }
 }
 
