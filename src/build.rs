@@ -651,26 +651,17 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     }
     let config_dir = rel_dir.join("config");
     std::fs::create_dir_all(&config_dir).map_err(|e| Error::io(&config_dir, e))?;
-    for (p, f) in inv.phones.iter().zip(&rendered.phones) {
-        let sn = config_sn::format(numbering.phones[&p.mac]);
-        let body = render::fill_config_sn(&f.body, &sn);
-        let name = render::phone_file_name(p);
-        output::write_file(&config_dir.join(&name), &body, mtime)?;
-        files_written += 1;
-        manifest.phones.insert(
-            p.mac.clone(),
-            PhoneEntry {
-                model: p.model.name().to_string(),
-                name: p.name.clone(),
-                config_sn: sn,
-                digest: f.digest.clone(),
-                file: file_entry("phone", format!("releases/{release}/config/{name}"), &body),
-            },
-        );
-        if files_written % 256 == 0 {
-            progress.advance(256);
-        }
-    }
+    let phone_entries = write_phone_files(
+        inv,
+        &rendered.phones,
+        &numbering,
+        &config_dir,
+        &release,
+        mtime,
+        progress,
+    )?;
+    files_written += phone_entries.len();
+    manifest.phones.extend(phone_entries);
     output::write_file(&rel_dir.join("manifest.json"), &manifest.to_bytes(), mtime)?;
     files_written += 1;
 
@@ -711,6 +702,70 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         commits_rendered: numbering.commits_rendered,
         warnings: loaded.warnings.clone(),
     })
+}
+
+/// Writes every phone's file with its config_sn, from several threads: creating files is
+/// latency-bound, so a few writers keep the disk busy. Returns the manifest's phone entries.
+fn write_phone_files(
+    inv: &Inventory,
+    files: &[PhoneFile],
+    numbering: &Numbering,
+    config_dir: &Path,
+    release: &str,
+    mtime: std::time::SystemTime,
+    progress: &dyn Progress,
+) -> Result<Vec<(String, PhoneEntry)>> {
+    let writers: usize = std::env::var("PROVSITE_WRITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let chunk = inv.phones.len().div_ceil(writers).max(1);
+    let results: Vec<Result<Vec<(String, PhoneEntry)>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = inv
+            .phones
+            .chunks(chunk)
+            .zip(files.chunks(chunk))
+            .map(|(phones, files)| {
+                scope.spawn(move || {
+                    let mut out = Vec::with_capacity(phones.len());
+                    for (i, (p, f)) in phones.iter().zip(files).enumerate() {
+                        let sn = config_sn::format(numbering.phones[&p.mac]);
+                        let body = render::fill_config_sn(&f.body, &sn);
+                        let name = render::phone_file_name(p);
+                        output::write_new_file(&config_dir.join(&name), &body, mtime)?;
+                        let entry = PhoneEntry {
+                            model: p.model.name().to_string(),
+                            name: p.name.clone(),
+                            config_sn: sn,
+                            digest: f.digest.clone(),
+                            file: file_entry(
+                                "phone",
+                                format!("releases/{release}/config/{name}"),
+                                &body,
+                            ),
+                        };
+                        out.push((p.mac.clone(), entry));
+                        if i % 256 == 255 {
+                            progress.advance(256);
+                        }
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Build("a writer thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut all = Vec::with_capacity(inv.phones.len());
+    for r in results {
+        all.extend(r?);
+    }
+    Ok(all)
 }
 
 fn timing(stage: &str, t0: std::time::Instant) {

@@ -78,13 +78,37 @@ impl std::fmt::Display for ModelId {
     }
 }
 
+/// FxHash (as in rustc): a fast hash for the short, trusted key names looked up for every line of
+/// every file written. SipHash's resistance to crafted keys buys nothing here.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(b))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write(&[i]);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub type FastHash = std::hash::BuildHasherDefault<FxHasher>;
+
 /// The sections and keys a firmware knows, in the order of its default file.
 #[derive(Debug)]
 pub struct Vocabulary {
     sections: Vec<String>,
     /// section → key → order within the whole file
-    keys: HashMap<String, HashMap<String, usize>>,
-    by_section: HashMap<String, Vec<String>>,
+    keys: HashMap<String, HashMap<String, usize, FastHash>, FastHash>,
+    by_section: HashMap<String, Vec<String>, FastHash>,
 }
 
 /// Keys provsite writes itself that are not in the vendor's default common file.
@@ -94,8 +118,8 @@ impl Vocabulary {
     fn parse(text: &str) -> Vocabulary {
         let mut v = Vocabulary {
             sections: Vec::new(),
-            keys: HashMap::new(),
-            by_section: HashMap::new(),
+            keys: HashMap::default(),
+            by_section: HashMap::default(),
         };
         let lines = text
             .lines()

@@ -146,6 +146,11 @@ pub fn write_file(path: &Path, bytes: &[u8], mtime: SystemTime) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_path(dir)?;
     }
+    write_new_file(path, bytes, mtime)
+}
+
+/// Writes a file in a folder that exists, with the given mtime.
+pub fn write_new_file(path: &Path, bytes: &[u8], mtime: SystemTime) -> Result<()> {
     let f = File::create(path).with_path(path)?;
     write_all(&f, path, bytes)?;
     f.set_modified(mtime).with_path(path)?;

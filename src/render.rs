@@ -3,7 +3,9 @@
 //! telephony file; per phone `<MODEL>S_<MAC>.txt`. Every rendered file is read back by the format
 //! checker before it may be written.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 use minijinja::{context, Environment};
 use serde::Serialize;
@@ -104,40 +106,107 @@ struct SectionOut<'a> {
     entries: Vec<(&'a str, &'a str)>,
 }
 
-/// Orders `section → key → value` the way the model's default file does.
-fn sections_in_vendor_order<'a>(
-    model: ModelId,
-    entries: &'a BTreeMap<(String, String), String>,
-) -> Vec<SectionOut<'a>> {
+/// One `Key=Value` line of a section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry<'a> {
+    pub section: &'a str,
+    pub key: &'a str,
+    pub value: Cow<'a, str>,
+}
+
+fn entry<'a>(section: &'a str, key: &'a str, value: impl Into<Cow<'a, str>>) -> Entry<'a> {
+    Entry {
+        section,
+        key,
+        value: value.into(),
+    }
+}
+
+/// Orders entries the way the model's default file does and keeps, of a key given twice, the
+/// last one given. Unknown names sort last; (section, key) breaks ties, so the order is total.
+fn in_vendor_order(model: ModelId, entries: Vec<Entry<'_>>) -> Vec<Entry<'_>> {
     let vocab = model.vocabulary();
-    let mut sorted: Vec<(&(String, String), &String)> = entries.iter().collect();
-    // Unknown names sort last by rank; the (section, key) tuple breaks ties so order is total.
-    sorted.sort_by_key(|((s, k), _)| {
-        (
-            vocab.section_rank(s),
-            vocab.key_rank(s, k),
-            s.as_str(),
-            k.as_str(),
-        )
+    let mut ranked: Vec<(usize, usize, usize, Entry)> = entries
+        .into_iter()
+        .enumerate()
+        .map(|(seq, e)| {
+            (
+                vocab.section_rank(e.section),
+                vocab.key_rank(e.section, e.key),
+                seq,
+                e,
+            )
+        })
+        .collect();
+    ranked.sort_unstable_by(|a, b| {
+        (a.0, a.1, a.3.section, a.3.key, std::cmp::Reverse(a.2)).cmp(&(
+            b.0,
+            b.1,
+            b.3.section,
+            b.3.key,
+            std::cmp::Reverse(b.2),
+        ))
     });
+    ranked
+        .dedup_by(|later, first| later.3.section == first.3.section && later.3.key == first.3.key);
+    ranked.into_iter().map(|(_, _, _, e)| e).collect()
+}
+
+/// Groups ordered entries by section, for the templates.
+fn sections<'a>(entries: &'a [Entry<'a>]) -> Vec<SectionOut<'a>> {
     let mut out: Vec<SectionOut> = Vec::new();
-    for ((s, k), v) in sorted {
+    for e in entries {
         match out.last_mut() {
-            Some(sec) if sec.name == s => sec.entries.push((k, v)),
+            Some(sec) if sec.name == e.section => sec.entries.push((e.key, &e.value)),
             _ => out.push(SectionOut {
-                name: s,
-                entries: vec![(k, v)],
+                name: e.section,
+                entries: vec![(e.key, &e.value)],
             }),
         }
     }
     out
 }
 
-fn flatten(settings: &Settings) -> impl Iterator<Item = ((String, String), String)> + '_ {
-    settings.iter().flat_map(|(s, keys)| {
-        keys.iter()
-            .map(move |(k, v)| ((s.clone(), k.clone()), v.clone()))
-    })
+/// What the default `phone.txt` / `common.txt` templates render, written directly: ISO-8859-1,
+/// CRLF. A test holds it equal to the template's output.
+fn write_default(entries: &[Entry<'_>]) -> Result<Vec<u8>, char> {
+    let mut out = Vec::with_capacity(entries.len() * 24);
+    let mut current = None;
+    for e in entries {
+        if current != Some(e.section) {
+            out.push(b'[');
+            push_latin1(&mut out, e.section)?;
+            out.extend_from_slice(b"]\r\n");
+            current = Some(e.section);
+        }
+        push_latin1(&mut out, e.key)?;
+        out.push(b'=');
+        push_latin1(&mut out, &e.value)?;
+        out.extend_from_slice(b"\r\n");
+    }
+    Ok(out)
+}
+
+fn push_latin1(out: &mut Vec<u8>, s: &str) -> Result<(), char> {
+    if s.is_ascii() {
+        out.extend_from_slice(s.as_bytes());
+        return Ok(());
+    }
+    for c in s.chars() {
+        let code = c as u32;
+        if code > 0xFF {
+            return Err(c);
+        }
+        out.push(code as u8);
+    }
+    Ok(())
+}
+
+/// Raw settings as entries.
+fn settings_entries(settings: &Settings) -> impl Iterator<Item = Entry<'_>> {
+    settings
+        .iter()
+        .flat_map(|(s, keys)| keys.iter().map(move |(k, v)| entry(s, k, v.as_str())))
 }
 
 /// One firmware file as the entry point names it.
@@ -168,6 +237,7 @@ pub struct ModelFiles {
     common_values: ConfigFile,
     /// Keys that some phone of this model sets through raw settings.
     pub override_keys: BTreeSet<(String, String)>,
+    site_values: SiteValues,
     /// Digest of what the model's phones share: entry point (release left out), common, telcfg.
     pub shared_digest: String,
 }
@@ -207,14 +277,14 @@ pub fn render_model(
     // key stops being overridden the phones fetch the common file again (they cache it by name).
     let mut override_keys = BTreeSet::new();
     for p in inv.phones.iter().filter(|p| p.model == model) {
-        for ((s, k), _) in flatten(&p.settings) {
-            override_keys.insert((s, k));
+        for e in settings_entries(&p.settings) {
+            override_keys.insert((e.section.to_string(), e.key.to_string()));
         }
     }
     // The common file.
-    let mut merged: BTreeMap<(String, String), String> = BTreeMap::new();
-    merged.extend(flatten(&site.settings));
-    merged.extend(flatten(&cfg.settings));
+    let merged: Vec<Entry> = settings_entries(&site.settings)
+        .chain(settings_entries(&cfg.settings))
+        .collect();
     let common_text = match &set.common_base {
         Some(base) => {
             let bytes = fw
@@ -223,13 +293,14 @@ pub fn render_model(
                 .ok_or_else(|| format!("{} was not read", base.repo_path))?;
             let mut file = vendor_format::parse_lenient(bytes)
                 .map_err(|e| format!("{}: {e}", base.repo_path))?;
-            for ((s, k), v) in &merged {
-                file.set(s, k, v);
+            for e in &merged {
+                file.set(e.section, e.key, &e.value);
             }
             file.to_text()
         }
         None => {
-            let sections = sections_in_vendor_order(model, &merged);
+            let ordered = in_vendor_order(model, merged);
+            let sections = sections(&ordered);
             templates.render(
                 "common.txt",
                 context! { sections => sections, model => model.name(), site => site_ctx(site) },
@@ -287,6 +358,7 @@ pub fn render_model(
         telcfg,
         common_values,
         override_keys,
+        site_values: SiteValues::new(site),
         shared_digest: String::new(),
     };
     let entry = files.entry_point_bytes(templates, &site.base_url, RELEASE_SENTINEL)?;
@@ -353,112 +425,177 @@ pub struct PhoneSecrets {
     pub user: Option<String>,
 }
 
-/// The keys of a phone's own file: lines, function keys, site-wide managed values, raw settings.
-pub fn phone_entries(
-    site: &Site,
-    files: &ModelFiles,
-    phone: &Phone,
-    secrets: &PhoneSecrets,
-) -> BTreeMap<(String, String), String> {
-    let mut e: BTreeMap<(String, String), String> = BTreeMap::new();
-    let mut put = |s: &str, k: String, v: String| {
-        e.insert((s.to_string(), k), v);
-    };
+/// Names of the keys a model's phone files hold, made once per model.
+struct KeyNames {
+    /// Per line slot: the identity keys, then the servers (main then backup).
+    lines: Vec<LineKeys>,
+    function_keys: Vec<String>,
+}
+
+struct LineKeys {
+    use_flag: String,
+    number: String,
+    regid: String,
+    regpwd: String,
+    display_name: String,
+    display_num_flag: String,
+    display_num: String,
+    /// [main, backup] × [RegisterServer, ProxyServer, sip_reg_srv_port, sip_pxy_srv_port, TransportFlg]
+    servers: [[String; 5]; 2],
+}
+
+fn key_names(model: ModelId) -> &'static KeyNames {
+    static CELLS: [OnceLock<KeyNames>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let i = ModelId::ALL
+        .iter()
+        .position(|m| *m == model)
+        .expect("every model is listed");
+    CELLS[i].get_or_init(|| KeyNames {
+        lines: (1..=model.line_slots())
+            .map(|n| LineKeys {
+                use_flag: format!("TEL0{n}Use"),
+                number: format!("TEL{n}Number"),
+                regid: format!("regid{n}"),
+                regpwd: format!("regpwd{n}"),
+                display_name: format!("DisplayName{n}"),
+                display_num_flag: format!("DisplayNumFlag{n}"),
+                display_num: format!("DisplayNum{n}"),
+                servers: ["MP", "BK"].map(|w| {
+                    [
+                        format!("RegisterServer{w}{n}"),
+                        format!("ProxyServer{w}{n}"),
+                        format!("sip_reg_srv_port{w}{n}"),
+                        format!("sip_pxy_srv_port{w}{n}"),
+                        format!("TransportFlg{w}{n}"),
+                    ]
+                }),
+            })
+            .collect(),
+        function_keys: (1..=model.function_keys())
+            .map(|k| format!("FeatureKeyExt{k:02}"))
+            .collect(),
+    })
+}
+
+/// Site-wide values as the files write them, formatted once per model rather than per phone.
+#[derive(Debug, Clone)]
+struct SiteValues {
+    port: String,
+    transport: String,
+    backup: String,
+    dtmf: String,
+    language: String,
+    zone: String,
+}
+
+impl SiteValues {
+    fn new(site: &Site) -> SiteValues {
+        SiteValues {
+            port: site.pbx.port.to_string(),
+            transport: site.pbx.transport_flag.to_string(),
+            backup: site.pbx.backup_host.clone().unwrap_or_default(),
+            dtmf: site.pbx.dtmf_flag.to_string(),
+            language: site.language.language_type.to_string(),
+            zone: site.ntp_zone.to_string(),
+        }
+    }
+}
+
+/// The keys of a phone's own file, in vendor order: lines, function keys, site-wide managed values,
+/// raw settings, and `[sys] config_sn` (as [`CONFIG_SN_SENTINEL`]).
+pub fn phone_entries<'a>(
+    site: &'a Site,
+    files: &'a ModelFiles,
+    phone: &'a Phone,
+    secrets: &'a PhoneSecrets,
+) -> Vec<Entry<'a>> {
+    let names = key_names(phone.model);
+    let v = &files.site_values;
     let pbx = &site.pbx;
-    let port = pbx.port.to_string();
-    let transport = pbx.transport_flag.to_string();
-    let backup = pbx.backup_host.clone().unwrap_or_default();
-    for n in 1..=phone.model.line_slots() {
-        match phone.lines.get(n - 1) {
+    let mut e: Vec<Entry<'a>> = Vec::with_capacity(200);
+    for (n, keys) in names.lines.iter().enumerate() {
+        match phone.lines.get(n) {
             Some(line) => {
-                put("sip", format!("TEL0{n}Use"), "1".into());
-                put("sip", format!("TEL{n}Number"), line.user.clone());
-                put("sip", format!("regid{n}"), line.auth_user.clone());
-                put(
+                e.push(entry("sip", &keys.use_flag, "1"));
+                e.push(entry("sip", &keys.number, line.user.as_str()));
+                e.push(entry("sip", &keys.regid, line.auth_user.as_str()));
+                e.push(entry(
                     "sip",
-                    format!("regpwd{n}"),
-                    secrets.lines.get(n - 1).cloned().unwrap_or_default(),
-                );
-                put("sip", format!("DisplayName{n}"), line.display_name.clone());
-                put("sip", format!("DisplayNumFlag{n}"), "1".into());
-                put("sip", format!("DisplayNum{n}"), line.user.clone());
-                for (which, host) in [("MP", &pbx.host), ("BK", &backup)] {
-                    put("sip", format!("RegisterServer{which}{n}"), host.clone());
-                    put("sip", format!("ProxyServer{which}{n}"), host.clone());
-                    put("sip", format!("sip_reg_srv_port{which}{n}"), port.clone());
-                    put("sip", format!("sip_pxy_srv_port{which}{n}"), port.clone());
-                    put("sip", format!("TransportFlg{which}{n}"), transport.clone());
+                    &keys.regpwd,
+                    secrets.lines.get(n).map_or("", String::as_str),
+                ));
+                e.push(entry("sip", &keys.display_name, line.display_name.as_str()));
+                e.push(entry("sip", &keys.display_num_flag, "1"));
+                e.push(entry("sip", &keys.display_num, line.user.as_str()));
+                for (server_keys, host) in keys.servers.iter().zip([&pbx.host, &v.backup]) {
+                    let values = [host.as_str(), host, &v.port, &v.port, &v.transport];
+                    for (k, value) in server_keys.iter().zip(values) {
+                        e.push(entry("sip", k, value));
+                    }
                 }
             }
             None => {
                 // An unused slot is written empty: a line removed from the inventory is removed
                 // from the phone, which keeps what it last applied otherwise.
-                put("sip", format!("TEL0{n}Use"), "0".into());
+                e.push(entry("sip", &keys.use_flag, "0"));
                 for k in [
-                    "TEL{n}Number",
-                    "regid{n}",
-                    "regpwd{n}",
-                    "DisplayName{n}",
-                    "DisplayNum{n}",
+                    &keys.number,
+                    &keys.regid,
+                    &keys.regpwd,
+                    &keys.display_name,
+                    &keys.display_num,
                 ] {
-                    put("sip", k.replace("{n}", &n.to_string()), String::new());
+                    e.push(entry("sip", k, ""));
                 }
-                put("sip", format!("DisplayNumFlag{n}"), "0".into());
+                e.push(entry("sip", &keys.display_num_flag, "0"));
             }
         }
     }
     match &pbx.voicemail {
         Some(vm) => {
-            put("sip", "VoiceMailTelNum".into(), vm.clone());
-            put("sip", "subscribe_event".into(), "1".into());
+            e.push(entry("sip", "VoiceMailTelNum", vm.as_str()));
+            e.push(entry("sip", "subscribe_event", "1"));
         }
         None => {
-            put("sip", "VoiceMailTelNum".into(), String::new());
-            put("sip", "subscribe_event".into(), "0".into());
+            e.push(entry("sip", "VoiceMailTelNum", ""));
+            e.push(entry("sip", "subscribe_event", "0"));
         }
     }
     if let Some(code) = &pbx.pickup {
-        put("sip", "CallPkupFlg".into(), "sc".into());
-        put("sip", "CallPkupSC".into(), code.clone());
+        e.push(entry("sip", "CallPkupFlg", "sc"));
+        e.push(entry("sip", "CallPkupSC", code.as_str()));
     }
-    for k in 1..=phone.model.function_keys() {
-        let v = match phone.keys.get(&k) {
-            Some(FnKey::Blf(t)) => format!("S/<sip:{t}>"),
-            Some(FnKey::SpeedDial(t)) | Some(FnKey::Line(t)) => format!("L/<sip:{t}>"),
-            None => "L/<sip:>".to_string(),
+    for (k, name) in (1..).zip(&names.function_keys) {
+        let value: Cow<str> = match phone.keys.get(&k) {
+            Some(FnKey::Blf(t)) => format!("S/<sip:{t}>").into(),
+            Some(FnKey::SpeedDial(t)) | Some(FnKey::Line(t)) => format!("L/<sip:{t}>").into(),
+            None => "L/<sip:>".into(),
         };
-        put("sys", format!("FeatureKeyExt{k:02}"), v);
+        e.push(entry("sys", name, value));
     }
-    put("sys", "dtmf_mode_flag".into(), pbx.dtmf_flag.to_string());
-    put("sys", "CountryCode".into(), site.country.clone());
-    put(
-        "ipp",
-        "LanguageType".into(),
-        site.language.language_type.to_string(),
-    );
-    put("ntp", "NtpZoneNum".into(), site.ntp_zone.to_string());
+    e.push(entry("sys", "dtmf_mode_flag", v.dtmf.as_str()));
+    e.push(entry("sys", "CountryCode", site.country.as_str()));
+    e.push(entry("ipp", "LanguageType", v.language.as_str()));
+    e.push(entry("ntp", "NtpZoneNum", v.zone.as_str()));
     if let Some(ntp) = &site.ntp {
-        put("ntp", "NTPFlag".into(), "1".into());
-        put("ntp", "NtpIP".into(), ntp.clone());
+        e.push(entry("ntp", "NTPFlag", "1"));
+        e.push(entry("ntp", "NtpIP", ntp.as_str()));
     }
-    put("sys", "WebPWD".into(), secrets.admin.clone());
-    put("sys", "TelnetPWD".into(), secrets.admin.clone());
+    e.push(entry("sys", "WebPWD", secrets.admin.as_str()));
+    e.push(entry("sys", "TelnetPWD", secrets.admin.as_str()));
     if let Some(u) = &secrets.user {
-        put("sys", "UserPWD".into(), u.clone());
+        e.push(entry("sys", "UserPWD", u.as_str()));
     }
     // Keys other phones of the model override: this phone states the common value, so a key
     // dropped from its own settings takes the common value again.
     for (s, k) in &files.override_keys {
-        if let Some(v) = files.common_values.get(s, k) {
-            e.insert((s.clone(), k.clone()), v.to_string());
+        if let Some(value) = files.common_values.get(s, k) {
+            e.push(entry(s, k, value));
         }
     }
-    e.extend(flatten(&phone.settings));
-    e.insert(
-        ("sys".into(), "config_sn".into()),
-        CONFIG_SN_SENTINEL.into(),
-    );
-    e
+    e.extend(settings_entries(&phone.settings));
+    e.push(entry("sys", "config_sn", CONFIG_SN_SENTINEL));
+    in_vendor_order(phone.model, e)
 }
 
 /// A rendered phone file, config_sn not yet filled in.
@@ -478,20 +615,24 @@ pub fn render_phone(
     secrets: &PhoneSecrets,
 ) -> Result<PhoneFile, String> {
     let entries = phone_entries(site, files, phone, secrets);
-    let sections = sections_in_vendor_order(phone.model, &entries);
-    let text = templates.render(
-        "phone.txt",
-        context! {
-            sections => sections,
-            phone => context! { mac => phone.mac, model => phone.model.name(), name => phone.name },
-            config_sn => CONFIG_SN_SENTINEL,
-            site => site_ctx(site),
-        },
-    )?;
-    let body = vendor_format::encode(&text)
+    let encoded = if templates.overridden.contains("phone.txt") {
+        let text = templates.render(
+            "phone.txt",
+            context! {
+                sections => sections(&entries),
+                phone => context! { mac => phone.mac, model => phone.model.name(), name => phone.name },
+                config_sn => CONFIG_SN_SENTINEL,
+                site => site_ctx(site),
+            },
+        )?;
+        vendor_format::encode(&text)
+    } else {
+        write_default(&entries)
+    };
+    let body = encoded
         .map_err(|c| format!("phone {}: `{c}` cannot be encoded in ISO-8859-1", phone.mac))?;
     let filled = fill_config_sn(&body, "000000000000");
-    vendor_format::check_config(&filled, phone.model.vocabulary(), FileKind::Phone).map_err(
+    vendor_format::validate_config(&filled, phone.model.vocabulary(), FileKind::Phone).map_err(
         |p| {
             format!(
                 "the file of phone {} is not valid: {}",
@@ -555,25 +696,64 @@ mod tests {
         );
     }
 
+    fn sample() -> Vec<Entry<'static>> {
+        let mut e = Vec::new();
+        for (sec, k, v) in [
+            ("sys", "config_sn", CONFIG_SN_SENTINEL),
+            ("ntp", "NtpZoneNum", "22"),
+            ("sip", "TEL1Number", "1001"),
+            ("sip", "DisplayName1", "Hélène"),
+            ("ipp", "LanguageType", "0"),
+            ("sys", "FeatureKeyExt01", "S/<sip:1002>"),
+            ("ipp", "LanguageType", "1"),
+        ] {
+            e.push(entry(sec, k, v));
+        }
+        in_vendor_order(ModelId::ST2030, e)
+    }
+
     #[test]
     fn vendor_order_puts_sections_and_keys_as_the_vendor_file_does() {
-        let mut e = BTreeMap::new();
-        for (s, k) in [
-            ("sys", "config_sn"),
-            ("ntp", "NtpZoneNum"),
-            ("sip", "TEL1Number"),
-            ("ipp", "LanguageType"),
-            ("sys", "FeatureKeyExt01"),
-        ] {
-            e.insert((s.to_string(), k.to_string()), "1".to_string());
-        }
-        let out = sections_in_vendor_order(ModelId::ST2030, &e);
-        let names: Vec<&str> = out.iter().map(|s| s.name).collect();
+        let out = sample();
+        let grouped = sections(&out);
+        let names: Vec<&str> = grouped.iter().map(|s| s.name).collect();
         assert_eq!(names, ["ipp", "sip", "sys", "ntp"]);
         assert_eq!(
-            out[2].entries.last().unwrap().0,
+            grouped[2].entries.last().unwrap().0,
             "config_sn",
             "config_sn closes [sys]"
+        );
+        assert_eq!(
+            grouped[0].entries,
+            [("LanguageType", "1")],
+            "the last value given wins"
+        );
+    }
+
+    #[test]
+    fn the_direct_writer_equals_the_default_templates() {
+        let (templates, _) = Templates::new(&BTreeMap::new(), "inventory").unwrap();
+        let entries = sample();
+        let direct = write_default(&entries).unwrap();
+        for name in ["phone.txt", "common.txt"] {
+            let text = templates
+                .render(
+                    name,
+                    context! {
+                        sections => sections(&entries),
+                        phone => context! { mac => "001F9F16E849", model => "ST2030", name => () },
+                        config_sn => CONFIG_SN_SENTINEL,
+                        model => "ST2030",
+                        site => context! { name => "x", base_url => "http://x/" },
+                    },
+                )
+                .unwrap();
+            assert_eq!(vendor_format::encode(&text).unwrap(), direct, "{name}");
+        }
+        assert!(direct.ends_with(b"\r\n") && !direct.ends_with(b"\r\n\r\n"));
+        assert_eq!(
+            write_default(&[entry("sip", "DisplayName1", "☎")]),
+            Err('☎')
         );
     }
 }

@@ -4,7 +4,9 @@
 //! then read back by [`check_config`] or [`check_entry_point`], so a file the phone would skip is
 //! never published.
 
-use crate::models::Vocabulary;
+use std::collections::HashSet;
+
+use crate::models::{FastHash, Vocabulary};
 
 /// A parsed configuration file: sections in file order, keys in section order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -141,20 +143,46 @@ pub fn check_config(
     vocab: &Vocabulary,
     kind: FileKind,
 ) -> Result<ConfigFile, Vec<String>> {
+    check(bytes, vocab, kind, true)
+}
+
+/// [`check_config`] without keeping the parsed file: the check run on every phone file written.
+pub fn validate_config(
+    bytes: &[u8],
+    vocab: &Vocabulary,
+    kind: FileKind,
+) -> Result<(), Vec<String>> {
+    check(bytes, vocab, kind, false).map(|_| ())
+}
+
+fn check(
+    bytes: &[u8],
+    vocab: &Vocabulary,
+    kind: FileKind,
+    build: bool,
+) -> Result<ConfigFile, Vec<String>> {
     let mut problems = Vec::new();
-    let file = strict_lines(bytes, &mut problems, |section, key, n, problems| {
-        if !vocab.has_key(section, key) {
-            problems.push(format!("line {n}: unknown key {section}.{key}"));
-        }
-    });
-    for s in &file.sections {
-        if !vocab.has_section(&s.name) {
-            problems.push(format!("unknown section [{}]", s.name));
-        }
-    }
+    let mut config_sn: Option<String> = None;
+    let file = strict_lines(
+        bytes,
+        &mut problems,
+        |section, key, value, n, problems| {
+            if key.is_empty() {
+                if !vocab.has_section(section) {
+                    problems.push(format!("line {n}: unknown section [{section}]"));
+                }
+            } else if vocab.has_section(section) && !vocab.has_key(section, key) {
+                problems.push(format!("line {n}: unknown key {section}.{key}"));
+            }
+            if section == "sys" && key == "config_sn" {
+                config_sn = Some(value.to_string());
+            }
+        },
+        build,
+    );
     if kind == FileKind::Phone {
-        match file.get("sys", "config_sn") {
-            Some(sn) if is_config_sn(sn) => {}
+        match config_sn {
+            Some(sn) if is_config_sn(&sn) => {}
             Some(sn) => problems.push(format!("config_sn `{sn}` is not 12 digits")),
             None => problems.push("no [sys] config_sn".to_string()),
         }
@@ -179,14 +207,19 @@ const ENTRY_KEYS: &[(&str, &[&str])] = &[
 /// Checks an entry-point `.inf` file: its sections and keys, absolute http(s) URLs, `config` a folder.
 pub fn check_entry_point(bytes: &[u8]) -> Result<ConfigFile, Vec<String>> {
     let mut problems = Vec::new();
-    let file = strict_lines(bytes, &mut problems, |section, key, n, problems| {
-        let known = ENTRY_KEYS
-            .iter()
-            .any(|(s, keys)| *s == section && keys.contains(&key));
-        if !known {
-            problems.push(format!("line {n}: unknown key {section}.{key}"));
-        }
-    });
+    let file = strict_lines(
+        bytes,
+        &mut problems,
+        |section, key, _, n, problems| {
+            let known = ENTRY_KEYS
+                .iter()
+                .any(|(s, keys)| *s == section && (key.is_empty() || keys.contains(&key)));
+            if !known {
+                problems.push(format!("line {n}: unknown key {section}.{key}"));
+            }
+        },
+        true,
+    );
     for (section, key) in [
         ("application", "fwurl"),
         ("application", "dspurl"),
@@ -223,17 +256,24 @@ pub fn check_entry_point(bytes: &[u8]) -> Result<ConfigFile, Vec<String>> {
 fn strict_lines(
     bytes: &[u8],
     problems: &mut Vec<String>,
-    mut check_key: impl FnMut(&str, &str, usize, &mut Vec<String>),
+    mut check_key: impl FnMut(&str, &str, &str, usize, &mut Vec<String>),
+    build: bool,
 ) -> ConfigFile {
     let mut file = ConfigFile::default();
     if !bytes.is_empty() && !bytes.ends_with(b"\r\n") {
         problems.push("the last line does not end with CRLF".to_string());
     }
-    let text = decode(bytes);
+    // Latin-1 text that is plain ASCII (most files) is read in place.
+    let text: std::borrow::Cow<str> = match std::str::from_utf8(bytes) {
+        Ok(t) if bytes.is_ascii() => t.into(),
+        _ => decode(bytes).into(),
+    };
     let mut lines: Vec<&str> = text.split("\r\n").collect();
     if lines.last() == Some(&"") {
         lines.pop();
     }
+    let mut sections: Vec<&str> = Vec::new();
+    let mut seen: HashSet<(&str, &str), FastHash> = HashSet::default();
     for (i, line) in lines.into_iter().enumerate() {
         let n = i + 1;
         if line.contains('\n') || line.contains('\r') {
@@ -246,13 +286,18 @@ fn strict_lines(
             continue;
         }
         if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            if file.sections.iter().any(|s| s.name == name) {
+            if sections.contains(&name) {
                 problems.push(format!("line {n}: section [{name}] appears twice"));
             }
-            file.sections.push(Section {
-                name: name.to_string(),
-                entries: Vec::new(),
-            });
+            sections.push(name);
+            // An empty key stands for the section header itself.
+            check_key(name, "", "", n, problems);
+            if build {
+                file.sections.push(Section {
+                    name: name.to_string(),
+                    entries: Vec::new(),
+                });
+            }
             continue;
         }
         let Some((key, value)) = line.split_once('=') else {
@@ -266,18 +311,17 @@ fn strict_lines(
                 "line {n}: `{line}`: no spaces around = and a key is needed"
             ));
         }
-        let Some(section) = file.sections.last_mut() else {
+        let Some(&section) = sections.last() else {
             problems.push(format!("line {n}: `{line}` comes before any [section]"));
             continue;
         };
-        if section.entries.iter().any(|(k, _)| k == key) {
-            problems.push(format!(
-                "line {n}: key {}.{key} appears twice",
-                section.name
-            ));
+        if !seen.insert((section, key)) {
+            problems.push(format!("line {n}: key {section}.{key} appears twice"));
         }
-        check_key(&section.name, key, n, problems);
-        section.entries.push((key.to_string(), value.to_string()));
+        check_key(section, key, value, n, problems);
+        if let Some(sec) = file.sections.last_mut().filter(|_| build) {
+            sec.entries.push((key.to_string(), value.to_string()));
+        }
     }
     file
 }
