@@ -1,7 +1,7 @@
 //! The pipeline, as one readable sequence: [`load`] (source → inventory → firmware → secrets) then
 //! [`build`] (render → number → write). `check` is `load` plus rendering, writing nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -301,7 +301,7 @@ fn check_secrets(
 }
 
 fn phone_secrets(
-    inv: &Inventory,
+    inv_site: &inventory::Site,
     phone: &inventory::Phone,
     site: &SiteSecret,
 ) -> Option<PhoneSecrets> {
@@ -310,8 +310,8 @@ fn phone_secrets(
         .iter()
         .map(|l| secrets::resolve(&l.password, site).ok())
         .collect::<Option<Vec<_>>>()?;
-    let admin = secrets::resolve(&inv.site.admin_password.0, site).ok()?;
-    let user = match &inv.site.user_password {
+    let admin = secrets::resolve(&inv_site.admin_password.0, site).ok()?;
+    let user = match &inv_site.user_password {
         Some((s, _)) => Some(secrets::resolve(s, site).ok()?),
         None => None,
     };
@@ -358,7 +358,7 @@ pub fn render_all(
                 scope.spawn(move || {
                     let mut out = Vec::with_capacity(phones.len());
                     for (i, p) in phones.iter().enumerate() {
-                        let s = phone_secrets(inv, p, site_secret).ok_or_else(|| {
+                        let s = phone_secrets(&inv.site, p, site_secret).ok_or_else(|| {
                             format!("a password of phone {} is unavailable", p.mac)
                         })?;
                         out.push(render::render_phone(
@@ -413,7 +413,7 @@ fn all_secrets_available(l: &Loaded) -> bool {
     l.inv
         .phones
         .iter()
-        .all(|p| phone_secrets(&l.inv, p, &l.site_secret).is_some())
+        .all(|p| phone_secrets(&l.inv.site, p, &l.site_secret).is_some())
 }
 
 /// The release's name: its config_sn, the commit, and `-dirty` for a working-tree build.
@@ -427,6 +427,11 @@ pub fn release_name(sn: u64, commit: Oid, dirty: bool) -> String {
 }
 
 /// Older states for the numbering: earlier releases in the output, and older commits rendered.
+///
+/// Rendering an older commit is memoised per phones file: the digests of a file's phones depend
+/// only on the file, the site (site.yaml and templates) and the keys the model's phones override.
+/// So a commit that changed one file renders that file's phones only. Cross-file rules (a MAC in
+/// two files) are not checked here: such a commit did not build, and its phones count as fetched.
 struct History<'a> {
     loaded: &'a Loaded,
     out: PathBuf,
@@ -434,6 +439,22 @@ struct History<'a> {
     releases: HashMap<String, String>,
     docs: HashMap<Oid, Arc<Vec<PhoneDoc>>>,
     by_tree: HashMap<Oid, Option<HashMap<String, String>>>,
+    /// (site.yaml blob, templates tree) → the resolved site, templates and vendor files.
+    sites: HashMap<(Oid, Option<Oid>), Option<Arc<SiteCtx>>>,
+    /// (site key, phones file blob) → that file's resolved phones.
+    phones: HashMap<(Oid, Option<Oid>, Oid), Option<Arc<Vec<inventory::Phone>>>>,
+    /// (site key, override keys) → each model's shared files.
+    models: HashMap<(Oid, Option<Oid>, String), Option<Arc<BTreeMap<ModelId, ModelFiles>>>>,
+    /// (model files key, phones file blob) → (MAC, digest) of that file's phones.
+    digests: HashMap<(Oid, Option<Oid>, String, Oid), Option<Arc<Vec<(String, String)>>>>,
+}
+
+/// What an older site.yaml (with its templates) renders with.
+struct SiteCtx {
+    src: SourceText,
+    site: inventory::Site,
+    templates: Templates,
+    firmware: FirmwareFiles,
 }
 
 impl Past for History<'_> {
@@ -474,28 +495,102 @@ impl Past for History<'_> {
         if let Some(hit) = self.by_tree.get(&tree) {
             return hit.clone();
         }
-        let result = self.render_commit(commit);
+        let result = self.digests_of(commit);
         self.by_tree.insert(tree, result.clone());
         result
     }
 }
 
 impl History<'_> {
-    /// An older commit's digests, rendered with today's templates and secrets. Its firmware is
+    /// An older commit's digests, rendered with today's templates code and secrets. Its firmware is
     /// taken from its pins (it was checked when that commit was built).
-    fn render_commit(&mut self, commit: Oid) -> Option<HashMap<String, String>> {
-        let l = self.loaded;
-        let files = l.source.read_inventory(Snapshot::Tree(commit)).ok()?;
-        let mut diags = Vec::new();
-        let parsed = parse_all(&files, &mut self.docs, &mut diags);
-        if !diags.is_empty() {
-            return None;
+    fn digests_of(&mut self, commit: Oid) -> Option<HashMap<String, String>> {
+        let listing = self.loaded.source.list_inventory(commit).ok()??;
+        let site_key = (listing.site?, listing.templates);
+        let ctx = self.site_ctx(commit, site_key)?;
+        let mut files = Vec::new();
+        for (path, blob) in &listing.phones {
+            files.push((*blob, self.file_phones(&ctx, site_key, path, *blob)?));
         }
-        let (inv, _) = inventory::resolve(&files.site, &parsed, &l.source.inventory_dir);
-        let inv = inv?;
-        let (templates, _) = Templates::new(&files.templates, &l.source.inventory_dir).ok()?;
-        let mut fw = FirmwareFiles::default();
-        for set in inv.site.firmware.values() {
+        let mut keys: BTreeMap<ModelId, Vec<&inventory::Phone>> = BTreeMap::new();
+        for (_, phones) in &files {
+            for p in phones.iter() {
+                keys.entry(p.model).or_default().push(p);
+            }
+        }
+        let overrides: BTreeMap<ModelId, BTreeSet<(String, String)>> = keys
+            .iter()
+            .map(|(m, phones)| (*m, render::override_keys(phones.iter().copied())))
+            .collect();
+        let overrides_key = format!("{overrides:?}");
+        let models = self
+            .models
+            .entry((site_key.0, site_key.1, overrides_key.clone()))
+            .or_insert_with(|| {
+                overrides
+                    .into_iter()
+                    .map(|(m, o)| {
+                        render::render_model_with(&ctx.templates, &ctx.site, m, &ctx.firmware, o)
+                            .map(|f| (m, f))
+                    })
+                    .collect::<std::result::Result<BTreeMap<_, _>, _>>()
+                    .ok()
+                    .map(Arc::new)
+            })
+            .clone()?;
+        let mut out = HashMap::new();
+        for (blob, phones) in files {
+            let key = (site_key.0, site_key.1, overrides_key.clone(), blob);
+            let site_secret = &self.loaded.site_secret;
+            let digests = self
+                .digests
+                .entry(key)
+                .or_insert_with(|| {
+                    phones
+                        .iter()
+                        .map(|p| {
+                            let s = phone_secrets(&ctx.site, p, site_secret)?;
+                            let f = render::render_phone(
+                                &ctx.templates,
+                                &ctx.site,
+                                models.get(&p.model)?,
+                                p,
+                                &s,
+                            )
+                            .ok()?;
+                            Some((p.mac.clone(), f.digest))
+                        })
+                        .collect::<Option<Vec<_>>>()
+                        .map(Arc::new)
+                })
+                .clone()?;
+            out.extend(digests.iter().cloned());
+        }
+        Some(out)
+    }
+
+    fn site_ctx(&mut self, commit: Oid, key: (Oid, Option<Oid>)) -> Option<Arc<SiteCtx>> {
+        if let Some(hit) = self.sites.get(&key) {
+            return hit.clone();
+        }
+        let ctx = self.read_site(commit, key).map(Arc::new);
+        self.sites.insert(key, ctx.clone());
+        ctx
+    }
+
+    fn read_site(
+        &self,
+        commit: Oid,
+        (site_blob, templates): (Oid, Option<Oid>),
+    ) -> Option<SiteCtx> {
+        let l = self.loaded;
+        let src = l.source.read_text(site_blob, &l.files.site.path).ok()?;
+        let (inv, _) = inventory::resolve(&src, &[], &l.source.inventory_dir);
+        let site = inv?.site;
+        let templates = l.source.read_templates(templates).ok()?;
+        let (templates, _) = Templates::new(&templates, &l.source.inventory_dir).ok()?;
+        let mut firmware = FirmwareFiles::default();
+        for set in site.firmware.values() {
             for (role, f) in set.files() {
                 if matches!(role, "telcfg" | "common_base") {
                     let (blob, _) = l.source.stat(Snapshot::Tree(commit), &f.repo_path).ok()??;
@@ -508,20 +603,46 @@ impl History<'_> {
                             Ok(b)
                         })
                         .ok()?;
-                    fw.small.insert(f.repo_path.clone(), bytes);
+                    firmware.small.insert(f.repo_path.clone(), bytes);
                 } else if let Some(c) = l.firmware.store.get(&f.sha256) {
-                    fw.store.insert(f.sha256.clone(), c.clone());
+                    firmware.store.insert(f.sha256.clone(), c.clone());
                 }
             }
         }
-        let r = render_all(&inv, &templates, &fw, &l.site_secret, &Quiet).ok()?;
-        Some(
-            inv.phones
-                .iter()
-                .zip(r.phones)
-                .map(|(p, f)| (p.mac.clone(), f.digest))
-                .collect(),
-        )
+        Some(SiteCtx {
+            src,
+            site,
+            templates,
+            firmware,
+        })
+    }
+
+    /// A phones file's resolved phones under a site, parsed once per blob.
+    fn file_phones(
+        &mut self,
+        ctx: &SiteCtx,
+        site_key: (Oid, Option<Oid>),
+        path: &str,
+        blob: Oid,
+    ) -> Option<Arc<Vec<inventory::Phone>>> {
+        let key = (site_key.0, site_key.1, blob);
+        if let Some(hit) = self.phones.get(&key) {
+            return hit.clone();
+        }
+        let l = self.loaded;
+        let src = l.source.read_text(blob, path).ok()?;
+        let docs = match self.docs.get(&blob) {
+            Some(d) => d.clone(),
+            None => {
+                let d = Arc::new(inventory::parse_phones(&src).ok()?);
+                self.docs.insert(blob, d.clone());
+                d
+            }
+        };
+        let (inv, _) = inventory::resolve(&ctx.src, &[(src, docs)], &l.source.inventory_dir);
+        let phones = inv.map(|i| Arc::new(i.phones));
+        self.phones.insert(key, phones.clone());
+        phones
     }
 }
 
@@ -570,6 +691,10 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         releases: list_releases(&opts.out),
         docs: HashMap::new(),
         by_tree: HashMap::new(),
+        sites: HashMap::new(),
+        phones: HashMap::new(),
+        models: HashMap::new(),
+        digests: HashMap::new(),
     };
     let numbering: Numbering = history::number(
         &loaded.source,

@@ -254,7 +254,36 @@ pub fn render_model(
     model: ModelId,
     fw: &FirmwareFiles,
 ) -> Result<ModelFiles, String> {
-    let site = &inv.site;
+    render_model_with(
+        templates,
+        &inv.site,
+        model,
+        fw,
+        override_keys(inv.phones.iter().filter(|p| p.model == model)),
+    )
+}
+
+/// Keys some of these phones set through raw settings. The common file's name follows them too,
+/// so that when a key stops being overridden the phones fetch the common file again (they cache
+/// it by name).
+pub fn override_keys<'a>(phones: impl Iterator<Item = &'a Phone>) -> BTreeSet<(String, String)> {
+    let mut keys = BTreeSet::new();
+    for p in phones {
+        for e in settings_entries(&p.settings) {
+            keys.insert((e.section.to_string(), e.key.to_string()));
+        }
+    }
+    keys
+}
+
+/// Renders a model's shared files, given the keys its phones override.
+pub fn render_model_with(
+    templates: &Templates,
+    site: &Site,
+    model: ModelId,
+    fw: &FirmwareFiles,
+    override_keys: BTreeSet<(String, String)>,
+) -> Result<ModelFiles, String> {
     let cfg = site
         .models
         .get(&model)
@@ -272,14 +301,6 @@ pub fn render_model(
             name: f.name.clone(),
             size,
         });
-    }
-    // Keys phones of this model override: the common file's name follows them too, so that when a
-    // key stops being overridden the phones fetch the common file again (they cache it by name).
-    let mut override_keys = BTreeSet::new();
-    for p in inv.phones.iter().filter(|p| p.model == model) {
-        for e in settings_entries(&p.settings) {
-            override_keys.insert((e.section.to_string(), e.key.to_string()));
-        }
     }
     // The common file.
     let merged: Vec<Entry> = settings_entries(&site.settings)

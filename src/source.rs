@@ -39,6 +39,15 @@ pub struct InventoryFiles {
     pub site_blob: Option<Oid>,
 }
 
+/// The inventory's files at a commit, by blob id.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub site: Option<Oid>,
+    pub templates: Option<Oid>,
+    /// (path from the repository root, blob id), sorted by path.
+    pub phones: Vec<(String, Oid)>,
+}
+
 pub struct Source {
     repo: Repository,
     workdir: PathBuf,
@@ -159,6 +168,66 @@ impl Source {
             .ok()
             .filter(|e| e.kind() == Some(ObjectType::Tree))
             .map(|e| e.id()))
+    }
+
+    /// The inventory's files at a commit by blob id, without reading them: what the history walk
+    /// needs to tell which files changed.
+    pub fn list_inventory(&self, commit: Oid) -> Result<Option<Listing>> {
+        let Some(tree_id) = self.inventory_tree(commit)? else {
+            return Ok(None);
+        };
+        let tree = self.repo.find_tree(tree_id)?;
+        let mut listing = Listing {
+            site: None,
+            templates: None,
+            phones: Vec::new(),
+        };
+        tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
+            let name = entry.name().unwrap_or("");
+            match (dir, entry.kind()) {
+                ("", Some(ObjectType::Blob)) if name == "site.yaml" => {
+                    listing.site = Some(entry.id())
+                }
+                ("", Some(ObjectType::Tree)) if name == "templates" => {
+                    listing.templates = Some(entry.id())
+                }
+                (d, Some(ObjectType::Blob))
+                    if d.starts_with("phones/")
+                        && (name.ends_with(".yaml") || name.ends_with(".yml")) =>
+                {
+                    listing
+                        .phones
+                        .push((self.inv_path(&format!("{d}{name}")), entry.id()));
+                }
+                _ => {}
+            }
+            TreeWalkResult::Ok
+        })?;
+        listing.phones.sort();
+        Ok(Some(listing))
+    }
+
+    /// The template overrides in a `templates/` tree.
+    pub fn read_templates(&self, tree: Option<Oid>) -> Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        if let Some(id) = tree {
+            for entry in self.repo.find_tree(id)?.iter() {
+                if entry.kind() == Some(ObjectType::Blob) {
+                    let name = entry.name().unwrap_or("").to_string();
+                    let path = self.inv_path(&format!("templates/{name}"));
+                    out.insert(name, self.blob_text(entry.id(), &path)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A blob's text, for files the history walk has not seen before.
+    pub fn read_text(&self, id: Oid, path: &str) -> Result<SourceText> {
+        Ok(SourceText {
+            path: path.to_string(),
+            text: self.blob_text(id, path)?,
+        })
     }
 
     /// Reads the inventory at a snapshot.

@@ -199,6 +199,18 @@ fn numbers_from_history_alone_equal_numbers_from_incremental_builds() {
     repo.write("notes.txt", "x\n");
     repo.commit("c3");
     repo.build(&[]);
+    // A second phones file, then a raw setting that adds a key the ST2030s override.
+    repo.write(
+        "inventory/phones/more.yaml",
+        "- mac: \"00:14:7F:E1:FC:70\"\n  model: ST2022\n  lines: [{user: \"1004\"}]\n",
+    );
+    repo.commit("c3b more phones");
+    repo.edit(
+        "inventory/phones/base.yaml",
+        "profile: sales",
+        "profile: sales\n  settings: {sys: {CodecPriority: \"g729(1)\"}}",
+    );
+    repo.commit("c3c an override");
     repo.edit("inventory/site.yaml", "dtmf: rfc2833", "dtmf: info");
     repo.commit("c4");
     repo.set_clock(1_795_687_200 + 86_400);
@@ -227,7 +239,7 @@ fn numbers_from_history_alone_equal_numbers_from_incremental_builds() {
         );
     }
     assert_eq!(
-        m_inc["phones"][M1]["config_sn"], "202611260004",
+        m_inc["phones"][M1]["config_sn"], "202611260006",
         "dtmf changed all phones at c4"
     );
     assert_eq!(m_inc["phones"][M22]["config_sn"], "202611270001");
@@ -464,4 +476,40 @@ fn the_example_inventory_builds_with_no_environment() {
             .unwrap();
     assert_eq!(m["phones"].as_object().unwrap().len(), 12);
     assert_eq!(m["models"].as_object().unwrap().len(), 3);
+}
+
+#[test]
+fn an_override_in_another_file_renumbers_the_models_phones_in_history_too() {
+    // c2 adds an ST2030 in a second file; c3 gives it a raw setting, so every ST2030's common file
+    // is renamed although base.yaml did not change; c4 touches the second file only.
+    let repo = Repo::with_base();
+    repo.write(
+        "inventory/phones/more.yaml",
+        "- mac: \"00:1F:9F:16:E8:60\"\n  model: ST2030\n  lines: [{user: \"1050\"}]\n",
+    );
+    repo.commit("c2");
+    repo.edit(
+        "inventory/phones/more.yaml",
+        "lines:",
+        "settings: {sys: {CodecPriority: \"g729(1)\"}}\n  lines:",
+    );
+    repo.commit("c3");
+    repo.edit(
+        "inventory/phones/more.yaml",
+        "{user: \"1050\"}",
+        "{user: \"1050\", display_name: \"Elsa\"}",
+    );
+    repo.commit("c4");
+    repo.write("notes.txt", "x");
+    repo.commit("c5");
+    let fresh = repo.build(&["--out", "fresh"]);
+    assert_eq!(fresh["config_sn"], "202611260005");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo.path().join("fresh/manifest.json")).unwrap())
+            .unwrap();
+    let sn = |mac: &str| m["phones"][mac]["config_sn"].as_str().unwrap().to_string();
+    assert_eq!(sn(M1), "202611260003", "the common file was renamed at c3");
+    assert_eq!(sn(M2), "202611260003");
+    assert_eq!(sn(M22), "202611260001", "another model is untouched");
+    assert_eq!(sn("001F9F16E860"), "202611260004");
 }
