@@ -440,14 +440,20 @@ struct History<'a> {
     docs: HashMap<Oid, Arc<Vec<PhoneDoc>>>,
     by_tree: HashMap<Oid, Option<HashMap<String, String>>>,
     /// (site.yaml blob, templates tree) → the resolved site, templates and vendor files.
-    sites: HashMap<(Oid, Option<Oid>), Option<Arc<SiteCtx>>>,
+    sites: Memo<SiteKey, SiteCtx>,
     /// (site key, phones file blob) → that file's resolved phones.
-    phones: HashMap<(Oid, Option<Oid>, Oid), Option<Arc<Vec<inventory::Phone>>>>,
+    phones: Memo<(SiteKey, Oid), Vec<inventory::Phone>>,
     /// (site key, override keys) → each model's shared files.
-    models: HashMap<(Oid, Option<Oid>, String), Option<Arc<BTreeMap<ModelId, ModelFiles>>>>,
-    /// (model files key, phones file blob) → (MAC, digest) of that file's phones.
-    digests: HashMap<(Oid, Option<Oid>, String, Oid), Option<Arc<Vec<(String, String)>>>>,
+    models: Memo<(SiteKey, String), BTreeMap<ModelId, ModelFiles>>,
+    /// (site key, override keys, phones file blob) → (MAC, digest) of that file's phones.
+    digests: Memo<(SiteKey, String, Oid), Vec<(String, String)>>,
 }
+
+/// site.yaml's blob and the templates tree: what an older site renders with.
+type SiteKey = (Oid, Option<Oid>);
+
+/// A cache of results that may have failed (None: that older state does not build).
+type Memo<K, V> = HashMap<K, Option<Arc<V>>>;
 
 /// What an older site.yaml (with its templates) renders with.
 struct SiteCtx {
@@ -525,7 +531,7 @@ impl History<'_> {
         let overrides_key = format!("{overrides:?}");
         let models = self
             .models
-            .entry((site_key.0, site_key.1, overrides_key.clone()))
+            .entry((site_key, overrides_key.clone()))
             .or_insert_with(|| {
                 overrides
                     .into_iter()
@@ -540,7 +546,7 @@ impl History<'_> {
             .clone()?;
         let mut out = HashMap::new();
         for (blob, phones) in files {
-            let key = (site_key.0, site_key.1, overrides_key.clone(), blob);
+            let key = (site_key, overrides_key.clone(), blob);
             let site_secret = &self.loaded.site_secret;
             let digests = self
                 .digests
@@ -569,7 +575,7 @@ impl History<'_> {
         Some(out)
     }
 
-    fn site_ctx(&mut self, commit: Oid, key: (Oid, Option<Oid>)) -> Option<Arc<SiteCtx>> {
+    fn site_ctx(&mut self, commit: Oid, key: SiteKey) -> Option<Arc<SiteCtx>> {
         if let Some(hit) = self.sites.get(&key) {
             return hit.clone();
         }
@@ -578,11 +584,7 @@ impl History<'_> {
         ctx
     }
 
-    fn read_site(
-        &self,
-        commit: Oid,
-        (site_blob, templates): (Oid, Option<Oid>),
-    ) -> Option<SiteCtx> {
+    fn read_site(&self, commit: Oid, (site_blob, templates): SiteKey) -> Option<SiteCtx> {
         let l = self.loaded;
         let src = l.source.read_text(site_blob, &l.files.site.path).ok()?;
         let (inv, _) = inventory::resolve(&src, &[], &l.source.inventory_dir);
@@ -621,11 +623,11 @@ impl History<'_> {
     fn file_phones(
         &mut self,
         ctx: &SiteCtx,
-        site_key: (Oid, Option<Oid>),
+        site_key: SiteKey,
         path: &str,
         blob: Oid,
     ) -> Option<Arc<Vec<inventory::Phone>>> {
-        let key = (site_key.0, site_key.1, blob);
+        let key = (site_key, blob);
         if let Some(hit) = self.phones.get(&key) {
             return hit.clone();
         }
