@@ -184,6 +184,11 @@ fn provsite_bin() -> PathBuf {
 }
 
 fn build_cmd(dir: &Path, out: &str, rev: &str) -> Command {
+    // The generated repositories have no checkout: name the commit, not HEAD, so provsite does
+    // not compare the (absent) working tree with it.
+    let repo = Repository::open(dir).unwrap();
+    let rev = repo.revparse_single(rev).unwrap().id().to_string();
+    let rev = rev.as_str();
     let mut c = Command::new(provsite_bin());
     c.args(["build", "--quiet", "--out", out, "--rev", rev])
         .current_dir(dir)
@@ -193,8 +198,37 @@ fn build_cmd(dir: &Path, out: &str, rev: &str) -> Command {
     c
 }
 
-fn drop_caches_best_effort() {
+/// Lets the disk settle before a measurement: flushes dirty data and waits for the discards that
+/// deleting a previous tree queues (the machines here mount with `discard`).
+fn settle() {
     let _ = Command::new("sync").status();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Builds `rev` into a fresh `out` (after `prepare`, untimed) `reps` times; returns the median
+/// build time, the highest peak RSS, and the median `cp -r` of the same output.
+fn timed(dir: &Path, rev: &str, reps: usize, prepare: Option<&str>) -> (f64, f64, f64) {
+    let (mut secs, mut cps, mut peak) = (Vec::new(), Vec::new(), 0f64);
+    for r in 0..reps {
+        let out = format!("out-{rev}-{r}").replace('~', "_");
+        if let Some(prev) = prepare {
+            measure(&mut build_cmd(dir, &out, prev));
+        }
+        settle();
+        let (s, mib) = measure(&mut build_cmd(dir, &out, rev));
+        secs.push(s);
+        peak = peak.max(mib);
+        settle();
+        cps.push(cp_floor(dir, &out));
+        let _ = std::fs::remove_dir_all(dir.join(&out));
+        let _ = std::fs::remove_dir_all(dir.join(format!("{out}-copy")));
+    }
+    (median(secs), peak, median(cps))
 }
 
 fn main() {
@@ -213,58 +247,56 @@ fn main() {
         .collect();
     let hist_n: usize = get("--history-phones", "10000").parse().unwrap();
     let commits: usize = get("--commits", "1000").parse().unwrap();
+    let reps: usize = get("--reps", "3").parse().unwrap();
 
     println!(
-        "# provsite benchmark ({} cores)",
+        "# provsite benchmark ({} cores; medians of {reps} runs, cp -r of the same output in the same run)",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
-        "{:<28} {:>10} {:>10} {:>12} {:>10}",
+        "{:<34} {:>10} {:>10} {:>12} {:>10}",
         "case", "build s", "peak MiB", "cp -r s", "ratio"
     );
     for &n in &sizes {
         let dir = tempfile::tempdir().unwrap();
         generate(dir.path(), n);
-        drop_caches_best_effort();
-        let (secs, mib) = measure(&mut build_cmd(dir.path(), "public", "HEAD"));
-        row(
-            &format!("full build, {n} phones"),
-            secs,
-            mib,
-            Some(cp_floor(dir.path())),
-        );
+        let (secs, mib, cp) = timed(dir.path(), "HEAD", reps, None);
+        row(&format!("full build, {n} phones"), secs, mib, Some(cp));
     }
-    // History: N phones, M commits, each touching 3 phones.
+    // History: N phones, M commits, each touching 3 phones. `--history-dir DIR` keeps the
+    // repository (for profiling); it must not exist yet.
     let dir = tempfile::tempdir().unwrap();
-    let (repo, mut revs, _) = generate(dir.path(), hist_n);
+    let kept = args
+        .iter()
+        .position(|a| a == "--history-dir")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let hist_dir = kept.clone().unwrap_or_else(|| dir.path().to_path_buf());
+    let (repo, mut revs, _) = generate(&hist_dir, hist_n);
     let t = Instant::now();
     add_history(&repo, hist_n, &mut revs, commits);
     eprintln!(
         "generated {commits} commits in {:.1}s",
         t.elapsed().as_secs_f64()
     );
-    let (cold, cold_mib) = measure(&mut build_cmd(dir.path(), "public", "HEAD~1"));
+    // Cold: no earlier release in the output, so the numbers come from walking history.
+    let (cold, cold_mib, cp) = timed(&hist_dir, "HEAD", reps, None);
     row(
         &format!("cold, {hist_n} ph, {commits} commits"),
         cold,
         cold_mib,
-        None,
+        Some(cp),
     );
-    let (inc, inc_mib) = measure(&mut build_cmd(dir.path(), "public", "HEAD"));
-    row(
-        "incremental (1 commit)",
-        inc,
-        inc_mib,
-        Some(cp_floor(dir.path())),
-    );
+    // Incremental: the previous commit's release is in the output.
+    let (inc, inc_mib, cp) = timed(&hist_dir, "HEAD", reps, Some("HEAD~1"));
+    row("incremental (after HEAD~1)", inc, inc_mib, Some(cp));
 }
 
-/// `cp -r` of the web root just built: the floor a build is compared with.
-fn cp_floor(dir: &Path) -> f64 {
-    let _ = std::fs::remove_dir_all(dir.join("public-copy"));
+/// `cp -r` of a web root: the floor a build is compared with.
+fn cp_floor(dir: &Path, out: &str) -> f64 {
     measure(
         Command::new("cp")
-            .args(["-r", "public", "public-copy"])
+            .args(["-r", out, &format!("{out}-copy")])
             .current_dir(dir),
     )
     .0

@@ -367,6 +367,7 @@ pub fn render_all(
                             &models[&p.model],
                             p,
                             &s,
+                            true,
                         )?);
                         if i % 256 == 255 {
                             progress.advance(256);
@@ -562,6 +563,7 @@ impl History<'_> {
                                 models.get(&p.model)?,
                                 p,
                                 &s,
+                                false,
                             )
                             .ok()?;
                             Some((p.mac.clone(), f.digest))

@@ -16,6 +16,7 @@ use crate::hashing::sha256_hex;
 use crate::inventory::{FnKey, Inventory, Phone, Settings, Site};
 use crate::models::ModelId;
 use crate::vendor_format::{self, ConfigFile, FileKind};
+use sha2::{Digest, Sha256};
 
 /// Stands for the config_sn while a phone file is rendered: the file is compared with its history
 /// without it, then the number is put in. Twelve characters, like the number.
@@ -634,6 +635,7 @@ pub fn render_phone(
     files: &ModelFiles,
     phone: &Phone,
     secrets: &PhoneSecrets,
+    check: bool,
 ) -> Result<PhoneFile, String> {
     let entries = phone_entries(site, files, phone, secrets);
     let encoded = if templates.overridden.contains("phone.txt") {
@@ -652,38 +654,44 @@ pub fn render_phone(
     };
     let body = encoded
         .map_err(|c| format!("phone {}: `{c}` cannot be encoded in ISO-8859-1", phone.mac))?;
-    let filled = fill_config_sn(&body, "000000000000");
-    vendor_format::validate_config(&filled, phone.model.vocabulary(), FileKind::Phone).map_err(
-        |p| {
-            format!(
-                "the file of phone {} is not valid: {}",
-                phone.mac,
-                p.join("; ")
-            )
-        },
-    )?;
-    let mut d = files.shared_digest.clone().into_bytes();
-    d.extend_from_slice(&body);
+    // Files to be written are checked; an older commit's, rendered only for its digest, are not.
+    if check {
+        let filled = fill_config_sn(&body, "000000000000");
+        vendor_format::validate_config(&filled, phone.model.vocabulary(), FileKind::Phone)
+            .map_err(|p| {
+                format!(
+                    "the file of phone {} is not valid: {}",
+                    phone.mac,
+                    p.join("; ")
+                )
+            })?;
+    }
+    let mut d = Sha256::new();
+    d.update(files.shared_digest.as_bytes());
+    d.update(&body);
     Ok(PhoneFile {
-        digest: sha256_hex(&d),
+        digest: crate::hashing::hex(&d.finalize()),
         body,
     })
 }
 
-/// Puts the config_sn into a rendered phone file.
+/// Puts the config_sn into a rendered phone file (every place the template wrote it).
 pub fn fill_config_sn(body: &[u8], sn: &str) -> Vec<u8> {
     let needle = CONFIG_SN_SENTINEL.as_bytes();
     let mut out = Vec::with_capacity(body.len());
-    let mut i = 0;
-    while i < body.len() {
-        if body[i..].starts_with(needle) {
+    let mut rest = body;
+    // The sentinel starts with '@', which is rare in these files: jump from '@' to '@'.
+    while let Some(i) = rest.iter().position(|&b| b == b'@') {
+        if rest[i..].starts_with(needle) {
+            out.extend_from_slice(&rest[..i]);
             out.extend_from_slice(sn.as_bytes());
-            i += needle.len();
+            rest = &rest[i + needle.len()..];
         } else {
-            out.push(body[i]);
-            i += 1;
+            out.extend_from_slice(&rest[..=i]);
+            rest = &rest[i + 1..];
         }
     }
+    out.extend_from_slice(rest);
     out
 }
 
@@ -699,6 +707,7 @@ mod tests {
     #[test]
     fn fills_the_config_sn() {
         let body = format!("[sys]\r\nconfig_sn={CONFIG_SN_SENTINEL}\r\n");
+        assert_eq!(fill_config_sn(b"a@b@@c", "x"), b"a@b@@c");
         assert_eq!(
             fill_config_sn(body.as_bytes(), "202611260003"),
             b"[sys]\r\nconfig_sn=202611260003\r\n"

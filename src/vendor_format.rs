@@ -268,13 +268,11 @@ fn strict_lines(
         Ok(t) if bytes.is_ascii() => t.into(),
         _ => decode(bytes).into(),
     };
-    let mut lines: Vec<&str> = text.split("\r\n").collect();
-    if lines.last() == Some(&"") {
-        lines.pop();
-    }
+    let body = text.strip_suffix("\r\n").unwrap_or(&text);
+    let lines = body.split("\r\n").filter(|_| !body.is_empty());
     let mut sections: Vec<&str> = Vec::new();
     let mut seen: HashSet<(&str, &str), FastHash> = HashSet::default();
-    for (i, line) in lines.into_iter().enumerate() {
+    for (i, line) in lines.enumerate() {
         let n = i + 1;
         if line.contains('\n') || line.contains('\r') {
             problems.push(format!(
