@@ -439,7 +439,6 @@ struct History<'a> {
     /// Release folders in the output, by the commit id prefix in their name (not dirty ones).
     releases: HashMap<String, String>,
     docs: HashMap<Oid, Arc<Vec<PhoneDoc>>>,
-    by_tree: HashMap<Oid, Option<HashMap<String, String>>>,
     /// (site.yaml blob, templates tree) → the resolved site, templates and vendor files.
     sites: Memo<SiteKey, SiteCtx>,
     /// (site key, phones file blob) → that file's resolved phones.
@@ -497,14 +496,7 @@ impl Past for History<'_> {
     }
 
     fn digests_at(&mut self, commit: Oid) -> Option<HashMap<String, String>> {
-        let src = &self.loaded.source;
-        let tree = src.inventory_tree(commit).ok()??;
-        if let Some(hit) = self.by_tree.get(&tree) {
-            return hit.clone();
-        }
-        let result = self.digests_of(commit);
-        self.by_tree.insert(tree, result.clone());
-        result
+        self.digests_of(commit)
     }
 }
 
@@ -574,6 +566,13 @@ impl History<'_> {
                 .clone()?;
             out.extend(digests.iter().cloned());
         }
+        // The walk goes back one commit at a time: a file version not in this commit will not
+        // come again unless reverted to, so forget it and keep memory flat over long histories.
+        let current: std::collections::HashSet<Oid> =
+            listing.phones.iter().map(|(_, b)| *b).collect();
+        self.docs.retain(|b, _| current.contains(b));
+        self.phones.retain(|(_, b), _| current.contains(b));
+        self.digests.retain(|(_, _, b), _| current.contains(b));
         Some(out)
     }
 
@@ -694,7 +693,6 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         out: opts.out.clone(),
         releases: list_releases(&opts.out),
         docs: HashMap::new(),
-        by_tree: HashMap::new(),
         sites: HashMap::new(),
         phones: HashMap::new(),
         models: HashMap::new(),

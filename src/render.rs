@@ -659,8 +659,13 @@ pub fn render_phone(
         let filled = fill_config_sn(&body, "000000000000");
         vendor_format::validate_config(&filled, phone.model.vocabulary(), FileKind::Phone)
             .map_err(|p| {
+                let origin = if templates.overridden.contains("phone.txt") {
+                    " (rendered by the inventory's templates/phone.txt: fix the template)"
+                } else {
+                    ""
+                };
                 format!(
-                    "the file of phone {} is not valid: {}",
+                    "the file of phone {} is not valid: {}{origin}",
                     phone.mac,
                     p.join("; ")
                 )

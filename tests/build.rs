@@ -513,3 +513,47 @@ fn an_override_in_another_file_renumbers_the_models_phones_in_history_too() {
     assert_eq!(sn(M22), "202611260001", "another model is untouched");
     assert_eq!(sn("001F9F16E860"), "202611260004");
 }
+
+#[test]
+fn an_inventory_template_overrides_the_default_and_a_broken_one_fails_cleanly() {
+    let repo = Repo::with_base();
+    // The default phone template plus a VLAN section for every phone.
+    let default = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("site-template/phone.txt"),
+    )
+    .unwrap();
+    repo.write(
+        "inventory/templates/phone.txt",
+        &format!("{default}[qos]\nVLANid1=10\n"),
+    );
+    repo.commit("vlan via template");
+    repo.build(&[]);
+    let v = boot30(&repo, M1);
+    assert_eq!(v.value("qos", "VLANid1").as_deref(), Some("10"));
+    assert_eq!(v.value("sip", "TEL1Number").as_deref(), Some("1001"));
+    let before = snapshot(&repo.public());
+    // A key the firmware does not know: the checker refuses the file, nothing is written.
+    repo.write(
+        "inventory/templates/phone.txt",
+        &format!("{default}[qos]\nVLANidd=10\n"),
+    );
+    repo.commit("typo in template");
+    let out = repo.provsite(&["build"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown key qos.VLANidd") && err.contains("templates/phone.txt"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&repo.public()), before);
+    // A template that does not parse is reported with its file and line.
+    repo.write(
+        "inventory/templates/phone.txt",
+        "{% for s in sections %}\n[{{ s.name }\n",
+    );
+    repo.commit("broken syntax");
+    let out = repo.provsite(&["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--> inventory/templates/phone.txt:"), "{err}");
+}
