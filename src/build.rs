@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::config_sn;
 use crate::error::{sort_diagnostics, Diagnostic, Error, Result};
 use crate::firmware_store::{self, FirmwareFiles};
-use crate::history::{self, Numbering, Past, Recorded, RecordedPhone};
+use crate::history::{self, Numbering, Past, Recorded, RecordedPhone, Stamp};
 use crate::inventory::{self, Inventory, PhoneDoc, Secret, SourceText};
 use crate::manifest::{FileEntry, FirmwareEntry, Manifest, ModelEntry, PhoneEntry};
 use crate::models::ModelId;
@@ -65,6 +65,8 @@ pub struct Summary {
     /// Phones whose config_sn differs from the previous live release's (all, on a first build).
     pub changed_phones: Vec<String>,
     pub files_written: usize,
+    /// Phone files unchanged since the live release: hard links to its copies.
+    pub files_linked: usize,
     pub firmware_stored: usize,
     pub releases_pruned: usize,
     pub firmware_pruned: usize,
@@ -484,7 +486,10 @@ impl Past for History<'_> {
                     mac,
                     RecordedPhone {
                         digest: p.digest,
-                        sn: p.config_sn.parse().ok()?,
+                        stamp: Stamp {
+                            sn: p.config_sn.parse().ok()?,
+                            time: p.changed_at,
+                        },
                     },
                 ))
             })
@@ -778,23 +783,23 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     }
     let config_dir = rel_dir.join("config");
     std::fs::create_dir_all(&config_dir).map_err(|e| Error::io(&config_dir, e))?;
-    let phone_entries = write_phone_files(
+    let previous = output::read_manifest(&opts.out);
+    let (phone_entries, linked) = write_phone_files(
         inv,
         &rendered.phones,
         &numbering,
         &config_dir,
         &release,
-        mtime,
+        previous.as_ref().map(|m| (m, opts.out.as_path())),
         progress,
     )?;
-    files_written += phone_entries.len();
+    files_written += phone_entries.len() - linked;
     manifest.phones.extend(phone_entries);
     output::write_file(&rel_dir.join("manifest.json"), &manifest.to_bytes(), mtime)?;
     files_written += 1;
 
     timing("write", t0);
     // Switch.
-    let previous = output::read_manifest(&opts.out);
     let firmware_stored = staging.publish(
         &release,
         &entry_points,
@@ -823,6 +828,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         phones: inv.phones.len(),
         changed_phones,
         files_written: files_written + entry_points.len() + 1,
+        files_linked: linked,
         firmware_stored,
         releases_pruned: pruned.releases,
         firmware_pruned: pruned.firmware,
@@ -832,51 +838,77 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
 }
 
 /// Writes every phone's file with its config_sn, from several threads: creating files is
-/// latency-bound, so a few writers keep the disk busy. Returns the manifest's phone entries.
+/// latency-bound, so a few writers keep the disk busy. A file identical to the live release's
+/// (same bytes, same mtime) becomes a hard link to it, which costs a fraction of a write.
+/// Returns the manifest's phone entries and how many were linked.
 fn write_phone_files(
     inv: &Inventory,
     files: &[PhoneFile],
     numbering: &Numbering,
     config_dir: &Path,
     release: &str,
-    mtime: std::time::SystemTime,
+    previous: Option<(&Manifest, &Path)>,
     progress: &dyn Progress,
-) -> Result<Vec<(String, PhoneEntry)>> {
+) -> Result<(Vec<(String, PhoneEntry)>, usize)> {
     let writers: usize = std::env::var("PROVSITE_WRITERS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(8);
     let chunk = inv.phones.len().div_ceil(writers).max(1);
-    let results: Vec<Result<Vec<(String, PhoneEntry)>>> = std::thread::scope(|scope| {
+    let previous_dir =
+        previous.map(|(m, out)| out.join("releases").join(&m.release).join("config"));
+    type Written = (Vec<(String, PhoneEntry)>, usize);
+    let results: Vec<Result<Written>> = std::thread::scope(|scope| {
         let handles: Vec<_> = inv
             .phones
             .chunks(chunk)
             .zip(files.chunks(chunk))
             .map(|(phones, files)| {
+                let previous_dir = previous_dir.as_deref();
                 scope.spawn(move || {
                     let mut out = Vec::with_capacity(phones.len());
+                    let mut linked = 0;
                     for (i, (p, f)) in phones.iter().zip(files).enumerate() {
-                        let sn = config_sn::format(numbering.phones[&p.mac]);
+                        let Stamp { sn, time } = numbering.phones[&p.mac];
+                        let sn = config_sn::format(sn);
                         let body = render::fill_config_sn(&f.body, &sn);
                         let name = render::phone_file_name(p);
-                        output::write_new_file(&config_dir.join(&name), &body, mtime)?;
+                        let file =
+                            file_entry("phone", format!("releases/{release}/config/{name}"), &body);
+                        let target = config_dir.join(&name);
+                        let same_as_live = previous
+                            .and_then(|(m, _)| m.phones.get(&p.mac))
+                            .is_some_and(|old| {
+                                old.file.sha256 == file.sha256 && old.changed_at == time
+                            });
+                        let mtime = output::release_mtime(time);
+                        let was_linked = same_as_live
+                            && previous_dir.is_some_and(|d| {
+                                let live = d.join(&name);
+                                let same_mtime =
+                                    std::fs::metadata(&live).and_then(|m| m.modified()).ok()
+                                        == Some(mtime);
+                                same_mtime && std::fs::hard_link(&live, &target).is_ok()
+                            });
+                        if was_linked {
+                            linked += 1;
+                        } else {
+                            output::write_new_file(&target, &body, mtime)?;
+                        }
                         let entry = PhoneEntry {
                             model: p.model.name().to_string(),
                             name: p.name.clone(),
                             config_sn: sn,
+                            changed_at: time,
                             digest: f.digest.clone(),
-                            file: file_entry(
-                                "phone",
-                                format!("releases/{release}/config/{name}"),
-                                &body,
-                            ),
+                            file,
                         };
                         out.push((p.mac.clone(), entry));
                         if i % 256 == 255 {
                             progress.advance(256);
                         }
                     }
-                    Ok(out)
+                    Ok((out, linked))
                 })
             })
             .collect();
@@ -889,10 +921,13 @@ fn write_phone_files(
             .collect()
     });
     let mut all = Vec::with_capacity(inv.phones.len());
+    let mut linked = 0;
     for r in results {
-        all.extend(r?);
+        let (entries, n) = r?;
+        all.extend(entries);
+        linked += n;
     }
-    Ok(all)
+    Ok((all, linked))
 }
 
 fn timing(stage: &str, t0: std::time::Instant) {

@@ -18,7 +18,14 @@ use crate::source::{CommitInfo, Source};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedPhone {
     pub digest: String,
+    pub stamp: Stamp,
+}
+
+/// A phone's config_sn and the committer time of the commit it comes from (its files' mtime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
     pub sn: u64,
+    pub time: i64,
 }
 
 /// What an earlier build of a commit recorded.
@@ -41,7 +48,7 @@ pub trait Past {
 #[derive(Debug, Clone)]
 pub struct Numbering {
     pub release_sn: u64,
-    pub phones: BTreeMap<String, u64>,
+    pub phones: BTreeMap<String, Stamp>,
     /// Commits rendered during the walk (for the benchmark's figures).
     pub commits_rendered: usize,
 }
@@ -100,9 +107,13 @@ pub fn number(
     let release_sn = if dirty { sns[0] + 1 } else { sns[0] };
 
     // 3. Phones: walk back while what each phone fetches stays the same.
-    let mut candidate: HashMap<&str, u64> =
-        digests.keys().map(|m| (m.as_str(), release_sn)).collect();
-    let mut done: BTreeMap<String, u64> = BTreeMap::new();
+    let start_stamp = Stamp {
+        sn: release_sn,
+        time: head.time,
+    };
+    let mut candidate: HashMap<&str, Stamp> =
+        digests.keys().map(|m| (m.as_str(), start_stamp)).collect();
+    let mut done: BTreeMap<String, Stamp> = BTreeMap::new();
     let mut rendered = 0;
     // With a dirty build, HEAD itself is the first older state; else HEAD's parent.
     let start = if dirty { 0 } else { 1 };
@@ -123,7 +134,10 @@ pub fn number(
                     .phones
                     .get(mac)
                     .is_some_and(|r| digests.get(mac) == Some(&r.digest));
-                done.insert(mac.to_string(), if same { rec.phones[mac].sn } else { sn });
+                done.insert(
+                    mac.to_string(),
+                    if same { rec.phones[mac].stamp } else { sn },
+                );
             }
             break;
         }
@@ -132,7 +146,10 @@ pub fn number(
         prev_tree = tree;
         if unchanged_tree {
             for sn in candidate.values_mut() {
-                *sn = sns[i];
+                *sn = Stamp {
+                    sn: sns[i],
+                    time: c.time,
+                };
             }
             continue;
         }
@@ -144,7 +161,10 @@ pub fn number(
                 .get(*mac)
                 .is_some_and(|d| digests.get(*mac) == Some(d))
             {
-                *sn = sns[i];
+                *sn = Stamp {
+                    sn: sns[i],
+                    time: c.time,
+                };
             } else {
                 broken.push(*mac);
             }

@@ -55,6 +55,10 @@ pub struct PhoneEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub config_sn: String,
+    /// Committer time of the commit that config_sn comes from: the last change to what the phone
+    /// fetches, and its file's mtime.
+    #[serde(default)]
+    pub changed_at: i64,
     /// SHA-256 of everything the phone fetches with config_sn left out (see the README).
     pub digest: String,
     /// The phone's own file.

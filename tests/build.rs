@@ -557,3 +557,50 @@ fn an_inventory_template_overrides_the_default_and_a_broken_one_fails_cleanly() 
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--> inventory/templates/phone.txt:"), "{err}");
 }
+
+#[test]
+fn unchanged_phone_files_are_links_and_the_tree_equals_a_fresh_build() {
+    let repo = Repo::with_base();
+    repo.build(&[]);
+    let first_release = std::fs::read_dir(repo.public().join("releases"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    repo.edit(
+        "inventory/phones/base.yaml",
+        "Hélène Dupont",
+        "Hélène Martin",
+    );
+    repo.commit("one phone");
+    let s = repo.build(&[]);
+    assert_eq!(s["files_linked"], 2, "the two unchanged phones are linked");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo.public().join("manifest.json")).unwrap())
+            .unwrap();
+    let release = repo
+        .public()
+        .join("releases")
+        .join(m["release"].as_str().unwrap());
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: std::path::PathBuf| std::fs::metadata(p).unwrap().ino();
+    let unchanged = format!("config/ST2030S_{M2}.txt");
+    assert_eq!(
+        ino(release.join(&unchanged)),
+        ino(first_release.join(&unchanged))
+    );
+    let changed = format!("config/ST2030S_{M1}.txt");
+    assert_ne!(
+        ino(release.join(&changed)),
+        ino(first_release.join(&changed))
+    );
+    // The unchanged phone's file is dated by the commit that last changed it.
+    assert_eq!(m["phones"][M2]["changed_at"], 1_795_687_200);
+    // Built incrementally with links, or fresh: the same release, byte for byte and mtime for mtime.
+    repo.build(&["--out", "fresh"]);
+    let rel = format!("releases/{}", m["release"].as_str().unwrap());
+    let inc = snapshot(&repo.public().join(&rel));
+    let fresh = snapshot(&repo.path().join("fresh").join(&rel));
+    assert_eq!(inc, fresh);
+}
