@@ -86,6 +86,8 @@ pub struct Loaded {
     pub firmware: FirmwareFiles,
     pub site_secret: SiteSecret,
     pub warnings: Vec<Diagnostic>,
+    /// Parsed phones files by blob id, for the history walk to start from.
+    pub docs: HashMap<Oid, Arc<Vec<PhoneDoc>>>,
 }
 
 /// Parses every phones file (a cache by blob id serves the history walk).
@@ -217,6 +219,7 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
         firmware,
         site_secret,
         warnings: diags,
+        docs: cache,
     })
 }
 
@@ -449,6 +452,11 @@ struct History<'a> {
     models: Memo<(SiteKey, String), BTreeMap<ModelId, ModelFiles>>,
     /// (site key, override keys, phones file blob) → (MAC, digest) of that file's phones.
     digests: Memo<(SiteKey, String, Oid), Vec<(String, String)>>,
+    /// Parsed phones by the exact text of their list item (see [`inventory::split_items`]).
+    items: HashMap<String, PhoneDoc>,
+    /// Per phones file path, the digests of the last version rendered, by phone content: a
+    /// commit that edits one phone of a file renders that phone only.
+    by_path: HashMap<String, (SiteKey, String, HashMap<inventory::PhoneContent, String>)>,
 }
 
 /// site.yaml's blob and the templates tree: what an older site renders with.
@@ -514,19 +522,14 @@ impl History<'_> {
         let ctx = self.site_ctx(commit, site_key)?;
         let mut files = Vec::new();
         for (path, blob) in &listing.phones {
-            files.push((*blob, self.file_phones(&ctx, site_key, path, *blob)?));
+            files.push((
+                path.as_str(),
+                *blob,
+                self.file_phones(&ctx, site_key, path, *blob)?,
+            ));
         }
-        let mut keys: BTreeMap<ModelId, Vec<&inventory::Phone>> = BTreeMap::new();
-        for (_, phones) in &files {
-            for p in phones.iter() {
-                keys.entry(p.model).or_default().push(p);
-            }
-        }
-        let overrides: BTreeMap<ModelId, BTreeSet<(String, String)>> = keys
-            .iter()
-            .map(|(m, phones)| (*m, render::override_keys(phones.iter().copied())))
-            .collect();
-        let overrides_key = format!("{overrides:?}");
+        let (overrides, overrides_key) =
+            overrides_of(files.iter().flat_map(|(_, _, phones)| phones.iter()));
         let models = self
             .models
             .entry((site_key, overrides_key.clone()))
@@ -543,33 +546,14 @@ impl History<'_> {
             })
             .clone()?;
         let mut out = HashMap::new();
-        for (blob, phones) in files {
+        for (path, blob, phones) in files {
             let key = (site_key, overrides_key.clone(), blob);
-            let site_secret = &self.loaded.site_secret;
-            let digests = self
-                .digests
-                .entry(key)
-                .or_insert_with(|| {
-                    phones
-                        .iter()
-                        .map(|p| {
-                            let s = phone_secrets(&ctx.site, p, site_secret)?;
-                            let f = render::render_phone(
-                                &ctx.templates,
-                                &ctx.site,
-                                models.get(&p.model)?,
-                                p,
-                                &s,
-                                false,
-                            )
-                            .ok()?;
-                            Some((p.mac.clone(), f.digest))
-                        })
-                        .collect::<Option<Vec<_>>>()
-                        .map(Arc::new)
-                })
-                .clone()?;
-            out.extend(digests.iter().cloned());
+            if !self.digests.contains_key(&key) {
+                let rendered =
+                    self.render_file(&ctx, site_key, &overrides_key, &models, path, &phones);
+                self.digests.insert(key.clone(), rendered);
+            }
+            out.extend(self.digests[&key].as_ref()?.iter().cloned());
         }
         // The walk goes back one commit at a time: a file version not in this commit will not
         // come again unless reverted to, so forget it and keep memory flat over long histories.
@@ -579,6 +563,83 @@ impl History<'_> {
         self.phones.retain(|(_, b), _| current.contains(b));
         self.digests.retain(|(_, _, b), _| current.contains(b));
         Some(out)
+    }
+
+    /// Digests of a phones file's phones, reusing those of the last version of the same file for
+    /// phones whose content did not change.
+    fn render_file(
+        &mut self,
+        ctx: &SiteCtx,
+        site_key: SiteKey,
+        overrides_key: &str,
+        models: &BTreeMap<ModelId, ModelFiles>,
+        path: &str,
+        phones: &[inventory::Phone],
+    ) -> Option<Arc<Vec<(String, String)>>> {
+        let empty = HashMap::new();
+        let known = match self.by_path.get(path) {
+            Some((k, o, map)) if *k == site_key && o == overrides_key => map,
+            _ => &empty,
+        };
+        let mut now = HashMap::with_capacity(phones.len());
+        let mut out = Vec::with_capacity(phones.len());
+        for p in phones {
+            let content = p.content();
+            let digest = match known.get(&content) {
+                Some(d) => d.clone(),
+                None => {
+                    let s = phone_secrets(&ctx.site, p, &self.loaded.site_secret)?;
+                    render::render_phone(
+                        &ctx.templates,
+                        &ctx.site,
+                        models.get(&p.model)?,
+                        p,
+                        &s,
+                        false,
+                    )
+                    .ok()?
+                    .digest
+                }
+            };
+            out.push((p.mac.clone(), digest.clone()));
+            now.insert(content, digest);
+        }
+        self.by_path
+            .insert(path.to_string(), (site_key, overrides_key.to_string(), now));
+        Some(Arc::new(out))
+    }
+
+    /// Parses a phones file, reusing the phones whose list item has the same text as one parsed
+    /// before: a commit that edits one phone parses that phone only.
+    fn parse_by_items(&mut self, src: &SourceText) -> Option<Vec<PhoneDoc>> {
+        let whole = || inventory::parse_phones(src).ok();
+        let Some(items) = inventory::split_items(&src.text) else {
+            return whole();
+        };
+        let mut docs = Vec::with_capacity(items.len());
+        for item in items {
+            if let Some(doc) = self.items.get(item) {
+                docs.push(doc.clone());
+                continue;
+            }
+            // An item that does not stand alone (an alias to another item's anchor): whole file.
+            let one = inventory::SourceText {
+                path: src.path.clone(),
+                text: item.to_string(),
+            };
+            match inventory::parse_phones(&one).ok().filter(|d| d.len() == 1) {
+                Some(mut d) => {
+                    let doc = d.pop().expect("one phone");
+                    if self.items.len() > 1_000_000 {
+                        self.items.clear();
+                    }
+                    self.items.insert(item.to_string(), doc.clone());
+                    docs.push(doc);
+                }
+                None => return whole(),
+            }
+        }
+        Some(docs)
     }
 
     fn site_ctx(&mut self, commit: Oid, key: SiteKey) -> Option<Arc<SiteCtx>> {
@@ -642,7 +703,7 @@ impl History<'_> {
         let docs = match self.docs.get(&blob) {
             Some(d) => d.clone(),
             None => {
-                let d = Arc::new(inventory::parse_phones(&src).ok()?);
+                let d = Arc::new(self.parse_by_items(&src)?);
                 self.docs.insert(blob, d.clone());
                 d
             }
@@ -651,6 +712,76 @@ impl History<'_> {
         let phones = inv.map(|i| Arc::new(i.phones));
         self.phones.insert(key, phones.clone());
         phones
+    }
+}
+
+/// Each model's overridden keys, and the same as a memo key.
+fn overrides_of<'a>(
+    phones: impl Iterator<Item = &'a inventory::Phone>,
+) -> (BTreeMap<ModelId, BTreeSet<(String, String)>>, String) {
+    let mut by_model: BTreeMap<ModelId, Vec<&inventory::Phone>> = BTreeMap::new();
+    for p in phones {
+        by_model.entry(p.model).or_default().push(p);
+    }
+    let overrides: BTreeMap<ModelId, BTreeSet<(String, String)>> = by_model
+        .iter()
+        .map(|(m, phones)| (*m, render::override_keys(phones.iter().copied())))
+        .collect();
+    let key = format!("{overrides:?}");
+    (overrides, key)
+}
+
+impl History<'_> {
+    /// Fills the caches with the commit being built, so the walk's first step renders only what
+    /// that step changed.
+    fn seed(&mut self, rendered: &Rendered) -> Result<()> {
+        let l = self.loaded;
+        let Some(listing) = l.source.list_inventory(l.head.id)? else {
+            return Ok(());
+        };
+        let Some(site_blob) = listing.site else {
+            return Ok(());
+        };
+        let site_key = (site_blob, listing.templates);
+        let (_, overrides_key) = overrides_of(l.inv.phones.iter());
+        let mut by_file: HashMap<&str, Vec<(&inventory::Phone, &PhoneFile)>> = HashMap::new();
+        for (p, f) in l.inv.phones.iter().zip(&rendered.phones) {
+            by_file
+                .entry(p.origin.file.as_str())
+                .or_default()
+                .push((p, f));
+        }
+        for (src, blob) in &l.files.phones {
+            let (Some(blob), Some(items)) = (blob, inventory::split_items(&src.text)) else {
+                continue;
+            };
+            if let Some(docs) = l.docs.get(blob).filter(|d| d.len() == items.len()) {
+                for (item, doc) in items.into_iter().zip(docs.iter()) {
+                    self.items.insert(item.to_string(), doc.clone());
+                }
+            }
+        }
+        for (path, blob) in &listing.phones {
+            let entries = by_file.remove(path.as_str()).unwrap_or_default();
+            let phones: Vec<inventory::Phone> = entries.iter().map(|(p, _)| (*p).clone()).collect();
+            let digests: Vec<(String, String)> = entries
+                .iter()
+                .map(|(p, f)| (p.mac.clone(), f.digest.clone()))
+                .collect();
+            let contents = entries
+                .iter()
+                .map(|(p, f)| (p.content(), f.digest.clone()))
+                .collect();
+            self.phones
+                .insert((site_key, *blob), Some(Arc::new(phones)));
+            self.digests.insert(
+                (site_key, overrides_key.clone(), *blob),
+                Some(Arc::new(digests)),
+            );
+            self.by_path
+                .insert(path.clone(), (site_key, overrides_key.clone(), contents));
+        }
+        Ok(())
     }
 }
 
@@ -697,12 +828,17 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         loaded: &loaded,
         out: opts.out.clone(),
         releases: list_releases(&opts.out),
-        docs: HashMap::new(),
+        docs: loaded.docs.clone(),
         sites: HashMap::new(),
         phones: HashMap::new(),
         models: HashMap::new(),
         digests: HashMap::new(),
+        by_path: HashMap::new(),
+        items: HashMap::new(),
     };
+    if !opts.worktree {
+        past.seed(&rendered)?;
+    }
     let numbering: Numbering = history::number(
         &loaded.source,
         loaded.head,

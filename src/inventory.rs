@@ -372,6 +372,46 @@ pub struct Phone {
     pub origin: Origin,
 }
 
+/// Everything of a phone that its files depend on (not where it is written): equal contents
+/// render equal files under the same site.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PhoneContent {
+    mac: String,
+    model: ModelId,
+    name: Option<String>,
+    profile: Option<String>,
+    lines: Vec<(String, String, String, Secret)>,
+    keys: BTreeMap<u32, FnKey>,
+    settings: Settings,
+    ip: Option<String>,
+}
+
+impl Phone {
+    pub fn content(&self) -> PhoneContent {
+        PhoneContent {
+            mac: self.mac.clone(),
+            model: self.model,
+            name: self.name.clone(),
+            profile: self.profile.clone(),
+            lines: self
+                .lines
+                .iter()
+                .map(|l| {
+                    (
+                        l.user.clone(),
+                        l.auth_user.clone(),
+                        l.display_name.clone(),
+                        l.password.clone(),
+                    )
+                })
+                .collect(),
+            keys: self.keys.clone(),
+            settings: self.settings.clone(),
+            ip: self.ip.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Inventory {
     pub site: Site,
@@ -547,6 +587,31 @@ pub fn parse_phones(src: &SourceText) -> Result<Vec<PhoneDoc>, Vec<Diagnostic>> 
             Some("a phones file is a YAML list: each phone starts with `- mac: ...`".into());
     }
     Err(diags)
+}
+
+/// Splits a phones file written in block style into its top-level items (`- mac: ...` and the
+/// lines under it), each a YAML list of one phone on its own. None when the file is not in that
+/// shape (flow style, anything but comments before the first item): then parse it whole.
+pub fn split_items(text: &str) -> Option<Vec<&str>> {
+    let mut starts = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with("- ") || line.trim_end() == "-" {
+            starts.push(offset);
+        } else if starts.is_empty() {
+            let t = line.trim();
+            if !(t.is_empty() || t.starts_with('#') || t == "---") {
+                return None;
+            }
+        }
+        offset += line.len();
+    }
+    let mut items = Vec::with_capacity(starts.len());
+    for (i, &start) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).copied().unwrap_or(text.len());
+        items.push(&text[start..end]);
+    }
+    Some(items)
 }
 
 /// Whether `line` falls inside the i-th item of the top-level list.
@@ -1656,6 +1721,18 @@ mod tests {
         assert_eq!((diags[0].line, diags[0].column), (3, 3));
         assert!(diags[1].message.contains("unknown field `nick`"));
         assert_eq!(diags[1].line, 7);
+    }
+
+    #[test]
+    fn splits_block_lists_into_items() {
+        let text = "# team\n---\n- mac: a\n  model: x\n\n- mac: b\n";
+        assert_eq!(
+            split_items(text),
+            Some(vec!["- mac: a\n  model: x\n\n", "- mac: b\n"])
+        );
+        assert_eq!(split_items("[{mac: a}]\n"), None);
+        assert_eq!(split_items("phones:\n- mac: a\n"), None);
+        assert_eq!(split_items(""), Some(vec![]));
     }
 
     #[test]
