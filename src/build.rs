@@ -446,8 +446,12 @@ struct History<'a> {
     docs: HashMap<Oid, Arc<Vec<PhoneDoc>>>,
     /// (site.yaml blob, templates tree) → the resolved site, templates and vendor files.
     sites: Memo<SiteKey, SiteCtx>,
-    /// (site key, phones file blob) → that file's resolved phones.
-    phones: Memo<(SiteKey, Oid), Vec<inventory::Phone>>,
+    /// (site key, phones file blob) → the keys its phones override, per model present in it.
+    overrides: Memo<(SiteKey, Oid), Overrides>,
+    /// Phones files resolved while numbering the current older commit.
+    fresh: HashMap<Oid, Arc<Vec<inventory::Phone>>>,
+    /// The build's own render, to fill the caches from once the walk needs them.
+    seed_with: Option<&'a Rendered>,
     /// (site key, override keys) → each model's shared files.
     models: Memo<(SiteKey, String), BTreeMap<ModelId, ModelFiles>>,
     /// (site key, override keys, phones file blob) → (MAC, digest) of that file's phones.
@@ -458,6 +462,9 @@ struct History<'a> {
     /// commit that edits one phone of a file renders that phone only.
     by_path: HashMap<String, (SiteKey, String, HashMap<inventory::PhoneContent, String>)>,
 }
+
+/// Per model, the raw keys its phones override.
+type Overrides = BTreeMap<ModelId, BTreeSet<(String, String)>>;
 
 /// site.yaml's blob and the templates tree: what an older site renders with.
 type SiteKey = (Oid, Option<Oid>);
@@ -517,19 +524,24 @@ impl History<'_> {
     /// An older commit's digests, rendered with today's templates code and secrets. Its firmware is
     /// taken from its pins (it was checked when that commit was built).
     fn digests_of(&mut self, commit: Oid) -> Option<HashMap<String, String>> {
+        if let Some(rendered) = self.seed_with.take() {
+            self.seed(rendered).ok()?;
+        }
+        self.fresh.clear();
         let listing = self.loaded.source.list_inventory(commit).ok()??;
         let site_key = (listing.site?, listing.templates);
         let ctx = self.site_ctx(commit, site_key)?;
-        let mut files = Vec::new();
+        let mut overrides = Overrides::new();
         for (path, blob) in &listing.phones {
-            files.push((
-                path.as_str(),
-                *blob,
-                self.file_phones(&ctx, site_key, path, *blob)?,
-            ));
+            let file = self.file_overrides(&ctx, site_key, path, *blob)?;
+            for (m, keys) in file.iter() {
+                overrides
+                    .entry(*m)
+                    .or_default()
+                    .extend(keys.iter().cloned());
+            }
         }
-        let (overrides, overrides_key) =
-            overrides_of(files.iter().flat_map(|(_, _, phones)| phones.iter()));
+        let overrides_key = format!("{overrides:?}");
         let models = self
             .models
             .entry((site_key, overrides_key.clone()))
@@ -546,9 +558,13 @@ impl History<'_> {
             })
             .clone()?;
         let mut out = HashMap::new();
-        for (path, blob, phones) in files {
-            let key = (site_key, overrides_key.clone(), blob);
+        for (path, blob) in &listing.phones {
+            let key = (site_key, overrides_key.clone(), *blob);
             if !self.digests.contains_key(&key) {
+                let phones = match self.fresh.get(blob) {
+                    Some(p) => p.clone(),
+                    None => self.file_phones(&ctx, path, *blob)?,
+                };
                 let rendered =
                     self.render_file(&ctx, site_key, &overrides_key, &models, path, &phones);
                 self.digests.insert(key.clone(), rendered);
@@ -560,7 +576,7 @@ impl History<'_> {
         let current: std::collections::HashSet<Oid> =
             listing.phones.iter().map(|(_, b)| *b).collect();
         self.docs.retain(|b, _| current.contains(b));
-        self.phones.retain(|(_, b), _| current.contains(b));
+        self.overrides.retain(|(_, b), _| current.contains(b));
         self.digests.retain(|(_, _, b), _| current.contains(b));
         Some(out)
     }
@@ -686,18 +702,31 @@ impl History<'_> {
         })
     }
 
-    /// A phones file's resolved phones under a site, parsed once per blob.
-    fn file_phones(
+    /// The keys a phones file's phones override, per model, resolving the file if it is new.
+    fn file_overrides(
         &mut self,
         ctx: &SiteCtx,
         site_key: SiteKey,
         path: &str,
         blob: Oid,
-    ) -> Option<Arc<Vec<inventory::Phone>>> {
-        let key = (site_key, blob);
-        if let Some(hit) = self.phones.get(&key) {
+    ) -> Option<Arc<Overrides>> {
+        if let Some(hit) = self.overrides.get(&(site_key, blob)) {
             return hit.clone();
         }
+        let found = self
+            .file_phones(ctx, path, blob)
+            .map(|phones| Arc::new(overrides_of(phones.iter()).0));
+        self.overrides.insert((site_key, blob), found.clone());
+        found
+    }
+
+    /// A phones file's resolved phones under a site (parsed once per list item).
+    fn file_phones(
+        &mut self,
+        ctx: &SiteCtx,
+        path: &str,
+        blob: Oid,
+    ) -> Option<Arc<Vec<inventory::Phone>>> {
         let l = self.loaded;
         let src = l.source.read_text(blob, path).ok()?;
         let docs = match self.docs.get(&blob) {
@@ -709,9 +738,9 @@ impl History<'_> {
             }
         };
         let (inv, _) = inventory::resolve(&ctx.src, &[(src, docs)], &l.source.inventory_dir);
-        let phones = inv.map(|i| Arc::new(i.phones));
-        self.phones.insert(key, phones.clone());
-        phones
+        let phones = Arc::new(inv?.phones);
+        self.fresh.insert(blob, phones.clone());
+        Some(phones)
     }
 }
 
@@ -763,7 +792,6 @@ impl History<'_> {
         }
         for (path, blob) in &listing.phones {
             let entries = by_file.remove(path.as_str()).unwrap_or_default();
-            let phones: Vec<inventory::Phone> = entries.iter().map(|(p, _)| (*p).clone()).collect();
             let digests: Vec<(String, String)> = entries
                 .iter()
                 .map(|(p, f)| (p.mac.clone(), f.digest.clone()))
@@ -772,8 +800,9 @@ impl History<'_> {
                 .iter()
                 .map(|(p, f)| (p.content(), f.digest.clone()))
                 .collect();
-            self.phones
-                .insert((site_key, *blob), Some(Arc::new(phones)));
+            let overrides = overrides_of(entries.iter().map(|(p, _)| *p)).0;
+            self.overrides
+                .insert((site_key, *blob), Some(Arc::new(overrides)));
             self.digests.insert(
                 (site_key, overrides_key.clone(), *blob),
                 Some(Arc::new(digests)),
@@ -830,15 +859,15 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         releases: list_releases(&opts.out),
         docs: loaded.docs.clone(),
         sites: HashMap::new(),
-        phones: HashMap::new(),
+        overrides: HashMap::new(),
+        fresh: HashMap::new(),
+        seed_with: (!opts.worktree).then_some(&rendered),
         models: HashMap::new(),
         digests: HashMap::new(),
         by_path: HashMap::new(),
         items: HashMap::new(),
     };
-    if !opts.worktree {
-        past.seed(&rendered)?;
-    }
+
     let numbering: Numbering = history::number(
         &loaded.source,
         loaded.head,
@@ -943,8 +972,10 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         &loaded.firmware.staged,
         mtime,
     )?;
+    timing("publish", t0);
     loaded.firmware.save_cache();
     let pruned = output::prune(&opts.out, opts.keep, &release)?;
+    timing("prune", t0);
     let changed_phones = manifest
         .phones
         .iter()
