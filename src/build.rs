@@ -90,19 +90,37 @@ pub struct Loaded {
     pub docs: HashMap<Oid, Arc<Vec<PhoneDoc>>>,
 }
 
-/// Parses every phones file (a cache by blob id serves the history walk).
+/// Parses every phones file, on all cores; keeps the parses by blob id for the history walk.
 fn parse_all(
     files: &InventoryFiles,
     cache: &mut HashMap<Oid, Arc<Vec<PhoneDoc>>>,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<(SourceText, Arc<Vec<PhoneDoc>>)> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let chunk = files.phones.len().div_ceil(threads).max(1);
+    type Parsed = Result<Vec<PhoneDoc>, Vec<Diagnostic>>;
+    let parsed: Vec<Parsed> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .phones
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(src, _)| inventory::parse_phones(src))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("parsing does not panic"))
+            .collect()
+    });
     let mut out = Vec::new();
-    for (src, blob) in &files.phones {
-        if let Some(hit) = blob.and_then(|b| cache.get(&b)) {
-            out.push((src.clone(), hit.clone()));
-            continue;
-        }
-        match inventory::parse_phones(src) {
+    for ((src, blob), result) in files.phones.iter().zip(parsed) {
+        match result {
             Ok(docs) => {
                 let docs = Arc::new(docs);
                 if let Some(b) = blob {
@@ -190,6 +208,15 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
         }
     };
     let (Some(inv), Some(templates)) = (inv, templates) else {
+        // Report the firmware's problems in the same run when the site itself is valid.
+        if let (Some(site_only), _) = inventory::resolve(&files.site, &[], &source.inventory_dir) {
+            let store_root = opts.out.join("firmware");
+            if let Ok((_, fw_diags)) =
+                firmware_store::prepare(&source, snap, &site_only, &files.site, &store_root, None)
+            {
+                diags.extend(fw_diags);
+            }
+        }
         return Err(fail(diags));
     };
     let site_secret = site_secret(opts, &source, snap, &inv, &mut diags, &files.site.path)?;

@@ -69,19 +69,29 @@ fn all_errors_of_an_inventory_are_reported_at_once() {
         "inventory/phones/base.yaml",
         "- mac: \"00:1F:9F:16:E8\"\n  model: ST2030\n  lines: [{user: \"1001\"}]\n- mac: \"00:1F:9F:16:E8:4A\"\n  model: ST9999\n  lines: [{user: \"1002\"}]\n- mac: \"00:1F:9F:16:E8:4B\"\n  model: ST2030\n  lines: [{user: \"1003\", display_name: \"Ω\"}]\n",
     );
-    repo.edit("inventory/site.yaml", "language: fr", "language: xx");
     repo.commit("many errors");
     let out = repo.provsite(&["check"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    for want in [
-        "bad MAC",
-        "unknown model `ST9999`",
-        "cannot encode",
-        "unknown language",
-    ] {
+    for want in ["bad MAC", "unknown model `ST9999`", "cannot encode"] {
         assert!(err.contains(want), "{want} missing from:\n{err}");
     }
-    assert!(err.contains("4 error(s)"), "{err}");
+    assert!(err.contains("3 error(s)"), "{err}");
+    // With a valid site, the firmware is checked in the same run as the phones.
+    repo.write("inventory/firmware/boot22.zz", "tampered\n");
+    repo.commit("tampered firmware");
+    let err = String::from_utf8_lossy(&repo.provsite(&["check"]).stderr).into_owned();
+    assert!(
+        err.contains("SHA-256 mismatch") && err.contains("bad MAC") && err.contains("4 error(s)"),
+        "{err}"
+    );
+    // A site error and the phones' errors are reported together too.
+    repo.edit("inventory/site.yaml", "language: fr", "language: xx");
+    repo.commit("bad language");
+    let err = String::from_utf8_lossy(&repo.provsite(&["check"]).stderr).into_owned();
+    assert!(
+        err.contains("unknown language") && err.contains("bad MAC"),
+        "{err}"
+    );
 }
 
 #[test]
