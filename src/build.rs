@@ -996,6 +996,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         &release,
         &entry_points,
         &manifest,
+        previous.as_ref(),
         &loaded.firmware.staged,
         mtime,
     )?;

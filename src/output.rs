@@ -78,6 +78,7 @@ impl Staging {
         release: &str,
         entry_points: &[(String, Vec<u8>)],
         manifest: &Manifest,
+        previous: Option<&Manifest>,
         firmware_staged: &[String],
         mtime: SystemTime,
     ) -> Result<usize> {
@@ -108,7 +109,6 @@ impl Staging {
         sync_dir(&releases);
         sync_dir(&store);
         // Entry points, then the manifest, last.
-        let previous = read_manifest(&out);
         for (name, bytes) in entry_points {
             replace_file(&out.join(name), bytes, mtime)?;
         }

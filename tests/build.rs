@@ -604,3 +604,20 @@ fn unchanged_phone_files_are_links_and_the_tree_equals_a_fresh_build() {
     let fresh = snapshot(&repo.path().join("fresh").join(&rel));
     assert_eq!(inc, fresh);
 }
+
+#[test]
+fn a_model_no_longer_in_use_loses_its_entry_point() {
+    let repo = Repo::with_base();
+    repo.build(&[]);
+    assert!(repo.public().join("ST2022S.inf").exists());
+    let text = repo.read("inventory/phones/base.yaml");
+    let cut = text.find("- mac: \"00:14:7F:E1:FC:6D\"").unwrap();
+    repo.write("inventory/phones/base.yaml", &text[..cut]);
+    repo.commit("the ST2022 leaves");
+    repo.build(&[]);
+    assert!(
+        !repo.public().join("ST2022S.inf").exists(),
+        "it would name a release that gets pruned"
+    );
+    boot30(&repo, M1);
+}
