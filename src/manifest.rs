@@ -75,18 +75,4 @@ impl Manifest {
     pub fn from_bytes(bytes: &[u8]) -> Result<Manifest, String> {
         serde_json::from_slice(bytes).map_err(|e| e.to_string())
     }
-
-    /// Every file a phone fetches: its model's files, then its own.
-    pub fn files_of(&self, mac: &str) -> Vec<&FileEntry> {
-        let Some(p) = self.phones.get(mac) else {
-            return Vec::new();
-        };
-        let mut v: Vec<&FileEntry> = self
-            .models
-            .get(&p.model)
-            .map(|m| m.files.iter().collect())
-            .unwrap_or_default();
-        v.push(&p.file);
-        v
-    }
 }

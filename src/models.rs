@@ -173,10 +173,6 @@ impl Vocabulary {
             .unwrap_or(usize::MAX)
     }
 
-    pub fn sections(&self) -> &[String] {
-        &self.sections
-    }
-
     /// The closest known names to an unknown `section.key`, for a "did you mean" hint.
     pub fn suggest(&self, section: &str, key: &str) -> Option<String> {
         if !self.has_section(section) {

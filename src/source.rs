@@ -107,10 +107,6 @@ impl Source {
         &self.repo
     }
 
-    pub fn workdir(&self) -> &Path {
-        &self.workdir
-    }
-
     fn inv_path(&self, rel: &str) -> String {
         if self.inventory_dir.is_empty() {
             rel.to_string()
