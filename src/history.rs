@@ -14,6 +14,9 @@ use crate::config_sn;
 use crate::error::{Error, Result};
 use crate::source::{CommitInfo, Source};
 
+/// How far above HEAD's number a working-tree (dirty) build is numbered.
+pub const DIRTY_OFFSET: u64 = 5000;
+
 /// A phone's state as an earlier build recorded it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedPhone {
@@ -104,7 +107,10 @@ pub fn number(
             config_sn::release_sn(c.time, Some(sns[i + 1]))
         };
     }
-    let release_sn = if dirty { sns[0] + 1 } else { sns[0] };
+    // A dirty build takes a number the next commits of the day will not reach (unless 5,000 of
+    // them come): a phone that applied it still takes the next commit's file, whose number then
+    // differs. Phones only need a different number, not a greater one.
+    let release_sn = if dirty { sns[0] + DIRTY_OFFSET } else { sns[0] };
 
     // 3. Phones: walk back while what each phone fetches stays the same.
     let start_stamp = Stamp {

@@ -406,12 +406,17 @@ fn worktree_builds_are_marked_dirty_and_uncommitted_changes_are_not_built_silent
         v.value("sip", "DisplayName1").as_deref(),
         Some("Hélène Dirty")
     );
-    assert_eq!(v.sn(), "202611260002");
+    assert_eq!(v.sn(), "202611265001");
     assert_eq!(boot30(&repo, M2).sn(), "202611260001");
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(repo.public().join("manifest.json")).unwrap())
             .unwrap();
     assert_eq!(m["dirty"], true);
+    // Committing the same change: a number that differs from the dirty one, so the phone that
+    // applied the dirty file takes this one too.
+    repo.commit("the change, committed");
+    repo.build(&[]);
+    assert_eq!(boot30(&repo, M1).sn(), "202611260002");
 }
 
 #[test]
