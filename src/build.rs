@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::config_sn;
 use crate::error::{sort_diagnostics, Diagnostic, Error, Result};
 use crate::firmware_store::{self, FirmwareFiles};
-use crate::history::{self, Numbering, Past, Recorded, RecordedPhone, Stamp};
+use crate::history::{self, FileDigests, Numbering, Past, Recorded, RecordedPhone, Stamp};
 use crate::inventory::{self, Inventory, PhoneDoc, Secret, SourceText};
 use crate::manifest::{FileEntry, FirmwareEntry, Manifest, ModelEntry, PhoneEntry};
 use crate::models::ModelId;
@@ -542,7 +542,7 @@ impl Past for History<'_> {
         })
     }
 
-    fn digests_at(&mut self, commit: Oid) -> Option<HashMap<String, String>> {
+    fn files_at(&mut self, commit: Oid) -> Option<BTreeMap<String, FileDigests>> {
         self.digests_of(commit)
     }
 }
@@ -550,7 +550,7 @@ impl Past for History<'_> {
 impl History<'_> {
     /// An older commit's digests, rendered with today's templates code and secrets. Its firmware is
     /// taken from its pins (it was checked when that commit was built).
-    fn digests_of(&mut self, commit: Oid) -> Option<HashMap<String, String>> {
+    fn digests_of(&mut self, commit: Oid) -> Option<BTreeMap<String, FileDigests>> {
         if let Some(rendered) = self.seed_with.take() {
             self.seed(rendered).ok()?;
         }
@@ -584,7 +584,7 @@ impl History<'_> {
                     .map(Arc::new)
             })
             .clone()?;
-        let mut out = HashMap::new();
+        let mut out = BTreeMap::new();
         for (path, blob) in &listing.phones {
             let key = (site_key, overrides_key.clone(), *blob);
             if !self.digests.contains_key(&key) {
@@ -596,7 +596,7 @@ impl History<'_> {
                     self.render_file(&ctx, site_key, &overrides_key, &models, path, &phones);
                 self.digests.insert(key.clone(), rendered);
             }
-            out.extend(self.digests[&key].as_ref()?.iter().cloned());
+            out.insert(path.clone(), self.digests[&key].clone()?);
         }
         // The walk goes back one commit at a time: a file version not in this commit will not
         // come again unless reverted to, so forget it and keep memory flat over long histories.

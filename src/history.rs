@@ -6,7 +6,8 @@
 //! the walk short; without them the walk renders older commits, skipping any whose inventory tree
 //! is the same as the next one's.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use git2::Oid;
 
@@ -43,9 +44,14 @@ pub trait Past {
     /// Whether an earlier build of this commit is recorded (cheap).
     fn has_record(&self, commit: Oid) -> bool;
     fn record(&mut self, commit: Oid) -> Option<Recorded>;
-    /// Each phone's digest at that commit; None when that commit's inventory does not build.
-    fn digests_at(&mut self, commit: Oid) -> Option<HashMap<String, String>>;
+    /// Each phones file's (MAC, digest) list at that commit, by path; None when that commit's
+    /// inventory does not build. A file whose phones' digests did not change from the commit
+    /// asked before must come back as the same `Arc`: the walk skips it without looking inside.
+    fn files_at(&mut self, commit: Oid) -> Option<BTreeMap<String, FileDigests>>;
 }
+
+/// The (MAC, digest) list of one phones file.
+pub type FileDigests = Arc<Vec<(String, String)>>;
 
 /// The numbers of a build.
 #[derive(Debug, Clone)]
@@ -112,38 +118,44 @@ pub fn number(
     // differs. Phones only need a different number, not a greater one.
     let release_sn = if dirty { sns[0] + DIRTY_OFFSET } else { sns[0] };
 
-    // 3. Phones: walk back while what each phone fetches stays the same.
-    let start_stamp = Stamp {
+    // 3. Phones: walk back while what each phone fetches stays the same. Every phone still in
+    //    its run shares one stamp (`current`); a phone leaves the run, with that stamp, at the
+    //    first older commit where its digest differs. Only files that changed between two
+    //    commits are looked into, so an older commit costs what it changed.
+    let mut current = Stamp {
         sn: release_sn,
         time: head.time,
     };
-    let mut candidate: HashMap<&str, Stamp> =
-        digests.keys().map(|m| (m.as_str(), start_stamp)).collect();
+    let mut active: HashSet<&str> = digests.keys().map(String::as_str).collect();
     let mut done: BTreeMap<String, Stamp> = BTreeMap::new();
     let mut rendered = 0;
     // With a dirty build, HEAD itself is the first older state; else HEAD's parent.
     let start = if dirty { 0 } else { 1 };
+    // HEAD's own lists, asked for only once an older commit must be rendered (a dirty build has
+    // none: its first comparison looks at every phone).
+    let mut newer: Option<BTreeMap<String, FileDigests>> = None;
+    let mut newer_asked = dirty;
     let mut prev_tree = if dirty {
         None
     } else {
         source.inventory_tree(head.id)?
     };
     for i in start..chain.len() {
-        if candidate.is_empty() {
+        if active.is_empty() {
             break;
         }
         let c = chain[i];
-        let is_tail = i == chain.len() - 1;
-        if let (true, Some(rec)) = (is_tail && i > 0, recorded_tail.as_ref()) {
-            for (mac, sn) in candidate.drain() {
-                let same = rec
+        let stamp = Stamp {
+            sn: sns[i],
+            time: c.time,
+        };
+        if let (true, Some(rec)) = (i == chain.len() - 1 && i > 0, recorded_tail.as_ref()) {
+            for mac in active.drain() {
+                let recorded = rec
                     .phones
                     .get(mac)
-                    .is_some_and(|r| digests.get(mac) == Some(&r.digest));
-                done.insert(
-                    mac.to_string(),
-                    if same { rec.phones[mac].stamp } else { sn },
-                );
+                    .filter(|r| digests.get(mac) == Some(&r.digest));
+                done.insert(mac.to_string(), recorded.map_or(current, |r| r.stamp));
             }
             break;
         }
@@ -151,37 +163,59 @@ pub fn number(
         let unchanged_tree = tree.is_some() && tree == prev_tree;
         prev_tree = tree;
         if unchanged_tree {
-            for sn in candidate.values_mut() {
-                *sn = Stamp {
-                    sn: sns[i],
-                    time: c.time,
-                };
-            }
+            current = stamp;
             continue;
         }
         rendered += 1;
-        let older = past.digests_at(c.id).unwrap_or_default();
-        let mut broken = Vec::new();
-        for (mac, sn) in candidate.iter_mut() {
-            if older
-                .get(*mac)
-                .is_some_and(|d| digests.get(*mac) == Some(d))
-            {
-                *sn = Stamp {
-                    sn: sns[i],
-                    time: c.time,
-                };
-            } else {
-                broken.push(*mac);
+        if !newer_asked {
+            newer = past.files_at(head.id);
+            newer_asked = true;
+        }
+        let older = past.files_at(c.id).unwrap_or_default();
+        // The phones to look at: those of files that differ from the newer commit's (all of them
+        // when there is no newer list to compare with).
+        let mut look: Vec<&str> = Vec::new();
+        let mut older_digest: HashMap<&str, &str> = HashMap::new();
+        match &newer {
+            Some(newer_files) => {
+                for (path, list) in &older {
+                    if !newer_files.get(path).is_some_and(|n| Arc::ptr_eq(n, list)) {
+                        for (mac, d) in list.iter() {
+                            older_digest.insert(mac, d);
+                            look.push(mac);
+                        }
+                    }
+                }
+                for (path, list) in newer_files {
+                    if !older.get(path).is_some_and(|o| Arc::ptr_eq(o, list)) {
+                        look.extend(list.iter().map(|(mac, _)| mac.as_str()));
+                    }
+                }
+            }
+            None => {
+                for list in older.values() {
+                    for (mac, d) in list.iter() {
+                        older_digest.insert(mac, d);
+                    }
+                }
+                look.extend(active.iter().copied());
             }
         }
-        for mac in broken {
-            let sn = candidate.remove(mac).expect("listed");
-            done.insert(mac.to_string(), sn);
+        for mac in look {
+            let same = older_digest
+                .get(mac)
+                .is_some_and(|d| digests.get(mac).map(String::as_str) == Some(*d));
+            if !same {
+                if let Some(m) = active.take(mac) {
+                    done.insert(m.to_string(), current);
+                }
+            }
         }
+        current = stamp;
+        newer = Some(older);
     }
-    for (mac, sn) in candidate {
-        done.insert(mac.to_string(), sn);
+    for mac in active {
+        done.insert(mac.to_string(), current);
     }
     Ok(Numbering {
         release_sn,

@@ -626,3 +626,28 @@ fn a_model_no_longer_in_use_loses_its_entry_point() {
     );
     boot30(&repo, M1);
 }
+
+#[test]
+fn a_phone_added_to_an_existing_file_is_numbered_from_its_commit_by_history_alone() {
+    let repo = Repo::with_base();
+    let text = repo.read("inventory/phones/base.yaml");
+    repo.write(
+        "inventory/phones/base.yaml",
+        &format!(
+            "{text}- mac: \"00:1F:9F:16:E8:61\"\n  model: ST2030\n  lines: [{{user: \"1061\"}}]\n"
+        ),
+    );
+    repo.commit("c2 a new phone");
+    repo.write("notes.txt", "x");
+    repo.commit("c3");
+    repo.edit("inventory/phones/base.yaml", "Zoé", "Zoé B.");
+    repo.commit("c4");
+    let s = repo.build(&["--out", "fresh"]);
+    assert_eq!(s["config_sn"], "202611260004");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo.path().join("fresh/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["phones"]["001F9F16E861"]["config_sn"], "202611260002");
+    assert_eq!(m["phones"][M1]["config_sn"], "202611260001");
+    assert_eq!(m["phones"][M2]["config_sn"], "202611260004");
+}
