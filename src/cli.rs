@@ -24,6 +24,83 @@ pub enum Command {
     Build(BuildArgs),
     /// Validate the inventory at a commit and print every problem with file:line:column
     Check(CheckArgs),
+    /// Serve a built web root over HTTP, logging which phone asked for what
+    Serve(ServeArgs),
+    /// Act as a booting phone against a provisioning URL and report what it would get
+    Probe(ProbeArgs),
+    /// Print an nginx, Apache or Caddy configuration that serves the web root
+    Webserver(WebserverArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The web root to serve (what `provsite build --out` wrote)
+    #[arg(long, default_value = "public", value_name = "DIR")]
+    pub root: PathBuf,
+    /// The address and port to listen on (port 0 picks a free one)
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: String,
+    /// Refuse (403) a phone's own file unless the User-Agent names that phone's MAC
+    #[arg(long)]
+    pub strict: bool,
+    /// Append the access log to this file instead of stderr
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("who").required(true).args(["mac", "all"])))]
+pub struct ProbeArgs {
+    /// The entry point's URL as DHCP option 43 gives it (with --all: the web root's URL)
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// The phone's MAC address
+    #[arg(long, value_name = "MAC")]
+    pub mac: Option<String>,
+    /// The phone's model, when the entry point's name does not say it
+    #[arg(long, value_name = "MODEL", value_parser = ["ST2030", "ST2022", "TB30", "ST2020"])]
+    pub model: Option<String>,
+    /// Probe every phone that URL/manifest.json lists
+    #[arg(long, conflicts_with_all = ["mac", "model", "user_agent"])]
+    pub all: bool,
+    /// The User-Agent to send (default: the model's, e.g. `THOMSON ST2030 hw5 fw2.74 00-14-7F-E1-47-B3`)
+    #[arg(long, value_name = "UA")]
+    pub user_agent: Option<String>,
+    /// Connect to this address for every URL, keeping the URL's host name (test a server before DNS names it)
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub connect_to: Option<std::net::SocketAddr>,
+    /// How many phones --all probes at once
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub jobs: u32,
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WebserverFormat {
+    Nginx,
+    Apache,
+    Caddy,
+}
+
+#[derive(Debug, Args)]
+pub struct WebserverArgs {
+    /// Which server the configuration is for
+    #[arg(long, value_enum)]
+    pub format: WebserverFormat,
+    /// The web root the server serves (made absolute)
+    #[arg(long, default_value = "public", value_name = "DIR")]
+    pub root: PathBuf,
+    /// The host name the phones use (from base_url); any name when omitted
+    #[arg(long, value_name = "NAME")]
+    pub server_name: Option<String>,
+    /// PORT, HOST:PORT or [V6]:PORT
+    #[arg(long, default_value = "80", value_name = "ADDR")]
+    pub listen: String,
+    /// Include the check that a phone asks only for its own file (commented out otherwise)
+    #[arg(long)]
+    pub phone_check: bool,
 }
 
 #[derive(Debug, Args)]

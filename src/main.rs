@@ -8,7 +8,10 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use provsite::build::{self, Options, Progress};
-use provsite::cli::{BuildArgs, CheckArgs, Cli, Command, SourceArgs};
+use provsite::cli::{
+    BuildArgs, CheckArgs, Cli, Command, ProbeArgs, ServeArgs, SourceArgs, WebserverArgs,
+    WebserverFormat,
+};
 use provsite::error::{Diagnostic, Error};
 
 fn main() -> ExitCode {
@@ -46,7 +49,102 @@ fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Build(a) => run_build(a),
         Command::Check(a) => run_check(a),
+        Command::Serve(a) => run_serve(a),
+        Command::Probe(a) => run_probe(a),
+        Command::Webserver(a) => run_webserver(a),
     }
+}
+
+fn run_serve(a: ServeArgs) -> Result<(), Error> {
+    let opts = provsite::serve::ServeOptions {
+        root: a.root,
+        listen: a.listen,
+        strict: a.strict,
+        log: a.log,
+    };
+    provsite::serve::run(&opts, |addr| {
+        eprintln!(
+            "serving {} on http://{addr}/{} (Ctrl-C stops)",
+            opts.root.display(),
+            if opts.strict { " with --strict" } else { "" }
+        );
+    })
+}
+
+fn run_probe(a: ProbeArgs) -> Result<(), Error> {
+    use provsite::probe;
+    let client = probe::Client::new(a.connect_to);
+    if a.all {
+        let rows = probe::probe_all(&client, &a.url, a.jobs as usize)
+            .map_err(|f| Error::Build(f.to_string()))?;
+        if a.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&rows).expect("rows serialise")
+            );
+        } else {
+            print!("{}", probe::render_rows(&rows));
+        }
+        let failed = rows
+            .iter()
+            .filter(|r| matches!(r.outcome, probe::Outcome::Failed(_)))
+            .count();
+        if failed > 0 {
+            return Err(Error::Build(format!(
+                "{failed} of {} phone(s) would not provision",
+                rows.len()
+            )));
+        }
+        return Ok(());
+    }
+    let target = probe::PhoneTarget {
+        entry_url: a.url.clone(),
+        mac: a.mac.unwrap_or_default(),
+        model: a
+            .model
+            .as_deref()
+            .and_then(provsite::models::ModelId::parse),
+        user_agent: a.user_agent,
+    };
+    match probe::probe(&client, &target) {
+        Ok(report) => {
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("report serialises")
+                );
+            } else {
+                print!("{}", probe::render_report(&report));
+            }
+            Ok(())
+        }
+        Err(f) => {
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&f).expect("failure serialises")
+                );
+            }
+            Err(Error::Build(format!("the phone would not provision: {f}")))
+        }
+    }
+}
+
+fn run_webserver(a: WebserverArgs) -> Result<(), Error> {
+    use provsite::webserver::{render, Format, WebserverOptions};
+    let text = render(&WebserverOptions {
+        format: match a.format {
+            WebserverFormat::Nginx => Format::Nginx,
+            WebserverFormat::Apache => Format::Apache,
+            WebserverFormat::Caddy => Format::Caddy,
+        },
+        root: a.root,
+        server_name: a.server_name,
+        listen: a.listen,
+        phone_check: a.phone_check,
+    })?;
+    print!("{text}");
+    Ok(())
 }
 
 fn print_diags(diags: &[Diagnostic]) {

@@ -1,0 +1,692 @@
+//! `provsite probe`: walks a phone's boot workflow against any HTTP(S) server and says what the
+//! phone would end up with, or at which step and URL it would fail.
+//!
+//! The steps follow the reference's boot workflow: the entry point, the three firmware files, telcfg,
+//! the common file, the phone's own file, then its `.ser` (a 404 there is normal). Every request
+//! carries the phone's User-Agent. When the web root's `manifest.json` is reachable, sizes and
+//! SHA-256 digests are checked against it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::hashing::sha256_hex;
+use crate::manifest::{FileEntry, Manifest};
+use crate::models::ModelId;
+use crate::phone_http::PhoneAgent;
+use crate::tables::NTP_ZONE_NAMES;
+use crate::vendor_format::{check_config, check_entry_point, ConfigFile, FileKind};
+
+/// The largest file a probe downloads (firmware included).
+const MAX_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Where a probe stopped, and why.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Failure {
+    pub step: String,
+    pub url: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "step `{}` failed\n  url: {}\n  why: {}",
+            self.step, self.url, self.reason
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Fetched {
+    pub role: String,
+    pub url: String,
+    pub size: u64,
+    pub sha256: String,
+    /// true when size and digest were checked against the manifest.
+    pub verified: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Line {
+    pub slot: usize,
+    pub user: String,
+    pub auth_user: String,
+    pub registrar: String,
+    pub port: String,
+    pub transport: String,
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Key {
+    pub number: u32,
+    /// `blf` (supervised) or `line` (speed dial / line key).
+    pub kind: String,
+    pub target: String,
+}
+
+/// What a phone would end up with.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub mac: String,
+    pub model: String,
+    pub user_agent: String,
+    pub entry_point: String,
+    /// Whether a manifest was found to check digests against, and its release.
+    pub release: Option<String>,
+    pub files: Vec<Fetched>,
+    /// `.ser`: `absent` (404, normal) or its size.
+    pub ser: String,
+    pub config_sn: String,
+    pub lines: Vec<Line>,
+    pub keys: Vec<Key>,
+    pub timezone: Option<String>,
+    pub language_type: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PhoneTarget {
+    pub entry_url: String,
+    pub mac: String,
+    pub model: Option<ModelId>,
+    pub user_agent: Option<String>,
+}
+
+/// An HTTP client that fetches as a phone does, and remembers the files every phone shares
+/// (entry points, firmware, telcfg, common files, manifests) when probing many phones.
+pub struct Client {
+    agent: ureq::Agent,
+    shared: Mutex<HashMap<(String, String), Arc<Got>>>,
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new(None)
+    }
+}
+
+/// A response: status 200 with its bytes, or the status (0 for no answer) and why.
+type Got = Result<Vec<u8>, (u16, String)>;
+
+impl Client {
+    /// `connect_to`: send every request to this address whatever the URL's host (like curl's
+    /// `--connect-to`), to probe a server before DNS names it; the Host header stays the URL's.
+    pub fn new(connect_to: Option<std::net::SocketAddr>) -> Client {
+        let mut builder = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(10))
+            .timeout(Duration::from_secs(300))
+            .redirects(5);
+        if let Some(addr) = connect_to {
+            builder = builder.resolver(move |_netloc: &str| Ok(vec![addr]));
+        }
+        Client {
+            agent: builder.build(),
+            shared: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, url: &str, ua: &str) -> Got {
+        match self.agent.get(url).set("User-Agent", ua).call() {
+            Ok(resp) => {
+                let status = resp.status();
+                if status != 200 {
+                    return Err((status, format!("HTTP {status} {}", resp.status_text())));
+                }
+                let mut buf = Vec::new();
+                match resp.into_reader().take(MAX_BYTES + 1).read_to_end(&mut buf) {
+                    Ok(_) if buf.len() as u64 > MAX_BYTES => {
+                        Err((200, format!("larger than {MAX_BYTES} bytes")))
+                    }
+                    Ok(_) => Ok(buf),
+                    Err(e) => Err((200, format!("the download broke off: {e}"))),
+                }
+            }
+            Err(ureq::Error::Status(code, resp)) => {
+                Err((code, format!("HTTP {code} {}", resp.status_text())))
+            }
+            Err(ureq::Error::Transport(t)) => Err((0, format!("no answer: {t}"))),
+        }
+    }
+
+    /// A file every phone of a model fetches: fetched once per URL and User-Agent model.
+    fn get_shared(&self, url: &str, ua: &str, model: &str) -> Arc<Got> {
+        let key = (url.to_string(), model.to_string());
+        if let Some(hit) = self.shared.lock().expect("not poisoned").get(&key) {
+            return hit.clone();
+        }
+        let got = Arc::new(self.get(url, ua));
+        self.shared
+            .lock()
+            .expect("not poisoned")
+            .insert(key, got.clone());
+        got
+    }
+}
+
+/// The model an entry point's file name stands for: `ST2030S.inf` and `ST2030.inf` → ST2030.
+pub fn model_from_entry_url(url: &str) -> Option<ModelId> {
+    let name = url.rsplit('/').next()?.strip_suffix(".inf")?;
+    let name = name.strip_suffix('S').unwrap_or(name);
+    ModelId::parse(name)
+}
+
+/// The folder URL of a file URL: everything up to the last `/`.
+fn folder_of(url: &str) -> &str {
+    match url.rfind('/') {
+        Some(i) => &url[..=i],
+        None => url,
+    }
+}
+
+/// Probes one phone.
+pub fn probe(client: &Client, target: &PhoneTarget) -> Result<Report, Failure> {
+    let fail = |step: &str, url: &str, reason: String| Failure {
+        step: step.to_string(),
+        url: url.to_string(),
+        reason,
+    };
+    let mac = crate::inventory::normalize_mac(&target.mac).ok_or_else(|| {
+        fail(
+            "arguments",
+            &target.entry_url,
+            format!(
+                "`{}` is not a MAC address (12 hex digits, separators allowed)",
+                target.mac
+            ),
+        )
+    })?;
+    let entry_url = target.entry_url.as_str();
+    if !(entry_url.starts_with("http://") || entry_url.starts_with("https://")) {
+        return Err(fail(
+            "arguments",
+            entry_url,
+            "the URL must be an entry point's http(s) URL, as DHCP option 43 hands it to the phone"
+                .into(),
+        ));
+    }
+    let base = folder_of(entry_url);
+    let model = match target.model.or_else(|| model_from_entry_url(entry_url)) {
+        Some(m) => m,
+        None => {
+            return Err(fail(
+                "arguments",
+                entry_url,
+                "cannot tell the model from the entry point's name; say it with --model ST2030|ST2022|TB30".into(),
+            ))
+        }
+    };
+    let ua = match &target.user_agent {
+        Some(ua) => ua.clone(),
+        None => PhoneAgent::typical(model, &mac).header(),
+    };
+    let mut warnings = Vec::new();
+
+    // 1. The entry point.
+    let entry_bytes = match &*client.get_shared(entry_url, &ua, model.name()) {
+        Ok(b) => b.clone(),
+        Err((_, why)) => return Err(fail("entry point", entry_url, why.clone())),
+    };
+    let entry = check_entry_point(&entry_bytes).map_err(|p| {
+        fail(
+            "entry point",
+            entry_url,
+            format!("not a valid entry point: {}", p.join("; ")),
+        )
+    })?;
+    let url_of = |section: &str, key: &str| entry.get(section, key).map(str::to_string);
+
+    // The manifest, to check sizes and digests: the release's own when the entry point names a
+    // release folder, else the web root's.
+    let common_url = url_of("config", "common_config").unwrap_or_default();
+    let mut manifests = Vec::new();
+    if let Some(rel) = common_url.strip_prefix(base) {
+        if let Some(release) = rel
+            .strip_prefix("releases/")
+            .and_then(|r| r.split('/').next())
+        {
+            manifests.push(format!("{base}releases/{release}/manifest.json"));
+        }
+    }
+    manifests.push(format!("{base}manifest.json"));
+    let manifest: Option<Manifest> =
+        manifests
+            .iter()
+            .find_map(|u| match &*client.get_shared(u, &ua, model.name()) {
+                Ok(b) => Manifest::from_bytes(b).ok(),
+                Err(_) => None,
+            });
+    if manifest.is_none() {
+        warnings.push(format!(
+            "no manifest.json under {base}: sizes and digests are not checked"
+        ));
+    }
+    let expected: BTreeMap<String, FileEntry> = manifest
+        .iter()
+        .flat_map(|m| {
+            m.models
+                .values()
+                .flat_map(|e| e.files.iter())
+                .chain(m.phones.values().map(|p| &p.file))
+        })
+        .map(|f| (format!("{base}{}", f.path), f.clone()))
+        .collect();
+
+    let mut files = Vec::new();
+    let check = |step: &str, url: &str, bytes: &[u8]| -> Result<Fetched, Failure> {
+        let sha = sha256_hex(bytes);
+        let size = bytes.len() as u64;
+        let mut verified = false;
+        if let Some(e) = expected.get(url) {
+            if e.size != size {
+                return Err(fail(
+                    step,
+                    url,
+                    format!("size {size} bytes, the manifest says {}", e.size),
+                ));
+            }
+            if e.sha256 != sha {
+                return Err(fail(
+                    step,
+                    url,
+                    format!("SHA-256 {sha}, the manifest says {}", e.sha256),
+                ));
+            }
+            verified = true;
+        }
+        Ok(Fetched {
+            role: step.to_string(),
+            url: url.to_string(),
+            size,
+            sha256: sha,
+            verified,
+        })
+    };
+
+    // 2. Firmware: application, DSP, boot.
+    for (key, step) in [
+        ("fwurl", "firmware app"),
+        ("dspurl", "firmware dsp"),
+        ("booturl", "firmware boot"),
+    ] {
+        let url = url_of("application", key).unwrap_or_default();
+        let bytes = match &*client.get_shared(&url, &ua, model.name()) {
+            Ok(b) => b.clone(),
+            Err((_, why)) => return Err(fail(step, &url, why.clone())),
+        };
+        if bytes.is_empty() {
+            return Err(fail(step, &url, "the file is empty".into()));
+        }
+        files.push(check(step, &url, &bytes)?);
+    }
+
+    // 3. telcfg (optional in the entry point).
+    if let Some(url) = url_of("config", "telcfg") {
+        let bytes = match &*client.get_shared(&url, &ua, model.name()) {
+            Ok(b) => b.clone(),
+            Err((_, why)) => return Err(fail("telcfg", &url, why.clone())),
+        };
+        files.push(check("telcfg", &url, &bytes)?);
+    }
+
+    // 4. The common file.
+    let vocab = model.vocabulary();
+    let common_bytes = match &*client.get_shared(&common_url, &ua, model.name()) {
+        Ok(b) => b.clone(),
+        Err((_, why)) => return Err(fail("common file", &common_url, why.clone())),
+    };
+    let common = check_config(&common_bytes, vocab, FileKind::Common).map_err(|p| {
+        fail(
+            "common file",
+            &common_url,
+            format!("the phone would skip it: {}", p.join("; ")),
+        )
+    })?;
+    files.push(check("common file", &common_url, &common_bytes)?);
+
+    // 5. The phone's own file.
+    let folder = url_of("config", "config").unwrap_or_default();
+    let stem = format!("{folder}{}_{mac}", model.file_prefix());
+    let phone_url = format!("{stem}.txt");
+    let phone_bytes = match client.get(&phone_url, &ua) {
+        Ok(b) => b,
+        Err((404, why)) => {
+            return Err(fail(
+                "phone file",
+                &phone_url,
+                format!("{why}: the web root has no file for {mac}; add the phone to the inventory and rebuild"),
+            ))
+        }
+        Err((_, why)) => return Err(fail("phone file", &phone_url, why)),
+    };
+    let own = check_config(&phone_bytes, vocab, FileKind::Phone).map_err(|p| {
+        fail(
+            "phone file",
+            &phone_url,
+            format!("the phone would skip it: {}", p.join("; ")),
+        )
+    })?;
+    files.push(check("phone file", &phone_url, &phone_bytes)?);
+    let config_sn = own.get("sys", "config_sn").unwrap_or_default().to_string();
+    if let Some(p) = manifest.as_ref().and_then(|m| m.phones.get(&mac)) {
+        if p.config_sn != config_sn {
+            return Err(fail(
+                "phone file",
+                &phone_url,
+                format!("config_sn {config_sn}, the manifest says {}", p.config_sn),
+            ));
+        }
+    }
+
+    // 6. The encrypted copy: a 404 is normal.
+    let ser_url = format!("{stem}.ser");
+    let ser = match client.get(&ser_url, &ua) {
+        Ok(b) => {
+            warnings.push(format!(
+                "{ser_url} exists ({} bytes): the phone may prefer it to the .txt file",
+                b.len()
+            ));
+            format!("{} bytes", b.len())
+        }
+        Err((404, _)) => "absent (404, normal)".to_string(),
+        Err((_, why)) => return Err(fail(".ser", &ser_url, why)),
+    };
+
+    let merged = Merged {
+        layers: [&own, &common],
+    };
+    Ok(Report {
+        mac: mac.clone(),
+        model: model.name().to_string(),
+        user_agent: ua,
+        entry_point: entry_url.to_string(),
+        release: manifest.map(|m| m.release),
+        files,
+        ser,
+        config_sn,
+        lines: merged.lines(model),
+        keys: merged.keys(model),
+        timezone: merged.get("ntp", "NtpZoneNum").map(|z| {
+            match z.parse::<usize>().ok().and_then(|i| NTP_ZONE_NAMES.get(i)) {
+                Some(name) => format!("{z} ({name})"),
+                None => z.to_string(),
+            }
+        }),
+        language_type: merged.get("ipp", "LanguageType").map(|l| {
+            let name = match l {
+                "0" => " (English)",
+                "1" => " (French)",
+                "2" => " (Spanish)",
+                "3" => " (German)",
+                _ => "",
+            };
+            format!("{l}{name}")
+        }),
+        warnings,
+    })
+}
+
+/// The phone's view: its own file over the common file.
+struct Merged<'a> {
+    layers: [&'a ConfigFile; 2],
+}
+
+impl Merged<'_> {
+    fn get(&self, section: &str, key: &str) -> Option<&str> {
+        self.layers.iter().find_map(|l| l.get(section, key))
+    }
+
+    fn lines(&self, model: ModelId) -> Vec<Line> {
+        (1..=model.line_slots())
+            .filter(|n| self.get("sip", &format!("TEL0{n}Use")) == Some("1"))
+            .map(|n| {
+                let s = |k: String| self.get("sip", &k).unwrap_or("").to_string();
+                let transport = match self.get("sip", &format!("TransportFlgMP{n}")) {
+                    Some("0") | None => "udp",
+                    Some("1") => "tcp",
+                    Some("2") => "tls",
+                    Some(_) => "unknown",
+                };
+                Line {
+                    slot: n,
+                    user: s(format!("TEL{n}Number")),
+                    auth_user: s(format!("regid{n}")),
+                    registrar: s(format!("RegisterServerMP{n}")),
+                    port: s(format!("sip_reg_srv_portMP{n}")),
+                    transport: transport.to_string(),
+                    display_name: s(format!("DisplayName{n}")),
+                }
+            })
+            .collect()
+    }
+
+    fn keys(&self, model: ModelId) -> Vec<Key> {
+        (1..=model.function_keys())
+            .filter_map(|k| {
+                let v = self.get("sys", &format!("FeatureKeyExt{k:02}"))?;
+                let (kind, rest) = v.split_once('/')?;
+                let target = rest.strip_prefix("<sip:")?.strip_suffix('>')?;
+                if target.is_empty() {
+                    return None;
+                }
+                Some(Key {
+                    number: k,
+                    kind: if kind == "S" { "blf" } else { "line" }.to_string(),
+                    target: target.to_string(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// One row of `probe --all`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub mac: String,
+    pub model: String,
+    pub name: Option<String>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "result", rename_all = "lowercase")]
+pub enum Outcome {
+    Ok { config_sn: String, lines: usize },
+    Failed(Failure),
+}
+
+/// Probes every phone `BASE_URL/manifest.json` lists, `jobs` at a time.
+pub fn probe_all(client: &Client, base_url: &str, jobs: usize) -> Result<Vec<Row>, Failure> {
+    let base = if base_url.ends_with('/') {
+        base_url.to_string()
+    } else {
+        format!("{base_url}/")
+    };
+    let manifest_url = format!("{base}manifest.json");
+    let bytes = client
+        .get(&manifest_url, "provsite-probe")
+        .map_err(|(_, why)| Failure {
+            step: "manifest".into(),
+            url: manifest_url.clone(),
+            reason: format!(
+                "{why}; --all needs the web root's manifest.json (give the web root's URL)"
+            ),
+        })?;
+    let manifest = Manifest::from_bytes(&bytes).map_err(|e| Failure {
+        step: "manifest".into(),
+        url: manifest_url.clone(),
+        reason: format!("not a provsite manifest: {e}"),
+    })?;
+    let targets: Vec<(String, crate::manifest::PhoneEntry)> = manifest
+        .phones
+        .iter()
+        .map(|(m, p)| (m.clone(), p.clone()))
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let rows: Mutex<Vec<Row>> = Mutex::new(Vec::with_capacity(targets.len()));
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1).min(targets.len().max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((mac, p)) = targets.get(i) else {
+                    break;
+                };
+                let model = ModelId::parse(&p.model);
+                let entry = manifest
+                    .models
+                    .get(&p.model)
+                    .map(|m| format!("{base}{}", m.entry_point))
+                    .unwrap_or_default();
+                let outcome = match probe(
+                    client,
+                    &PhoneTarget {
+                        entry_url: entry,
+                        mac: mac.clone(),
+                        model,
+                        user_agent: None,
+                    },
+                ) {
+                    Ok(r) => Outcome::Ok {
+                        config_sn: r.config_sn,
+                        lines: r.lines.len(),
+                    },
+                    Err(f) => Outcome::Failed(f),
+                };
+                rows.lock().expect("not poisoned").push(Row {
+                    mac: mac.clone(),
+                    model: p.model.clone(),
+                    name: p.name.clone(),
+                    outcome,
+                });
+            });
+        }
+    });
+    let mut rows = rows.into_inner().expect("not poisoned");
+    rows.sort_by(|a, b| a.mac.cmp(&b.mac));
+    Ok(rows)
+}
+
+/// The report as text, for a person.
+pub fn render_report(r: &Report) -> String {
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    line(format!(
+        "phone {} ({}) as `{}`",
+        r.mac, r.model, r.user_agent
+    ));
+    line(format!("entry point {}", r.entry_point));
+    match &r.release {
+        Some(rel) => line(format!(
+            "release {rel} (sizes and SHA-256 checked against its manifest)"
+        )),
+        None => line("no manifest: sizes and SHA-256 not checked".to_string()),
+    }
+    for f in &r.files {
+        let name = f.url.rsplit('/').next().unwrap_or(&f.url);
+        line(format!(
+            "  ok  {:<14} {name} ({} bytes{})",
+            f.role,
+            f.size,
+            if f.verified { ", verified" } else { "" }
+        ));
+    }
+    line(format!("  ok  {:<14} {}", ".ser", r.ser));
+    line(format!("config_sn {}", r.config_sn));
+    if r.lines.is_empty() {
+        line("lines: none in use".to_string());
+    }
+    for l in &r.lines {
+        line(format!(
+            "line {}: {}@{}:{} ({}), auth user {}, shown as \"{}\"",
+            l.slot, l.user, l.registrar, l.port, l.transport, l.auth_user, l.display_name
+        ));
+    }
+    for k in &r.keys {
+        line(format!("key {:02}: {} {}", k.number, k.kind, k.target));
+    }
+    if let Some(z) = &r.timezone {
+        line(format!("timezone NtpZoneNum {z}"));
+    }
+    if let Some(l) = &r.language_type {
+        line(format!("language LanguageType {l}"));
+    }
+    for w in &r.warnings {
+        line(format!("warning: {w}"));
+    }
+    out
+}
+
+/// `provsite probe --all`'s table.
+pub fn render_rows(rows: &[Row]) -> String {
+    let mut out = format!(
+        "{:<12}  {:<6}  {:<20}  {:<12}  {}\n",
+        "MAC", "MODEL", "NAME", "CONFIG_SN", "RESULT"
+    );
+    for r in rows {
+        let name = r.name.clone().unwrap_or_default();
+        let (sn, result) = match &r.outcome {
+            Outcome::Ok { config_sn, lines } => (config_sn.clone(), format!("ok, {lines} line(s)")),
+            Outcome::Failed(f) => (
+                "-".to_string(),
+                format!("FAILED at {}: {} ({})", f.step, f.reason, f.url),
+            ),
+        };
+        out.push_str(&format!(
+            "{:<12}  {:<6}  {:<20}  {:<12}  {result}\n",
+            r.mac,
+            r.model,
+            truncate(&name, 20),
+            sn
+        ));
+    }
+    let failed = rows
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
+        .count();
+    out.push_str(&format!(
+        "{} phone(s) probed, {} ok, {failed} failed\n",
+        rows.len(),
+        rows.len() - failed
+    ));
+    out
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).chain(['…']).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn models_from_entry_point_names() {
+        assert_eq!(
+            model_from_entry_url("http://h/p/ST2030S.inf"),
+            Some(ModelId::ST2030)
+        );
+        assert_eq!(
+            model_from_entry_url("http://h/TB30S.inf"),
+            Some(ModelId::TB30)
+        );
+        assert_eq!(
+            model_from_entry_url("http://h/ST2022.inf"),
+            Some(ModelId::ST2022)
+        );
+        assert_eq!(model_from_entry_url("http://h/phones.inf"), None);
+        assert_eq!(folder_of("http://h/a/ST2030S.inf"), "http://h/a/");
+    }
+}

@@ -1,0 +1,808 @@
+//! `provsite serve`: a static web server for a built web root, for a small site or a lab.
+//!
+//! hyper does the HTTP; this module decides what may be served and how: GET and HEAD only, no
+//! listing, nothing outside the root (symlinks included), the two cache policies, ETag and
+//! Last-Modified with conditional requests, single byte ranges, and one access-log line per request
+//! that names the phone from its User-Agent. Every file is opened before anything is sent, so a
+//! request served while an entry point is replaced (a rename) gets the old or the new file, whole.
+
+use std::convert::Infallible;
+use std::fs::File;
+use std::future::Future;
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
+use hyper::body::{Body, Frame, Incoming};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+
+use crate::error::Error;
+use crate::manifest::Manifest;
+use crate::phone_http::{file_mac, PhoneAgent};
+
+/// Files up to this size are read whole when opened; larger ones are streamed in chunks this big.
+const CHUNK: usize = 256 * 1024;
+
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+pub const NO_CACHE: &str = "no-cache";
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub root: PathBuf,
+    pub listen: String,
+    pub strict: bool,
+    pub log: Option<PathBuf>,
+}
+
+/// The content type of a file of the web root, by its name.
+pub fn content_type(name: &str) -> &'static str {
+    match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("inf") | Some("txt") => "text/plain; charset=iso-8859-1",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The cache policy of a path relative to the web root: releases and firmware never change.
+pub fn cache_control(rel: &str) -> &'static str {
+    if rel.starts_with("releases/") || rel.starts_with("firmware/") {
+        IMMUTABLE
+    } else {
+        NO_CACHE
+    }
+}
+
+/// Binds the address (a clear error when it is taken), then serves until SIGINT or SIGTERM.
+/// `on_ready` gets the bound address (useful with port 0).
+pub fn run(opts: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result<(), Error> {
+    let root = opts.root.canonicalize().map_err(|e| {
+        Error::Build(format!(
+            "cannot serve `{}`: {e}; build a web root first (`provsite build --out {}`) or name it with --root",
+            opts.root.display(),
+            opts.root.display()
+        ))
+    })?;
+    if !root.is_dir() {
+        return Err(Error::Build(format!(
+            "`{}` is not a folder; --root names the web root that `provsite build` wrote",
+            opts.root.display()
+        )));
+    }
+    let addr = opts
+        .listen
+        .to_socket_addrs()
+        .map_err(|e| {
+            Error::Build(format!(
+                "--listen `{}`: {e}; give an address and port such as 127.0.0.1:8080 or [::]:80",
+                opts.listen
+            ))
+        })?
+        .next()
+        .ok_or_else(|| Error::Build(format!("--listen `{}` names no address", opts.listen)))?;
+    let listener = StdListener::bind(addr).map_err(|e| {
+        let why = match e.kind() {
+            io::ErrorKind::AddrInUse => {
+                "the address is already in use (another server, or another provsite serve); stop it or choose another with --listen".to_string()
+            }
+            io::ErrorKind::PermissionDenied => {
+                "permission denied: ports below 1024 need root or CAP_NET_BIND_SERVICE; choose a higher port with --listen".to_string()
+            }
+            _ => e.to_string(),
+        };
+        Error::Build(format!("cannot listen on {addr}: {why}"))
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| Error::Build(format!("cannot listen on {addr}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::Build(e.to_string()))?;
+    let log: Box<dyn Write + Send> = match &opts.log {
+        Some(p) => Box::new(io::LineWriter::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| Error::io(p, e))?,
+        )),
+        None => Box::new(io::stderr()),
+    };
+    let state = Arc::new(State {
+        root,
+        strict: opts.strict,
+        log: Mutex::new(log),
+        phones: RwLock::new(None),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Build(format!("cannot start the server runtime: {e}")))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .map_err(|e| Error::Build(format!("cannot listen on {addr}: {e}")))?;
+        on_ready(bound);
+        accept_loop(listener, state).await;
+        Ok(())
+    })
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, state: Arc<State>) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: say so, breathe, go on.
+                        state.log_line(&format!("{} - accept failed: {e}", now_rfc3339()));
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let st = state.clone();
+                let service = hyper::service::service_fn(move |req| {
+                    let st = st.clone();
+                    async move { Ok::<_, Infallible>(st.handle(req, peer).await) }
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(Duration::from_secs(10)) => {
+            eprintln!("provsite serve: gave up waiting for open connections after 10 s");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}
+
+type ServeBody = BoxBody<Bytes, io::Error>;
+
+struct State {
+    root: PathBuf,
+    strict: bool,
+    log: Mutex<Box<dyn Write + Send>>,
+    /// The MACs of the current manifest, and the manifest file's identity they were read from.
+    phones: RwLock<Option<(FileId, Arc<std::collections::HashSet<String>>)>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+impl FileId {
+    fn of(m: &std::fs::Metadata) -> FileId {
+        FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: m.mtime(),
+            mtime_nsec: m.mtime_nsec(),
+        }
+    }
+}
+
+/// Why a request gets no file.
+struct Refusal {
+    status: StatusCode,
+    note: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, note: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            note: note.into(),
+        }
+    }
+}
+
+/// A file opened for a request: its handle, identity and, when small, its whole content.
+struct Opened {
+    file: Arc<File>,
+    meta: std::fs::Metadata,
+    rel: String,
+    name: String,
+    whole: Option<Bytes>,
+}
+
+impl State {
+    fn log_line(&self, line: &str) {
+        if let Ok(mut out) = self.log.lock() {
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    }
+
+    /// The phones the current manifest lists; re-read when `manifest.json` is replaced.
+    fn known_phones(&self) -> Option<Arc<std::collections::HashSet<String>>> {
+        let path = self.root.join("manifest.json");
+        let meta = std::fs::metadata(&path).ok()?;
+        let id = FileId::of(&meta);
+        if let Some((seen, phones)) = &*self.phones.read().ok()? {
+            if *seen == id {
+                return Some(phones.clone());
+            }
+        }
+        let bytes = std::fs::read(&path).ok()?;
+        let manifest = Manifest::from_bytes(&bytes).ok()?;
+        let phones: Arc<std::collections::HashSet<String>> =
+            Arc::new(manifest.phones.keys().cloned().collect());
+        if let Ok(mut w) = self.phones.write() {
+            *w = Some((id, phones.clone()));
+        }
+        Some(phones)
+    }
+
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<ServeBody> {
+        let ua = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let agent = PhoneAgent::parse(&ua);
+        let raw_path = req.uri().path().to_string();
+        let method = req.method().clone();
+        let mut notes: Vec<String> = Vec::new();
+
+        let response = if method != Method::GET && method != Method::HEAD {
+            let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            r
+        } else {
+            let st = self.clone();
+            let path = raw_path.clone();
+            let opened = tokio::task::spawn_blocking(move || st.open(&path)).await;
+            match opened {
+                Ok(Ok(opened)) => self.respond(&req, opened, agent.as_ref(), &mut notes),
+                Ok(Err(refusal)) => {
+                    notes.push(refusal.note);
+                    let body = match refusal.status {
+                        StatusCode::BAD_REQUEST => "bad request\n",
+                        _ => "not found\n",
+                    };
+                    plain(refusal.status, body)
+                }
+                Err(e) => {
+                    notes.push(format!("internal error: {e}"));
+                    plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
+                }
+            }
+        };
+        if let Some(a) = &agent {
+            if !notes.iter().any(|n| n.starts_with("unknown-phone")) {
+                if let Some(phones) = self.known_phones() {
+                    if !phones.contains(&a.mac) {
+                        notes.push(format!(
+                            "unknown-phone mac={} (not in the current manifest: add it to the inventory and rebuild)",
+                            a.mac
+                        ));
+                    }
+                }
+            }
+        }
+        let bytes = if method == Method::HEAD {
+            0
+        } else {
+            response.body().size_hint().exact().unwrap_or(0)
+        };
+        let mut line = format!(
+            "{} {} {} {} {} {}",
+            now_rfc3339(),
+            peer.ip(),
+            method,
+            escape(&raw_path),
+            response.status().as_u16(),
+            bytes
+        );
+        match &agent {
+            Some(a) => line.push_str(&format!(
+                " model={} hw={} fw={} mac={}",
+                a.model, a.hardware, a.firmware, a.mac
+            )),
+            None if ua.is_empty() => line.push_str(" ua=-"),
+            None => line.push_str(&format!(" ua=\"{}\"", escape(&ua))),
+        }
+        for n in &notes {
+            line.push_str(" | ");
+            line.push_str(n);
+        }
+        self.log_line(&line);
+        if method == Method::HEAD {
+            let (parts, _) = response.into_parts();
+            return Response::from_parts(parts, empty());
+        }
+        response
+    }
+
+    /// Maps a request path to a file under the root, refusing anything else.
+    fn open(&self, raw: &str) -> Result<Opened, Refusal> {
+        let bad = |why: &str| Refusal::new(StatusCode::BAD_REQUEST, format!("refused: {why}"));
+        let not_found = |why: String| Refusal::new(StatusCode::NOT_FOUND, why);
+        if raw.contains('\\') {
+            return Err(bad("backslash in path"));
+        }
+        let decoded = percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| bad("path is not UTF-8"))?;
+        if decoded.contains('\0') {
+            return Err(bad("NUL byte in path"));
+        }
+        let Some(rest) = decoded.strip_prefix('/') else {
+            return Err(bad("path does not start with /"));
+        };
+        if rest.is_empty() || rest.ends_with('/') {
+            return Err(not_found("folder: no listing".to_string()));
+        }
+        let segments: Vec<&str> = rest.split('/').collect();
+        for s in &segments {
+            if s.is_empty() {
+                return Err(bad("empty path segment (absolute path?)"));
+            }
+            if *s == ".." || *s == "." {
+                return Err(bad("traversal"));
+            }
+            if s.starts_with('.') {
+                return Err(not_found("hidden file".to_string()));
+            }
+        }
+        let mut path = self.root.clone();
+        for s in &segments {
+            path.push(s);
+        }
+        let canonical = match path.canonicalize() {
+            Ok(c) => c,
+            Err(_) => return Err(not_found("no such file".to_string())),
+        };
+        if !canonical.starts_with(&self.root) {
+            return Err(not_found(
+                "refused: a symlink leads outside the web root".to_string(),
+            ));
+        }
+        let file = File::open(&canonical).map_err(|e| not_found(format!("cannot open: {e}")))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| not_found(format!("cannot stat: {e}")))?;
+        if meta.is_dir() {
+            return Err(not_found("folder: no listing".to_string()));
+        }
+        if !meta.is_file() {
+            return Err(not_found("not a regular file".to_string()));
+        }
+        let whole = if meta.len() as usize <= CHUNK {
+            let mut buf = vec![0u8; meta.len() as usize];
+            file.read_exact_at(&mut buf, 0)
+                .map_err(|e| not_found(format!("cannot read: {e}")))?;
+            Some(Bytes::from(buf))
+        } else {
+            None
+        };
+        Ok(Opened {
+            file: Arc::new(file),
+            meta,
+            rel: segments.join("/"),
+            name: segments.last().copied().unwrap_or("").to_string(),
+            whole,
+        })
+    }
+
+    fn respond(
+        &self,
+        req: &Request<Incoming>,
+        f: Opened,
+        agent: Option<&PhoneAgent>,
+        notes: &mut Vec<String>,
+    ) -> Response<ServeBody> {
+        // A phone's own file: is it this phone's, and does the manifest know it?
+        let in_config = f.rel.rsplit('/').nth(1) == Some("config");
+        if let Some((_, mac)) = file_mac(&f.name).filter(|_| in_config) {
+            if let Some(phones) = self.known_phones() {
+                if !phones.contains(&mac) {
+                    notes.push(format!(
+                        "unknown-phone mac={mac} (not in the current manifest: add it to the inventory and rebuild)"
+                    ));
+                }
+            }
+            match agent {
+                Some(a) if a.mac == mac => {}
+                Some(a) => {
+                    notes.push(format!(
+                        "other-phone: {} asked for the file of {mac}{}",
+                        a.mac,
+                        if self.strict {
+                            " (refused: --strict)"
+                        } else {
+                            ""
+                        }
+                    ));
+                    if self.strict {
+                        return plain(StatusCode::FORBIDDEN, "forbidden\n");
+                    }
+                }
+                None if self.strict => {
+                    notes.push(format!(
+                        "refused: --strict serves the file of {mac} only to that phone's User-Agent"
+                    ));
+                    return plain(StatusCode::FORBIDDEN, "forbidden\n");
+                }
+                None => {}
+            }
+        }
+
+        let len = f.meta.len();
+        let mtime = f.meta.modified().unwrap_or(UNIX_EPOCH);
+        let mtime_secs = mtime
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let etag = format!(
+            "\"{:x}-{:x}-{:x}.{:x}\"",
+            f.meta.ino(),
+            len,
+            f.meta.mtime(),
+            f.meta.mtime_nsec()
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type(&f.name)),
+        );
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(cache_control(&f.rel)),
+        );
+        headers.insert(header::ETAG, hv(&etag));
+        headers.insert(
+            header::LAST_MODIFIED,
+            hv(&httpdate::fmt_http_date(
+                UNIX_EPOCH + Duration::from_secs(mtime_secs),
+            )),
+        );
+        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+
+        let h = req.headers();
+        let text = |name: header::HeaderName| h.get(name).and_then(|v| v.to_str().ok());
+        let date = |name: header::HeaderName| {
+            text(name)
+                .and_then(|v| httpdate::parse_http_date(v).ok())
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs())
+        };
+
+        // RFC 9110 section 13.2.2: the preconditions, in order.
+        if let Some(v) = text(header::IF_MATCH) {
+            if !etag_list_matches(v, &etag, true) {
+                return with_headers(StatusCode::PRECONDITION_FAILED, headers, empty());
+            }
+        } else if let Some(t) = date(header::IF_UNMODIFIED_SINCE) {
+            if mtime_secs > t {
+                return with_headers(StatusCode::PRECONDITION_FAILED, headers, empty());
+            }
+        }
+        if let Some(v) = text(header::IF_NONE_MATCH) {
+            if etag_list_matches(v, &etag, false) {
+                return with_headers(StatusCode::NOT_MODIFIED, headers, empty());
+            }
+        } else if let Some(t) = date(header::IF_MODIFIED_SINCE) {
+            if mtime_secs <= t {
+                return with_headers(StatusCode::NOT_MODIFIED, headers, empty());
+            }
+        }
+
+        let mut range = None;
+        if req.method() == Method::GET {
+            if let Some(r) = text(header::RANGE) {
+                let if_range_holds = match text(header::IF_RANGE) {
+                    None => true,
+                    Some(v) if v.starts_with('"') => v == etag,
+                    Some(v) => httpdate::parse_http_date(v)
+                        .ok()
+                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                        .map(|d| d.as_secs() == mtime_secs)
+                        .unwrap_or(false),
+                };
+                if if_range_holds {
+                    match http_range_header::parse_range_header(r).map(|p| p.validate(len)) {
+                        Ok(Ok(ranges)) if ranges.len() == 1 => {
+                            range = Some(ranges[0].clone());
+                        }
+                        // Several ranges: answer with the whole file (RFC 9110 allows it).
+                        Ok(Ok(_)) => {}
+                        Ok(Err(_)) => {
+                            headers.insert(header::CONTENT_RANGE, hv(&format!("bytes */{len}")));
+                            return with_headers(
+                                StatusCode::RANGE_NOT_SATISFIABLE,
+                                headers,
+                                empty(),
+                            );
+                        }
+                        // A malformed Range header is ignored.
+                        Err(_) => {}
+                    }
+                }
+            }
+        }
+
+        let (status, start, count) = match range {
+            Some(r) => {
+                headers.insert(
+                    header::CONTENT_RANGE,
+                    hv(&format!("bytes {}-{}/{len}", r.start(), r.end())),
+                );
+                (
+                    StatusCode::PARTIAL_CONTENT,
+                    *r.start(),
+                    r.end() - r.start() + 1,
+                )
+            }
+            None => (StatusCode::OK, 0, len),
+        };
+        headers.insert(header::CONTENT_LENGTH, hv(&count.to_string()));
+        let body = if req.method() == Method::HEAD {
+            empty()
+        } else {
+            match f.whole {
+                Some(all) => Full::new(all.slice(start as usize..(start + count) as usize))
+                    .map_err(|never| match never {})
+                    .boxed(),
+                None => FileBody {
+                    file: f.file,
+                    offset: start,
+                    remaining: count,
+                    reading: None,
+                }
+                .boxed(),
+            }
+        };
+        with_headers(status, headers, body)
+    }
+}
+
+/// Does an If-Match / If-None-Match list hold `etag`? `*` matches any file. Weak comparison
+/// ignores the `W/` prefix; strong comparison refuses weak tags.
+fn etag_list_matches(list: &str, etag: &str, strong: bool) -> bool {
+    list.split(',').map(str::trim).any(|t| {
+        if t == "*" {
+            return true;
+        }
+        match t.strip_prefix("W/") {
+            Some(weak) => !strong && weak == etag,
+            None => t == etag,
+        }
+    })
+}
+
+fn hv(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn empty() -> ServeBody {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<ServeBody> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_CACHE));
+    headers.insert(header::CONTENT_LENGTH, hv(&text.len().to_string()));
+    with_headers(
+        status,
+        headers,
+        Full::new(Bytes::from_static(text.as_bytes()))
+            .map_err(|never| match never {})
+            .boxed(),
+    )
+}
+
+fn with_headers(status: StatusCode, headers: HeaderMap, body: ServeBody) -> Response<ServeBody> {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    *r.headers_mut() = headers;
+    r
+}
+
+/// A large file streamed from its open handle, one chunk read at a time on the blocking pool.
+struct FileBody {
+    file: Arc<File>,
+    offset: u64,
+    remaining: u64,
+    reading: Option<tokio::task::JoinHandle<io::Result<Bytes>>>,
+}
+
+impl Body for FileBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        if self.reading.is_none() {
+            let file = self.file.clone();
+            let offset = self.offset;
+            let want = self.remaining.min(CHUNK as u64) as usize;
+            self.reading = Some(tokio::task::spawn_blocking(move || {
+                let mut buf = vec![0u8; want];
+                file.read_exact_at(&mut buf, offset)?;
+                Ok(Bytes::from(buf))
+            }));
+        }
+        let handle = self.reading.as_mut().expect("set above");
+        match Pin::new(handle).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(joined) => {
+                self.reading = None;
+                let chunk = joined.map_err(io::Error::other).and_then(|r| r);
+                match chunk {
+                    Ok(b) => {
+                        self.offset += b.len() as u64;
+                        self.remaining -= b.len() as u64;
+                        Poll::Ready(Some(Ok(Frame::data(b))))
+                    }
+                    Err(e) => {
+                        self.remaining = 0;
+                        Poll::Ready(Some(Err(e)))
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// Control characters and quotes escaped, so a log line stays one line.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The current time as `2026-11-26T15:02:31Z`.
+pub fn now_rfc3339() -> String {
+    rfc3339(SystemTime::now())
+}
+
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_rfc3339() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_687_200)),
+            "2026-11-26T10:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn etag_lists() {
+        let e = "\"1-2-3.4\"";
+        assert!(etag_list_matches("\"x\", \"1-2-3.4\"", e, true));
+        assert!(etag_list_matches("W/\"1-2-3.4\"", e, false));
+        assert!(!etag_list_matches("W/\"1-2-3.4\"", e, true));
+        assert!(etag_list_matches("*", e, true));
+        assert!(!etag_list_matches("\"1-2-3.5\"", e, false));
+    }
+
+    #[test]
+    fn types_and_cache_policies() {
+        assert_eq!(
+            content_type("ST2030S.inf"),
+            "text/plain; charset=iso-8859-1"
+        );
+        assert_eq!(content_type("manifest.json"), "application/json");
+        assert_eq!(
+            content_type("v2030_boot_v111.zz"),
+            "application/octet-stream"
+        );
+        assert_eq!(cache_control("releases/x/a.txt"), IMMUTABLE);
+        assert_eq!(cache_control("firmware/ab/x.zz"), IMMUTABLE);
+        assert_eq!(cache_control("ST2030S.inf"), NO_CACHE);
+        assert_eq!(cache_control("manifest.json"), NO_CACHE);
+    }
+}
