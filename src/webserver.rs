@@ -134,6 +134,7 @@ pub fn render(opts: &WebserverOptions) -> Result<String, Error> {
     };
     let mut env = Environment::new();
     env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
     env.set_keep_trailing_newline(true);
     env.add_template(name, source)
         .map_err(|e| Error::Build(format!("template {name}: {e}")))?;
