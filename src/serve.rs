@@ -316,15 +316,15 @@ impl State {
                 }
             }
         };
-        if let Some(a) = &agent {
-            if !notes.iter().any(|n| n.starts_with("unknown-phone")) {
-                if let Some(phones) = self.known_phones() {
-                    if !phones.contains(&a.mac) {
-                        notes.push(format!(
-                            "unknown-phone mac={} (not in the current manifest: add it to the inventory and rebuild)",
-                            a.mac
-                        ));
-                    }
+        // A phone the current manifest does not list: by the file it asks for, else by its
+        // User-Agent.
+        let asked_for = requested_phone_file(&raw_path);
+        if let Some(mac) = asked_for.or_else(|| agent.as_ref().map(|a| a.mac.clone())) {
+            if let Some(phones) = self.known_phones() {
+                if !phones.contains(&mac) {
+                    notes.push(format!(
+                        "unknown-phone mac={mac} (not in the current manifest: add it to the inventory and rebuild)"
+                    ));
                 }
             }
         }
@@ -440,16 +440,9 @@ impl State {
         agent: Option<&PhoneAgent>,
         notes: &mut Vec<String>,
     ) -> Response<ServeBody> {
-        // A phone's own file: is it this phone's, and does the manifest know it?
+        // A phone's own file: is it this phone's?
         let in_config = f.rel.rsplit('/').nth(1) == Some("config");
         if let Some((_, mac)) = file_mac(&f.name).filter(|_| in_config) {
-            if let Some(phones) = self.known_phones() {
-                if !phones.contains(&mac) {
-                    notes.push(format!(
-                        "unknown-phone mac={mac} (not in the current manifest: add it to the inventory and rebuild)"
-                    ));
-                }
-            }
             match agent {
                 Some(a) if a.mac == mac => {}
                 Some(a) => {
@@ -607,6 +600,19 @@ impl State {
         };
         with_headers(status, headers, body)
     }
+}
+
+/// The MAC of a request for `.../config/<PREFIX>_<MAC>.txt` (or `.ser`).
+fn requested_phone_file(raw_path: &str) -> Option<String> {
+    let decoded = percent_encoding::percent_decode_str(raw_path)
+        .decode_utf8()
+        .ok()?;
+    let mut back = decoded.rsplit('/');
+    let name = back.next()?;
+    if back.next()? != "config" {
+        return None;
+    }
+    file_mac(name).map(|(_, mac)| mac)
 }
 
 /// Does an If-Match / If-None-Match list hold `etag`? `*` matches any file. Weak comparison

@@ -249,3 +249,4 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, (Vec<u8>, std::time::SystemTime
     walk(root, root, &mut out);
     out
 }
+pub mod http;
