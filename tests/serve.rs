@@ -384,7 +384,8 @@ fn probe_names_the_step_that_breaks() {
             .to_string()
     };
     let own = phone_path(&r.public(), M1);
-    let cases: Vec<(&str, Box<dyn Fn(&std::path::Path)>, &str, &str)> = vec![
+    type Breaker<'a> = Box<dyn Fn(&std::path::Path) + 'a>;
+    let cases: Vec<(&str, Breaker, &str, &str)> = vec![
         (
             "missing firmware",
             Box::new(|root| std::fs::remove_file(root.join(fw("dsp"))).unwrap()),
