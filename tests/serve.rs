@@ -84,6 +84,7 @@ fn serve_refuses_traversal_listing_and_escaping_symlinks() {
     std::fs::write(&secret, "root:x:0:0:outside the web root\n").unwrap();
     std::os::unix::fs::symlink(&secret, r.public().join("escape.txt")).unwrap();
     std::os::unix::fs::symlink(r.path(), r.public().join("releases/up")).unwrap();
+    std::fs::write(r.public().join("releases/.hidden"), "a dot-file\n").unwrap();
     let log = r.path().join("access.log");
     let s = provsite_serve(&r.public(), &[], &log);
     for (path, want) in [
@@ -101,11 +102,13 @@ fn serve_refuses_traversal_listing_and_escaping_symlinks() {
         ("/firmware/", 404),
         ("/", 404),
         ("/.gitignore", 404),
+        ("/releases/.hidden", 404),
     ] {
         let reply = get(s.addr, path);
         assert_eq!(reply.status, want, "{path}");
         let body = String::from_utf8_lossy(&reply.body);
         assert!(!body.contains("outside the web root"), "{path}: {body}");
+        assert!(!body.contains("a dot-file"), "{path}: {body}");
         assert!(!body.contains("ST2030S"), "{path} listed something: {body}");
     }
     let post = request(s.addr, "POST", "/ST2030S.inf", &[]);

@@ -77,7 +77,18 @@ pub struct Server {
 }
 
 impl Drop for Server {
+    /// SIGTERM first, so a server with worker processes (nginx, Apache) stops them, then SIGKILL.
     fn drop(&mut self) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
