@@ -49,6 +49,9 @@ pub struct Fetched {
     pub sha256: String,
     /// true when size and digest were checked against the manifest.
     pub verified: bool,
+    /// For firmware: the version its file name carries, when it follows the vendor's pattern.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -299,12 +302,17 @@ pub fn probe(client: &Client, target: &PhoneTarget) -> Result<Report, Failure> {
             }
             verified = true;
         }
+        let version = step
+            .starts_with("firmware")
+            .then(|| version_from_name(url.rsplit('/').next().unwrap_or(url)))
+            .flatten();
         Ok(Fetched {
             role: step.to_string(),
             url: url.to_string(),
             size,
             sha256: sha,
             verified,
+            version,
         })
     };
 
@@ -340,6 +348,9 @@ pub fn probe(client: &Client, target: &PhoneTarget) -> Result<Report, Failure> {
         Ok(b) => b.clone(),
         Err((_, why)) => return Err(fail("common file", &common_url, why.clone())),
     };
+    if let Some(why) = wrongly_encoded(&common_bytes) {
+        return Err(fail("common file", &common_url, why));
+    }
     let common = check_config(&common_bytes, vocab, FileKind::Common).map_err(|p| {
         fail(
             "common file",
@@ -364,6 +375,9 @@ pub fn probe(client: &Client, target: &PhoneTarget) -> Result<Report, Failure> {
         }
         Err((_, why)) => return Err(fail("phone file", &phone_url, why)),
     };
+    if let Some(why) = wrongly_encoded(&phone_bytes) {
+        return Err(fail("phone file", &phone_url, why));
+    }
     let own = check_config(&phone_bytes, vocab, FileKind::Phone).map_err(|p| {
         fail(
             "phone file",
@@ -429,6 +443,45 @@ pub fn probe(client: &Client, target: &PhoneTarget) -> Result<Report, Failure> {
         }),
         warnings,
     })
+}
+
+/// The phones read ISO-8859-1: a file whose non-ASCII bytes form valid UTF-8 was almost surely
+/// written as UTF-8, and its accents would show as `Ã©`.
+fn wrongly_encoded(bytes: &[u8]) -> Option<String> {
+    if !bytes.iter().any(|b| *b >= 0x80) {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    let sample: String = text
+        .lines()
+        .find(|l| !l.is_ascii())
+        .unwrap_or("")
+        .chars()
+        .take(60)
+        .collect();
+    Some(format!(
+        "the file is UTF-8 encoded (e.g. `{}`), but the phone reads ISO-8859-1 (Latin-1): accents would show garbled",
+        sample.trim_end()
+    ))
+}
+
+/// The version a firmware file name carries after its 6-digit build date, as in
+/// `v2030SG.R11.1.SED.101223.2.74.zz` (2.74) or `TB30S.R11.101217.1.74.0.zz` (1.74.0).
+pub fn version_from_name(name: &str) -> Option<String> {
+    let stem = name.strip_suffix(".zz").unwrap_or(name);
+    let parts: Vec<&str> = stem.split('.').collect();
+    let date = parts
+        .iter()
+        .position(|p| p.len() == 6 && p.bytes().all(|b| b.is_ascii_digit()))?;
+    let rest = &parts[date + 1..];
+    if rest.is_empty()
+        || !rest
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    Some(rest.join("."))
 }
 
 /// The phone's view: its own file over the common file.
@@ -592,8 +645,13 @@ pub fn render_report(r: &Report) -> String {
     }
     for f in &r.files {
         let name = f.url.rsplit('/').next().unwrap_or(&f.url);
+        let version = f
+            .version
+            .as_ref()
+            .map(|v| format!(", version {v}"))
+            .unwrap_or_default();
         line(format!(
-            "  ok  {:<14} {name} ({} bytes{})",
+            "  ok  {:<14} {name} ({} bytes{}{version})",
             f.role,
             f.size,
             if f.verified { ", verified" } else { "" }
@@ -688,5 +746,34 @@ mod tests {
         );
         assert_eq!(model_from_entry_url("http://h/phones.inf"), None);
         assert_eq!(folder_of("http://h/a/ST2030S.inf"), "http://h/a/");
+    }
+
+    #[test]
+    fn firmware_versions_from_the_reference_names() {
+        assert_eq!(
+            version_from_name("v2030SG.R11.1.SED.101223.2.74.zz").as_deref(),
+            Some("2.74")
+        );
+        assert_eq!(
+            version_from_name("v2030SG.R11.1.SED.100804.2.72.2.zz").as_deref(),
+            Some("2.72.2")
+        );
+        assert_eq!(
+            version_from_name("v2022SG.R11.1.SED.120313.4.78.1.zz").as_deref(),
+            Some("4.78.1")
+        );
+        assert_eq!(
+            version_from_name("TB30S.R11.101217.1.74.0.zz").as_deref(),
+            Some("1.74.0")
+        );
+        assert_eq!(version_from_name("v2030_dsp_R11.1_SED_v320.zz"), None);
+        assert_eq!(version_from_name("app30.zz"), None);
+    }
+
+    #[test]
+    fn utf8_files_are_caught_latin1_files_pass() {
+        assert!(wrongly_encoded("DisplayName1=Hélène\r\n".as_bytes()).is_some());
+        assert!(wrongly_encoded(b"DisplayName1=H\xe9l\xe8ne\r\n").is_none());
+        assert!(wrongly_encoded(b"DisplayName1=Helene\r\n").is_none());
     }
 }

@@ -423,6 +423,17 @@ fn probe_names_the_step_that_breaks() {
             "config_sn",
         ),
         (
+            "phone file saved as UTF-8",
+            Box::new(|root| {
+                let p = root.join(&own);
+                let t = provsite::vendor_format::decode(&std::fs::read(&p).unwrap());
+                assert!(t.contains("Hélène"));
+                std::fs::write(&p, t.as_bytes()).unwrap();
+            }),
+            "step `phone file` failed",
+            "UTF-8",
+        ),
+        (
             "phone file missing",
             Box::new(|root| std::fs::remove_file(root.join(&own)).unwrap()),
             "step `phone file` failed",
