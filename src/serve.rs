@@ -265,13 +265,18 @@ impl State {
                 return Some(phones.clone());
             }
         }
+        // One request re-reads a replaced manifest; the others wait for it rather than all parsing it.
+        let mut w = self.phones.write().ok()?;
+        if let Some((seen, phones)) = &*w {
+            if *seen == id {
+                return Some(phones.clone());
+            }
+        }
         let bytes = std::fs::read(&path).ok()?;
         let manifest = Manifest::from_bytes(&bytes).ok()?;
         let phones: Arc<std::collections::HashSet<String>> =
             Arc::new(manifest.phones.keys().cloned().collect());
-        if let Ok(mut w) = self.phones.write() {
-            *w = Some((id, phones.clone()));
-        }
+        *w = Some((id, phones.clone()));
         Some(phones)
     }
 
@@ -290,6 +295,7 @@ impl State {
         let raw_path = req.uri().path().to_string();
         let method = req.method().clone();
         let mut notes: Vec<String> = Vec::new();
+        let mut known = None;
 
         let response = if method != Method::GET && method != Method::HEAD {
             let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
@@ -299,7 +305,16 @@ impl State {
         } else {
             let st = self.clone();
             let path = raw_path.clone();
-            let opened = tokio::task::spawn_blocking(move || st.open(&path)).await;
+            // File system work (the open, and re-reading a replaced manifest) off the async threads.
+            let opened = tokio::task::spawn_blocking(move || {
+                let phones = st.known_phones();
+                (st.open(&path), phones)
+            })
+            .await
+            .map(|(opened, phones)| {
+                known = phones;
+                opened
+            });
             match opened {
                 Ok(Ok(opened)) => self.respond(&req, opened, agent.as_ref(), &mut notes),
                 Ok(Err(refusal)) => {
@@ -320,7 +335,7 @@ impl State {
         // User-Agent.
         let asked_for = requested_phone_file(&raw_path);
         if let Some(mac) = asked_for.or_else(|| agent.as_ref().map(|a| a.mac.clone())) {
-            if let Some(phones) = self.known_phones() {
+            if let Some(phones) = &known {
                 if !phones.contains(&mac) {
                     notes.push(format!(
                         "unknown-phone mac={mac} (not in the current manifest: add it to the inventory and rebuild)"
