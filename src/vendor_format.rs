@@ -253,6 +253,15 @@ pub fn check_entry_point(bytes: &[u8]) -> Result<ConfigFile, Vec<String>> {
     }
 }
 
+/// Bytes as `&str` when they are ASCII (Latin-1 and UTF-8 agree there).
+fn ascii(bytes: &[u8]) -> Option<&str> {
+    if bytes.is_ascii() {
+        std::str::from_utf8(bytes).ok()
+    } else {
+        None
+    }
+}
+
 fn strict_lines(
     bytes: &[u8],
     problems: &mut Vec<String>,
@@ -263,27 +272,43 @@ fn strict_lines(
     if !bytes.is_empty() && !bytes.ends_with(b"\r\n") {
         problems.push("the last line does not end with CRLF".to_string());
     }
-    // Latin-1 text that is plain ASCII (most files) is read in place.
-    let text: std::borrow::Cow<str> = match std::str::from_utf8(bytes) {
-        Ok(t) if bytes.is_ascii() => t.into(),
-        _ => decode(bytes).into(),
-    };
-    let body = text.strip_suffix("\r\n").unwrap_or(&text);
-    let lines = body.split("\r\n").filter(|_| !body.is_empty());
+    // Lines are split on the bytes; a line is decoded from Latin-1 only when it is not ASCII, so
+    // a file with a few accented names costs a few small copies, not a copy of the whole file.
+    let body = bytes.strip_suffix(b"\r\n").unwrap_or(bytes);
     let mut sections: Vec<&str> = Vec::new();
-    let mut seen: HashSet<(&str, &str), FastHash> = HashSet::default();
-    for (i, line) in lines.enumerate() {
-        let n = i + 1;
-        if line.contains('\n') || line.contains('\r') {
-            problems.push(format!(
-                "line {n}: a bare LF or CR (lines must end with CRLF)"
-            ));
+    // About one key per 24 bytes: sized once instead of grown by rehashing.
+    let mut seen: HashSet<(&str, &str), FastHash> =
+        HashSet::with_capacity_and_hasher(bytes.len() / 24 + 8, FastHash::default());
+    let mut segments = body
+        .split(|&b| b == b'\n')
+        .filter(|_| !body.is_empty())
+        .peekable();
+    let mut n = 0;
+    while let Some(raw) = segments.next() {
+        n += 1;
+        let last = segments.peek().is_none();
+        let line = match raw.strip_suffix(b"\r") {
+            Some(l) => l,
+            // The last line's CRLF was taken off with the body's end.
+            None if last => raw,
+            None => {
+                problems.push(format!("line {n}: a bare LF (lines must end with CRLF)"));
+                raw
+            }
+        };
+        if line.contains(&b'\r') {
+            problems.push(format!("line {n}: a bare CR (lines must end with CRLF)"));
             continue;
         }
         if line.is_empty() {
             continue;
         }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+        let shown = || decode(line);
+        if let Some(name) = line.strip_prefix(b"[").and_then(|l| l.strip_suffix(b"]")) {
+            let Some(name) = ascii(name) else {
+                problems.push(format!("line {n}: section `{}` is not ASCII", shown()));
+                continue;
+            };
             if sections.contains(&name) {
                 problems.push(format!("line {n}: section [{name}] appears twice"));
             }
@@ -298,27 +323,41 @@ fn strict_lines(
             }
             continue;
         }
-        let Some((key, value)) = line.split_once('=') else {
+        let Some(eq) = line.iter().position(|&b| b == b'=') else {
             problems.push(format!(
-                "line {n}: `{line}` is neither [section] nor Key=Value"
+                "line {n}: `{}` is neither [section] nor Key=Value",
+                shown()
             ));
             continue;
         };
+        let Some(key) = ascii(&line[..eq]) else {
+            problems.push(format!("line {n}: `{}`: the key is not ASCII", shown()));
+            continue;
+        };
+        let value_bytes = &line[eq + 1..];
+        let value: std::borrow::Cow<str> = match ascii(value_bytes) {
+            Some(v) => v.into(),
+            None => decode(value_bytes).into(),
+        };
         if key.is_empty() || key != key.trim() || value.starts_with(' ') {
             problems.push(format!(
-                "line {n}: `{line}`: no spaces around = and a key is needed"
+                "line {n}: `{}`: no spaces around = and a key is needed",
+                shown()
             ));
         }
         let Some(&section) = sections.last() else {
-            problems.push(format!("line {n}: `{line}` comes before any [section]"));
+            problems.push(format!(
+                "line {n}: `{}` comes before any [section]",
+                shown()
+            ));
             continue;
         };
         if !seen.insert((section, key)) {
             problems.push(format!("line {n}: key {section}.{key} appears twice"));
         }
-        check_key(section, key, value, n, problems);
+        check_key(section, key, &value, n, problems);
         if let Some(sec) = file.sections.last_mut().filter(|_| build) {
-            sec.entries.push((key.to_string(), value.to_string()));
+            sec.entries.push((key.to_string(), value.into_owned()));
         }
     }
     file
@@ -381,7 +420,23 @@ mod tests {
                 b"[sys]\r\nconfig_sn=202611260001\r\nnonsense\r\n",
                 "neither",
             ),
+            (
+                b"[sys]\nconfig_sn=202611260001\r\nTEL1Number=1\r\n",
+                "line 1: a bare LF",
+            ),
+            (
+                b"[sys]\r\nconfig_sn=202611260001\rTEL1Number=1\r\n",
+                "line 2: a bare CR",
+            ),
+            (
+                b"[sys]\r\nconfig_sn=202611260001\r\nD\xe9cor=1\r\n",
+                "the key is not ASCII",
+            ),
         ];
+        // Latin-1 values are read as Latin-1.
+        let accented = b"[sip]\r\nDisplayName1=H\xe9l\xe8ne\r\n[sys]\r\nconfig_sn=202611260001\r\n";
+        let file = check_config(accented, vocab, FileKind::Phone).unwrap();
+        assert_eq!(file.get("sip", "DisplayName1"), Some("Hélène"));
         for (bytes, want) in cases {
             let problems = check_config(bytes, vocab, FileKind::Phone).unwrap_err();
             assert!(
