@@ -1015,7 +1015,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         })
         .map(|(mac, _)| mac.clone())
         .collect();
-    Ok(Summary {
+    let summary = Summary {
         release,
         commit: loaded.head.id.to_string(),
         config_sn: config_sn::format(numbering.release_sn),
@@ -1029,7 +1029,14 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         firmware_pruned: pruned.firmware,
         commits_rendered: numbering.commits_rendered,
         warnings: loaded.warnings.clone(),
-    })
+    };
+    // Freeing millions of small allocations takes a noticeable share of a large build (0.6 s at
+    // 100,000 phones): it happens on a thread of its own, so the command returns (and the CLI
+    // exits) without waiting; in a longer-lived process the memory is freed all the same.
+    drop(past);
+    let garbage = (loaded, rendered, manifest, digests, previous, numbering);
+    std::thread::spawn(move || drop(garbage));
+    Ok(summary)
 }
 
 /// Writes every phone's file with its config_sn, from several threads: creating files is
