@@ -30,6 +30,86 @@ pub enum Command {
     Probe(ProbeArgs),
     /// Print an nginx, Apache or Caddy configuration that serves the web root
     Webserver(WebserverArgs),
+    /// Print the DHCP configuration (ISC dhcpd, Kea, dnsmasq) that sends each model its entry point
+    Dhcp(DhcpArgs),
+    /// Print the Asterisk side: accounts for pjsip.conf or sip.conf, BLF hints, check-sync NOTIFY
+    Asterisk(AsteriskArgs),
+    /// Write an inventory from existing Asterisk configuration (res_phoneprov users, pjsip, sip)
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DhcpFormat {
+    Isc,
+    Kea,
+    Dnsmasq,
+}
+
+#[derive(Debug, Args)]
+pub struct DhcpArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Which DHCP server the configuration is for
+    #[arg(long, value_enum)]
+    pub format: DhcpFormat,
+    /// Print a complete configuration for this subnet (CIDR) instead of a snippet
+    #[arg(long, value_name = "CIDR", requires = "range")]
+    pub subnet: Option<String>,
+    /// The dynamic range of the complete configuration: FIRST-LAST
+    #[arg(long, value_name = "FIRST-LAST", requires = "subnet")]
+    pub range: Option<String>,
+    /// The interface a complete configuration serves (Kea, dnsmasq; default: all)
+    #[arg(long, value_name = "NAME", requires = "subnet")]
+    pub interface: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AsteriskFormat {
+    Pjsip,
+    Sip,
+}
+
+#[derive(Debug, Args)]
+pub struct AsteriskArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// chan_pjsip (pjsip.conf) or chan_sip (sip.conf)
+    #[arg(long, value_enum, default_value = "pjsip")]
+    pub format: AsteriskFormat,
+    /// Print the BLF hints for extensions.conf instead of the accounts
+    #[arg(long, conflicts_with = "notify")]
+    pub hints: bool,
+    /// Print the check-sync NOTIFY sections for pjsip_notify.conf instead of the accounts
+    #[arg(long)]
+    pub notify: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// users.conf / phoneprov_users.conf, pjsip.conf or sip.conf
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+    /// A CSV of mac,peer (or mac,peer,line, and optionally a model): MACs for sip.conf peers or pjsip endpoints
+    #[arg(long, value_name = "CSV")]
+    pub macs: Option<PathBuf>,
+    /// The model of phones whose source does not say it
+    #[arg(long, value_name = "MODEL", value_parser = ["ST2030", "ST2022", "TB30", "ST2020"])]
+    pub model: Option<String>,
+    /// The inventory folder to write (site.yaml is kept if it exists)
+    #[arg(long, default_value = "inventory", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write the SIP passwords into the YAML instead of {env: ...} references and a secrets file
+    #[arg(long)]
+    pub keep_passwords: bool,
+    /// Where the secrets file goes (default: <out>.secrets.env beside the inventory folder)
+    #[arg(long, value_name = "FILE")]
+    pub secrets: Option<PathBuf>,
+    /// Replace an existing phones/imported.yaml
+    #[arg(long)]
+    pub force: bool,
+    /// Print the report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -124,6 +124,41 @@ pub struct SiteDoc {
     pub profiles: BTreeMap<String, ProfileDoc>,
     #[serde(default)]
     pub settings: SettingsDoc,
+    #[serde(default)]
+    pub dhcp: DhcpDoc,
+    #[serde(default)]
+    pub asterisk: AsteriskDoc,
+}
+
+/// `dhcp:` in site.yaml: how `provsite dhcp` hands the phones their entry point.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DhcpDoc {
+    /// Option 43's payload; `{url}` stands for the model's entry-point URL.
+    #[serde(default)]
+    pub option43: Option<String>,
+    /// Also recognise the inventory's phones by MAC address.
+    #[serde(default)]
+    pub by_mac: bool,
+}
+
+/// `asterisk:` in site.yaml: the Asterisk side `provsite asterisk` writes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsteriskDoc {
+    #[serde(default)]
+    pub context: Option<String>,
+    #[serde(default)]
+    pub subscribe_context: Option<String>,
+    #[serde(default)]
+    pub codecs: Option<Vec<String>>,
+    #[serde(default)]
+    pub qualify_frequency: Option<u32>,
+    #[serde(default)]
+    pub max_contacts: Option<u32>,
+    /// The pjsip transport section the endpoints use (default `transport-<pbx.transport>`).
+    #[serde(default)]
+    pub transport: Option<String>,
 }
 
 fn default_language() -> String {
@@ -325,6 +360,8 @@ pub struct ModelCfg {
 
 #[derive(Debug, Clone)]
 pub struct Site {
+    pub dhcp: DhcpCfg,
+    pub asterisk: AsteriskCfg,
     pub name: String,
     pub base_url: String,
     pub timezone: String,
@@ -339,6 +376,36 @@ pub struct Site {
     pub firmware: BTreeMap<String, FirmwareSet>,
     pub models: BTreeMap<ModelId, ModelCfg>,
     pub settings: Settings,
+}
+
+#[derive(Debug, Clone)]
+pub struct DhcpCfg {
+    pub option43: String,
+    pub by_mac: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AsteriskCfg {
+    pub context: String,
+    pub subscribe_context: String,
+    pub codecs: Vec<String>,
+    pub qualify_frequency: u32,
+    pub max_contacts: u32,
+    pub transport: String,
+}
+
+/// Codec names Asterisk's `allow=` knows (chan_pjsip and chan_sip alike).
+pub const ASTERISK_CODECS: &[&str] = &[
+    "ulaw", "alaw", "g722", "g729", "gsm", "ilbc", "g726", "g726aal2", "adpcm", "slin", "lpc10",
+    "speex", "speex16", "opus", "g723", "siren7", "siren14", "testlaw",
+];
+
+/// A dialplan context or pjsip section name: letters, digits, `-`, `_`, `.`.
+fn is_asterisk_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 79
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1220,8 +1287,12 @@ fn resolve_site(
     }
     let all_models: Vec<ModelId> = models.keys().copied().collect();
     let settings = resolve_settings(r, f, &[key("settings")], &doc.settings, &all_models);
+    let dhcp = resolve_dhcp(r, f, &doc.dhcp);
+    let asterisk = resolve_asterisk(r, f, &doc.asterisk, &pbx.transport);
     ok &= !r.diags.iter().any(Diagnostic::is_error);
     ok.then(|| Site {
+        dhcp,
+        asterisk,
         name: doc.name.clone(),
         base_url: doc.base_url.clone(),
         timezone: doc.timezone.clone(),
@@ -1237,6 +1308,99 @@ fn resolve_site(
         models,
         settings,
     })
+}
+
+fn resolve_dhcp(r: &mut Reporter, f: &str, doc: &DhcpDoc) -> DhcpCfg {
+    let option43 = doc.option43.clone().unwrap_or_else(|| "{url}".to_string());
+    let at = [key("dhcp"), key("option43")];
+    if option43.is_empty() {
+        r.error(
+            f,
+            &at,
+            "dhcp.option43 is empty",
+            "omit it to send the entry point's URL as plain text ({url})",
+        );
+    } else if let Some(c) = option43
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '"' | '\\'))
+    {
+        r.error(
+            f,
+            &at,
+            format!("dhcp.option43 holds `{}`, which the DHCP configurations cannot quote", c.escape_default()),
+            "option 43 carries text such as {url}; remove quotes, backslashes and control characters",
+        );
+    } else if !option43.contains("{url}") {
+        r.warning(
+            f,
+            &at,
+            "dhcp.option43 does not contain {url}: every model gets the same payload",
+            "write {url} where the entry point's URL goes",
+        );
+    }
+    DhcpCfg {
+        option43,
+        by_mac: doc.by_mac,
+    }
+}
+
+fn resolve_asterisk(r: &mut Reporter, f: &str, doc: &AsteriskDoc, transport: &str) -> AsteriskCfg {
+    let mut name = |field: &str, v: &Option<String>, default: String| -> String {
+        match v {
+            Some(s) if !is_asterisk_name(s) => {
+                r.error(
+                    f,
+                    &[key("asterisk"), key(field)],
+                    format!("asterisk.{field} `{s}` is not a valid Asterisk name"),
+                    "use letters, digits, -, _ and . (no spaces or brackets)",
+                );
+                default
+            }
+            Some(s) => s.clone(),
+            None => default,
+        }
+    };
+    let context = name("context", &doc.context, "phones".to_string());
+    let subscribe_context = name("subscribe_context", &doc.subscribe_context, context.clone());
+    let transport = name(
+        "transport",
+        &doc.transport,
+        format!("transport-{transport}"),
+    );
+    let codecs = doc
+        .codecs
+        .clone()
+        .unwrap_or_else(|| vec!["alaw".to_string(), "ulaw".to_string()]);
+    for (i, c) in codecs.iter().enumerate() {
+        if !ASTERISK_CODECS.contains(&c.as_str()) {
+            let hint = match crate::models::closest(c, ASTERISK_CODECS.iter().copied()) {
+                Some(s) => format!("did you mean {s}?"),
+                None => format!("Asterisk knows: {}", ASTERISK_CODECS.join(", ")),
+            };
+            r.error(
+                f,
+                &[key("asterisk"), key("codecs"), Seg::Index(i)],
+                format!("unknown codec `{c}`"),
+                hint,
+            );
+        }
+    }
+    if codecs.is_empty() {
+        r.error(
+            f,
+            &[key("asterisk"), key("codecs")],
+            "asterisk.codecs is empty",
+            "list at least one codec, e.g. [alaw, ulaw]",
+        );
+    }
+    AsteriskCfg {
+        context,
+        subscribe_context,
+        codecs,
+        qualify_frequency: doc.qualify_frequency.unwrap_or(60),
+        max_contacts: doc.max_contacts.unwrap_or(1).max(1),
+        transport,
+    }
 }
 
 /// Warns about a literal password in the repository; refuses the factory admin password.

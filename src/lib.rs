@@ -5,13 +5,17 @@
 //! [`history`] (numbers from git) → [`output`] (an immutable release, entry points last).
 //! [`build::build`] runs them in that order.
 
+pub mod asterisk;
+pub mod asterisk_conf;
 pub mod build;
 pub mod cli;
 pub mod config_sn;
+pub mod dhcp;
 pub mod error;
 pub mod firmware_store;
 pub mod hashing;
 pub mod history;
+pub mod import;
 pub mod inventory;
 pub mod manifest;
 pub mod models;

@@ -9,8 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use provsite::build::{self, Options, Progress};
 use provsite::cli::{
-    BuildArgs, CheckArgs, Cli, Command, ProbeArgs, ServeArgs, SourceArgs, WebserverArgs,
-    WebserverFormat,
+    AsteriskArgs, AsteriskFormat, BuildArgs, CheckArgs, Cli, Command, DhcpArgs, DhcpFormat,
+    ImportArgs, ProbeArgs, ServeArgs, SourceArgs, WebserverArgs, WebserverFormat,
 };
 use provsite::error::{Diagnostic, Error};
 
@@ -52,7 +52,117 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Serve(a) => run_serve(a),
         Command::Probe(a) => run_probe(a),
         Command::Webserver(a) => run_webserver(a),
+        Command::Dhcp(a) => run_dhcp(a),
+        Command::Asterisk(a) => run_asterisk(a),
+        Command::Import(a) => run_import(a),
     }
+}
+
+/// The validated inventory at the chosen commit, for the integrations; warnings are printed.
+fn inventory_for(s: &SourceArgs) -> Result<(build::Loaded, String), Error> {
+    let loaded = build::load(&options(s), None, false)?;
+    print_diags(&loaded.warnings);
+    let origin = if s.worktree {
+        format!("the working tree of {}", s.inventory.display())
+    } else {
+        format!(
+            "{} at commit {}",
+            s.inventory.display(),
+            provsite::source::short(loaded.head.id)
+        )
+    };
+    Ok((loaded, origin))
+}
+
+fn run_dhcp(a: DhcpArgs) -> Result<(), Error> {
+    use provsite::dhcp::{render, Format, Network};
+    let net = match (&a.subnet, &a.range) {
+        (Some(s), Some(r)) => Some(Network::parse(s, r, a.interface.clone())?),
+        _ => None,
+    };
+    let (loaded, origin) = inventory_for(&a.source)?;
+    let format = match a.format {
+        DhcpFormat::Isc => Format::Isc,
+        DhcpFormat::Kea => Format::Kea,
+        DhcpFormat::Dnsmasq => Format::Dnsmasq,
+    };
+    print!("{}", render(&loaded.inv, format, net.as_ref(), &origin)?);
+    Ok(())
+}
+
+fn run_asterisk(a: AsteriskArgs) -> Result<(), Error> {
+    use provsite::asterisk::{accounts, render, Format, Output};
+    let (loaded, origin) = inventory_for(&a.source)?;
+    let output = if a.hints {
+        Output::Hints
+    } else if a.notify {
+        Output::Notify
+    } else {
+        Output::Accounts
+    };
+    let accts = if output == Output::Accounts {
+        accounts(&loaded.inv, &loaded.site_secret)?
+    } else {
+        Vec::new()
+    };
+    let format = match a.format {
+        AsteriskFormat::Pjsip => Format::Pjsip,
+        AsteriskFormat::Sip => Format::Sip,
+    };
+    let (text, warnings) = render(&loaded.inv, &accts, format, output, &origin);
+    print!("{text}");
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(())
+}
+
+fn run_import(a: ImportArgs) -> Result<(), Error> {
+    use provsite::import::{run, ImportOptions};
+    let report = run(&ImportOptions {
+        from: a.from,
+        macs: a.macs,
+        model: a
+            .model
+            .as_deref()
+            .and_then(provsite::models::ModelId::parse),
+        out: a.out,
+        keep_passwords: a.keep_passwords,
+        secrets: a.secrets,
+        force: a.force,
+    })?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serialises")
+        );
+    }
+    for s in &report.skipped {
+        eprintln!("skipped: {}: [{}] {}", s.at, s.section, s.reason);
+    }
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    for p in &report.problems {
+        eprintln!("error: {}: [{}] {}", p.at, p.section, p.reason);
+    }
+    eprintln!(
+        "imported {} phone(s), {} line(s) into {}",
+        report.phones, report.lines, report.phones_file
+    );
+    if let Some(site) = &report.site_file {
+        eprintln!("wrote a site.yaml skeleton to {site}: fill in its TODOs");
+    }
+    if let Some(s) = &report.secrets_file {
+        eprintln!("passwords are in {s} (mode 600): keep it out of git; load it into your CI secrets or the environment of provsite build");
+    }
+    if !report.problems.is_empty() {
+        return Err(Error::Build(format!(
+            "{} phone(s) or section(s) could not be imported (listed above); the rest was written",
+            report.problems.len()
+        )));
+    }
+    Ok(())
 }
 
 fn run_serve(a: ServeArgs) -> Result<(), Error> {

@@ -124,6 +124,18 @@ pub enum Missing {
     SiteSecret,
 }
 
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Missing::Env(name) => write!(f, "the environment variable {name} is not set"),
+            Missing::SiteSecret => write!(
+                f,
+                "the password is derived from the site secret, which is not set (PROVSITE_SECRET or --secret-file)"
+            ),
+        }
+    }
+}
+
 /// The password's value now: a literal as is, an environment variable, or derived.
 pub fn resolve(secret: &Secret, site: &SiteSecret) -> Result<String, Missing> {
     match secret {

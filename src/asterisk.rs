@@ -1,0 +1,255 @@
+//! `provsite asterisk`: the Asterisk side of the inventory: one account per phone line for
+//! chan_pjsip (`endpoint`, `auth`, `aor`) or chan_sip (a `friend` peer), the BLF hints for
+//! extensions.conf, and a `check-sync` NOTIFY for pjsip_notify.conf. The passwords are the ones the
+//! phones' files carry, resolved the same way.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::error::Error;
+use crate::inventory::{FnKey, Inventory};
+use crate::secrets::{self, SiteSecret};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Pjsip,
+    Sip,
+}
+
+/// One SIP account: a line user, possibly on several phones (a shared line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub user: String,
+    pub auth_user: String,
+    pub display_name: String,
+    pub password: String,
+    /// (MAC, model, line slot) of every phone carrying it.
+    pub phones: Vec<(String, String, usize)>,
+}
+
+/// What the output is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Accounts,
+    Hints,
+    Notify,
+}
+
+/// The accounts of the inventory, by SIP user, with their passwords resolved.
+pub fn accounts(inv: &Inventory, site_secret: &SiteSecret) -> Result<Vec<Account>, Error> {
+    let mut by_user: BTreeMap<String, Account> = BTreeMap::new();
+    let mut missing = Vec::new();
+    for p in &inv.phones {
+        for (i, l) in p.lines.iter().enumerate() {
+            let password = match secrets::resolve(&l.password, site_secret) {
+                Ok(pw) => pw,
+                Err(e) => {
+                    missing.push(format!("phone {} line {}: {e}", p.mac, i + 1));
+                    continue;
+                }
+            };
+            let here = (p.mac.clone(), p.model.name().to_string(), i + 1);
+            match by_user.get_mut(&l.user) {
+                Some(a) => {
+                    if a.password != password || a.auth_user != l.auth_user {
+                        return Err(Error::Build(format!(
+                            "line {} is on phones {} and {} with different credentials; a shared line needs the same auth user and password everywhere",
+                            l.user, a.phones[0].0, p.mac
+                        )));
+                    }
+                    a.phones.push(here);
+                }
+                None => {
+                    by_user.insert(
+                        l.user.clone(),
+                        Account {
+                            user: l.user.clone(),
+                            auth_user: l.auth_user.clone(),
+                            display_name: l.display_name.clone(),
+                            password,
+                            phones: vec![here],
+                        },
+                    );
+                }
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::Build(format!(
+            "the passwords the phones carry are needed for the Asterisk side:\n  {}",
+            missing.join("\n  ")
+        )));
+    }
+    Ok(by_user.into_values().collect())
+}
+
+/// The BLF targets, and those that are no line of the inventory (they may be external).
+pub fn blf_targets(inv: &Inventory) -> (Vec<String>, Vec<(String, String)>) {
+    let users: std::collections::BTreeSet<&str> = inv
+        .phones
+        .iter()
+        .flat_map(|p| p.lines.iter().map(|l| l.user.as_str()))
+        .collect();
+    let mut targets = std::collections::BTreeSet::new();
+    let mut unknown = Vec::new();
+    for p in &inv.phones {
+        for (k, key) in &p.keys {
+            if let FnKey::Blf(t) = key {
+                if targets.insert(t.clone()) && !users.contains(t.as_str()) {
+                    unknown.push((t.clone(), format!("phone {} key {k}", p.mac)));
+                }
+            }
+        }
+    }
+    (targets.into_iter().collect(), unknown)
+}
+
+/// Asterisk config values cannot hold a newline; `;` starts a comment unless escaped.
+fn value(s: &str) -> String {
+    s.replace('\\', "\\\\").replace(';', "\\;")
+}
+
+fn callerid(a: &Account) -> String {
+    if a.display_name.is_empty() {
+        format!("<{}>", a.user)
+    } else {
+        format!(
+            "\"{}\" <{}>",
+            value(&a.display_name).replace('"', "'"),
+            a.user
+        )
+    }
+}
+
+fn pjsip_dtmf(mode: &str) -> &'static str {
+    match mode {
+        "inband" => "inband",
+        "info" => "info",
+        _ => "rfc4733",
+    }
+}
+
+fn sip_dtmf(mode: &str) -> &'static str {
+    match mode {
+        "inband" => "inband",
+        "info" => "info",
+        _ => "rfc2833",
+    }
+}
+
+/// The text for `format` and `output`. Warnings (BLF targets outside the inventory) are listed at
+/// the end as comments and returned for the CLI to print.
+pub fn render(
+    inv: &Inventory,
+    accounts: &[Account],
+    format: Format,
+    output: Output,
+    origin: &str,
+) -> (String, Vec<String>) {
+    let site = &inv.site;
+    let ast = &site.asterisk;
+    let tech = match format {
+        Format::Pjsip => "PJSIP",
+        Format::Sip => "SIP",
+    };
+    let mut t = String::new();
+    let (file, include) = match (output, format) {
+        (Output::Accounts, Format::Pjsip) => ("pjsip.conf", "add `#include provsite_pjsip.conf` to /etc/asterisk/pjsip.conf (after your transports)"),
+        (Output::Accounts, Format::Sip) => ("sip.conf", "add `#include provsite_sip.conf` to /etc/asterisk/sip.conf"),
+        (Output::Hints, _) => ("extensions.conf", "include it inside the context the phones subscribe to, e.g.\n;   [phones]\n;   #include provsite_hints.conf"),
+        (Output::Notify, _) => ("pjsip_notify.conf", "add `#include provsite_notify.conf` to /etc/asterisk/pjsip_notify.conf, then\n;   pjsip send notify provsite-check-sync endpoint 1001\n; makes the phone of line 1001 re-read its provisioning files"),
+    };
+    let _ = writeln!(
+        t,
+        "; provsite: {file} for the phones of {}, generated by `provsite asterisk` from {origin}.\n; Regenerate it rather than editing it. To use it, {include}.",
+        site.name
+    );
+    let mut warnings = Vec::new();
+    match output {
+        Output::Accounts => {
+            let _ = writeln!(
+                t,
+                "; The passwords are those the phones' files carry: keep this file readable by Asterisk only."
+            );
+            for a in accounts {
+                let phones: Vec<String> = a
+                    .phones
+                    .iter()
+                    .map(|(mac, model, slot)| format!("{mac} ({model}) line {slot}"))
+                    .collect();
+                match format {
+                    Format::Pjsip => {
+                        let _ = write!(
+                            t,
+                            "\n; {}\n[{user}]\ntype=endpoint\ncontext={}\ndisallow=all\nallow={}\nauth={user}-auth\naors={user}\ncallerid={}\ndtmf_mode={}\ntransport={}\nallow_subscribe=yes\nsubscribe_context={}\n\n[{user}-auth]\ntype=auth\nauth_type=userpass\nusername={}\npassword={}\n\n[{user}]\ntype=aor\nmax_contacts={}\nqualify_frequency={}\nremove_existing=yes\n",
+                            phones.join(", "),
+                            ast.context,
+                            ast.codecs.join(","),
+                            callerid(a),
+                            pjsip_dtmf(&site.pbx.dtmf),
+                            ast.transport,
+                            ast.subscribe_context,
+                            value(&a.auth_user),
+                            value(&a.password),
+                            ast.max_contacts.max(a.phones.len() as u32),
+                            ast.qualify_frequency,
+                            user = a.user,
+                        );
+                    }
+                    Format::Sip => {
+                        let _ = write!(
+                            t,
+                            "\n; {}\n[{}]\ntype=friend\nhost=dynamic\ncontext={}\nsecret={}\ncallerid={}\ndisallow=all\n",
+                            phones.join(", "),
+                            a.user,
+                            ast.context,
+                            value(&a.password),
+                            callerid(a)
+                        );
+                        if a.auth_user != a.user {
+                            warnings.push(format!(
+                                "line {}: chan_sip authenticates with the peer's name, but the phone's auth user is {}; make them equal or use pjsip",
+                                a.user, a.auth_user
+                            ));
+                        }
+                        for c in &ast.codecs {
+                            let _ = writeln!(t, "allow={c}");
+                        }
+                        let _ = write!(
+                            t,
+                            "dtmfmode={}\ntransport={}\nqualify=yes\nallowsubscribe=yes\nsubscribecontext={}\ncallcounter=yes\n",
+                            sip_dtmf(&site.pbx.dtmf),
+                            site.pbx.transport,
+                            ast.subscribe_context
+                        );
+                    }
+                }
+            }
+        }
+        Output::Hints => {
+            let (targets, unknown) = blf_targets(inv);
+            let _ = writeln!(t);
+            for target in &targets {
+                let _ = writeln!(t, "exten => {target},hint,{tech}/{target}");
+            }
+            for (target, at) in unknown {
+                warnings.push(format!(
+                    "BLF target {target} ({at}) is not a line of the inventory: its hint watches {tech}/{target}, which Asterisk must know (an external or trunk device?)"
+                ));
+            }
+        }
+        Output::Notify => {
+            let _ = write!(
+                t,
+                "\n[provsite-check-sync]\nEvent=>check-sync\n\n[provsite-check-sync-reboot]\nEvent=>check-sync;reboot=true\n"
+            );
+        }
+    }
+    if !warnings.is_empty() {
+        let _ = writeln!(t, "\n; Warnings:");
+        for w in &warnings {
+            let _ = writeln!(t, "; {w}");
+        }
+    }
+    (t, warnings)
+}

@@ -1,0 +1,424 @@
+//! Reading Asterisk configuration files as Asterisk reads them: `;` comments (`\;` is a literal
+//! semicolon), `;-- ... --;` block comments (nested), `[section]`, templates `[name](!)` and
+//! inheritance `[name](tmpl1,tmpl2)`, `[name](+)` to add to a section, `key = value` and
+//! `key => value`, repeated keys, and `#include` / `#tryinclude` relative to the including file
+//! with cycles detected. `#exec` runs a program: it is refused.
+
+use std::path::{Path, PathBuf};
+
+/// Where something was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct At {
+    pub file: String,
+    pub line: usize,
+}
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: String,
+    pub value: String,
+    pub at: At,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub name: String,
+    pub at: At,
+    pub template: bool,
+    pub inherits: Vec<String>,
+    /// Own entries only; see [`Config::effective`] for the inherited ones.
+    pub entries: Vec<Entry>,
+}
+
+impl Section {
+    /// The last value of a key (Asterisk's "last one wins" for single-valued options).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| e.key.eq_ignore_ascii_case(key))
+            .map(|e| e.value.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfError {
+    pub at: At,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.at, self.message)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub sections: Vec<Section>,
+}
+
+impl Config {
+    /// Reads a file and everything it includes.
+    pub fn read(path: &Path) -> Result<Config, ConfError> {
+        let mut cfg = Config::default();
+        let mut stack = Vec::new();
+        read_into(&mut cfg, path, &mut stack, None)?;
+        Ok(cfg)
+    }
+
+    /// Parses text as if it were a file at `name` (includes are resolved from its folder).
+    pub fn parse(name: &Path, text: &str) -> Result<Config, ConfError> {
+        let mut cfg = Config::default();
+        let mut stack = vec![name.to_path_buf()];
+        parse_into(&mut cfg, name, text, &mut stack)?;
+        Ok(cfg)
+    }
+
+    /// The sections that are not templates.
+    pub fn concrete(&self) -> impl Iterator<Item = &Section> {
+        self.sections.iter().filter(|s| !s.template)
+    }
+
+    /// A section with its templates' entries first (in the order inherited, recursively), as
+    /// Asterisk builds it.
+    pub fn effective(&self, s: &Section) -> Section {
+        let mut out = s.clone();
+        out.entries = Vec::new();
+        self.inherit(s, &mut out.entries, 0);
+        out
+    }
+
+    fn inherit(&self, s: &Section, into: &mut Vec<Entry>, depth: usize) {
+        if depth < 32 {
+            for t in &s.inherits {
+                // The template defined last before the section wins, as in Asterisk.
+                if let Some(tmpl) = self
+                    .sections
+                    .iter()
+                    .rev()
+                    .find(|o| &o.name == t && !std::ptr::eq(*o, s))
+                {
+                    self.inherit(tmpl, into, depth + 1);
+                }
+            }
+        }
+        into.extend(s.entries.iter().cloned());
+    }
+}
+
+fn read_into(
+    cfg: &mut Config,
+    path: &Path,
+    stack: &mut Vec<PathBuf>,
+    from: Option<&At>,
+) -> Result<(), ConfError> {
+    let canonical = path.canonicalize().map_err(|e| ConfError {
+        at: from.cloned().unwrap_or(At {
+            file: path.display().to_string(),
+            line: 0,
+        }),
+        message: format!("cannot read {}: {e}", path.display()),
+    })?;
+    if stack.contains(&canonical) {
+        let chain: Vec<String> = stack
+            .iter()
+            .chain(std::iter::once(&canonical))
+            .map(|p| p.display().to_string())
+            .collect();
+        return Err(ConfError {
+            at: from.cloned().unwrap_or(At {
+                file: path.display().to_string(),
+                line: 0,
+            }),
+            message: format!("#include cycle: {}", chain.join(" -> ")),
+        });
+    }
+    let bytes = std::fs::read(&canonical).map_err(|e| ConfError {
+        at: from.cloned().unwrap_or(At {
+            file: path.display().to_string(),
+            line: 0,
+        }),
+        message: format!("cannot read {}: {e}", path.display()),
+    })?;
+    // Asterisk reads bytes; UTF-8 is today's norm, Latin-1 is taken as such.
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => e.into_bytes().iter().map(|&b| b as char).collect(),
+    };
+    stack.push(canonical);
+    let r = parse_into(cfg, path, &text, stack);
+    stack.pop();
+    r
+}
+
+/// Strips a comment: `;` ends the line unless escaped as `\;`; block comments `;--` … `--;` nest.
+/// Returns the text outside comments, and updates the block depth across lines.
+fn strip_comments(line: &str, depth: &mut usize) -> String {
+    let b = line.as_bytes();
+    let mut out = String::with_capacity(line.len());
+    let mut i = 0;
+    while i < b.len() {
+        if *depth > 0 {
+            if line[i..].starts_with("--;") {
+                *depth -= 1;
+                i += 3;
+            } else if line[i..].starts_with(";--") {
+                *depth += 1;
+                i += 3;
+            } else {
+                i += line[i..].chars().next().map_or(1, char::len_utf8);
+            }
+            continue;
+        }
+        if line[i..].starts_with(";--") {
+            *depth += 1;
+            i += 3;
+            continue;
+        }
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b';') {
+            out.push(';');
+            i += 2;
+            continue;
+        }
+        if b[i] == b';' {
+            break;
+        }
+        let c = line[i..].chars().next().expect("in bounds");
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
+}
+
+fn parse_into(
+    cfg: &mut Config,
+    path: &Path,
+    text: &str,
+    stack: &mut Vec<PathBuf>,
+) -> Result<(), ConfError> {
+    let file = path.display().to_string();
+    let mut depth = 0usize;
+    let mut current: Option<usize> = cfg.sections.len().checked_sub(1);
+    for (i, raw) in text.lines().enumerate() {
+        let at = At {
+            file: file.clone(),
+            line: i + 1,
+        };
+        let err = |message: String| ConfError {
+            at: at.clone(),
+            message,
+        };
+        let line = strip_comments(raw.trim_end_matches('\r'), &mut depth);
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(directive) = line.strip_prefix('#') {
+            let (word, arg) = directive
+                .split_once(|c: char| c.is_whitespace())
+                .unwrap_or((directive, ""));
+            let arg = arg
+                .trim()
+                .trim_matches(|c| c == '"' || c == '<' || c == '>');
+            match word {
+                "include" | "tryinclude" => {
+                    if arg.is_empty() {
+                        return Err(err(format!("#{word} names no file")));
+                    }
+                    if arg.contains(['*', '?', '[']) {
+                        return Err(err(format!(
+                            "#{word} {arg}: wildcards are not supported; name each file"
+                        )));
+                    }
+                    let target = match Path::new(arg) {
+                        p if p.is_absolute() => p.to_path_buf(),
+                        p => path.parent().unwrap_or(Path::new(".")).join(p),
+                    };
+                    if word == "tryinclude" && !target.exists() {
+                        continue;
+                    }
+                    read_into(cfg, &target, stack, Some(&at))?;
+                    current = cfg.sections.len().checked_sub(1);
+                }
+                "exec" | "tryexec" => {
+                    return Err(err(format!(
+                        "#{word} {arg}: runs a program, which provsite import refuses; run it yourself and save its output to a file to import"
+                    )))
+                }
+                _ => return Err(err(format!("unknown directive #{word}"))),
+            }
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('[') {
+            let Some(close) = rest.find(']') else {
+                return Err(err(format!("`{line}`: a section header needs a closing ]")));
+            };
+            let name = rest[..close].trim().to_string();
+            if name.is_empty() {
+                return Err(err("an empty section name []".to_string()));
+            }
+            let after = rest[close + 1..].trim();
+            let mut template = false;
+            let mut inherits = Vec::new();
+            let mut add_to = false;
+            if !after.is_empty() {
+                let Some(opts) = after.strip_prefix('(').and_then(|a| a.strip_suffix(')')) else {
+                    return Err(err(format!(
+                        "`{line}`: after [{name}] only (!), (+) or (template, ...) may follow"
+                    )));
+                };
+                for o in opts.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+                    match o {
+                        "!" => template = true,
+                        "+" => add_to = true,
+                        t => inherits.push(t.to_string()),
+                    }
+                }
+            }
+            for t in &inherits {
+                if !cfg.sections.iter().any(|s| &s.name == t) {
+                    return Err(err(format!(
+                        "[{name}] inherits from `{t}`, which is not defined before it"
+                    )));
+                }
+            }
+            if add_to {
+                match cfg.sections.iter().rposition(|s| s.name == name) {
+                    Some(i) => {
+                        current = Some(i);
+                        continue;
+                    }
+                    None => {
+                        return Err(err(format!(
+                            "[{name}](+) adds to a section that does not exist yet"
+                        )))
+                    }
+                }
+            }
+            cfg.sections.push(Section {
+                name,
+                at: at.clone(),
+                template,
+                inherits,
+                entries: Vec::new(),
+            });
+            current = Some(cfg.sections.len() - 1);
+            continue;
+        }
+        let (key, value) = match (line.find("=>"), line.find('=')) {
+            (Some(a), Some(b)) if a == b => (&line[..a], &line[a + 2..]),
+            (_, Some(b)) => (&line[..b], &line[b + 1..]),
+            _ => {
+                return Err(err(format!(
+                    "`{line}` is neither [section], key = value nor a #directive"
+                )))
+            }
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(err(format!("`{line}`: a value with no key")));
+        }
+        let Some(idx) = current else {
+            return Err(err(format!("`{line}` comes before any [section]")));
+        };
+        cfg.sections[idx].entries.push(Entry {
+            key: key.to_string(),
+            value: value.trim().to_string(),
+            at,
+        });
+    }
+    if depth > 0 {
+        return Err(ConfError {
+            at: At {
+                file,
+                line: text.lines().count(),
+            },
+            message: "a ;-- block comment is never closed with --;".to_string(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Config {
+        Config::parse(Path::new("test.conf"), text).unwrap()
+    }
+
+    #[test]
+    fn comments_templates_and_arrows() {
+        let c = parse(
+            "; a comment\n[tmpl](!)\ncontext=phones ; trailing\ntype=endpoint\n;-- a block\n[hidden]\nx=1\n --;\n[1001](tmpl)\ncallerid=\"A\\;B\" <1001>\nallow=alaw\nallow=ulaw\nexten => 1001,1,Dial(PJSIP/1001)\n[1001](+)\nmore=yes\n",
+        );
+        let concrete: Vec<&Section> = c.concrete().collect();
+        assert_eq!(concrete.len(), 1);
+        let s = c.effective(concrete[0]);
+        assert_eq!(s.get("context"), Some("phones"));
+        assert_eq!(s.get("type"), Some("endpoint"));
+        assert_eq!(s.get("callerid"), Some("\"A;B\" <1001>"));
+        assert_eq!(s.get("exten"), Some("1001,1,Dial(PJSIP/1001)"));
+        assert_eq!(s.get("more"), Some("yes"));
+        assert_eq!(
+            s.entries.iter().filter(|e| e.key == "allow").count(),
+            2,
+            "repeated keys are kept"
+        );
+        assert!(s.get("x").is_none(), "block comments hide sections");
+        assert_eq!(concrete[0].at.line, 9);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        for (text, line, want) in [
+            ("[a]\n#exec /bin/date\n", 2, "refuses"),
+            ("[a](nope)\n", 1, "not defined"),
+            ("x=1\n", 1, "before any [section]"),
+            ("[a]\njunk\n", 2, "neither"),
+            ("[a]\n;-- open\n", 2, "never closed"),
+            ("[a\n", 1, "closing ]"),
+        ] {
+            let e = Config::parse(Path::new("t.conf"), text).unwrap_err();
+            assert_eq!(e.at.line, line, "{text}: {e}");
+            assert!(e.message.contains(want), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn includes_are_relative_and_cycles_found() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("sub")).unwrap();
+        std::fs::write(
+            d.path().join("main.conf"),
+            "[a]\nx=1\n#include \"sub/more.conf\"\n#tryinclude missing.conf\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("sub/more.conf"),
+            "[b]\ny=2\n#include deeper.conf\n",
+        )
+        .unwrap();
+        std::fs::write(d.path().join("sub/deeper.conf"), "[c]\nz=3\n").unwrap();
+        let c = Config::read(&d.path().join("main.conf")).unwrap();
+        let names: Vec<&str> = c.sections.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert!(c.sections[2].at.file.ends_with("sub/deeper.conf"));
+
+        std::fs::write(
+            d.path().join("sub/deeper.conf"),
+            "[c]\n#include ../main.conf\n",
+        )
+        .unwrap();
+        let e = Config::read(&d.path().join("main.conf")).unwrap_err();
+        assert!(e.message.contains("#include cycle"), "{e}");
+        assert_eq!(e.at.line, 2);
+    }
+}
