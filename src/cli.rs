@@ -82,6 +82,10 @@ pub struct AsteriskArgs {
     /// Print the check-sync NOTIFY sections for pjsip_notify.conf instead of the accounts
     #[arg(long)]
     pub notify: bool,
+    /// Add type=phoneprov sections (MAC, endpoint, PROFILE) to the pjsip accounts, as
+    /// res_pjsip_phoneprov_provider and `provsite import` read them
+    #[arg(long, conflicts_with_all = ["hints", "notify"])]
+    pub phoneprov: bool,
 }
 
 #[derive(Debug, Args)]

@@ -84,6 +84,26 @@ struct Phone {
     name: String,
 }
 
+/// Section types of pjsip.conf (chan_sip's are friend, peer and user).
+const PJSIP_TYPES: &[&str] = &[
+    "endpoint",
+    "auth",
+    "aor",
+    "transport",
+    "phoneprov",
+    "identify",
+    "registration",
+    "domain_alias",
+    "acl",
+    "contact",
+    "system",
+    "global",
+    "outbound-publish",
+    "inbound-publish",
+    "resource_list",
+    "asterisk-publication",
+];
+
 fn yes(v: Option<&str>) -> bool {
     matches!(
         v.map(|s| s.trim().to_ascii_lowercase()).as_deref(),
@@ -189,7 +209,10 @@ fn collect(opts: &ImportOptions, report: &mut Report) -> Result<Vec<Phone>, Erro
         })
     };
     let concrete: Vec<Section> = cfg.concrete().map(|s| cfg.effective(s)).collect();
-    let kind = if concrete.iter().any(|s| s.get("type").is_some()) {
+    let kind = if concrete.iter().any(|s| {
+        s.get("type")
+            .is_some_and(|t| PJSIP_TYPES.contains(&t.to_ascii_lowercase().as_str()))
+    }) {
         Kind::Pjsip
     } else if concrete.iter().any(|s| s.get("macaddress").is_some()) {
         Kind::PhoneprovUsers
@@ -491,30 +514,22 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-#[derive(Serialize)]
 struct PasswordEnv {
     env: String,
 }
 
-#[derive(Serialize)]
-#[serde(untagged)]
 enum PasswordOut {
     Literal(String),
     Env(PasswordEnv),
 }
 
-#[derive(Serialize)]
 struct LineOut {
     user: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     auth_user: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     display_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     password: Option<PasswordOut>,
 }
 
-#[derive(Serialize)]
 struct PhoneOut {
     mac: String,
     model: String,
@@ -592,7 +607,7 @@ pub fn run(opts: &ImportOptions) -> Result<Report, Error> {
         );
     }
     std::fs::create_dir_all(&phones_dir).map_err(|e| Error::io(&phones_dir, e))?;
-    let yaml = serde_yaml::to_string(&out).map_err(|e| Error::Build(e.to_string()))?;
+    let yaml = to_yaml(&out);
     let header = format!(
         "# Imported by `provsite import` from {}.\n# Phones: {}, lines: {}. Review, then commit.\n",
         opts.from.display(),
@@ -635,6 +650,42 @@ pub fn run(opts: &ImportOptions) -> Result<Report, Error> {
         report.secrets_file = Some(path.display().to_string());
     }
     Ok(report)
+}
+
+/// A YAML string: JSON's double-quoted strings are valid YAML.
+fn q(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialise")
+}
+
+/// The phones as YAML in the inventory's own style (quoted MACs and users, flow-style passwords).
+fn to_yaml(phones: &[PhoneOut]) -> String {
+    let mut t = String::new();
+    for p in phones {
+        t.push_str(&format!(
+            "- mac: {}\n  model: {}\n  lines:\n",
+            q(&p.mac),
+            p.model
+        ));
+        for l in &p.lines {
+            t.push_str(&format!("    - user: {}\n", q(&l.user)));
+            if let Some(a) = &l.auth_user {
+                t.push_str(&format!("      auth_user: {}\n", q(a)));
+            }
+            if let Some(d) = &l.display_name {
+                t.push_str(&format!("      display_name: {}\n", q(d)));
+            }
+            match &l.password {
+                Some(PasswordOut::Env(e)) => {
+                    t.push_str(&format!("      password: {{env: {}}}\n", e.env))
+                }
+                Some(PasswordOut::Literal(pw)) => {
+                    t.push_str(&format!("      password: {}\n", q(pw)))
+                }
+                None => {}
+            }
+        }
+    }
+    t
 }
 
 /// Writes a file readable by its owner only.

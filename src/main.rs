@@ -109,7 +109,7 @@ fn run_asterisk(a: AsteriskArgs) -> Result<(), Error> {
         AsteriskFormat::Pjsip => Format::Pjsip,
         AsteriskFormat::Sip => Format::Sip,
     };
-    let (text, warnings) = render(&loaded.inv, &accts, format, output, &origin);
+    let (text, warnings) = render(&loaded.inv, &accts, format, output, a.phoneprov, &origin);
     print!("{text}");
     for w in warnings {
         eprintln!("warning: {w}");
