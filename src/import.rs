@@ -245,6 +245,16 @@ fn collect(opts: &ImportOptions, report: &mut Report) -> Result<Vec<Phone>, Erro
     };
     match kind {
         Kind::PhoneprovUsers => {
+            // users.conf's [general] gives every user its defaults.
+            let general = concrete
+                .iter()
+                .find(|s| s.name.eq_ignore_ascii_case("general"))
+                .cloned();
+            let val = |s: &Section, k: &str| -> Option<String> {
+                s.get(k)
+                    .or_else(|| general.as_ref().and_then(|g| g.get(k)))
+                    .map(str::to_string)
+            };
             for s in &concrete {
                 if s.name.eq_ignore_ascii_case("general") {
                     skip(report, s, "[general] holds defaults, not a user".into());
@@ -254,11 +264,11 @@ fn collect(opts: &ImportOptions, report: &mut Report) -> Result<Vec<Phone>, Erro
                     skip(report, s, "no macaddress: not a provisioned phone".into());
                     continue;
                 };
-                if !yes(s.get("autoprov")) {
+                if !yes(val(s, "autoprov").as_deref()) {
                     skip(report, s, "autoprov is not yes".into());
                     continue;
                 }
-                if s.get("hassip").is_some() && !yes(s.get("hassip")) {
+                if val(s, "hassip").is_some() && !yes(val(s, "hassip").as_deref()) {
                     skip(report, s, "hassip=no: no SIP account".into());
                     continue;
                 }
@@ -286,7 +296,7 @@ fn collect(opts: &ImportOptions, report: &mut Report) -> Result<Vec<Phone>, Erro
                 add(
                     &mut phones,
                     mac,
-                    model_from(s.get("profile")),
+                    model_from(val(s, "profile").as_deref()),
                     line,
                     &s.at,
                     &s.name,

@@ -288,9 +288,9 @@ fn importing_res_phoneprov_users_gives_an_inventory_that_builds() {
         err.contains("users.conf:2: [general] [general] holds defaults"),
         "{err}"
     );
-    assert!(err.contains("users.conf:35: [1099] no macaddress"), "{err}");
+    assert!(err.contains("users.conf:36: [1099] no macaddress"), "{err}");
     assert!(
-        err.contains("more-users.conf:14: [1004] autoprov is not yes"),
+        err.contains("more-users.conf:13: [1004] autoprov is not yes"),
         "{err}"
     );
     assert!(!err.contains("[4000]"), "a block comment was read: {err}");
