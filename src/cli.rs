@@ -36,6 +36,42 @@ pub enum Command {
     Asterisk(AsteriskArgs),
     /// Write an inventory from existing Asterisk configuration (res_phoneprov users, pjsip, sip)
     Import(ImportArgs),
+    /// Copy the built release to a folder, an rsync destination or S3, entry points last
+    Publish(PublishArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The built web root to publish from
+    #[arg(long, default_value = "public", value_name = "DIR")]
+    pub out: PathBuf,
+    /// A folder, an rsync destination (host:path, user@host:path, rsync://host/module/path) or s3://bucket/prefix
+    #[arg(long, value_name = "DEST")]
+    pub to: String,
+    /// How many releases to keep at the destination (the live one always stays)
+    #[arg(long, default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: u32,
+    /// Keep a retired release at least this long (phones may still be downloading it): 1d, 12h, 30m, 0
+    #[arg(long, default_value = "1d", value_name = "DURATION")]
+    pub grace: String,
+    /// Say what would be sent, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Point the entry points back at a kept release (no upload when it is at the destination)
+    #[arg(long, value_name = "RELEASE")]
+    pub rollback: Option<String>,
+    /// Prune even beyond the safety cap of deletions
+    #[arg(long)]
+    pub force: bool,
+    /// S3 endpoint URL (default: AWS_ENDPOINT_URL, else AWS)
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// S3 region (default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1)
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Print the report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -22,6 +22,7 @@ pub mod models;
 pub mod output;
 pub mod phone_http;
 pub mod probe;
+pub mod publish;
 pub mod render;
 pub mod secrets;
 pub mod serve;

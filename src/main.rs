@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use provsite::build::{self, Options, Progress};
 use provsite::cli::{
     AsteriskArgs, AsteriskFormat, BuildArgs, CheckArgs, Cli, Command, DhcpArgs, DhcpFormat,
-    ImportArgs, ProbeArgs, ServeArgs, SourceArgs, WebserverArgs, WebserverFormat,
+    ImportArgs, ProbeArgs, PublishArgs, ServeArgs, SourceArgs, WebserverArgs, WebserverFormat,
 };
 use provsite::error::{Diagnostic, Error};
 
@@ -55,7 +55,58 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Dhcp(a) => run_dhcp(a),
         Command::Asterisk(a) => run_asterisk(a),
         Command::Import(a) => run_import(a),
+        Command::Publish(a) => run_publish(a),
     }
+}
+
+fn run_publish(a: PublishArgs) -> Result<(), Error> {
+    use provsite::publish::{parse_duration, publish, PublishOptions};
+    let grace = parse_duration(&a.grace).map_err(|e| Error::Build(format!("--grace: {e}")))?;
+    let r = publish(&PublishOptions {
+        out: a.out,
+        to: a.to,
+        keep: a.keep as usize,
+        grace,
+        dry_run: a.dry_run,
+        rollback: a.rollback,
+        force: a.force,
+        s3_endpoint: a.endpoint,
+        s3_region: a.region,
+    })?;
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).expect("report serialises")
+        );
+    } else if r.dry_run {
+        eprintln!(
+            "dry run: publishing {} to {} would send {} object(s) and switch from {}",
+            r.release,
+            r.destination,
+            r.sent.files,
+            r.previous.as_deref().unwrap_or("nothing")
+        );
+    } else {
+        eprintln!(
+            "published {} to {}: {} object(s) sent ({} bytes), {} already there; {}; {} release(s) and {} firmware file(s) pruned",
+            r.release,
+            r.destination,
+            r.sent.files,
+            r.sent.bytes,
+            r.sent.skipped,
+            if r.switched {
+                format!("live now (was {})", r.previous.as_deref().unwrap_or("nothing"))
+            } else {
+                "it was already live".to_string()
+            },
+            r.pruned_releases.len(),
+            r.pruned_firmware.len()
+        );
+    }
+    Ok(())
 }
 
 /// The validated inventory at the chosen commit, for the integrations; warnings are printed.
