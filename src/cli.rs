@@ -38,6 +38,30 @@ pub enum Command {
     Import(ImportArgs),
     /// Copy the built release to a folder, an rsync destination or S3, entry points last
     Publish(PublishArgs),
+    /// Show what a change of the inventory does to the phones (for a pull request)
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The commit before
+    #[arg(default_value = "HEAD~1", value_name = "REV_A")]
+    pub from: String,
+    /// The commit after
+    #[arg(default_value = "HEAD", value_name = "REV_B")]
+    pub to: String,
+    /// The inventory folder, inside a git repository
+    #[arg(long, default_value = "inventory", value_name = "DIR")]
+    pub inventory: PathBuf,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: DiffFormat,
 }
 
 #[derive(Debug, Args)]

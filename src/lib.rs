@@ -11,6 +11,7 @@ pub mod build;
 pub mod cli;
 pub mod config_sn;
 pub mod dhcp;
+pub mod diff;
 pub mod error;
 pub mod firmware_store;
 pub mod hashing;

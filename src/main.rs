@@ -10,7 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use provsite::build::{self, Options, Progress};
 use provsite::cli::{
     AsteriskArgs, AsteriskFormat, BuildArgs, CheckArgs, Cli, Command, DhcpArgs, DhcpFormat,
-    ImportArgs, ProbeArgs, PublishArgs, ServeArgs, SourceArgs, WebserverArgs, WebserverFormat,
+    DiffArgs, DiffFormat, ImportArgs, ProbeArgs, PublishArgs, ServeArgs, SourceArgs, WebserverArgs,
+    WebserverFormat,
 };
 use provsite::error::{Diagnostic, Error};
 
@@ -56,7 +57,25 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Asterisk(a) => run_asterisk(a),
         Command::Import(a) => run_import(a),
         Command::Publish(a) => run_publish(a),
+        Command::Diff(a) => run_diff(a),
     }
+}
+
+fn run_diff(a: DiffArgs) -> Result<(), Error> {
+    let opts = Options {
+        inventory: a.inventory,
+        ..Options::default()
+    };
+    let d = provsite::diff::diff(&opts, &a.from, &a.to)?;
+    match a.format {
+        DiffFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&d).expect("diff serialises")
+        ),
+        DiffFormat::Text => print!("{}", provsite::diff::render(&d, false)),
+        DiffFormat::Markdown => print!("{}", provsite::diff::render(&d, true)),
+    }
+    Ok(())
 }
 
 fn run_publish(a: PublishArgs) -> Result<(), Error> {

@@ -1,0 +1,392 @@
+//! `provsite diff`: what a change of the inventory does to the phones, for a pull request.
+//!
+//! Both commits are rendered the way `build` renders them, except that passwords are replaced by a
+//! label of where they come from (a literal by a digest of it, `{env: NAME}` by its name, a derived
+//! one by its label), so the diff needs no secret and never shows one, yet still sees a password
+//! change that the repository records. A phone reloads when anything it fetches changes (its own
+//! file, its model's common file or telcfg, or the firmware); it upgrades firmware when its model's
+//! firmware changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::build::{self, Options, Quiet};
+use crate::error::Error;
+use crate::hashing::sha256_hex;
+use crate::inventory::{Inventory, Secret};
+use crate::models::ModelId;
+use crate::vendor_format::parse_lenient;
+
+/// Keys whose values are passwords: shown as changed, never as values.
+const PASSWORD_KEYS: &[&str] = &[
+    "regpwd1",
+    "regpwd2",
+    "regpwd3",
+    "regpwd4",
+    "WebPWD",
+    "TelnetPWD",
+    "UserPWD",
+];
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Change {
+    pub section: String,
+    pub key: String,
+    /// None: absent on that side. Passwords read `(hidden)`.
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhoneDiff {
+    pub mac: String,
+    pub model: String,
+    pub name: Option<String>,
+    pub changes: Vec<Change>,
+    /// Its shared files (common file, telcfg) changed even if its own file did not.
+    pub shared_changed: bool,
+    pub upgrades_firmware: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FirmwareChange {
+    pub model: String,
+    pub role: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Diff {
+    pub from: String,
+    pub to: String,
+    pub added: Vec<(String, String, Option<String>)>,
+    pub removed: Vec<(String, String, Option<String>)>,
+    pub changed: Vec<PhoneDiff>,
+    pub firmware: Vec<FirmwareChange>,
+    /// Common-file keys that changed, per model.
+    pub common: BTreeMap<String, Vec<Change>>,
+    /// Phones that will fetch new files (reload), and those that will flash firmware.
+    pub reload: Vec<String>,
+    pub upgrade: Vec<String>,
+}
+
+fn mask(s: &Secret) -> Secret {
+    Secret::Literal(match s {
+        Secret::Literal(v) => format!("literal:{}", &sha256_hex(v.as_bytes())[..16]),
+        Secret::Env(n) => format!("env:{n}"),
+        Secret::Derived(l) => format!("derived:{l}"),
+    })
+}
+
+fn masked(inv: &Inventory) -> Inventory {
+    let mut inv = inv.clone();
+    inv.site.admin_password.0 = mask(&inv.site.admin_password.0);
+    if let Some((s, _)) = &mut inv.site.user_password {
+        *s = mask(s);
+    }
+    for p in &mut inv.phones {
+        for l in &mut p.lines {
+            l.password = mask(&l.password);
+        }
+    }
+    inv
+}
+
+/// One side: per phone, its model, name, digest and keys; per model, firmware and common keys.
+struct Side {
+    label: String,
+    phones: BTreeMap<
+        String,
+        (
+            ModelId,
+            Option<String>,
+            String,
+            BTreeMap<(String, String), String>,
+        ),
+    >,
+    firmware: BTreeMap<(String, String), String>,
+    common: BTreeMap<String, BTreeMap<(String, String), String>>,
+    shared: BTreeMap<String, String>,
+}
+
+fn side(opts: &Options, rev: &str) -> Result<Side, Error> {
+    let o = Options {
+        rev: rev.to_string(),
+        ..opts.clone()
+    };
+    let loaded = build::load(&o, None, false)?;
+    let inv = masked(&loaded.inv);
+    let rendered = build::render_all(
+        &inv,
+        &loaded.templates,
+        &loaded.firmware,
+        &loaded.site_secret,
+        &Quiet,
+    )
+    .map_err(Error::Build)?;
+    let kv = |bytes: &[u8]| -> BTreeMap<(String, String), String> {
+        let mut m = BTreeMap::new();
+        if let Ok(f) = parse_lenient(bytes) {
+            for s in &f.sections {
+                for (k, v) in &s.entries {
+                    if !(s.name == "sys" && k == "config_sn") {
+                        m.insert((s.name.clone(), k.clone()), v.clone());
+                    }
+                }
+            }
+        }
+        m
+    };
+    let mut phones = BTreeMap::new();
+    for (p, f) in inv.phones.iter().zip(&rendered.phones) {
+        phones.insert(
+            p.mac.clone(),
+            (p.model, p.name.clone(), f.digest.clone(), kv(&f.body)),
+        );
+    }
+    let mut firmware = BTreeMap::new();
+    let mut common = BTreeMap::new();
+    let mut shared = BTreeMap::new();
+    for (m, files) in &rendered.models {
+        for f in &files.firmware {
+            firmware.insert(
+                (m.name().to_string(), f.role.to_string()),
+                format!("{} ({})", f.name, &f.sha256[..12]),
+            );
+        }
+        common.insert(m.name().to_string(), kv(&files.common));
+        shared.insert(m.name().to_string(), files.shared_digest.clone());
+    }
+    Ok(Side {
+        label: format!("{rev} ({})", crate::source::short(loaded.head.id)),
+        phones,
+        firmware,
+        common,
+        shared,
+    })
+}
+
+fn changes(
+    a: &BTreeMap<(String, String), String>,
+    b: &BTreeMap<(String, String), String>,
+) -> Vec<Change> {
+    let keys: BTreeSet<&(String, String)> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|(s, k)| {
+            let hide = |v: Option<&String>| {
+                v.map(|v| {
+                    if PASSWORD_KEYS.contains(&k.as_str()) {
+                        "(hidden)".to_string()
+                    } else {
+                        v.clone()
+                    }
+                })
+            };
+            Change {
+                section: s.clone(),
+                key: k.clone(),
+                before: hide(a.get(&(s.clone(), k.clone()))),
+                after: hide(b.get(&(s.clone(), k.clone()))),
+            }
+        })
+        .collect()
+}
+
+/// Compares the inventory at two commits.
+pub fn diff(opts: &Options, from: &str, to: &str) -> Result<Diff, Error> {
+    let a = side(opts, from)?;
+    let b = side(opts, to)?;
+    let mut d = Diff {
+        from: a.label.clone(),
+        to: b.label.clone(),
+        added: Vec::new(),
+        removed: Vec::new(),
+        changed: Vec::new(),
+        firmware: Vec::new(),
+        common: BTreeMap::new(),
+        reload: Vec::new(),
+        upgrade: Vec::new(),
+    };
+    let fw_keys: BTreeSet<&(String, String)> = a.firmware.keys().chain(b.firmware.keys()).collect();
+    let mut fw_models = BTreeSet::new();
+    for k in fw_keys {
+        if a.firmware.get(k) != b.firmware.get(k) {
+            d.firmware.push(FirmwareChange {
+                model: k.0.clone(),
+                role: k.1.clone(),
+                before: a.firmware.get(k).cloned(),
+                after: b.firmware.get(k).cloned(),
+            });
+            fw_models.insert(k.0.clone());
+        }
+    }
+    for (m, kv) in &b.common {
+        let before = a.common.get(m).cloned().unwrap_or_default();
+        let c = changes(&before, kv);
+        if !c.is_empty() {
+            d.common.insert(m.clone(), c);
+        }
+    }
+    for (mac, (model, name, _, _)) in &a.phones {
+        if !b.phones.contains_key(mac) {
+            d.removed
+                .push((mac.clone(), model.name().to_string(), name.clone()));
+        }
+    }
+    for (mac, (model, name, digest, kv)) in &b.phones {
+        match a.phones.get(mac) {
+            None => {
+                d.added
+                    .push((mac.clone(), model.name().to_string(), name.clone()));
+                d.reload.push(mac.clone());
+                d.upgrade.push(mac.clone());
+            }
+            Some((old_model, _, old_digest, old_kv)) => {
+                if old_digest == digest {
+                    continue;
+                }
+                let m = model.name().to_string();
+                let upgrades = fw_models.contains(&m) || old_model != model;
+                d.changed.push(PhoneDiff {
+                    mac: mac.clone(),
+                    model: m.clone(),
+                    name: name.clone(),
+                    changes: changes(old_kv, kv),
+                    shared_changed: a.shared.get(old_model.name()) != b.shared.get(&m),
+                    upgrades_firmware: upgrades,
+                });
+                d.reload.push(mac.clone());
+                if upgrades {
+                    d.upgrade.push(mac.clone());
+                }
+            }
+        }
+    }
+    Ok(d)
+}
+
+fn show(v: &Option<String>) -> String {
+    match v {
+        Some(v) => format!("`{v}`"),
+        None => "(none)".to_string(),
+    }
+}
+
+fn who(mac: &str, name: &Option<String>) -> String {
+    match name {
+        Some(n) => format!("{mac} ({n})"),
+        None => mac.to_string(),
+    }
+}
+
+/// The diff as text (`markdown` for a pull-request comment).
+pub fn render(d: &Diff, markdown: bool) -> String {
+    let mut t = String::new();
+    let h = |t: &mut String, s: &str| {
+        if markdown {
+            let _ = writeln!(t, "\n#### {s}\n");
+        } else {
+            let _ = writeln!(t, "\n{s}:");
+        }
+    };
+    let item = if markdown { "- " } else { "  " };
+    if markdown {
+        let _ = writeln!(t, "### provsite diff: {} → {}\n", d.from, d.to);
+    } else {
+        let _ = writeln!(t, "provsite diff: {} -> {}", d.from, d.to);
+    }
+    let _ = writeln!(
+        t,
+        "{} phone(s) will reload, {} will upgrade firmware; {} added, {} removed, {} changed.",
+        d.reload.len(),
+        d.upgrade.len(),
+        d.added.len(),
+        d.removed.len(),
+        d.changed.len()
+    );
+    if !d.added.is_empty() {
+        h(&mut t, "Added");
+        for (mac, model, name) in &d.added {
+            let _ = writeln!(t, "{item}{} {model}", who(mac, name));
+        }
+    }
+    if !d.removed.is_empty() {
+        h(&mut t, "Removed");
+        for (mac, model, name) in &d.removed {
+            let _ = writeln!(t, "{item}{} {model}", who(mac, name));
+        }
+    }
+    if !d.firmware.is_empty() {
+        h(&mut t, "Firmware");
+        for f in &d.firmware {
+            let _ = writeln!(
+                t,
+                "{item}{} {}: {} → {}",
+                f.model,
+                f.role,
+                show(&f.before),
+                show(&f.after)
+            );
+        }
+    }
+    if !d.common.is_empty() {
+        h(&mut t, "Common files");
+        for (m, cs) in &d.common {
+            for c in cs {
+                let _ = writeln!(
+                    t,
+                    "{item}{m} [{}] {}: {} → {}",
+                    c.section,
+                    c.key,
+                    show(&c.before),
+                    show(&c.after)
+                );
+            }
+        }
+    }
+    if !d.changed.is_empty() {
+        h(&mut t, "Changed phones");
+        for p in &d.changed {
+            let mut why = Vec::new();
+            if p.shared_changed {
+                why.push("its model's shared files changed".to_string());
+            }
+            if p.upgrades_firmware {
+                why.push("upgrades firmware".to_string());
+            }
+            let _ = writeln!(
+                t,
+                "{item}{} {}{}",
+                who(&p.mac, &p.name),
+                p.model,
+                if why.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", why.join(", "))
+                }
+            );
+            for c in &p.changes {
+                let _ = writeln!(
+                    t,
+                    "{}[{}] {}: {} → {}",
+                    if markdown { "  - " } else { "      " },
+                    c.section,
+                    c.key,
+                    show(&c.before),
+                    show(&c.after)
+                );
+            }
+        }
+    }
+    if d.reload.is_empty() && d.added.is_empty() && d.removed.is_empty() {
+        let _ = writeln!(t, "\nNo phone is affected.");
+    }
+    if markdown {
+        let _ = writeln!(t, "\n<sub>Passwords are compared by where they come from and never shown; a change of an environment variable or of the site secret is outside git and not seen here.</sub>");
+    }
+    t
+}
