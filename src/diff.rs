@@ -96,17 +96,17 @@ fn masked(inv: &Inventory) -> Inventory {
 }
 
 /// One side: per phone, its model, name, digest and keys; per model, firmware and common keys.
+/// A phone on one side: model, name, digest of what it fetches, its file's keys.
+type PhoneSide = (
+    ModelId,
+    Option<String>,
+    String,
+    BTreeMap<(String, String), String>,
+);
+
 struct Side {
     label: String,
-    phones: BTreeMap<
-        String,
-        (
-            ModelId,
-            Option<String>,
-            String,
-            BTreeMap<(String, String), String>,
-        ),
-    >,
+    phones: BTreeMap<String, PhoneSide>,
     firmware: BTreeMap<(String, String), String>,
     common: BTreeMap<String, BTreeMap<(String, String), String>>,
     shared: BTreeMap<String, String>,
