@@ -11,16 +11,6 @@ use std::path::Path;
 use common::{boot, boot22, boot30, copy_dir, fixtures, run_provsite, Repo, BASE_URL};
 use provsite::asterisk_conf::Config;
 
-fn stdout_of(r: &Repo, args: &[&str]) -> String {
-    let out = r.provsite(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 fn parse(text: &str) -> Config {
     Config::parse(Path::new("generated.conf"), text).unwrap()
 }
@@ -37,7 +27,7 @@ fn section<'a>(c: &'a Config, name: &str, ty: &str) -> &'a provsite::asterisk_co
 fn pjsip_accounts_carry_the_phones_credentials() {
     let r = Repo::with_base();
     r.build(&[]);
-    let c = parse(&stdout_of(&r, &["asterisk", "--format", "pjsip"]));
+    let c = parse(&r.stdout(&["asterisk", "--format", "pjsip"]));
     for (view, user, name) in [
         (boot30(&r, "001F9F16E849"), "1001", "Hélène Dupont"),
         (boot30(&r, "001F9F16E84A"), "1002", "Zoé"),
@@ -85,7 +75,7 @@ fn site_settings_choose_context_codecs_and_transport() {
         &format!("{site}asterisk:\n  context: from-phones\n  codecs: [g722, alaw]\n  transport: tls-main\n  qualify_frequency: 30\n"),
     );
     r.commit("asterisk settings");
-    let c = parse(&stdout_of(&r, &["asterisk"]));
+    let c = parse(&r.stdout(&["asterisk"]));
     let ep = section(&c, "1001", "endpoint");
     assert_eq!(ep.get("context"), Some("from-phones"));
     assert_eq!(ep.get("subscribe_context"), Some("from-phones"));
@@ -144,7 +134,7 @@ fn outputs_match_the_reviewed_golden_files() {
         ),
         ("notify.conf", vec!["asterisk", "--notify"]),
     ] {
-        let text = stdout_of(&r, &args).replace(&head, "<commit>");
+        let text = r.stdout(&args).replace(&head, "<commit>");
         let path = golden.join(file);
         if std::env::var("UPDATE_GOLDEN").as_deref() == Ok("1") {
             std::fs::create_dir_all(&golden).unwrap();
@@ -170,7 +160,7 @@ fn outputs_match_the_reviewed_golden_files() {
 #[test]
 fn notify_sections_read_back_with_the_escaped_parameter() {
     let r = Repo::with_base();
-    let c = parse(&stdout_of(&r, &["asterisk", "--notify"]));
+    let c = parse(&r.stdout(&["asterisk", "--notify"]));
     let plain = c
         .sections
         .iter()
@@ -462,7 +452,7 @@ fn round_trip_inventory_to_pjsip_to_inventory() {
     let conf = r.path().join("exported-pjsip.conf");
     std::fs::write(
         &conf,
-        stdout_of(&r, &["asterisk", "--format", "pjsip", "--phoneprov"]),
+        r.stdout(&["asterisk", "--format", "pjsip", "--phoneprov"]),
     )
     .unwrap();
 

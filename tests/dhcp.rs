@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::http::require;
+use common::http::{must_pass, require};
 use common::Repo;
 
 const ENTRY: &str = "http://prov.test/p/ST2030S.inf";
@@ -58,16 +58,6 @@ fn full(r: &Repo, format: &str, iface: Option<&str>) -> String {
         a.extend_from_slice(&["--interface", i]);
     }
     dhcp(r, &a)
-}
-
-fn must_pass(what: &str, cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} refused the configuration:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn must_fail(what: &str, cmd: &mut Command) {

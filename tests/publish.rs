@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::http::{free_port, probe, provsite_serve, require, wait_for_port, Server, ROOT_URL};
+use common::http::{
+    free_port, model_file, probe, provsite_serve, require, wait_for_port, Server, ROOT_URL,
+};
 use common::{Repo, ADMIN, SECRET};
 
 const S3_KEY: &str = "provsite-test";
@@ -525,15 +527,7 @@ fn s3_publish_against_a_real_s3_compatible_server() {
     );
     let (ct, cc, _) = s3_head(&s3.endpoint, "site/manifest.json").unwrap();
     assert_eq!((ct.as_str(), cc.as_str()), ("application/json", "no-cache"));
-    let fw = m["models"]["ST2030"]["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["role"] == "app")
-        .unwrap()["path"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let fw = model_file(&m, "ST2030", "app");
     let (ct, cc, _) = s3_head(&s3.endpoint, &format!("site/{fw}")).unwrap();
     assert_eq!(
         (ct.as_str(), cc.as_str()),

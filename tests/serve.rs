@@ -151,15 +151,7 @@ fn serve_headers_ranges_and_conditional_requests() {
         file.header("cache-control"),
         "public, max-age=31536000, immutable"
     );
-    let fw = m["models"]["ST2030"]["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["role"] == "app")
-        .unwrap()["path"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let fw = model_file(&m, "ST2030", "app");
     let firmware = get(s.addr, &format!("/{fw}"));
     assert_eq!(firmware.header("content-type"), "application/octet-stream");
     assert_eq!(

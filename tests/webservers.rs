@@ -40,16 +40,6 @@ fn webserver_config(root: &Path, format: &str, port: u16, phone_check: bool) -> 
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn must_pass(what: &str, cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} refused the configuration:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// What every server must do with the web root, as a phone and as an attacker see it.
 fn check_served(addr: SocketAddr, repo: &common::Repo) {
     let root = repo.public();
@@ -150,15 +140,7 @@ fn check_served(addr: SocketAddr, repo: &common::Repo) {
         own.header("cache-control"),
         "public, max-age=31536000, immutable"
     );
-    let fw = manifest(&root)["models"]["ST2030"]["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["role"] == "app")
-        .unwrap()["path"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let fw = model_file(&manifest(&root), "ST2030", "app");
     let firmware = get(addr, &format!("/{fw}"));
     assert_eq!(firmware.status, 200);
     assert_eq!(firmware.header("content-type"), "application/octet-stream");

@@ -226,3 +226,27 @@ pub fn require(binary: &str, package: &str) -> bool {
         "{binary} is not installed: `apt-get install {package}` (what .ci/run does), or set PROVSITE_SKIP_SERVERS=1 to skip the tests that need it"
     );
 }
+
+/// The path of a model's file of a role (`app`, `dsp`, `boot`, `telcfg`, `common`) in a manifest.
+pub fn model_file(manifest: &serde_json::Value, model: &str, role: &str) -> String {
+    manifest["models"][model]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["role"] == role)
+        .unwrap_or_else(|| panic!("{model} has no {role} file"))["path"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Runs a server's configuration check, which must accept the file.
+pub fn must_pass(what: &str, cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} refused the configuration:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -131,6 +131,17 @@ impl Repo {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// A provsite command that must succeed; its standard output.
+    pub fn stdout(&self, args: &[&str]) -> String {
+        let out = self.provsite(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     pub fn public(&self) -> PathBuf {
         self.path().join("public")
     }
