@@ -574,7 +574,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "d" => 86_400,
         _ => return Err(format!("`{s}`: the unit is s, m, h or d")),
     };
-    Ok(Duration::from_secs(n * mult))
+    n.checked_mul(mult)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{s}` is too long a duration"))
 }
 
 #[cfg(test)]
@@ -588,6 +590,7 @@ mod tests {
         assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
         assert!(parse_duration("1w").is_err());
         assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("999999999999999999d").is_err());
     }
 
     #[test]
