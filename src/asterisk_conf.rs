@@ -392,6 +392,26 @@ mod tests {
         }
     }
 
+    /// Whatever the text, the reader answers with a config or an error, never a panic.
+    #[test]
+    fn arbitrary_text_never_panics() {
+        let alphabet: Vec<char> = "[]()!+,;-=>#\\\"\n\r\t aéx1include exec".chars().collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..3000 {
+            let mut text = String::new();
+            let len = (x % 80) as usize;
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                text.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            // Random #include lines name files that do not exist, relative to a folder that does
+            // not either: they are errors too.
+            let _ = Config::parse(Path::new("/nonexistent-provsite/random.conf"), &text);
+        }
+    }
+
     #[test]
     fn includes_are_relative_and_cycles_found() {
         let d = tempfile::tempdir().unwrap();
