@@ -64,6 +64,10 @@ pub struct DiffArgs {
     pub format: DiffFormat,
 }
 
+const fn provsite_default_cap() -> usize {
+    crate::publish::DELETE_CAP
+}
+
 #[derive(Debug, Args)]
 pub struct PublishArgs {
     /// The built web root to publish from
@@ -87,6 +91,9 @@ pub struct PublishArgs {
     /// Prune even beyond the safety cap of deletions
     #[arg(long)]
     pub force: bool,
+    /// The safety cap: a prune that would delete more objects stops unless --force
+    #[arg(long, default_value_t = provsite_default_cap(), value_name = "N")]
+    pub max_deletes: usize,
     /// S3 endpoint URL (default: AWS_ENDPOINT_URL, else AWS)
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,

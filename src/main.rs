@@ -89,6 +89,7 @@ fn run_publish(a: PublishArgs) -> Result<(), Error> {
         dry_run: a.dry_run,
         rollback: a.rollback,
         force: a.force,
+        max_deletes: a.max_deletes,
         s3_endpoint: a.endpoint,
         s3_region: a.region,
     })?;

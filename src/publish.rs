@@ -27,7 +27,7 @@ mod s3;
 /// period). Dot-named, so the web server configurations never serve it.
 pub const STATE: &str = ".provsite/state.json";
 
-/// Stop pruning beyond this many deleted objects unless `--force`.
+/// The default safety cap: pruning that would delete more objects stops unless `--force`.
 pub const DELETE_CAP: usize = 20_000;
 
 #[derive(Debug, Clone)]
@@ -39,6 +39,8 @@ pub struct PublishOptions {
     pub dry_run: bool,
     pub rollback: Option<String>,
     pub force: bool,
+    /// The most objects one prune deletes without `force`.
+    pub max_deletes: usize,
     pub s3_endpoint: Option<String>,
     pub s3_region: Option<String>,
 }
@@ -534,9 +536,10 @@ fn prune(
     for f in &doomed_fw {
         total += store.count(&format!("firmware/{f}/"))?;
     }
-    if total > DELETE_CAP && !opts.force {
+    if total > opts.max_deletes && !opts.force {
         warnings.push(format!(
-            "pruning would delete {total} objects, more than the safety cap of {DELETE_CAP}: nothing pruned; run again with --force to prune"
+            "pruning would delete {total} objects, more than the safety cap of {}: nothing pruned; run again with --force to prune (or raise --max-deletes)",
+            opts.max_deletes
         ));
     } else {
         for r in &doomed {

@@ -213,8 +213,35 @@ fn pruning_waits_for_the_grace_period_and_keeps_the_live_release() {
         );
     }
     assert_eq!(std::fs::read_dir(dest.join("releases")).unwrap().count(), 3);
+    // Above the safety cap, nothing is pruned without --force.
+    let capped = publish(
+        &r,
+        to,
+        &["--keep", "1", "--grace", "0", "--max-deletes", "3"],
+    );
+    assert_eq!(capped["pruned_releases"].as_array().unwrap().len(), 0);
+    assert!(
+        capped["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("safety cap of 3"),
+        "{capped}"
+    );
+    assert_eq!(std::fs::read_dir(dest.join("releases")).unwrap().count(), 3);
     // Grace 0: everything but the live release goes; the live one stays even with --keep 1.
-    let rep = publish(&r, to, &["--keep", "1", "--grace", "0"]);
+    let rep = publish(
+        &r,
+        to,
+        &[
+            "--keep",
+            "1",
+            "--grace",
+            "0",
+            "--max-deletes",
+            "3",
+            "--force",
+        ],
+    );
     assert_eq!(rep["pruned_releases"].as_array().unwrap().len(), 2);
     let left: Vec<String> = std::fs::read_dir(dest.join("releases"))
         .unwrap()
@@ -554,6 +581,7 @@ fn s3_publish_against_a_real_s3_compatible_server() {
             dry_run: false,
             rollback: None,
             force: false,
+            max_deletes: provsite::publish::DELETE_CAP,
             s3_endpoint: Some(s3.endpoint.clone()),
             s3_region: None,
         };
