@@ -236,7 +236,7 @@ pub fn render(
                         let _ = write!(
                             t,
                             "\n[phoneprov-{mac}-{slot}]\ntype=phoneprov\nMAC={}\nendpoint={}\nPROFILE={model}\nLINE={slot}\n",
-                            crate::phone_http::dashed_mac(mac).replace('-', ":").to_ascii_lowercase(),
+                            crate::phone_http::separated_mac(mac, ":").to_ascii_lowercase(),
                             a.user
                         );
                     }

@@ -133,11 +133,7 @@ struct Fixed {
 }
 
 fn colon_mac(mac: &str) -> String {
-    mac.as_bytes()
-        .chunks(2)
-        .map(|c| String::from_utf8_lossy(c).to_ascii_lowercase())
-        .collect::<Vec<_>>()
-        .join(":")
+    crate::phone_http::separated_mac(mac, ":").to_ascii_lowercase()
 }
 
 fn classes(inv: &Inventory) -> Vec<Class> {

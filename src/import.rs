@@ -605,7 +605,7 @@ pub fn run(opts: &ImportOptions) -> Result<Report, Error> {
             report.lines += 1;
         }
         out.push(PhoneOut {
-            mac: crate::phone_http::dashed_mac(&p.mac).replace('-', ":"),
+            mac: crate::phone_http::separated_mac(&p.mac, ":"),
             model: p.model.expect("set above").name().to_string(),
             lines,
         });

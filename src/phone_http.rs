@@ -88,11 +88,16 @@ fn parse_separated_mac(s: &str) -> Option<String> {
 
 /// `00147FE147B3` → `00-14-7F-E1-47-B3`.
 pub fn dashed_mac(mac: &str) -> String {
+    separated_mac(mac, "-")
+}
+
+/// `00147FE147B3` with `sep` between the byte pairs: `00:14:7F:E1:47:B3` for `:`.
+pub fn separated_mac(mac: &str, sep: &str) -> String {
     mac.as_bytes()
         .chunks(2)
         .map(|c| String::from_utf8_lossy(c).into_owned())
         .collect::<Vec<_>>()
-        .join("-")
+        .join(sep)
 }
 
 /// The MAC named by a per-phone file name: `<PREFIX>_<12 hex>.txt` or `.ser`, the MAC in any case

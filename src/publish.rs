@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::hashing::sha256_hex;
 use crate::manifest::Manifest;
-use crate::serve::{cache_control, content_type};
 
 mod folder;
 mod rsync;
@@ -52,15 +51,6 @@ pub struct Upload {
     pub local: PathBuf,
     pub sha256: String,
     pub size: u64,
-}
-
-impl Upload {
-    pub fn content_type(&self) -> &'static str {
-        content_type(&self.path)
-    }
-    pub fn cache_control(&self) -> &'static str {
-        cache_control(&self.path)
-    }
 }
 
 /// What an upload did.
