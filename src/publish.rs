@@ -143,6 +143,67 @@ fn release_sn(name: &str) -> &str {
     name.split('-').next().unwrap_or(name)
 }
 
+/// A release name as provsite writes them: letters, digits, `-`, `_`, `.`, not starting with `.`.
+fn check_release_name(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Build(format!(
+            "`{name}` is not a release name (such as 202611260022-3d26cc34ebae); see releases/ at the destination"
+        )))
+    }
+}
+
+/// The paths a manifest names are written and deleted at the destination: each must stay inside
+/// it (relative, no `..`, no empty or hidden segment), whoever wrote the manifest.
+fn check_manifest_paths(m: &Manifest, origin: &str) -> Result<(), Error> {
+    let bad = |what: &str, p: &str| {
+        Err(Error::Build(format!(
+            "{origin}: {what} `{p}` would lead outside the web root; this manifest was not written by provsite build, fix or remove it"
+        )))
+    };
+    let safe = |p: &str| {
+        !p.is_empty()
+            && !p.contains('\\')
+            && p.split('/')
+                .all(|seg| !seg.is_empty() && !seg.starts_with('.'))
+    };
+    if check_release_name(&m.release).is_err() {
+        return bad("the release", &m.release);
+    }
+    for model in m.models.values() {
+        if !safe(&model.entry_point) || model.entry_point.contains('/') {
+            return bad("the entry point", &model.entry_point);
+        }
+        for f in &model.files {
+            if !safe(&f.path) {
+                return bad("the file", &f.path);
+            }
+        }
+    }
+    for p in m.phones.values() {
+        if !safe(&p.file.path) {
+            return bad("the file", &p.file.path);
+        }
+    }
+    for (sha, fw) in &m.firmware {
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return bad("the firmware digest", sha);
+        }
+        for n in &fw.names {
+            if !safe(n) || n.contains('/') {
+                return bad("the firmware name", n);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Every object of a release as it lies in the local web root, with its digest, and the firmware
 /// it names.
 fn release_uploads(root: &Path, manifest: &Manifest) -> Result<(Vec<Upload>, Vec<Upload>), Error> {
@@ -229,6 +290,9 @@ fn release_uploads(root: &Path, manifest: &Manifest) -> Result<(Vec<Upload>, Vec
 
 /// Publishes the local web root's release (or, with `rollback`, points back at a kept one).
 pub fn publish(opts: &PublishOptions) -> Result<Report, Error> {
+    if let Some(r) = &opts.rollback {
+        check_release_name(r)?;
+    }
     let mut store = open(opts)?;
     let dest = store.describe();
     let live_bytes = store.get("manifest.json")?;
@@ -240,6 +304,9 @@ pub fn publish(opts: &PublishOptions) -> Result<Report, Error> {
         })?),
         None => None,
     };
+    if let Some(l) = &live {
+        check_manifest_paths(l, &format!("{dest}: manifest.json"))?;
+    }
     let mut warnings = Vec::new();
 
     // Which release, and from where.
@@ -288,6 +355,10 @@ pub fn publish(opts: &PublishOptions) -> Result<Report, Error> {
             }
         }
     };
+    check_manifest_paths(
+        &target,
+        &format!("the manifest of release {}", target.release),
+    )?;
     let release = target.release.clone();
     if let Some(l) = &live {
         if opts.rollback.is_none() && release_sn(&release) < release_sn(&l.release) {

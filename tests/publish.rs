@@ -185,6 +185,48 @@ fn folder_publish_is_idempotent_incremental_and_reversible() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("is older than the live"));
 }
 
+/// A destination's manifest is read, and the paths it names are written and deleted: a tampered
+/// one cannot make publish touch anything outside the destination.
+#[test]
+fn a_tampered_destination_manifest_is_refused() {
+    let r = repo();
+    let dest = r.path().join("www");
+    let to = dest.to_str().unwrap();
+    publish(&r, to, &[]);
+    let outside = r.path().join("outside.inf");
+    std::fs::write(&outside, "not the publisher's").unwrap();
+    let live = dest.join("manifest.json");
+    let text = std::fs::read_to_string(&live).unwrap();
+    std::fs::write(
+        &live,
+        text.replace(
+            "\"entry_point\": \"ST2022S.inf\"",
+            "\"entry_point\": \"../outside.inf\"",
+        ),
+    )
+    .unwrap();
+    next_release(&r, 1);
+    let out = publish_cmd(&r, to, &[]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("manifest.json") && err.contains("../outside.inf"),
+        "{err}"
+    );
+    assert!(
+        outside.exists(),
+        "publish deleted a file outside the destination"
+    );
+    for bad in ["../x", "a/b", ".hidden", ""] {
+        let out = publish_cmd(&r, to, &["--rollback", bad]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "--rollback {bad:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("not a release name"),
+            "--rollback {bad:?}"
+        );
+    }
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {
