@@ -100,8 +100,8 @@ fn site_settings_choose_context_codecs_and_transport() {
     assert!(err.contains("inventory/site.yaml:"), "{err}");
 }
 
-/// The outputs, reviewed once against Asterisk's documentation (pjsip.conf sample, sip.conf
-/// sample, extensions.conf hints, pjsip_notify.conf sample) and kept as golden files.
+/// The outputs, reviewed once by hand against Asterisk's documented option names and public
+/// pjsip.conf / sip.conf examples, and kept as golden files.
 /// `UPDATE_GOLDEN=1 cargo test --test asterisk` rewrites them after a deliberate change.
 #[test]
 fn outputs_match_the_reviewed_golden_files() {
