@@ -527,9 +527,8 @@ fn s3_server(r: &Repo) -> Option<S3Server> {
     })
 }
 
-fn s3_head(endpoint: &str, key: &str) -> Option<(String, String, Option<String>)> {
-    use object_store::{Attribute, GetOptions, ObjectStore};
-    let store = object_store::aws::AmazonS3Builder::new()
+fn s3_store(endpoint: &str) -> object_store::aws::AmazonS3 {
+    object_store::aws::AmazonS3Builder::new()
         .with_bucket_name("phones")
         .with_endpoint(endpoint)
         .with_allow_http(true)
@@ -537,7 +536,23 @@ fn s3_head(endpoint: &str, key: &str) -> Option<(String, String, Option<String>)
         .with_access_key_id(S3_KEY)
         .with_secret_access_key(S3_SECRET)
         .build()
+        .unwrap()
+}
+
+/// An object written without metadata, as another tool would.
+fn s3_put_plain(endpoint: &str, key: &str, bytes: Vec<u8>) {
+    use object_store::ObjectStoreExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
         .unwrap();
+    rt.block_on(s3_store(endpoint).put(&object_store::path::Path::from(key), bytes.into()))
+        .unwrap();
+}
+
+fn s3_head(endpoint: &str, key: &str) -> Option<(String, String, Option<String>)> {
+    use object_store::{Attribute, GetOptions, ObjectStore};
+    let store = s3_store(endpoint);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -572,6 +587,15 @@ fn s3_publish_against_a_real_s3_compatible_server() {
     let Some(s3) = s3_server(&r) else { return };
     let to = "s3://phones/site";
     let endpoint = ["--endpoint", s3.endpoint.as_str()];
+    // A firmware object already there, with the right bytes but no recorded digest (another tool
+    // uploaded it, or an interrupted write left its metadata out): taken, and its metadata written.
+    let m = common::http::manifest(&r.public());
+    let fw = model_file(&m, "ST2030", "app");
+    s3_put_plain(
+        &s3.endpoint,
+        &format!("site/{fw}"),
+        std::fs::read(r.public().join(&fw)).unwrap(),
+    );
     let first = publish(&r, to, &endpoint);
     assert!(first["sent"]["files"].as_u64().unwrap() > 0);
     // s3s-fs keeps the objects as files: serve them to the probe.
@@ -579,7 +603,9 @@ fn s3_publish_against_a_real_s3_compatible_server() {
     let a = assert_consistent(&served, "s3 publish").unwrap();
 
     // Content-Type, Cache-Control and the recorded digest.
-    let m = common::http::manifest(&r.public());
+    let (_, cc, sha) = s3_head(&s3.endpoint, &format!("site/{fw}")).unwrap();
+    assert_eq!(cc, "public, max-age=31536000, immutable");
+    assert_eq!(sha.as_deref(), fw.split('/').nth(1));
     let phone = m["phones"]["001F9F16E849"]["file"].clone();
     let (ct, cc, sha) = s3_head(
         &s3.endpoint,
@@ -596,7 +622,6 @@ fn s3_publish_against_a_real_s3_compatible_server() {
     );
     let (ct, cc, _) = s3_head(&s3.endpoint, "site/manifest.json").unwrap();
     assert_eq!((ct.as_str(), cc.as_str()), ("application/json", "no-cache"));
-    let fw = model_file(&m, "ST2030", "app");
     let (ct, cc, _) = s3_head(&s3.endpoint, &format!("site/{fw}")).unwrap();
     assert_eq!(
         (ct.as_str(), cc.as_str()),

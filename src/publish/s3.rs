@@ -13,6 +13,7 @@ use object_store::{
 
 use super::{wrote, PublishOptions, Sent, Store, Upload};
 use crate::error::Error;
+use crate::hashing::sha256_hex;
 use crate::serve::{cache_control, content_type};
 
 pub struct S3 {
@@ -23,6 +24,9 @@ pub struct S3 {
     /// The manifest's ETag when it was read, for the compare-and-swap.
     manifest_etag: Option<String>,
 }
+
+/// An object's content and its ETag.
+type BytesAndEtag = (Vec<u8>, Option<String>);
 
 fn err(what: &str, e: object_store::Error) -> Error {
     Error::Build(format!("S3 {what}: {e}"))
@@ -112,6 +116,25 @@ impl S3 {
         }
     }
 
+    /// An object's bytes and ETag, or None.
+    fn get_with_etag(&self, path: &str) -> Result<Option<BytesAndEtag>, Error> {
+        let key = self.key(path);
+        let r = self.rt.block_on(async {
+            let g = self.store.get(&key).await?;
+            let etag = g.meta.e_tag.clone();
+            Ok::<_, object_store::Error>((g.bytes().await?, etag))
+        });
+        match r {
+            Ok((b, etag)) => Ok(Some((b.to_vec(), etag))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(err(&format!("GET {path}"), e)),
+        }
+    }
+
+    fn get_bytes(&self, path: &str) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.get_with_etag(path)?.map(|(b, _)| b))
+    }
+
     /// Every key under a folder (relative to the store's root prefix).
     fn keys(&self, prefix: &str) -> Result<Vec<ObjPath>, Error> {
         let mut out = Vec::new();
@@ -136,16 +159,28 @@ impl Store for S3 {
     fn upload_new(&mut self, files: &[Upload]) -> Result<Sent, Error> {
         let mut sent = Sent::default();
         for f in files {
+            let mut mode = PutMode::Create;
             if let Some((size, sha)) = self.head(&f.path)? {
                 if size == f.size && sha.as_deref() == Some(f.sha256.as_str()) {
                     sent.skipped += 1;
                     continue;
                 }
-                return Err(Error::Build(format!(
-                    "{}: {} exists with other content; an immutable object is never overwritten",
-                    self.describe(),
-                    f.path
-                )));
+                // Without a recorded digest (written by another tool, or a server that stores
+                // metadata after the object and was interrupted between the two), the content
+                // decides: the same bytes are written again with their metadata.
+                let same = sha.is_none()
+                    && size == f.size
+                    && self
+                        .get_bytes(&f.path)?
+                        .is_some_and(|b| sha256_hex(&b) == f.sha256);
+                if !same {
+                    return Err(Error::Build(format!(
+                        "{}: {} exists with other content; an immutable object is never overwritten",
+                        self.describe(),
+                        f.path
+                    )));
+                }
+                mode = PutMode::Overwrite;
             }
             let bytes = std::fs::read(&f.local).map_err(|e| Error::io(&f.local, e))?;
             let key = self.key(&f.path);
@@ -153,7 +188,7 @@ impl Store for S3 {
                 &key,
                 PutPayload::from(bytes),
                 PutOptions {
-                    mode: PutMode::Create,
+                    mode,
                     attributes: Self::attributes(&f.path, Some(&f.sha256)),
                     ..Default::default()
                 },
@@ -191,22 +226,12 @@ impl Store for S3 {
     }
 
     fn get(&mut self, path: &str) -> Result<Option<Vec<u8>>, Error> {
-        let key = self.key(path);
-        let r = self.rt.block_on(async {
-            let g = self.store.get(&key).await?;
-            let etag = g.meta.e_tag.clone();
-            Ok::<_, object_store::Error>((g.bytes().await?, etag))
-        });
-        match r {
-            Ok((b, etag)) => {
-                if path == "manifest.json" {
-                    self.manifest_etag = etag;
-                }
-                Ok(Some(b.to_vec()))
+        Ok(self.get_with_etag(path)?.map(|(b, etag)| {
+            if path == "manifest.json" {
+                self.manifest_etag = etag;
             }
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(err(&format!("GET {path}"), e)),
-        }
+            b
+        }))
     }
 
     fn put(&mut self, path: &str, bytes: &[u8]) -> Result<(), Error> {
