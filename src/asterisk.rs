@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use crate::error::Error;
 use crate::inventory::{FnKey, Inventory};
 use crate::secrets::{self, SiteSecret};
+use crate::syntax::{self, comment_block, Unwritable};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -104,21 +105,34 @@ pub fn blf_targets(inv: &Inventory) -> (Vec<String>, Vec<(String, String)>) {
     (targets.into_iter().collect(), unknown)
 }
 
-/// Asterisk config values cannot hold a newline; `;` starts a comment unless escaped.
-fn value(s: &str) -> String {
-    s.replace('\\', "\\\\").replace(';', "\\;")
+/// `callerid=`: the display name in quotes (a `"` in it becomes `'`), the user in angle brackets.
+fn callerid(a: &Account) -> Result<String, Unwritable> {
+    if a.display_name.is_empty() {
+        Ok(format!("<{}>", a.user))
+    } else {
+        let name = syntax::asterisk::value("the display name", &a.display_name)?;
+        Ok(format!("\"{}\" <{}>", name.replace('"', "'"), a.user))
+    }
 }
 
-fn callerid(a: &Account) -> String {
-    if a.display_name.is_empty() {
-        format!("<{}>", a.user)
-    } else {
-        format!(
-            "\"{}\" <{}>",
-            value(&a.display_name).replace('"', "'"),
-            a.user
-        )
-    }
+/// An account's section name, auth user and password, each as Asterisk must read it back.
+struct Written {
+    user: String,
+    auth_user: String,
+    password: String,
+    callerid: String,
+}
+
+fn written(a: &Account) -> Result<Written, Unwritable> {
+    Ok(Written {
+        user: syntax::asterisk::name("the SIP user", &a.user)?,
+        auth_user: syntax::asterisk::value(
+            "the auth user",
+            &syntax::asterisk::name("the auth user", &a.auth_user)?,
+        )?,
+        password: syntax::asterisk::value("the password", &a.password)?,
+        callerid: callerid(a)?,
+    })
 }
 
 fn pjsip_dtmf(mode: &str) -> &'static str {
@@ -138,7 +152,8 @@ fn sip_dtmf(mode: &str) -> &'static str {
 }
 
 /// The text for `format` and `output`. Warnings (BLF targets outside the inventory) are listed at
-/// the end as comments and returned for the CLI to print.
+/// the end as comments and returned for the CLI to print. A value Asterisk could not read back as
+/// written is an error, never written.
 pub fn render(
     inv: &Inventory,
     accounts: &[Account],
@@ -146,7 +161,19 @@ pub fn render(
     output: Output,
     phoneprov: bool,
     origin: &str,
-) -> (String, Vec<String>) {
+) -> Result<(String, Vec<String>), Error> {
+    render_checked(inv, accounts, format, output, phoneprov, origin)
+        .map_err(|e| Error::Build(format!("provsite asterisk: {e}")))
+}
+
+fn render_checked(
+    inv: &Inventory,
+    accounts: &[Account],
+    format: Format,
+    output: Output,
+    phoneprov: bool,
+    origin: &str,
+) -> Result<(String, Vec<String>), Unwritable> {
     let site = &inv.site;
     let ast = &site.asterisk;
     let tech = match format {
@@ -155,16 +182,20 @@ pub fn render(
     };
     let mut t = String::new();
     let (file, include) = match (output, format) {
-        (Output::Accounts, Format::Pjsip) => ("pjsip.conf", "save it as /etc/asterisk/provsite_pjsip.conf and add\n;   #include provsite_pjsip.conf\n; to /etc/asterisk/pjsip.conf, after your transports."),
-        (Output::Accounts, Format::Sip) => ("sip.conf", "save it as /etc/asterisk/provsite_sip.conf and add\n;   #include provsite_sip.conf\n; to /etc/asterisk/sip.conf."),
-        (Output::Hints, _) => ("extensions.conf", "save it as /etc/asterisk/provsite_hints.conf and include it inside the\n; context the phones subscribe to, in extensions.conf:\n;   [phones]\n;   #include provsite_hints.conf"),
-        (Output::Notify, _) => ("pjsip_notify.conf", "save it as /etc/asterisk/provsite_notify.conf and add\n;   #include provsite_notify.conf\n; to /etc/asterisk/pjsip_notify.conf. Then\n;   pjsip send notify provsite-check-sync endpoint 1001\n; makes the phone of line 1001 fetch its provisioning files again."),
+        (Output::Accounts, Format::Pjsip) => ("pjsip.conf", "save it as /etc/asterisk/provsite_pjsip.conf and add\n  #include provsite_pjsip.conf\nto /etc/asterisk/pjsip.conf, after your transports."),
+        (Output::Accounts, Format::Sip) => ("sip.conf", "save it as /etc/asterisk/provsite_sip.conf and add\n  #include provsite_sip.conf\nto /etc/asterisk/sip.conf."),
+        (Output::Hints, _) => ("extensions.conf", "save it as /etc/asterisk/provsite_hints.conf and include it inside the\ncontext the phones subscribe to, in extensions.conf:\n  [phones]\n  #include provsite_hints.conf"),
+        (Output::Notify, _) => ("pjsip_notify.conf", "save it as /etc/asterisk/provsite_notify.conf and add\n  #include provsite_notify.conf\nto /etc/asterisk/pjsip_notify.conf. Then\n  pjsip send notify provsite-check-sync endpoint 1001\nmakes the phone of line 1001 fetch its provisioning files again."),
     };
-    let _ = writeln!(
-        t,
-        "; provsite: {file} for the phones of {}, generated by `provsite asterisk` from {origin}.\n; Regenerate it rather than editing it. To use it, {include}",
-        site.name
-    );
+    // Each line of the header is a comment, whatever the site's name or the origin hold.
+    t.push_str(&comment_block(
+        ";",
+        &format!(
+            "provsite: {file} for the phones of {}, generated by `provsite asterisk` from {origin}.\nRegenerate it rather than editing it. To use it, {}",
+            site.name,
+            include
+        ),
+    ));
     let mut warnings = Vec::new();
     match output {
         Output::Accounts => {
@@ -173,6 +204,7 @@ pub fn render(
                 "; The passwords are those the phones' files carry: keep this file readable by Asterisk only."
             );
             for a in accounts {
+                let w = written(a)?;
                 let phones: Vec<String> = a
                     .phones
                     .iter()
@@ -186,15 +218,15 @@ pub fn render(
                             phones.join(", "),
                             ast.context,
                             ast.codecs.join(","),
-                            callerid(a),
+                            w.callerid,
                             pjsip_dtmf(&site.pbx.dtmf),
                             ast.transport,
                             ast.subscribe_context,
-                            value(&a.auth_user),
-                            value(&a.password),
+                            w.auth_user,
+                            w.password,
                             ast.max_contacts.max(a.phones.len() as u32),
                             ast.qualify_frequency,
-                            user = a.user,
+                            user = w.user,
                         );
                     }
                     Format::Sip => {
@@ -202,10 +234,10 @@ pub fn render(
                             t,
                             "\n; {}\n[{}]\ntype=friend\nhost=dynamic\ncontext={}\nsecret={}\ncallerid={}\ndisallow=all\n",
                             phones.join(", "),
-                            a.user,
+                            w.user,
                             ast.context,
-                            value(&a.password),
-                            callerid(a)
+                            w.password,
+                            w.callerid
                         );
                         if a.auth_user != a.user {
                             warnings.push(format!(
@@ -237,7 +269,7 @@ pub fn render(
                             t,
                             "\n[phoneprov-{mac}-{slot}]\ntype=phoneprov\nMAC={}\nendpoint={}\nPROFILE={model}\nLINE={slot}\n",
                             crate::phone_http::separated_mac(mac, ":").to_ascii_lowercase(),
-                            a.user
+                            syntax::asterisk::name("the SIP user", &a.user)?
                         );
                     }
                 }
@@ -247,6 +279,7 @@ pub fn render(
             let (targets, unknown) = blf_targets(inv);
             let _ = writeln!(t);
             for target in &targets {
+                let target = syntax::asterisk::name("the BLF target", target)?;
                 let _ = writeln!(t, "exten => {target},hint,{tech}/{target}");
             }
             for (target, at) in unknown {
@@ -265,8 +298,8 @@ pub fn render(
     if !warnings.is_empty() {
         let _ = writeln!(t, "\n; Warnings:");
         for w in &warnings {
-            let _ = writeln!(t, "; {w}");
+            t.push_str(&comment_block(";", w));
         }
     }
-    (t, warnings)
+    Ok((t, warnings))
 }

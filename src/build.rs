@@ -266,6 +266,24 @@ fn check_secrets(
 ) {
     let mut srcs: Vec<&SourceText> = vec![&files.site];
     srcs.extend(parsed.iter().map(|(s, _)| s));
+    // The factory password is refused wherever it comes from, the environment included.
+    if let (Secret::Env(name), Ok(pw)) = (
+        &inv.site.admin_password.0,
+        secrets::resolve(&inv.site.admin_password.0, site),
+    ) {
+        if pw == inventory::FACTORY_ADMIN_PASSWORD {
+            let d = Diagnostic::error(
+                "",
+                format!("admin_password: environment variable {name} holds the factory admin password 784518"),
+            )
+            .hint("anyone on the LAN knows it: set a password of your own");
+            diags.push(inventory::diagnostic_at(
+                &srcs,
+                &inv.site.admin_password.1,
+                d,
+            ));
+        }
+    }
     let mut derived_lines = Vec::new();
     let mut report = |secret: &Secret,
                       origin: &inventory::Origin,
@@ -280,6 +298,15 @@ fn check_secrets(
                 format!("{what}: environment variable {name} is not set"),
                 format!("export {name}=... before building"),
             ),
+            Missing::Unusable { name, why } => {
+                let d = Diagnostic::error(
+                    "",
+                    format!("{what}: environment variable {name} cannot be a password: {why}"),
+                )
+                .hint("a password is printable ASCII without spaces or line breaks");
+                diags.push(inventory::diagnostic_at(&srcs, origin, d));
+                return;
+            }
             Missing::SiteSecret => {
                 derived_lines.push(what.clone());
                 return;

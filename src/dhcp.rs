@@ -13,6 +13,7 @@ use std::net::Ipv4Addr;
 use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::models::ModelId;
+use crate::syntax::comment_block;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -210,6 +211,12 @@ pub fn render(
     origin: &str,
 ) -> Result<String, Error> {
     let classes = classes(inv);
+    // The payload goes inside double quotes in dhcpd.conf and dnsmasq.conf (Kea's is JSON): the
+    // inventory's rules keep quotes and backslashes out of it; this refuses any that got through.
+    for c in &classes {
+        crate::syntax::dhcp::quoted("option 43", &c.payload, "a DHCP configuration")
+            .map_err(|e| Error::Build(e.to_string()))?;
+    }
     let fixed = fixed(inv, net)?;
     Ok(match format {
         Format::Isc => isc(&classes, &fixed, net, origin),
@@ -219,18 +226,6 @@ pub fn render(
 }
 
 const NO_TFTP: &str = "Never send these phones options 66 (TFTP server name), 67 (boot file name) or 150 (TFTP\nserver address): with any of them the phone takes the TFTP workflow and ignores option 43.";
-
-fn comment_block(prefix: &str, text: &str) -> String {
-    text.lines()
-        .map(|l| {
-            if l.is_empty() {
-                format!("{prefix}\n")
-            } else {
-                format!("{prefix} {l}\n")
-            }
-        })
-        .collect()
-}
 
 fn isc(classes: &[Class], fixed: &[Fixed], net: Option<&Network>, origin: &str) -> String {
     let mut t = String::new();

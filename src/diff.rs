@@ -269,16 +269,27 @@ pub fn diff(opts: &Options, from: &str, to: &str) -> Result<Diff, Error> {
     Ok(d)
 }
 
-fn show(v: &Option<String>) -> String {
+/// Inventory text as the output shows it: in Markdown every character that could open markup is
+/// escaped; in plain text, control characters are replaced. Either way one line.
+fn esc(s: &str, markdown: bool) -> String {
+    if markdown {
+        crate::syntax::markdown::text(s)
+    } else {
+        crate::syntax::one_line(s)
+    }
+}
+
+fn show(v: &Option<String>, markdown: bool) -> String {
     match v {
-        Some(v) => format!("`{v}`"),
+        Some(v) if markdown => format!("“{}”", esc(v, true)),
+        Some(v) => format!("`{}`", esc(v, false)),
         None => "(none)".to_string(),
     }
 }
 
-fn who(mac: &str, name: &Option<String>) -> String {
+fn who(mac: &str, name: &Option<String>, markdown: bool) -> String {
     match name {
-        Some(n) => format!("{mac} ({n})"),
+        Some(n) => format!("{mac} ({})", esc(n, markdown)),
         None => mac.to_string(),
     }
 }
@@ -295,9 +306,19 @@ pub fn render(d: &Diff, markdown: bool) -> String {
     };
     let item = if markdown { "- " } else { "  " };
     if markdown {
-        let _ = writeln!(t, "### provsite diff: {} → {}\n", d.from, d.to);
+        let _ = writeln!(
+            t,
+            "### provsite diff: {} → {}\n",
+            esc(&d.from, true),
+            esc(&d.to, true)
+        );
     } else {
-        let _ = writeln!(t, "provsite diff: {} -> {}", d.from, d.to);
+        let _ = writeln!(
+            t,
+            "provsite diff: {} -> {}",
+            esc(&d.from, false),
+            esc(&d.to, false)
+        );
     }
     let _ = writeln!(
         t,
@@ -311,13 +332,13 @@ pub fn render(d: &Diff, markdown: bool) -> String {
     if !d.added.is_empty() {
         h(&mut t, "Added");
         for (mac, model, name) in &d.added {
-            let _ = writeln!(t, "{item}{} {model}", who(mac, name));
+            let _ = writeln!(t, "{item}{} {model}", who(mac, name, markdown));
         }
     }
     if !d.removed.is_empty() {
         h(&mut t, "Removed");
         for (mac, model, name) in &d.removed {
-            let _ = writeln!(t, "{item}{} {model}", who(mac, name));
+            let _ = writeln!(t, "{item}{} {model}", who(mac, name, markdown));
         }
     }
     if !d.firmware.is_empty() {
@@ -328,8 +349,8 @@ pub fn render(d: &Diff, markdown: bool) -> String {
                 "{item}{} {}: {} → {}",
                 f.model,
                 f.role,
-                show(&f.before),
-                show(&f.after)
+                show(&f.before, markdown),
+                show(&f.after, markdown)
             );
         }
     }
@@ -342,8 +363,8 @@ pub fn render(d: &Diff, markdown: bool) -> String {
                     "{item}{m} [{}] {}: {} → {}",
                     c.section,
                     c.key,
-                    show(&c.before),
-                    show(&c.after)
+                    show(&c.before, markdown),
+                    show(&c.after, markdown)
                 );
             }
         }
@@ -361,7 +382,7 @@ pub fn render(d: &Diff, markdown: bool) -> String {
             let _ = writeln!(
                 t,
                 "{item}{} {}{}",
-                who(&p.mac, &p.name),
+                who(&p.mac, &p.name, markdown),
                 p.model,
                 if why.is_empty() {
                     String::new()
@@ -376,8 +397,8 @@ pub fn render(d: &Diff, markdown: bool) -> String {
                     if markdown { "  - " } else { "      " },
                     c.section,
                     c.key,
-                    show(&c.before),
-                    show(&c.after)
+                    show(&c.before, markdown),
+                    show(&c.after, markdown)
                 );
             }
         }

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::error::Diagnostic;
 use crate::models::ModelId;
 use crate::tables::{self, Language, ZoneError};
+use crate::text_rules::{self, Field};
 use crate::vendor_format::is_latin1;
 use crate::yaml_locate::{self, idx, key, Seg};
 
@@ -563,6 +564,22 @@ impl<'a> Reporter<'a> {
         self.push(Diagnostic::warning(file, msg), path, true, hint.into());
     }
 
+    /// Checks inventory text against its field's rules ([`text_rules`]); false when it fails.
+    fn text(&mut self, file: &str, path: &[Seg], field: Field, what: &str, value: &str) -> bool {
+        match text_rules::check(field, value) {
+            Ok(()) => true,
+            Err(why) => {
+                self.error(
+                    file,
+                    path,
+                    format!("bad {what} `{}`: {why}", text_rules::shown(value)),
+                    format!("write {what} with {}", field_hint(field)),
+                );
+                false
+            }
+        }
+    }
+
     fn here(&self, file: &str, path: &[Seg]) -> String {
         match self.position(file, path, true) {
             Some((l, c)) => format!("{file}:{l}:{c}"),
@@ -715,14 +732,22 @@ pub fn check_base_url(url: &str) -> Result<(), String> {
     if host.is_empty() {
         return Err("it has no host".into());
     }
-    if url
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>')
-    {
-        return Err("it holds spaces or characters a URL cannot hold".into());
-    }
     if url.contains('?') || url.contains('#') {
         return Err("it must not hold a query (?) or a fragment (#)".into());
+    }
+    // The URL is written into entry points, DHCP option 43 (quoted) and web-server
+    // configurations: only the characters a plain URL path needs.
+    if let Some(c) = url.chars().find(|c| {
+        !(c.is_ascii_alphanumeric()
+            || matches!(c, '-' | '.' | '_' | '~' | ':' | '/' | '%' | '@' | '[' | ']'))
+    }) {
+        return Err(format!(
+            "it holds {}; a base URL takes letters, digits and - . _ ~ : / % @ [ ] (percent-encode the rest)",
+            text_rules::describe(c)
+        ));
+    }
+    if url.len() > 512 {
+        return Err("it is longer than 512 characters".into());
     }
     if !url.ends_with('/') {
         return Err("it must end with /".into());
@@ -840,6 +865,17 @@ fn resolve_settings(
                 r.error(file, &path, format!("the value of {section}.{k} holds a line break"), "a configuration value is one line: remove the line break (a YAML `|` or `>` block adds one)");
                 continue;
             }
+            if !text.is_empty()
+                && !r.text(
+                    file,
+                    &path,
+                    Field::SettingValue,
+                    &format!("value of {section}.{k}"),
+                    &text,
+                )
+            {
+                continue;
+            }
             if !is_latin1(&text) {
                 r.error(
                     file,
@@ -875,20 +911,20 @@ fn secret_of(doc: &SecretDoc) -> Secret {
     }
 }
 
-/// A SIP user, extension or key target: printable, no spaces, nothing that breaks `<sip:...>`.
-fn check_sip_token(s: &str) -> Result<(), &'static str> {
-    if s.is_empty() {
-        return Err("it is empty");
+/// What a field takes, for hints.
+fn field_hint(field: Field) -> &'static str {
+    match field {
+        Field::SipUser => "an extension or a user name such as 1001 or jdupont",
+        Field::DialTarget => "an extension or a number such as 1002, *98 or 0612345678",
+        Field::FeatureCode => "the feature code, quoted: \"*98\"",
+        Field::Host => "a host name or an IP address",
+        Field::Password => "printable ASCII characters without spaces, or use {env: NAME}",
+        Field::FileName => "a plain file name such as ST2030S.inf",
+        Field::Name => "letters, digits, . _ and -",
+        Field::Label | Field::DisplayName | Field::SettingValue => {
+            "printable characters on one line"
+        }
     }
-    if s.chars()
-        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | ';' | ','))
-    {
-        return Err("it holds spaces or one of < > \" ; ,");
-    }
-    if !s.is_ascii() {
-        return Err("it holds characters outside ASCII");
-    }
-    Ok(())
 }
 
 /// Validates the whole inventory. Returns it only when no error remains; diagnostics include
@@ -999,16 +1035,9 @@ fn resolve_site(
         );
         ok = false;
     }
+    ok &= r.text(f, &[key("name")], Field::Label, "site name", &doc.name);
     if let Some(ntp) = &doc.ntp {
-        if check_sip_token(ntp).is_err() {
-            r.error(
-                f,
-                &[key("ntp")],
-                format!("bad NTP server `{ntp}`"),
-                "write a host name or an IP address",
-            );
-            ok = false;
-        }
+        ok &= r.text(f, &[key("ntp")], Field::Host, "NTP server", ntp);
     }
     // PBX
     let p = &doc.pbx;
@@ -1017,15 +1046,13 @@ fn resolve_site(
         ("backup_host", p.backup_host.as_ref()),
     ] {
         if let Some(v) = v {
-            if let Err(why) = check_sip_token(v) {
-                r.error(
-                    f,
-                    &[key("pbx"), key(field)],
-                    format!("bad pbx.{field} `{v}`: {why}"),
-                    "write a host name or an IP address",
-                );
-                ok = false;
-            }
+            ok &= r.text(
+                f,
+                &[key("pbx"), key(field)],
+                Field::Host,
+                &format!("pbx.{field}"),
+                v,
+            );
         }
     }
     let transport_flag = tables::transport_flag(&p.transport).unwrap_or_else(|| {
@@ -1050,15 +1077,13 @@ fn resolve_site(
     });
     for (field, v) in [("voicemail", &p.voicemail), ("pickup", &p.pickup)] {
         if let Some(Text(v)) = v {
-            if check_sip_token(v).is_err() {
-                r.error(
-                    f,
-                    &[key("pbx"), key(field)],
-                    format!("bad pbx.{field} code `{v}`"),
-                    "write the feature code, quoted: \"*98\"",
-                );
-                ok = false;
-            }
+            ok &= r.text(
+                f,
+                &[key("pbx"), key(field)],
+                Field::FeatureCode,
+                &format!("pbx.{field} code"),
+                v,
+            );
         }
     }
     let pbx = Pbx {
@@ -1100,6 +1125,10 @@ fn resolve_site(
     let mut firmware = BTreeMap::new();
     for (name, set) in &doc.firmware {
         let base = [key("firmware"), key(name.clone())];
+        if !r.text(f, &base, Field::Name, "firmware set name", name) {
+            ok = false;
+            continue;
+        }
         let Some(model) = ModelId::parse(&set.model) else {
             r.error(
                 f,
@@ -1136,6 +1165,10 @@ fn resolve_site(
                 .next()
                 .unwrap_or(&repo_path)
                 .to_string();
+            // The name goes into the entry point's URLs and the store's paths as it is.
+            if !r.text(f, &p, Field::FileName, "firmware file name", &name) {
+                return None;
+            }
             Some(FirmwareFile {
                 repo_path,
                 name,
@@ -1170,6 +1203,15 @@ fn resolve_site(
             }
             _ => ok = false,
         }
+    }
+    for name in doc.profiles.keys() {
+        ok &= r.text(
+            f,
+            &[key("profiles"), key(name.clone())],
+            Field::Name,
+            "profile name",
+            name,
+        );
     }
     // Models.
     let mut models = BTreeMap::new();
@@ -1227,18 +1269,21 @@ fn resolve_site(
             .entry_point
             .clone()
             .unwrap_or_else(|| model.default_entry_point());
-        if entry_point.contains('/')
-            || entry_point.starts_with('.')
-            || check_sip_token(&entry_point).is_err()
-        {
-            let mut p = base.to_vec();
-            p.push(key("entry_point"));
-            r.error(
-                f,
-                &p,
-                format!("bad entry point name `{entry_point}`"),
-                "a plain file name such as ST2030S.inf",
-            );
+        let mut p = base.to_vec();
+        p.push(key("entry_point"));
+        if r.text(f, &p, Field::FileName, "entry point name", &entry_point) {
+            // Entry points sit beside manifest.json and whatever else the web root holds: the
+            // `.inf` ending keeps them apart, and is what publish and pruning recognise as theirs.
+            if !entry_point.ends_with(".inf") || entry_point.len() == 4 {
+                r.error(
+                    f,
+                    &p,
+                    format!("entry point name `{entry_point}` does not end with .inf"),
+                    "the phones ask for an .inf file, such as ST2030S.inf",
+                );
+                ok = false;
+            }
+        } else {
             ok = false;
         }
         let max_lines = m.max_lines.unwrap_or(model.line_slots());
@@ -1423,13 +1468,8 @@ fn check_literal_password(r: &mut Reporter, file: &str, path: &[Seg], s: &Secret
                 "use {env: NAME}, or omit it to derive it from the site secret",
             );
         }
-        if p.contains('\n') || p.contains('\r') || !is_latin1(p) {
-            r.error(
-                file,
-                path,
-                "the password holds a line break or characters ISO-8859-1 cannot encode",
-                "use letters, digits and punctuation",
-            );
+        if !p.is_empty() {
+            r.text(file, path, Field::Password, "password", p);
         }
     }
 }
@@ -1573,14 +1613,9 @@ fn resolve_phones(
             let mut lines = Vec::new();
             for (li, l) in doc.lines.iter().enumerate() {
                 let lp = |k: &str| at(&[key("lines"), idx(li), key(k)]);
-                if let Err(why) = check_sip_token(&l.user.0) {
-                    r.error(
-                        f,
-                        &lp("user"),
-                        format!("bad SIP user `{}`: {why}", l.user.0),
-                        "a SIP user is an extension or a name without spaces",
-                    );
-                    ok = false;
+                ok &= r.text(f, &lp("user"), Field::SipUser, "SIP user", &l.user.0);
+                if let Some(a) = &l.auth_user {
+                    ok &= r.text(f, &lp("auth_user"), Field::SipUser, "SIP auth user", &a.0);
                 }
                 if let Some(first) = users.get(&l.user.0) {
                     let first_at = r.here(&first.file, &first.path);
@@ -1611,15 +1646,13 @@ fn resolve_phones(
                     r.error(f, &lp("display_name"), format!("display name `{display_name}` has characters ISO-8859-1 cannot encode: {bad}"), "the phones read Latin-1: é, è, ü, ñ are fine; replace the others (e.g. Ł → L)");
                     ok = false;
                 }
-                if display_name.contains('\n') || display_name.contains('\r') {
-                    r.error(
-                        f,
-                        &lp("display_name"),
-                        "the display name holds a line break",
-                        "write it on one line",
-                    );
-                    ok = false;
-                }
+                ok &= r.text(
+                    f,
+                    &lp("display_name"),
+                    Field::DisplayName,
+                    "display name",
+                    &display_name,
+                );
                 let auth_user = l
                     .auth_user
                     .as_ref()
@@ -1679,15 +1712,9 @@ fn resolve_phones(
                     .collect();
                     let key_value = match set.as_slice() {
                         [(kind, Text(target))] => {
-                            if let Err(why) = check_sip_token(target) {
-                                let mut kp = p.clone();
-                                kp.push(key(*kind));
-                                r.error(
-                                    &file,
-                                    &kp,
-                                    format!("bad key target `{target}`: {why}"),
-                                    "write an extension or a number",
-                                );
+                            let mut kp = p.clone();
+                            kp.push(key(*kind));
+                            if !r.text(&file, &kp, Field::DialTarget, "key target", target) {
                                 ok = false;
                                 continue;
                             }
@@ -1739,6 +1766,9 @@ fn resolve_phones(
             }
             let own = resolve_settings(r, f, &at(&[key("settings")]), &doc.settings, &[model]);
             settings = merge_settings(&settings, &own);
+            if let Some(name) = &doc.name {
+                ok &= r.text(f, &at(&[key("name")]), Field::Label, "phone name", name);
+            }
             if let Some(ip) = &doc.ip {
                 if ip.parse::<std::net::Ipv4Addr>().is_err() {
                     r.error(

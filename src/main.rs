@@ -180,7 +180,7 @@ fn run_asterisk(a: AsteriskArgs) -> Result<(), Error> {
         AsteriskFormat::Pjsip => Format::Pjsip,
         AsteriskFormat::Sip => Format::Sip,
     };
-    let (text, warnings) = render(&loaded.inv, &accts, format, output, a.phoneprov, &origin);
+    let (text, warnings) = render(&loaded.inv, &accts, format, output, a.phoneprov, &origin)?;
     print!("{text}");
     for w in warnings {
         eprintln!("warning: {w}");

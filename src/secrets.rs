@@ -5,6 +5,7 @@ use sha2::Sha256;
 use std::path::Path;
 
 use crate::inventory::Secret;
+use crate::text_rules::Field;
 
 /// Where the site secret came from, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +123,11 @@ pub fn derive(secret: &[u8], label: &str) -> String {
 pub enum Missing {
     Env(String),
     SiteSecret,
+    /// The variable is set, but its value cannot be a password (a line break, a space, ...).
+    Unusable {
+        name: String,
+        why: String,
+    },
 }
 
 impl std::fmt::Display for Missing {
@@ -132,6 +138,9 @@ impl std::fmt::Display for Missing {
                 f,
                 "the password is derived from the site secret, which is not set (PROVSITE_SECRET or --secret-file)"
             ),
+            Missing::Unusable { name, why } => {
+                write!(f, "the environment variable {name} cannot be a password: {why}")
+            }
         }
     }
 }
@@ -140,8 +149,16 @@ impl std::fmt::Display for Missing {
 pub fn resolve(secret: &Secret, site: &SiteSecret) -> Result<String, Missing> {
     match secret {
         Secret::Literal(s) => Ok(s.clone()),
+        // A value from the environment is inventory text too: the same rules as a literal, so
+        // it can never carry a line break into the phone's file or Asterisk's.
         Secret::Env(name) => match std::env::var(name) {
-            Ok(v) if !v.is_empty() => Ok(v),
+            Ok(v) if !v.is_empty() => match crate::text_rules::check(Field::Password, &v) {
+                Ok(()) => Ok(v),
+                Err(why) => Err(Missing::Unusable {
+                    name: name.clone(),
+                    why,
+                }),
+            },
             _ => Err(Missing::Env(name.clone())),
         },
         Secret::Derived(label) => site.derive(label).ok_or(Missing::SiteSecret),
@@ -197,5 +214,10 @@ mod tests {
             resolve(&Secret::Env("PROVSITE_TEST_UNSET_VARIABLE".into()), &site),
             Err(Missing::Env("PROVSITE_TEST_UNSET_VARIABLE".into()))
         );
+        std::env::set_var("PROVSITE_TEST_NEWLINE_PASSWORD", "x\n[evil]");
+        assert!(matches!(
+            resolve(&Secret::Env("PROVSITE_TEST_NEWLINE_PASSWORD".into()), &site),
+            Err(Missing::Unusable { .. })
+        ));
     }
 }

@@ -1,0 +1,227 @@
+//! What inventory text may hold, field by field. The inventory is untrusted input (a pull request
+//! from someone who must not control the PBX, the DHCP server or the web server): every string
+//! that reaches a generated file is checked here, during `provsite check`, against the smallest
+//! character set its field needs and a length bound, so no value can carry a line break, a
+//! section header, a quote or a comment marker into any output. The writers in [`crate::syntax`]
+//! check again where they write (defence in depth).
+
+/// The kinds of inventory text, each with its own character set and length bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// Free text shown to people (site name, phone name): any printable character.
+    Label,
+    /// A line's caller name on the phone's screen: printable (Latin-1 is checked apart).
+    DisplayName,
+    /// A SIP user or auth user: an Asterisk section name and a SIP URI user part.
+    SipUser,
+    /// A function-key target (BLF or speed dial): digits, letters and the dial characters.
+    DialTarget,
+    /// A feature code such as `*98`.
+    FeatureCode,
+    /// A host name or an IP address.
+    Host,
+    /// A password: printable ASCII without spaces.
+    Password,
+    /// A file name as phones and web servers see it (entry points, firmware files).
+    FileName,
+    /// A name of the inventory's own (firmware sets, profiles).
+    Name,
+    /// The value of a raw vendor setting.
+    SettingValue,
+}
+
+impl Field {
+    /// The most characters the field takes.
+    pub fn max_len(self) -> usize {
+        match self {
+            Field::Label => 128,
+            Field::DisplayName => 64,
+            Field::SipUser | Field::DialTarget | Field::Password | Field::Name => 64,
+            Field::FeatureCode => 16,
+            Field::Host => 253,
+            Field::FileName => 128,
+            Field::SettingValue => 512,
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Field::Label => "printable characters (no line breaks, tabs or control characters)",
+            Field::DisplayName => {
+                "printable characters (no line breaks, tabs or control characters)"
+            }
+            Field::SipUser => "letters, digits and . _ + - (starting with a letter, a digit or +)",
+            Field::DialTarget => "digits, letters and * # + . _ - (starting with no _)",
+            Field::FeatureCode => "digits, letters, * and #",
+            Field::Host => "letters, digits, . - and : (a host name or an IP address)",
+            Field::Password => "printable ASCII characters without spaces",
+            Field::FileName => "letters, digits and . _ + - (not starting with .)",
+            Field::Name => "letters, digits and . _ - (not starting with .)",
+            Field::SettingValue => {
+                "printable characters (no line breaks, tabs or control characters)"
+            }
+        }
+    }
+
+    fn allows(self, c: char) -> bool {
+        match self {
+            Field::Label | Field::DisplayName | Field::SettingValue => is_printable(c),
+            Field::SipUser => c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'),
+            Field::DialTarget => {
+                c.is_ascii_alphanumeric() || matches!(c, '*' | '#' | '+' | '.' | '_' | '-')
+            }
+            Field::FeatureCode => c.is_ascii_alphanumeric() || matches!(c, '*' | '#'),
+            Field::Host => c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'),
+            Field::Password => c.is_ascii_graphic(),
+            Field::FileName => c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'),
+            Field::Name => c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'),
+        }
+    }
+
+    fn first_ok(self, c: char) -> bool {
+        match self {
+            Field::SipUser => c.is_ascii_alphanumeric() || c == '+',
+            Field::DialTarget => c != '_',
+            Field::FileName | Field::Name => c != '.',
+            Field::Label | Field::DisplayName | Field::SettingValue => c != ' ',
+            _ => true,
+        }
+    }
+}
+
+/// A character that shows as itself: no C0 or C1 control (NUL, tab, VT, FF, CR, LF, NEL ...), no
+/// line or paragraph separator, no byte-order mark, and no bidirectional override (which can make
+/// a review read text in another order than a parser does).
+pub fn is_printable(c: char) -> bool {
+    !(c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{200e}' | '\u{200f}'
+        )
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c))
+}
+
+/// Checks `s` against the field's rules; the error says what is wrong and what the field takes.
+pub fn check(field: Field, s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("it is empty".to_string());
+    }
+    let n = s.chars().count();
+    if n > field.max_len() {
+        return Err(format!(
+            "it is {n} characters long; the most is {}",
+            field.max_len()
+        ));
+    }
+    if let Some(c) = s.chars().find(|c| !field.allows(*c)) {
+        return Err(format!(
+            "it holds {}; it takes {}",
+            describe(c),
+            field.what()
+        ));
+    }
+    let first = s.chars().next().expect("not empty");
+    if !field.first_ok(first) {
+        return Err(format!(
+            "it starts with {}; it takes {}",
+            describe(first),
+            field.what()
+        ));
+    }
+    if matches!(
+        field,
+        Field::Label | Field::DisplayName | Field::SettingValue
+    ) && s.ends_with(' ')
+    {
+        return Err("it ends with a space".to_string());
+    }
+    Ok(())
+}
+
+/// A character named so that a terminal shows it safely.
+pub fn describe(c: char) -> String {
+    match c {
+        '\n' => "a line break (\\n)".to_string(),
+        '\r' => "a carriage return (\\r)".to_string(),
+        '\t' => "a tab".to_string(),
+        ' ' => "a space".to_string(),
+        c if !is_printable(c) => format!("the control character U+{:04X}", c as u32),
+        c => format!("`{c}`"),
+    }
+}
+
+/// Text made safe to print on a terminal or in a message: control characters are shown escaped,
+/// so inventory or file content cannot move the cursor, clear the screen or fake a line.
+pub fn shown(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if is_printable(c) {
+            out.push(c);
+        } else {
+            out.extend(c.escape_default());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_field_takes_what_it_needs_and_nothing_more() {
+        let ok = [
+            (Field::SipUser, "1001"),
+            (Field::SipUser, "+33123"),
+            (Field::SipUser, "jean.dupont_2"),
+            (Field::DialTarget, "*98"),
+            (Field::DialTarget, "#31#0612345678"),
+            (Field::FeatureCode, "*8"),
+            (Field::Host, "192.0.2.5"),
+            (Field::Host, "pbx.acme.test"),
+            (Field::Password, r"ab\cd;e#f"),
+            (Field::FileName, "v2030SG.R11.1.SED.101223.2.74.zz"),
+            (Field::Label, "Acme Paris — siège"),
+            (Field::DisplayName, "Hélène Dupont"),
+        ];
+        for (f, s) in ok {
+            assert_eq!(check(f, s), Ok(()), "{f:?} {s}");
+        }
+        let bad = [
+            (Field::SipUser, "1001\n\n[evil]"),
+            (Field::SipUser, "1000](!)"),
+            (Field::SipUser, "1000](tmpl)"),
+            (Field::SipUser, "_X."),
+            (Field::SipUser, ""),
+            (Field::DialTarget, "_X."),
+            (Field::DialTarget, "1002,hint"),
+            (Field::Host, "pbx.test\nexten"),
+            (Field::Password, "with space"),
+            (Field::Password, "tab\there"),
+            (Field::Password, "é"),
+            (Field::FileName, "ST2030S\\"),
+            (Field::FileName, ".hidden"),
+            (Field::FileName, "../up"),
+            (Field::Label, "Acme\nexten => 666,1,System(x)\n;"),
+            (Field::Label, "nul\0"),
+            (Field::Label, "vt\u{b}"),
+            (Field::Label, "ff\u{c}"),
+            (Field::Label, "nel\u{85}"),
+            (Field::Label, "ls\u{2028}"),
+            (Field::Label, "rlo\u{202e}"),
+            (Field::Label, " leading"),
+            (Field::DisplayName, "trailing "),
+        ];
+        for (f, s) in bad {
+            assert!(check(f, s).is_err(), "{f:?} {s:?} was accepted");
+        }
+        assert!(check(Field::Label, &"x".repeat(129)).is_err());
+        assert!(check(Field::SettingValue, &"x".repeat(50_000_000 / 1000)).is_err());
+    }
+
+    #[test]
+    fn shown_text_has_no_control_characters() {
+        assert_eq!(shown("a\nb\u{1b}[2J"), "a\\nb\\u{1b}[2J");
+    }
+}

