@@ -476,16 +476,6 @@ fn all_secrets_available(l: &Loaded) -> bool {
         .all(|p| phone_secrets(&l.inv.site, p, &l.site_secret).is_some())
 }
 
-/// The release's name: its config_sn, the commit, and `-dirty` for a working-tree build.
-pub fn release_name(sn: u64, commit: Oid, dirty: bool) -> String {
-    format!(
-        "{}-{}{}",
-        config_sn::format(sn),
-        crate::source::short(commit),
-        if dirty { "-dirty" } else { "" }
-    )
-}
-
 /// Older states for the numbering: earlier releases in the output, and older commits rendered.
 ///
 /// Rendering an older commit is memoised per phones file: the digests of a file's phones depend
@@ -873,9 +863,9 @@ fn list_releases(out: &Path) -> HashMap<String, String> {
     if let Ok(it) = std::fs::read_dir(out.join("releases")) {
         for e in it.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let mut parts = name.split('-');
-            if let (Some(_sn), Some(id), None) = (parts.next(), parts.next(), parts.next()) {
-                map.insert(id.to_string(), name);
+            if crate::release::is_name(&name) && !name.ends_with("-dirty") {
+                let id = name[13..].to_string();
+                map.insert(id, name);
             }
         }
     }
@@ -885,6 +875,7 @@ fn list_releases(out: &Path) -> HashMap<String, String> {
 /// `provsite build`: render, number, write the release, switch the entry points, prune.
 pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let t0 = std::time::Instant::now();
+    output::check_out(&opts.out, &opts.inventory)?;
     let staging = Staging::begin(&opts.out)?;
     let loaded = load(opts, Some(&staging.firmware_dir()), true)?;
     timing("load", t0);
@@ -930,7 +921,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         &mut past,
     )?;
     let dirty = opts.worktree;
-    let release = release_name(numbering.release_sn, loaded.head.id, dirty);
+    let release = crate::release::name(numbering.release_sn, loaded.head.id, dirty);
     let mtime = output::release_mtime(loaded.head.time);
 
     timing("history", t0);
@@ -1002,7 +993,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     }
     let config_dir = rel_dir.join("config");
     std::fs::create_dir_all(&config_dir).map_err(|e| Error::io(&config_dir, e))?;
-    let previous = output::read_manifest(&opts.out);
+    let previous = output::read_manifest(&opts.out)?;
     let (phone_entries, linked) = write_phone_files(
         inv,
         &rendered.phones,

@@ -24,6 +24,7 @@ pub mod output;
 pub mod phone_http;
 pub mod probe;
 pub mod publish;
+pub mod release;
 pub mod render;
 pub mod secrets;
 pub mod serve;

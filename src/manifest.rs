@@ -75,4 +75,77 @@ impl Manifest {
     pub fn from_bytes(bytes: &[u8]) -> Result<Manifest, String> {
         serde_json::from_slice(bytes).map_err(|e| e.to_string())
     }
+
+    /// Parses a manifest read back from disk or from a destination, and checks every path it
+    /// names before anything uses one: such a manifest is untrusted input, and build and publish
+    /// read, link, write and delete what it names.
+    pub fn from_untrusted(bytes: &[u8]) -> Result<Manifest, String> {
+        let m = Self::from_bytes(bytes)?;
+        m.check_paths()?;
+        Ok(m)
+    }
+
+    /// Every path stays inside the web root, under a name provsite writes: the release folder,
+    /// the firmware store, `common/`, or an entry point (`.inf`) at the top.
+    pub fn check_paths(&self) -> Result<(), String> {
+        use crate::release;
+        let bad = |what: &str, p: &str| {
+            Err(format!(
+                "{what} `{}` is not a name provsite writes; this manifest was not written by provsite build (fix or remove it)",
+                crate::text_rules::shown(p)
+            ))
+        };
+        if !release::is_name(&self.release) {
+            return bad("the release", &self.release);
+        }
+        let release_dir = format!("releases/{}/", self.release);
+        let inside = |p: &str| {
+            !p.is_empty()
+                && !p.contains('\\')
+                && p.split('/').all(|seg| {
+                    !seg.is_empty() && !seg.starts_with('.') && seg.chars().all(|c| !c.is_control())
+                })
+        };
+        let under_root = |p: &str| {
+            inside(p)
+                && (p.starts_with(&release_dir)
+                    || p.strip_prefix("firmware/")
+                        .and_then(|r| r.split_once('/'))
+                        .is_some_and(|(sha, name)| {
+                            release::is_firmware_dir(sha) && !name.contains('/')
+                        })
+                    || p.strip_prefix("common/").is_some_and(|n| !n.contains('/')))
+        };
+        for model in self.models.values() {
+            if !release::is_entry_point(&model.entry_point) {
+                return bad("the entry point", &model.entry_point);
+            }
+            for f in &model.files {
+                let ok = if f.role == "entry_point" {
+                    f.path == model.entry_point
+                } else {
+                    under_root(&f.path)
+                };
+                if !ok {
+                    return bad("the file", &f.path);
+                }
+            }
+        }
+        for p in self.phones.values() {
+            if !(inside(&p.file.path) && p.file.path.starts_with(&release_dir)) {
+                return bad("the file", &p.file.path);
+            }
+        }
+        for (sha, fw) in &self.firmware {
+            if !release::is_firmware_dir(sha) {
+                return bad("the firmware digest", sha);
+            }
+            for n in &fw.names {
+                if !inside(n) || n.contains('/') {
+                    return bad("the firmware name", n);
+                }
+            }
+        }
+        Ok(())
+    }
 }

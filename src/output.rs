@@ -37,6 +37,9 @@ impl Staging {
     pub fn begin(out: &Path) -> Result<Staging> {
         let work = work_dir(out)?;
         std::fs::create_dir_all(&work).with_path(&work)?;
+        // Staged phone files hold SIP passwords: the folder is the owner's only.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o700)).with_path(&work)?;
         let lock_path = work.join("lock");
         let lock = File::create(&lock_path).with_path(&lock_path)?;
         lock.try_lock().map_err(|_| {
@@ -114,6 +117,7 @@ impl Staging {
         }
         replace_file(&out.join("manifest.json"), &manifest.to_bytes(), mtime)?;
         // Entry points of models no longer in use would point at a release that will be pruned.
+        // (The previous manifest was checked: its entry points are `.inf` names at the top.)
         if let Some(prev) = previous {
             for m in prev.models.values() {
                 if !entry_points.iter().any(|(n, _)| *n == m.entry_point) {
@@ -136,9 +140,89 @@ impl Drop for Staging {
     }
 }
 
-/// Reads the live manifest of a web root, if any.
-pub fn read_manifest(out: &Path) -> Option<Manifest> {
-    Manifest::from_bytes(&std::fs::read(out.join("manifest.json")).ok()?).ok()
+/// Reads the live manifest of a web root, if any. It is untrusted input (anyone who can write the
+/// folder can change it): a manifest that names a path provsite would not write is an error.
+pub fn read_manifest(out: &Path) -> Result<Option<Manifest>> {
+    let path = out.join("manifest.json");
+    match std::fs::read(&path) {
+        Ok(b) => Manifest::from_untrusted(&b)
+            .map(Some)
+            .map_err(|e| Error::Build(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
+/// Refuses an `--out` that provsite must not write into: a folder inside the inventory, or an
+/// existing folder that holds things provsite did not write (build replaces `manifest.json` and
+/// the entry points and prunes `releases/`: in someone else's folder that would destroy their
+/// files). A web root of provsite's, an empty folder and a new one are fine.
+pub fn check_out(out: &Path, inventory: &Path) -> Result<()> {
+    let nearest_existing = out
+        .ancestors()
+        .find(|a| !a.as_os_str().is_empty() && a.exists())
+        .unwrap_or(Path::new("."));
+    if let (Ok(o), Ok(inv)) = (nearest_existing.canonicalize(), inventory.canonicalize()) {
+        let rest = out.strip_prefix(nearest_existing).unwrap_or(Path::new(""));
+        if o.join(rest).starts_with(&inv) {
+            return Err(Error::Build(format!(
+                "--out {} is inside the inventory {}: the web root would be read back as inventory and committed with it; choose a folder outside it, such as public/",
+                out.display(),
+                inventory.display()
+            )));
+        }
+    }
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return Ok(());
+    };
+    if read_manifest(out)
+        .map_err(|e| {
+            Error::Build(format!(
+                "--out {} is not a provsite web root: {e}",
+                out.display()
+            ))
+        })?
+        .is_some()
+    {
+        return Ok(());
+    }
+    // No manifest yet: a first build, or one interrupted before its manifest was written. Only
+    // names provsite writes may be there.
+    let mut foreign = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ours = match name.as_str() {
+            "releases" => only_names_like(&e.path(), crate::release::is_name),
+            "firmware" => only_names_like(&e.path(), crate::release::is_firmware_dir),
+            "common" => true,
+            n => crate::release::is_entry_point(n) || (n.starts_with('.') && n.ends_with(".tmp")),
+        };
+        if !ours {
+            foreign.push(name);
+        }
+    }
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    foreign.sort();
+    foreign.truncate(5);
+    Err(Error::Build(format!(
+        "--out {} holds files provsite did not write ({}) and no provsite manifest.json: building there would replace and prune them; choose an empty or new folder (or a provsite web root)",
+        out.display(),
+        foreign
+            .iter()
+            .map(|n| crate::text_rules::shown(n))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
+}
+
+/// Whether every entry of `dir` has a name `shape` accepts.
+fn only_names_like(dir: &Path, shape: fn(&str) -> bool) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|rd| {
+        rd.flatten()
+            .all(|e| shape(&e.file_name().to_string_lossy()))
+    })
 }
 
 /// Writes a file (creating its folder) with the given mtime.
@@ -214,18 +298,17 @@ pub struct Pruned {
 /// Keeps the `keep` newest releases (never `current`) and the firmware they name.
 pub fn prune(out: &Path, keep: usize, current: &str) -> Result<Pruned> {
     let releases_dir = out.join("releases");
+    // Only release names of provsite's shape: any other folder there is not ours to prune.
     let mut releases: Vec<String> = match std::fs::read_dir(&releases_dir) {
         Ok(it) => it
             .flatten()
             .filter(|e| e.path().is_dir())
             .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| crate::release::is_name(n))
             .collect(),
         Err(_) => return Ok(Pruned::default()),
     };
-    // Names start with the 12-digit release config_sn, so name order is age order; the rest of
-    // the name breaks ties, so the order is total.
-    releases.sort();
-    releases.reverse();
+    crate::release::sort_newest_first(&mut releases);
     let mut pruned = Pruned::default();
     let mut kept = Vec::new();
     for (i, r) in releases.iter().enumerate() {
@@ -239,7 +322,7 @@ pub fn prune(out: &Path, keep: usize, current: &str) -> Result<Pruned> {
     // Firmware: keep what any kept release names.
     let mut used = std::collections::BTreeSet::new();
     for r in &kept {
-        match Manifest::from_bytes(
+        match Manifest::from_untrusted(
             &std::fs::read(releases_dir.join(r).join("manifest.json")).unwrap_or_default(),
         ) {
             Ok(m) => used.extend(m.firmware.keys().cloned()),
@@ -251,7 +334,7 @@ pub fn prune(out: &Path, keep: usize, current: &str) -> Result<Pruned> {
     if let Ok(it) = std::fs::read_dir(&store) {
         for e in it.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.len() == 64 && !used.contains(&name) {
+            if crate::release::is_firmware_dir(&name) && !used.contains(&name) {
                 std::fs::remove_dir_all(e.path()).with_path(e.path())?;
                 pruned.firmware += 1;
             }

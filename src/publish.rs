@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::hashing::sha256_hex;
 use crate::manifest::Manifest;
+use crate::release;
 
 mod folder;
 mod rsync;
@@ -138,70 +139,22 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// The config_sn at the front of a release name, to order releases.
-fn release_sn(name: &str) -> &str {
-    name.split('-').next().unwrap_or(name)
-}
-
-/// A release name as provsite writes them: letters, digits, `-`, `_`, `.`, not starting with `.`.
+/// A release name as provsite writes them (see [`release::is_name`]).
 fn check_release_name(name: &str) -> Result<(), Error> {
-    let ok = !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
+    if release::is_name(name) {
         Ok(())
     } else {
         Err(Error::Build(format!(
-            "`{name}` is not a release name (such as 202611260022-3d26cc34ebae); see releases/ at the destination"
+            "`{}` is not a release name (such as 202611260022-3d26cc34ebae); see releases/ at the destination",
+            crate::text_rules::shown(name)
         )))
     }
 }
 
-/// The paths a manifest names are written and deleted at the destination: each must stay inside
-/// it (relative, no `..`, no empty or hidden segment), whoever wrote the manifest.
-fn check_manifest_paths(m: &Manifest, origin: &str) -> Result<(), Error> {
-    let bad = |what: &str, p: &str| {
-        Err(Error::Build(format!(
-            "{origin}: {what} `{p}` would lead outside the web root; this manifest was not written by provsite build, fix or remove it"
-        )))
-    };
-    let safe = |p: &str| {
-        !p.is_empty()
-            && !p.contains('\\')
-            && p.split('/')
-                .all(|seg| !seg.is_empty() && !seg.starts_with('.'))
-    };
-    if check_release_name(&m.release).is_err() {
-        return bad("the release", &m.release);
-    }
-    for model in m.models.values() {
-        if !safe(&model.entry_point) || model.entry_point.contains('/') {
-            return bad("the entry point", &model.entry_point);
-        }
-        for f in &model.files {
-            if !safe(&f.path) {
-                return bad("the file", &f.path);
-            }
-        }
-    }
-    for p in m.phones.values() {
-        if !safe(&p.file.path) {
-            return bad("the file", &p.file.path);
-        }
-    }
-    for (sha, fw) in &m.firmware {
-        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return bad("the firmware digest", sha);
-        }
-        for n in &fw.names {
-            if !safe(n) || n.contains('/') {
-                return bad("the firmware name", n);
-            }
-        }
-    }
-    Ok(())
+/// Parses a manifest that came from the destination or the local web root, checking every path
+/// it names (see [`Manifest::from_untrusted`]).
+fn untrusted_manifest(bytes: &[u8], origin: &str) -> Result<Manifest, Error> {
+    Manifest::from_untrusted(bytes).map_err(|e| Error::Build(format!("{origin}: {e}")))
 }
 
 /// Every object of a release as it lies in the local web root, with its digest, and the firmware
@@ -297,16 +250,12 @@ pub fn publish(opts: &PublishOptions) -> Result<Report, Error> {
     let dest = store.describe();
     let live_bytes = store.get("manifest.json")?;
     let live: Option<Manifest> = match &live_bytes {
-        Some(b) => Some(Manifest::from_bytes(b).map_err(|e| {
-            Error::Build(format!(
-                "{dest}: manifest.json is not a provsite manifest: {e}"
-            ))
-        })?),
+        Some(b) => Some(untrusted_manifest(
+            b,
+            &format!("{dest}: manifest.json is not a provsite manifest"),
+        )?),
         None => None,
     };
-    if let Some(l) = &live {
-        check_manifest_paths(l, &format!("{dest}: manifest.json"))?;
-    }
     let mut warnings = Vec::new();
 
     // Which release, and from where.
@@ -316,9 +265,7 @@ pub fn publish(opts: &PublishOptions) -> Result<Report, Error> {
             None => opts.out.join("manifest.json"),
         };
         match std::fs::read(&path) {
-            Ok(b) => Manifest::from_bytes(&b)
-                .map(Some)
-                .map_err(|e| Error::Build(format!("{}: {e}", path.display()))),
+            Ok(b) => untrusted_manifest(&b, &path.display().to_string()).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(&path, e)),
         }
@@ -338,9 +285,7 @@ pub fn publish(opts: &PublishOptions) -> Result<Report, Error> {
             let at_dest = store.get(&format!("releases/{r}/manifest.json"))?;
             match at_dest {
                 Some(b) => (
-                    Manifest::from_bytes(&b).map_err(|e| {
-                        Error::Build(format!("{dest}: releases/{r}/manifest.json: {e}"))
-                    })?,
+                    untrusted_manifest(&b, &format!("{dest}: releases/{r}/manifest.json"))?,
                     false,
                 ),
                 None => match local_manifest(Some(r))? {
@@ -355,13 +300,9 @@ pub fn publish(opts: &PublishOptions) -> Result<Report, Error> {
             }
         }
     };
-    check_manifest_paths(
-        &target,
-        &format!("the manifest of release {}", target.release),
-    )?;
     let release = target.release.clone();
     if let Some(l) = &live {
-        if opts.rollback.is_none() && release_sn(&release) < release_sn(&l.release) {
+        if opts.rollback.is_none() && release::sn_of(&release) < release::sn_of(&l.release) {
             return Err(Error::Build(format!(
                 "release {release} is older than the live {}; to go back to it on purpose, `provsite publish --rollback {release}`",
                 l.release
@@ -540,8 +481,13 @@ fn prune(
     if let Some(r) = retiring {
         state.retired.insert(r.to_string(), t);
     }
-    let mut releases = store.list_dirs("releases/")?;
-    releases.sort_by(|a, b| release_sn(b).cmp(release_sn(a)).then(b.cmp(a)));
+    // Only names of provsite's shape: a folder someone else keeps there is not ours to prune.
+    let mut releases: Vec<String> = store
+        .list_dirs("releases/")?
+        .into_iter()
+        .filter(|r| release::is_name(r))
+        .collect();
+    release::sort_newest_first(&mut releases);
     // A release found without a retirement time (published by hand, or before this state file
     // existed) starts its grace period now.
     for r in &releases {
@@ -566,7 +512,7 @@ fn prune(
     let mut wanted: BTreeSet<String> = BTreeSet::new();
     for r in &kept {
         match store.get(&format!("releases/{r}/manifest.json"))? {
-            Some(b) => match Manifest::from_bytes(&b) {
+            Some(b) => match Manifest::from_untrusted(&b) {
                 Ok(m) => wanted.extend(m.firmware.keys().cloned()),
                 Err(_) => {
                     warnings.push(format!(
@@ -585,10 +531,11 @@ fn prune(
             }
         }
     }
+    // The store's own folders only: `firmware/` may be shared with other phones' files.
     let firmware_dirs = store.list_dirs("firmware/")?;
     let doomed_fw: Vec<String> = firmware_dirs
         .into_iter()
-        .filter(|sha| !wanted.contains(sha))
+        .filter(|sha| release::is_firmware_dir(sha) && !wanted.contains(sha))
         .collect();
     let mut total = 0;
     for r in &doomed {
@@ -655,10 +602,5 @@ mod tests {
         assert!(parse_duration("1w").is_err());
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("999999999999999999d").is_err());
-    }
-
-    #[test]
-    fn releases_order_by_their_config_sn() {
-        assert!(release_sn("202611260022-abc") > release_sn("202611260009-def"));
     }
 }

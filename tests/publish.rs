@@ -160,7 +160,7 @@ fn folder_publish_is_idempotent_incremental_and_reversible() {
     assert_eq!(b_report["previous"], a.as_str());
 
     // An older release is refused; --rollback points back without uploading.
-    let older = publish_cmd(&r, to, &["--rollback", "nope"])
+    let older = publish_cmd(&r, to, &["--rollback", "202001010001-000000000000"])
         .output()
         .unwrap();
     assert_eq!(older.status.code(), Some(1));
@@ -699,4 +699,104 @@ fn s3_publish_against_a_real_s3_compatible_server() {
     assert_eq!(back["sent"]["files"], 0);
 
     crash_test(&r, to, &served, &s3.root, &["--endpoint", &s3.endpoint]);
+}
+
+#[test]
+fn publish_never_deletes_what_it_did_not_write() {
+    let r = repo();
+    let dest = r.path().join("shared-root");
+    // A provisioning root shared with other phones, before provsite's first publish.
+    for dir in [
+        "firmware/cisco",
+        "firmware/vendor-docs",
+        "releases/user-folder",
+        "releases/2020",
+    ] {
+        std::fs::create_dir_all(dest.join(dir)).unwrap();
+        std::fs::write(dest.join(dir).join("keep.txt"), "not provsite's").unwrap();
+    }
+    std::fs::write(dest.join("index.html"), "not provsite's").unwrap();
+    let to = dest.to_str().unwrap();
+    publish(&r, to, &["--grace", "0", "--keep", "1"]);
+    next_release(&r, 1);
+    publish(&r, to, &["--grace", "0", "--keep", "1"]);
+    next_release(&r, 2);
+    let report = publish(&r, to, &["--grace", "0", "--keep", "1"]);
+    assert!(
+        !report["pruned_releases"].as_array().unwrap().is_empty(),
+        "provsite's own old releases are pruned: {report}"
+    );
+    for dir in [
+        "firmware/cisco",
+        "firmware/vendor-docs",
+        "releases/user-folder",
+        "releases/2020",
+    ] {
+        assert!(
+            dest.join(dir).join("keep.txt").exists(),
+            "{dir} was deleted"
+        );
+    }
+    assert!(dest.join("index.html").exists());
+
+    // A tampered destination manifest naming index.html as an entry point cannot make the next
+    // publish delete it.
+    let live = dest.join("manifest.json");
+    let text = std::fs::read_to_string(&live).unwrap();
+    std::fs::write(
+        &live,
+        text.replace(
+            "\"entry_point\": \"ST2022S.inf\"",
+            "\"entry_point\": \"index.html\"",
+        ),
+    )
+    .unwrap();
+    next_release(&r, 3);
+    let out = publish_cmd(&r, to, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(dest.join("index.html").exists());
+}
+
+#[test]
+fn a_killed_folder_publish_leaves_no_temporary_file_in_the_served_tree() {
+    let r = repo();
+    let dest = r.path().join("www");
+    let to = dest.to_str().unwrap();
+    publish(&r, to, &[]);
+    next_release(&r, 1);
+    let served_dot_files = |root: &Path| -> Vec<PathBuf> {
+        walk(root)
+            .into_iter()
+            .filter(|p| {
+                let rel = p.strip_prefix(root).unwrap();
+                !rel.starts_with(".provsite")
+                    && rel
+                        .components()
+                        .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+            })
+            .collect()
+    };
+    for k in 1..=6 {
+        let mut c = publish_cmd(&r, to, &[]);
+        c.env("PROVSITE_PUBLISH_ABORT_AFTER", k.to_string());
+        let out = c.output().unwrap();
+        let left = served_dot_files(&dest);
+        assert!(left.is_empty(), "after write {k}: {left:?}");
+        if out.status.success() {
+            break;
+        }
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dest.join(".provsite"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "the state folder is the owner's only");
+    publish(&r, to, &[]);
+    let tmp: Vec<_> = std::fs::read_dir(dest.join(".provsite"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("tmp-"))
+        .collect();
+    assert!(tmp.is_empty(), "temporary folders outlive the publish");
 }

@@ -224,3 +224,94 @@ fn entry_point_names_are_file_names_ending_in_inf() {
         refused(&r, "inventory/site.yaml", want);
     }
 }
+
+#[test]
+fn build_refuses_an_out_folder_that_is_not_its_own() {
+    let r = Repo::with_base();
+    // Someone's folder: user folders under releases/ and a manifest.json of theirs.
+    let out = r.path().join("theirs");
+    for d in ["a", "b", "c", "d", "e"] {
+        std::fs::create_dir_all(out.join("releases").join(d)).unwrap();
+    }
+    std::fs::write(out.join("manifest.json"), "{\"mine\": true}").unwrap();
+    let o = r.provsite(&["build", "--out", "theirs"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("not a provsite web root"), "{err}");
+    assert_eq!(std::fs::read_dir(out.join("releases")).unwrap().count(), 5);
+    assert_eq!(
+        std::fs::read_to_string(out.join("manifest.json")).unwrap(),
+        "{\"mine\": true}"
+    );
+
+    // Without a manifest: any name provsite does not write is refused, and named.
+    let other = r.path().join("other");
+    std::fs::create_dir_all(other.join("releases/backup")).unwrap();
+    std::fs::write(other.join("notes.txt"), "x").unwrap();
+    let o = r.provsite(&["build", "--out", "other"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("notes.txt") && err.contains("releases"),
+        "{err}"
+    );
+    assert!(other.join("releases/backup").exists());
+
+    // An empty folder, or a new one, is fine; and so is building again into provsite's own.
+    std::fs::create_dir_all(r.path().join("empty")).unwrap();
+    for out in ["empty", "new", "new"] {
+        let o = r.provsite(&["build", "--out", out]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+#[test]
+fn build_refuses_an_out_folder_inside_the_inventory() {
+    let r = Repo::with_base();
+    for out in ["inventory", "inventory/public", "./inventory/phones/../web"] {
+        let o = r.provsite(&["build", "--out", out]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{out}: {err}");
+        assert!(err.contains("inside the inventory"), "{out}: {err}");
+    }
+    assert!(!r.path().join("inventory/public").exists());
+}
+
+#[test]
+fn build_never_follows_a_tampered_manifest_out_of_the_web_root() {
+    let r = Repo::with_base();
+    r.build(&[]);
+    let victim = r.path().join("victim.txt");
+    std::fs::write(&victim, "keep me").unwrap();
+    let live = r.public().join("manifest.json");
+    let text = std::fs::read_to_string(&live).unwrap();
+    std::fs::write(
+        &live,
+        text.replace(
+            "\"entry_point\": \"ST2022S.inf\"",
+            "\"entry_point\": \"../../victim.txt\"",
+        ),
+    )
+    .unwrap();
+    // A change that drops the ST2022 phone, so its entry point would be removed.
+    r.edit(
+        "inventory/site.yaml",
+        "name: Test site",
+        "name: Test site 2",
+    );
+    r.commit("next");
+    let o = r.provsite(&["build"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("victim.txt"), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+
+    // A phone file path pointing outside is refused too (build links unchanged files from it).
+    std::fs::write(
+        &live,
+        text.replace("\"path\": \"releases/", "\"path\": \"../../releases/"),
+    )
+    .unwrap();
+    let o = r.provsite(&["build"]);
+    assert_eq!(o.status.code(), Some(1));
+}

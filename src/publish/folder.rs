@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use super::{wrote, Sent, Store, Upload};
@@ -14,12 +15,25 @@ pub struct Folder {
     root: PathBuf,
     /// Held for the whole publish: flock on `.provsite/lock`.
     _lock: File,
+    /// `.provsite/tmp-<pid>/`, mode 700: where files are written before they are linked or
+    /// renamed into place. Phone files hold SIP passwords, so a publish killed half-way must not
+    /// leave them under names a web server might serve; the next publish removes the folder.
+    tmp: PathBuf,
+}
+
+impl Drop for Folder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.tmp);
+    }
 }
 
 impl Folder {
     pub fn open(root: &Path) -> Result<Folder, Error> {
         let meta_dir = root.join(".provsite");
         std::fs::create_dir_all(&meta_dir).map_err(|e| Error::io(&meta_dir, e))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&meta_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io(&meta_dir, e))?;
         let lock_path = meta_dir.join("lock");
         // Opened without truncating: a publish that changes nothing leaves the file untouched.
         let lock = std::fs::OpenOptions::new()
@@ -36,9 +50,24 @@ impl Folder {
                 lock_path.display()
             )));
         }
+        // Under the lock, temporary and trash folders of earlier publishes are dead: remove them.
+        if let Ok(rd) = std::fs::read_dir(&meta_dir) {
+            for e in rd.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if n.starts_with("tmp-") || n.starts_with("trash-") {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let tmp = meta_dir.join(format!("tmp-{}", std::process::id()));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&tmp)
+            .map_err(|e| Error::io(&tmp, e))?;
         Ok(Folder {
             root: root.to_path_buf(),
             _lock: lock,
+            tmp,
         })
     }
 
@@ -46,8 +75,9 @@ impl Folder {
         self.root.join(path)
     }
 
-    /// Writes bytes to a temporary file beside `dest`, synced, with the local file's mtime.
-    fn temp_beside(
+    /// Writes bytes to a temporary file in the private temporary folder (same file system as
+    /// `dest`, so it can be linked or renamed there), synced, with the local file's mtime.
+    fn temp_for(
         &self,
         dest: &Path,
         bytes: &[u8],
@@ -55,8 +85,7 @@ impl Folder {
     ) -> Result<PathBuf, Error> {
         let dir = dest.parent().expect("paths have a parent");
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let name = dest.file_name().expect("a file name").to_string_lossy();
-        let tmp = dir.join(format!(".{name}.provsite-{}", std::process::id()));
+        let tmp = self.tmp.join("file");
         let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
         if let Some(t) = mtime {
@@ -98,7 +127,7 @@ impl Store for Folder {
             }
             let bytes = std::fs::read(&f.local).map_err(|e| Error::io(&f.local, e))?;
             let mtime = std::fs::metadata(&f.local).and_then(|m| m.modified()).ok();
-            let tmp = self.temp_beside(&dest, &bytes, mtime)?;
+            let tmp = self.temp_for(&dest, &bytes, mtime)?;
             // link(2) fails when the name exists: create-only, and never a partial file.
             let linked = std::fs::hard_link(&tmp, &dest);
             let _ = std::fs::remove_file(&tmp);
@@ -145,7 +174,7 @@ impl Store for Folder {
 
     fn put(&mut self, path: &str, bytes: &[u8]) -> Result<(), Error> {
         let dest = self.at(path);
-        let tmp = self.temp_beside(&dest, bytes, None)?;
+        let tmp = self.temp_for(&dest, bytes, None)?;
         std::fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
         Self::sync_dir(dest.parent().expect("a parent"));
         wrote();

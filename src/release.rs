@@ -1,0 +1,95 @@
+//! Release names and the other names provsite writes in a web root. Build and publish delete or
+//! replace only names of these shapes: a folder of someone else's under `releases/` or
+//! `firmware/`, or a file beside the entry points, is never provsite's to remove.
+
+use crate::config_sn;
+
+/// How many hex digits of the commit id a release name carries.
+pub const COMMIT_DIGITS: usize = 12;
+
+/// The release's name: its config_sn, the commit, and `-dirty` for a working-tree build.
+pub fn name(sn: u64, commit: git2::Oid, dirty: bool) -> String {
+    format!(
+        "{}-{}{}",
+        config_sn::format(sn),
+        crate::source::short(commit),
+        if dirty { "-dirty" } else { "" }
+    )
+}
+
+/// Whether `s` is a release name as [`name`] writes them: 12 digits, `-`, 12 lower-case hex
+/// digits, and an optional `-dirty`.
+pub fn is_name(s: &str) -> bool {
+    let s = s.strip_suffix("-dirty").unwrap_or(s);
+    let Some((sn, commit)) = s.split_once('-') else {
+        return false;
+    };
+    sn.len() == 12
+        && sn.bytes().all(|b| b.is_ascii_digit())
+        && commit.len() == COMMIT_DIGITS
+        && commit
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The config_sn at the front of a release name, which orders releases by age.
+pub fn sn_of(name: &str) -> &str {
+    name.split('-').next().unwrap_or(name)
+}
+
+/// Sorts release names newest first; the rest of the name breaks ties, so the order is total.
+pub fn sort_newest_first(names: &mut [String]) {
+    names.sort_by(|a, b| sn_of(b).cmp(sn_of(a)).then(b.cmp(a)));
+}
+
+/// Whether `s` names a folder of the firmware store: a SHA-256 in 64 lower-case hex digits.
+pub fn is_firmware_dir(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Whether `s` is an entry point's name: a plain file name ending in `.inf` (what the inventory
+/// allows, see `text_rules`).
+pub fn is_entry_point(s: &str) -> bool {
+    s.len() > 4
+        && s.ends_with(".inf")
+        && crate::text_rules::check(crate::text_rules::Field::FileName, s).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_provsite_shapes_are_provsite_names() {
+        assert!(is_name("202611260022-3d26cc34ebae"));
+        assert!(is_name("202611260022-3d26cc34ebae-dirty"));
+        for other in [
+            "backup",
+            "2026",
+            "202611260022",
+            "202611260022-3D26CC34EBAE",
+            "202611260022-3d26cc34ebae-old",
+            "zzzz-3d26cc34ebae",
+            "202611260022-3d26cc34eba",
+        ] {
+            assert!(!is_name(other), "{other}");
+        }
+        assert!(is_firmware_dir(&"a".repeat(64)));
+        assert!(!is_firmware_dir("cisco"));
+        assert!(!is_firmware_dir(&"A".repeat(64)));
+        assert!(is_entry_point("ST2030S.inf"));
+        for other in ["index.html", "manifest.json", "../x.inf", ".inf", "a/b.inf"] {
+            assert!(!is_entry_point(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn releases_order_by_their_config_sn() {
+        let mut v = vec![
+            "202611260009-def000000000".to_string(),
+            "202611260022-abc000000000".to_string(),
+        ];
+        sort_newest_first(&mut v);
+        assert_eq!(v[0], "202611260022-abc000000000");
+    }
+}
