@@ -389,7 +389,10 @@ fn main() {
     println!(
         "| server | round | requests/s | MB/s | p50 latency | p99 latency | errors |\n|---|---|---|---|---|---|---|"
     );
+    // Every round is printed above; the summary gives the worst round beside the best, since a
+    // site after a power cut lives through the first (coldest) one.
     let mut best: std::collections::BTreeMap<&str, (f64, f64)> = Default::default();
+    let mut worst: std::collections::BTreeMap<&str, (f64, f64, usize)> = Default::default();
     for (i, (name, o)) in results.iter().enumerate() {
         let rps = o.latencies.len() as f64 / o.wall;
         let mbs = o.bytes as f64 / 1e6 / o.wall;
@@ -406,10 +409,26 @@ fn main() {
         let b = best.entry(name).or_insert((0.0, 0.0));
         b.0 = b.0.max(rps);
         b.1 = b.1.max(mbs);
+        let w = worst.entry(name).or_insert((f64::MAX, f64::MAX, 0));
+        w.0 = w.0.min(rps);
+        w.1 = w.1.min(mbs);
+        w.2 = w.2.max(o.errors);
+    }
+    for (name, (rps, mbs, errors)) in &worst {
+        println!(
+            "{name}: worst round {rps:.0} requests/s, {mbs:.0} MB/s, {errors} errors (most in a round)"
+        );
     }
     if let (Some(p), Some(n)) = (best.get("provsite serve"), best.get("nginx")) {
         println!(
-            "\nprovsite serve / nginx (best round each): requests/s {:.2}×, MB/s {:.2}×",
+            "\nprovsite serve / nginx, best round each: requests/s {:.2}×, MB/s {:.2}×",
+            p.0 / n.0,
+            p.1 / n.1
+        );
+    }
+    if let (Some(p), Some(n)) = (worst.get("provsite serve"), worst.get("nginx")) {
+        println!(
+            "provsite serve / nginx, worst round each: requests/s {:.2}×, MB/s {:.2}×",
             p.0 / n.0,
             p.1 / n.1
         );

@@ -197,6 +197,21 @@ pub struct ServeArgs {
     /// Append the access log to this file instead of stderr
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Connections served at once; more wait in the listen queue (default 1024, or what the
+    /// open-file limit allows)
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    pub max_connections: usize,
+    /// Close a connection whose reads or writes make no progress for this long (e.g. 30s, 2m)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_stall)]
+    pub stall_timeout: std::time::Duration,
+}
+
+fn parse_stall(s: &str) -> Result<std::time::Duration, String> {
+    let d = crate::publish::parse_duration(s)?;
+    if d.is_zero() || d > std::time::Duration::from_secs(3600) {
+        return Err("give a duration from 1s to 1h".into());
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Args)]

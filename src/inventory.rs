@@ -641,8 +641,25 @@ fn unknown_field(msg: &str) -> Option<&str> {
     rest.split('`').next()
 }
 
+/// Refuses YAML nested deeper than any inventory needs, before a parser spends time on it.
+fn check_depth(src: &SourceText) -> Result<(), Diagnostic> {
+    match crate::yaml_limits::too_deep(&src.text) {
+        None => Ok(()),
+        Some(pos) => Err(Diagnostic::error(
+            &src.path,
+            format!(
+                "YAML nested more than {} levels deep",
+                crate::yaml_limits::MAX_FLOW_DEPTH
+            ),
+        )
+        .at(Some(pos))
+        .hint("an inventory needs a few levels: close the brackets, or write the value in block style")),
+    }
+}
+
 /// Parses `site.yaml`.
 pub fn parse_site(src: &SourceText) -> Result<SiteDoc, Diagnostic> {
+    check_depth(src)?;
     serde_yaml::from_str(&src.text).map_err(|e| yaml_error(&src.path, &src.text, &e, &[]))
 }
 
@@ -651,6 +668,7 @@ pub fn parse_phones(src: &SourceText) -> Result<Vec<PhoneDoc>, Vec<Diagnostic>> 
     if src.text.trim().is_empty() {
         return Ok(Vec::new());
     }
+    check_depth(src).map_err(|d| vec![d])?;
     let first = match serde_yaml::from_str::<Option<Vec<PhoneDoc>>>(&src.text) {
         Ok(phones) => return Ok(phones.unwrap_or_default()),
         Err(e) => yaml_error(&src.path, &src.text, &e, &[]),

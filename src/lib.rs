@@ -34,4 +34,5 @@ pub mod tables;
 pub mod text_rules;
 pub mod vendor_format;
 pub mod webserver;
+pub mod yaml_limits;
 pub mod yaml_locate;

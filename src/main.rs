@@ -242,6 +242,8 @@ fn run_serve(a: ServeArgs) -> Result<(), Error> {
         listen: a.listen,
         strict: a.strict,
         log: a.log,
+        max_connections: a.max_connections,
+        stall_timeout: a.stall_timeout,
     };
     provsite::serve::run(&opts, |addr| {
         eprintln!(

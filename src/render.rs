@@ -27,6 +27,12 @@ const RELEASE_SENTINEL: &str = "@@RELEASE@@";
 
 const TEMPLATE_NAMES: [&str; 3] = ["entry.inf", "common.txt", "phone.txt"];
 
+/// Instructions one render of an inventory's template may take.
+const TEMPLATE_FUEL: u64 = 5_000_000;
+
+/// The largest file a template may write (the phones' files are a few KiB).
+const MAX_RENDERED: usize = 4 << 20;
+
 /// The templates in use: the embedded defaults with the inventory's overrides over them.
 pub struct Templates {
     env: Environment<'static>,
@@ -81,6 +87,11 @@ impl Templates {
                     .expect("embedded templates parse");
             }
         }
+        if !overridden.is_empty() {
+            // An inventory's template is untrusted input: a loop inside a loop must end with an
+            // error, not run forever. Far above what a phone's file takes (about 20,000).
+            env.set_fuel(Some(TEMPLATE_FUEL));
+        }
         if errors.is_empty() {
             Ok((Templates { env, overridden }, warnings))
         } else {
@@ -90,14 +101,22 @@ impl Templates {
 
     fn render(&self, name: &str, ctx: minijinja::Value) -> Result<String, String> {
         let t = self.env.get_template(name).map_err(|e| e.to_string())?;
-        t.render(ctx).map_err(|e| {
-            let origin = if self.overridden.contains(name) {
-                "the inventory's"
-            } else {
-                "the default"
-            };
-            format!("{origin} template {name}: {e}")
-        })
+        let origin = if self.overridden.contains(name) {
+            "the inventory's"
+        } else {
+            "the default"
+        };
+        let text = t
+            .render(ctx)
+            .map_err(|e| format!("{origin} template {name}: {e}"))?;
+        if text.len() > MAX_RENDERED {
+            return Err(format!(
+                "{origin} template {name} wrote {} bytes; a phone's file is at most {} (a loop that runs away?)",
+                text.len(),
+                MAX_RENDERED
+            ));
+        }
+        Ok(text)
     }
 }
 

@@ -30,7 +30,24 @@ use crate::manifest::Manifest;
 use crate::phone_http::{file_mac, PhoneAgent};
 
 /// Files up to this size are read whole when opened; larger ones are streamed in chunks this big.
-const CHUNK: usize = 256 * 1024;
+/// A connection holds at most one chunk besides the socket's buffers, so memory is bounded by
+/// the connection cap times this, however slowly clients read.
+const CHUNK: usize = 64 * 1024;
+
+/// The kernel's queue of connections not yet accepted. A cold boot storm (every phone of a site
+/// after a power cut) opens about as many connections at once as there are phones; a short queue
+/// makes the kernel drop or reset the surplus. Linux caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// The default cap on connections served at once; the rest wait in the listen queue.
+pub const MAX_CONNECTIONS: usize = 1024;
+
+/// A connection whose reads or writes make no progress for this long is closed: a client that
+/// stops reading a 50 MB download cannot hold its socket, buffers and file open forever.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The latest instant an HTTP date can say (31 Dec 9999 23:59:59 UTC).
+const LAST_HTTP_DATE: u64 = 253_402_300_799;
 
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub const NO_CACHE: &str = "no-cache";
@@ -41,6 +58,53 @@ pub struct ServeOptions {
     pub listen: String,
     pub strict: bool,
     pub log: Option<PathBuf>,
+    /// Connections served at once (0: the default, bounded by the descriptors available).
+    pub max_connections: usize,
+    /// Closes a connection whose reads or writes make no progress for this long.
+    pub stall_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            root: PathBuf::from("public"),
+            listen: "127.0.0.1:8080".into(),
+            strict: false,
+            log: None,
+            max_connections: 0,
+            stall_timeout: STALL_TIMEOUT,
+        }
+    }
+}
+
+/// Raises the soft limit of open descriptors to the hard limit (as nginx's
+/// `worker_rlimit_nofile` does) and returns how many connections fit in it: each takes a socket
+/// and, while it streams, an open file.
+fn connection_budget(asked: usize) -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    let nofile = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            if lim.rlim_cur < lim.rlim_max {
+                let raised = libc::rlimit {
+                    rlim_cur: lim.rlim_max,
+                    rlim_max: lim.rlim_max,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                    lim.rlim_cur = lim.rlim_max;
+                }
+            }
+            lim.rlim_cur
+        } else {
+            1024
+        }
+    };
+    let fit = (nofile.min(1 << 20) as usize).saturating_sub(64) / 2;
+    let want = if asked == 0 { MAX_CONNECTIONS } else { asked };
+    want.min(fit).max(1)
 }
 
 /// The content type of a file of the web root, by its name.
@@ -100,9 +164,16 @@ pub fn run(opts: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result<(),
         };
         Error::Build(format!("cannot listen on {addr}: {why}"))
     })?;
+    {
+        use std::os::fd::AsRawFd;
+        // listen(2) again on a listening socket only changes its backlog (std uses 128).
+        // SAFETY: the descriptor belongs to `listener`, alive for the call.
+        unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) };
+    }
     listener
         .set_nonblocking(true)
         .map_err(|e| Error::Build(format!("cannot listen on {addr}: {e}")))?;
+    let max_connections = connection_budget(opts.max_connections);
     let bound = listener
         .local_addr()
         .map_err(|e| Error::Build(e.to_string()))?;
@@ -130,12 +201,24 @@ pub fn run(opts: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result<(),
         let listener = tokio::net::TcpListener::from_std(listener)
             .map_err(|e| Error::Build(format!("cannot listen on {addr}: {e}")))?;
         on_ready(bound);
-        accept_loop(listener, state).await;
+        let limits = Limits {
+            connections: Arc::new(tokio::sync::Semaphore::new(max_connections)),
+            stall: opts.stall_timeout,
+        };
+        accept_loop(listener, state, limits).await;
         Ok(())
     })
 }
 
-async fn accept_loop(listener: tokio::net::TcpListener, state: Arc<State>) {
+/// What bounds the server's resources.
+struct Limits {
+    /// One permit per open connection: at the cap, the server stops accepting and new
+    /// connections wait in the kernel's listen queue instead of exhausting descriptors.
+    connections: Arc<tokio::sync::Semaphore>,
+    stall: Duration,
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, state: Arc<State>, limits: Limits) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -144,6 +227,13 @@ async fn accept_loop(listener: tokio::net::TcpListener, state: Arc<State>) {
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
+        let permit = tokio::select! {
+            p = limits.connections.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -161,10 +251,12 @@ async fn accept_loop(listener: tokio::net::TcpListener, state: Arc<State>) {
                     let st = st.clone();
                     async move { Ok::<_, Infallible>(st.handle(req, peer).await) }
                 });
-                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                let io = StallGuard::new(stream, limits.stall);
+                let conn = builder.serve_connection(TokioIo::new(io), service);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     let _ = conn.await;
+                    drop(permit);
                 });
             }
             _ = &mut shutdown => break,
@@ -507,12 +599,7 @@ impl State {
             HeaderValue::from_static(cache_control(&f.rel)),
         );
         headers.insert(header::ETAG, hv(&etag));
-        headers.insert(
-            header::LAST_MODIFIED,
-            hv(&httpdate::fmt_http_date(
-                UNIX_EPOCH + Duration::from_secs(mtime_secs),
-            )),
-        );
+        headers.insert(header::LAST_MODIFIED, hv(&http_date(mtime_secs)));
         headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         headers.insert(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -644,6 +731,12 @@ fn etag_list_matches(list: &str, etag: &str, strong: bool) -> bool {
     })
 }
 
+/// An HTTP date. httpdate cannot write a year past 9999 (it panics): a file dated later (a
+/// 64-bit mtime, on tmpfs or XFS) says the last second of 9999.
+fn http_date(secs: u64) -> String {
+    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs.min(LAST_HTTP_DATE)))
+}
+
 fn hv(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
@@ -735,6 +828,103 @@ impl Body for FileBody {
     }
 }
 
+/// A connection's socket, closed with a timeout error when a read or a write it is waiting for
+/// makes no progress for `limit` (a client that stops reading, or goes silent mid-request).
+struct StallGuard {
+    inner: tokio::net::TcpStream,
+    limit: Duration,
+    read_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    write_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl StallGuard {
+    fn new(inner: tokio::net::TcpStream, limit: Duration) -> StallGuard {
+        StallGuard {
+            inner,
+            limit,
+            read_deadline: None,
+            write_deadline: None,
+        }
+    }
+
+    /// Ready with an error once the deadline passes; starts it on the first wait.
+    fn stalled(
+        deadline: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+        limit: Duration,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Error> {
+        let d = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match d.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no progress: connection closed",
+            )),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for StallGuard {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Pending => Self::stalled(&mut this.read_deadline, this.limit, cx).map(Err),
+            ready => {
+                this.read_deadline = None;
+                ready
+            }
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for StallGuard {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Pending => Self::stalled(&mut this.write_deadline, this.limit, cx).map(Err),
+            ready => {
+                this.write_deadline = None;
+                ready
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
+            Poll::Pending => Self::stalled(&mut this.write_deadline, this.limit, cx).map(Err),
+            ready => {
+                this.write_deadline = None;
+                ready
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 /// Control characters and quotes escaped, so a log line stays one line.
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -798,6 +988,16 @@ mod tests {
             rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
             "2000-02-29T00:00:00Z"
         );
+    }
+
+    #[test]
+    fn http_dates_past_9999_do_not_panic() {
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            http_date(LAST_HTTP_DATE + 86_400),
+            "Fri, 31 Dec 9999 23:59:59 GMT"
+        );
+        assert_eq!(http_date(u64::MAX / 2), "Fri, 31 Dec 9999 23:59:59 GMT");
     }
 
     #[test]

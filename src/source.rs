@@ -247,7 +247,7 @@ impl Source {
         let mut phones = Vec::new();
         let mut templates = BTreeMap::new();
         let mut failure = None;
-        tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
+        let walked = tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
             if entry.kind() != Some(ObjectType::Blob) {
                 return TreeWalkResult::Ok;
             }
@@ -279,10 +279,12 @@ impl Source {
                 phones.push((src, Some(entry.id())));
             }
             TreeWalkResult::Ok
-        })?;
+        });
+        // The callback's own error first: libgit2 only says "callback returned -7".
         if let Some(e) = failure {
             return Err(e);
         }
+        walked?;
         let (site, site_blob) = site.ok_or_else(|| self.no_site())?;
         phones.sort_by(|a, b| a.0.path.cmp(&b.0.path));
         Ok(InventoryFiles {
@@ -303,6 +305,8 @@ impl Source {
     }
 
     fn blob_text(&self, id: Oid, path: &str) -> Result<String> {
+        let (size, _) = self.repo.odb()?.read_header(id)?;
+        check_size(path, size as u64)?;
         let blob = self.repo.find_blob(id)?;
         String::from_utf8(blob.content().to_vec()).map_err(|_| {
             Error::Invalid(vec![crate::error::Diagnostic::error(
@@ -322,6 +326,11 @@ impl Source {
             return Err(self.no_site());
         }
         let read = |p: &Path, rel: &str| -> Result<SourceText> {
+            self.refuse_links(&format!("{}/{rel}", self.inventory_dir))?;
+            check_size(
+                &self.inv_path(rel),
+                std::fs::metadata(p).with_path(p)?.len(),
+            )?;
             let bytes = std::fs::read(p).with_path(p)?;
             let text = String::from_utf8(bytes).map_err(|_| {
                 Error::Invalid(vec![crate::error::Diagnostic::error(
@@ -344,7 +353,8 @@ impl Source {
             for e in entries {
                 let e = e.with_path(&dir)?;
                 let p = e.path();
-                if p.is_dir() {
+                // Not followed: a link could lead out of the repository.
+                if e.file_type().with_path(&p)?.is_dir() {
                     stack.push(p);
                 } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
                     let rel = p
@@ -393,6 +403,7 @@ impl Source {
                 Ok(Some((Some(entry.id()), size as u64)))
             }
             Snapshot::Worktree => {
+                self.refuse_links(repo_path)?;
                 let p = self.workdir.join(repo_path);
                 match std::fs::metadata(&p) {
                     Ok(m) if m.is_file() => Ok(Some((None, m.len()))),
@@ -424,11 +435,32 @@ impl Source {
                 result
             }
             _ => {
+                self.refuse_links(repo_path)?;
                 let p = self.workdir.join(repo_path);
                 let mut file = std::fs::File::open(&p).with_path(&p)?;
                 f(&mut file)
             }
         }
+    }
+
+    /// A working-tree build reads the repository's own files only: a symbolic link on the way to
+    /// `repo_path` (which could lead to /etc/passwd, into the served tree) is an error.
+    fn refuse_links(&self, repo_path: &str) -> Result<()> {
+        let mut p = self.workdir.clone();
+        for part in repo_path.split('/').filter(|s| !s.is_empty() && *s != ".") {
+            p.push(part);
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(Error::Build(format!(
+                        "{repo_path}: {} is a symbolic link; a --worktree build reads only the repository's own files (a link can lead outside it): put the file itself there",
+                        p.display()
+                    )))
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        Ok(())
     }
 
     /// Whether the working tree differs from HEAD inside the inventory folder.
@@ -440,6 +472,25 @@ impl Source {
         }
         Ok(!self.repo.statuses(Some(&mut opts))?.is_empty())
     }
+}
+
+/// The largest inventory file read (site.yaml, a phones file, a template): far above any real
+/// one (100,000 phones in one file take about 10 MiB), low enough to bound memory and parsing.
+pub const MAX_FILE: u64 = 32 << 20;
+
+fn check_size(path: &str, size: u64) -> Result<()> {
+    if size > MAX_FILE {
+        return Err(Error::Invalid(vec![crate::error::Diagnostic::error(
+            path,
+            format!(
+                "the file is {} MiB; provsite reads inventory files of up to {} MiB",
+                size >> 20,
+                MAX_FILE >> 20
+            ),
+        )
+        .hint("split the phones into several files under phones/")]));
+    }
+    Ok(())
 }
 
 /// The 12-hex-digit short form of a commit id used in release names.

@@ -315,3 +315,81 @@ fn build_never_follows_a_tampered_manifest_out_of_the_web_root() {
     let o = r.provsite(&["build"]);
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn deeply_nested_yaml_is_refused_at_once_with_its_place() {
+    let r = Repo::with_base();
+    r.write(
+        "inventory/phones/deep.yaml",
+        &format!("- mac: {}", "[".repeat(100_000)),
+    );
+    r.commit("deep");
+    for cmd in [&["check"][..], &["diff", "HEAD~1", "HEAD"]] {
+        let t = std::time::Instant::now();
+        let out = r.provsite(cmd);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}: {err}");
+        assert!(err.contains("nested more than 64 levels"), "{cmd:?}: {err}");
+        assert!(err.contains("--> inventory/phones/deep.yaml:1:"), "{err}");
+        eprintln!("{cmd:?} answered in {:.2} s", t.elapsed().as_secs_f64());
+    }
+}
+
+#[test]
+fn a_runaway_template_stops_with_an_error() {
+    let r = Repo::with_base();
+    r.write(
+        "inventory/templates/phone.txt",
+        "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}\n",
+    );
+    r.commit("a template that never ends");
+    let out = r.provsite(&["build"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("template phone.txt"), "{err}");
+    assert!(!r.public().exists(), "a failed build wrote the web root");
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_named() {
+    let r = Repo::with_base();
+    std::fs::write(
+        r.path().join("inventory/phones/latin1.yaml"),
+        b"- mac: \"00:1F:9F:00:00:02\"\n  model: ST2030\n  name: \"Caf\xe9\"\n  lines: [{user: \"1010\"}]\n",
+    )
+    .unwrap();
+    r.commit("latin-1 file");
+    let out = r.provsite(&["check"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("inventory/phones/latin1.yaml"), "{err}");
+    assert!(err.contains("not UTF-8"), "{err}");
+    assert!(!err.contains("callback returned"), "{err}");
+}
+
+#[test]
+fn a_worktree_build_does_not_follow_links_out_of_the_repository() {
+    let r = Repo::with_base();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "root:x:0:0").unwrap();
+    let fw = r.path().join("inventory/firmware/boot30.zz");
+    std::fs::remove_file(&fw).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), &fw).unwrap();
+    let out = r.provsite(&["build", "--worktree"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("symbolic link"), "{err}");
+    // A phones file that is a link is refused too.
+    std::fs::remove_file(&fw).unwrap();
+    r.git(&["checkout", "--", "inventory/firmware/boot30.zz"]);
+    std::fs::write(outside.path().join("more.yaml"), "[]\n").unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("more.yaml"),
+        r.path().join("inventory/phones/more.yaml"),
+    )
+    .unwrap();
+    let out = r.provsite(&["check", "--worktree"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("symbolic link"), "{err}");
+}

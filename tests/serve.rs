@@ -458,3 +458,83 @@ fn probe_names_the_step_that_breaks() {
         );
     }
 }
+
+/// `provsite serve` in a shell that lowers the open-file limit first (soft and hard).
+fn serve_with_fd_limit(root: &std::path::Path, nofile: u32, extra: &[&str]) -> Server {
+    use std::io::BufRead;
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_provsite"))
+        .arg("serve")
+        .arg("--root")
+        .arg(root)
+        .args(["--listen", "127.0.0.1:0", "--log", "/dev/null"])
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("serve said: {line}"))
+        .parse()
+        .unwrap();
+    Server { child, addr }
+}
+
+/// Clients that ask for a large file and never read it can neither exhaust the server's
+/// descriptors nor hold their connections: the server stops accepting at its cap (the others
+/// wait in the listen queue), closes a connection whose writes make no progress, and a phone
+/// that comes later is served.
+#[test]
+fn slow_readers_cannot_lock_out_new_clients() {
+    use std::io::Write as _;
+    let r = built_repo();
+    let big = r.public().join("big.bin");
+    std::fs::write(&big, vec![7u8; 32 << 20]).unwrap();
+    open_up(r.path());
+    // 128 descriptors: without a cap, 100 stuck clients (a socket and an open file each) would
+    // leave none for the next one.
+    let s = serve_with_fd_limit(&r.public(), 128, &["--stall-timeout", "2s"]);
+    let mut stuck = Vec::new();
+    for _ in 0..100 {
+        let Ok(mut c) = std::net::TcpStream::connect(s.addr) else {
+            break;
+        };
+        let _ = c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: prov.test\r\n\r\n");
+        stuck.push(c);
+    }
+    assert!(stuck.len() >= 60, "only {} connections opened", stuck.len());
+    std::thread::sleep(Duration::from_secs(1));
+    let started = Instant::now();
+    let reply = get(s.addr, "/ST2030S.inf");
+    assert_eq!(reply.status, 200);
+    eprintln!(
+        "a new client was served after {:.1} s behind {} stuck ones",
+        started.elapsed().as_secs_f64(),
+        stuck.len()
+    );
+    // The stuck connections were closed by the server (not by the client).
+    let mut closed = 0;
+    for c in &mut stuck {
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match std::io::Read::read(c, &mut buf) {
+                Ok(0) | Err(_) => {
+                    closed += 1;
+                    break;
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    assert_eq!(closed, stuck.len());
+}
