@@ -69,7 +69,8 @@ impl Config {
     pub fn read(path: &Path) -> Result<Config, ConfError> {
         let mut cfg = Config::default();
         let mut stack = Vec::new();
-        read_into(&mut cfg, path, &mut stack, None)?;
+        let mut budget = Budget::default();
+        read_into(&mut cfg, path, &mut stack, None, &mut budget)?;
         Ok(cfg)
     }
 
@@ -77,7 +78,8 @@ impl Config {
     pub fn parse(name: &Path, text: &str) -> Result<Config, ConfError> {
         let mut cfg = Config::default();
         let mut stack = vec![name.to_path_buf()];
-        parse_into(&mut cfg, name, text, &mut stack)?;
+        let mut budget = Budget::default();
+        parse_into(&mut cfg, name, text, &mut stack, &mut budget)?;
         Ok(cfg)
     }
 
@@ -113,12 +115,50 @@ impl Config {
     }
 }
 
+/// How deep `#include`s may nest (Asterisk's own sample configurations use 2).
+pub const MAX_INCLUDE_DEPTH: usize = 16;
+/// How many files one import may read, counting a file each time it is included: diamond-shaped
+/// includes (each file including the next one twice) would otherwise read 2^depth files.
+pub const MAX_FILES_READ: usize = 512;
+/// The largest file read, and the most bytes read in all.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+pub const MAX_TOTAL_BYTES: u64 = 64 << 20;
+
+/// What one read of a configuration may still take.
+#[derive(Default)]
+struct Budget {
+    files: usize,
+    bytes: u64,
+}
+
 fn read_into(
     cfg: &mut Config,
     path: &Path,
     stack: &mut Vec<PathBuf>,
     from: Option<&At>,
+    budget: &mut Budget,
 ) -> Result<(), ConfError> {
+    let here = || {
+        from.cloned().unwrap_or(At {
+            file: path.display().to_string(),
+            line: 0,
+        })
+    };
+    if stack.len() >= MAX_INCLUDE_DEPTH {
+        return Err(ConfError {
+            at: here(),
+            message: format!("#include nests deeper than {MAX_INCLUDE_DEPTH} files"),
+        });
+    }
+    budget.files += 1;
+    if budget.files > MAX_FILES_READ {
+        return Err(ConfError {
+            at: here(),
+            message: format!(
+                "more than {MAX_FILES_READ} files read through #include (the same files included again and again?)"
+            ),
+        });
+    }
     let canonical = path.canonicalize().map_err(|e| ConfError {
         at: from.cloned().unwrap_or(At {
             file: path.display().to_string(),
@@ -140,22 +180,62 @@ fn read_into(
             message: format!("#include cycle: {}", chain.join(" -> ")),
         });
     }
-    let bytes = std::fs::read(&canonical).map_err(|e| ConfError {
-        at: from.cloned().unwrap_or(At {
-            file: path.display().to_string(),
-            line: 0,
-        }),
+    // A regular file of bounded size: not a FIFO (which would block forever), a device
+    // (/dev/zero never ends) or a folder.
+    let meta = std::fs::metadata(&canonical).map_err(|e| ConfError {
+        at: here(),
         message: format!("cannot read {}: {e}", path.display()),
     })?;
+    if !meta.is_file() {
+        return Err(ConfError {
+            at: here(),
+            message: format!("{} is not a regular file", path.display()),
+        });
+    }
+    if meta.len() > MAX_FILE_BYTES || budget.bytes + meta.len() > MAX_TOTAL_BYTES {
+        return Err(ConfError {
+            at: here(),
+            message: format!(
+                "{} is too large ({} bytes; an Asterisk configuration file takes at most {} MiB, {} MiB in all)",
+                path.display(),
+                meta.len(),
+                MAX_FILE_BYTES >> 20,
+                MAX_TOTAL_BYTES >> 20
+            ),
+        });
+    }
+    budget.bytes += meta.len();
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    {
+        use std::io::Read;
+        std::fs::File::open(&canonical)
+            .and_then(|f| f.take(MAX_FILE_BYTES).read_to_end(&mut bytes))
+            .map_err(|e| ConfError {
+                at: here(),
+                message: format!("cannot read {}: {e}", path.display()),
+            })?;
+    }
     // Asterisk reads bytes; UTF-8 is today's norm, Latin-1 is taken as such.
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => e.into_bytes().iter().map(|&b| b as char).collect(),
     };
     stack.push(canonical);
-    let r = parse_into(cfg, path, &text, stack);
+    let r = parse_into(cfg, path, &text, stack, budget);
     stack.pop();
-    r
+    // A file pulled in by #include whose name is not `*.conf` may be anything (/etc/shadow, say):
+    // a problem in it is located, but none of its text is shown back.
+    let config_name = path.extension().is_some_and(|x| x == "conf");
+    r.map_err(|mut e| {
+        if from.is_some() && !config_name && e.at.file == path.display().to_string() {
+            e.message = format!(
+                "line {} of {} is not Asterisk configuration syntax (its text is not shown: the file is not named *.conf)",
+                e.at.line,
+                path.display()
+            );
+        }
+        e
+    })
 }
 
 /// Strips a comment: `;` ends the line unless escaped as `\;`; block comments `;--` … `--;` nest.
@@ -202,6 +282,7 @@ fn parse_into(
     path: &Path,
     text: &str,
     stack: &mut Vec<PathBuf>,
+    budget: &mut Budget,
 ) -> Result<(), ConfError> {
     let file = path.display().to_string();
     let mut depth = 0usize;
@@ -244,7 +325,7 @@ fn parse_into(
                     if word == "tryinclude" && !target.exists() {
                         continue;
                     }
-                    read_into(cfg, &target, stack, Some(&at))?;
+                    read_into(cfg, &target, stack, Some(&at), budget)?;
                     current = cfg.sections.len().checked_sub(1);
                 }
                 "exec" | "tryexec" => {
@@ -440,5 +521,50 @@ mod tests {
         let e = Config::read(&d.path().join("main.conf")).unwrap_err();
         assert!(e.message.contains("#include cycle"), "{e}");
         assert_eq!(e.at.line, 2);
+    }
+
+    #[test]
+    fn diamond_includes_are_bounded() {
+        // f0 includes f1 twice, f1 includes f2 twice, ...: 2^levels reads without a bound.
+        for (levels, why) in [(30, "nests deeper"), (14, "files read")] {
+            let d = tempfile::tempdir().unwrap();
+            for i in 0..levels {
+                std::fs::write(
+                    d.path().join(format!("f{i}.conf")),
+                    format!(
+                        "[s{i}]\n#include f{n}.conf\n#include f{n}.conf\n",
+                        n = i + 1
+                    ),
+                )
+                .unwrap();
+            }
+            std::fs::write(d.path().join(format!("f{levels}.conf")), "[end]\n").unwrap();
+            let t = std::time::Instant::now();
+            let e = Config::read(&d.path().join("f0.conf")).unwrap_err();
+            assert!(e.message.contains(why), "{levels}: {e}");
+            assert!(t.elapsed().as_secs() < 10);
+        }
+    }
+
+    #[test]
+    fn devices_fifos_and_foreign_files_are_refused_without_echo() {
+        let d = tempfile::tempdir().unwrap();
+        let main = d.path().join("main.conf");
+        std::fs::write(&main, "[a]\n#include /dev/zero\n").unwrap();
+        let e = Config::read(&main).unwrap_err();
+        assert!(e.message.contains("not a regular file"), "{e}");
+        let fifo = d.path().join("fifo.conf");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo reads the NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        std::fs::write(&main, "[a]\n#include fifo.conf\n").unwrap();
+        let e = Config::read(&main).unwrap_err();
+        assert!(e.message.contains("not a regular file"), "{e}");
+        let shadow = d.path().join("shadow");
+        std::fs::write(&shadow, "root:$6$secret-hash:19000:0:99999:7:::\n").unwrap();
+        std::fs::write(&main, "[a]\n#include shadow\n").unwrap();
+        let e = Config::read(&main).unwrap_err();
+        assert!(!e.to_string().contains("secret-hash"), "{e}");
+        assert!(e.message.contains("not shown"), "{e}");
     }
 }

@@ -214,6 +214,14 @@ fn parse_stall(s: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
+fn parse_positive_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = crate::publish::parse_duration(s)?;
+    if d.is_zero() || d > std::time::Duration::from_secs(7 * 86_400) {
+        return Err("give a duration from 1s to 7d".into());
+    }
+    Ok(d)
+}
+
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("who").required(true).args(["mac", "all"])))]
 pub struct ProbeArgs {
@@ -238,6 +246,9 @@ pub struct ProbeArgs {
     /// How many phones --all probes at once
     #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub jobs: u32,
+    /// Stop the whole probe after this long (each request gets what is left; e.g. 30s, 10m)
+    #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = parse_positive_duration)]
+    pub timeout: std::time::Duration,
     /// Print the result as JSON on stdout
     #[arg(long)]
     pub json: bool,

@@ -702,12 +702,27 @@ fn to_yaml(phones: &[PhoneOut]) -> String {
 fn write_private(path: &Path, text: &str) -> Result<(), Error> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::PermissionsExt;
+    // Never through a symbolic link (it could point anywhere), and mode 600 even when the file
+    // existed before with a wider one: it holds SIP passwords.
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                Error::Build(format!(
+                    "{} is a symbolic link; the secrets file is never written through one: remove it or choose another path with --secrets",
+                    path.display()
+                ))
+            } else {
+                Error::io(path, e)
+            }
+        })?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
         .map_err(|e| Error::io(path, e))?;
     f.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
 }

@@ -90,8 +90,70 @@ impl<'de> Deserialize<'de> for SecretDoc {
     }
 }
 
+/// A YAML mapping whose keys must be unique. Deserialising into a plain map keeps the last of two
+/// equal keys silently (two `ST2030:` models, two `1:` keys): here the second is an error at its
+/// line, so what a reviewer reads is what provsite uses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UniqueMap<K, V>(pub BTreeMap<K, V>);
+
+impl<K, V> Default for UniqueMap<K, V> {
+    fn default() -> Self {
+        UniqueMap(BTreeMap::new())
+    }
+}
+
+impl<K, V> std::ops::Deref for UniqueMap<K, V> {
+    type Target = BTreeMap<K, V>;
+    fn deref(&self) -> &BTreeMap<K, V> {
+        &self.0
+    }
+}
+
+impl<'a, K, V> IntoIterator for &'a UniqueMap<K, V> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = std::collections::btree_map::Iter<'a, K, V>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<'de, K, V> Deserialize<'de> for UniqueMap<K, V>
+where
+    K: Deserialize<'de> + Ord + fmt::Display,
+    V: Deserialize<'de>,
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<K, V>(std::marker::PhantomData<(K, V)>);
+        impl<'de, K, V> de::Visitor<'de> for Visit<K, V>
+        where
+            K: Deserialize<'de> + Ord + fmt::Display,
+            V: Deserialize<'de>,
+        {
+            type Value = UniqueMap<K, V>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(k) = map.next_key::<K>()? {
+                    let v = map.next_value::<V>()?;
+                    let shown = k.to_string();
+                    if out.insert(k, v).is_some() {
+                        return Err(de::Error::custom(format_args!(
+                            "duplicate key `{}`: a key is written once in a mapping",
+                            crate::text_rules::shown(&shown)
+                        )));
+                    }
+                }
+                Ok(UniqueMap(out))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
 /// Raw vendor settings: section → key → value.
-pub type SettingsDoc = BTreeMap<String, BTreeMap<String, serde_yaml::Value>>;
+pub type SettingsDoc = UniqueMap<String, UniqueMap<String, serde_yaml::Value>>;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,11 +180,11 @@ pub struct SiteDoc {
     #[serde(default)]
     pub example_secret_file: Option<String>,
     #[serde(default)]
-    pub firmware: BTreeMap<String, FirmwareSetDoc>,
+    pub firmware: UniqueMap<String, FirmwareSetDoc>,
     #[serde(default)]
-    pub models: BTreeMap<String, ModelDoc>,
+    pub models: UniqueMap<String, ModelDoc>,
     #[serde(default)]
-    pub profiles: BTreeMap<String, ProfileDoc>,
+    pub profiles: UniqueMap<String, ProfileDoc>,
     #[serde(default)]
     pub settings: SettingsDoc,
     #[serde(default)]
@@ -233,7 +295,7 @@ pub struct ModelDoc {
 #[serde(deny_unknown_fields)]
 pub struct ProfileDoc {
     #[serde(default)]
-    pub keys: BTreeMap<u32, KeyDoc>,
+    pub keys: UniqueMap<u32, KeyDoc>,
     #[serde(default)]
     pub settings: SettingsDoc,
 }
@@ -261,7 +323,7 @@ pub struct PhoneDoc {
     #[serde(default)]
     pub lines: Vec<LineDoc>,
     #[serde(default)]
-    pub keys: BTreeMap<u32, KeyDoc>,
+    pub keys: UniqueMap<u32, KeyDoc>,
     #[serde(default)]
     pub settings: SettingsDoc,
     /// A fixed address for DHCP; not written to the phone's files.
@@ -1697,7 +1759,7 @@ fn resolve_phones(
             // Function keys: the profile's, then the phone's own over them.
             let mut keys = BTreeMap::new();
             let fk = model.function_keys();
-            let mut key_sources: Vec<(&BTreeMap<u32, KeyDoc>, String, Vec<Seg>)> = Vec::new();
+            let mut key_sources: Vec<(&UniqueMap<u32, KeyDoc>, String, Vec<Seg>)> = Vec::new();
             if let Some((name, p)) = &profile {
                 key_sources.push((
                     &p.keys,

@@ -256,7 +256,7 @@ fn run_serve(a: ServeArgs) -> Result<(), Error> {
 
 fn run_probe(a: ProbeArgs) -> Result<(), Error> {
     use provsite::probe;
-    let client = probe::Client::new(a.connect_to);
+    let client = probe::Client::new(a.connect_to).with_timeout(a.timeout);
     if a.all {
         let rows = probe::probe_all(&client, &a.url, a.jobs as usize)
             .map_err(|f| Error::Build(f.to_string()))?;

@@ -21,7 +21,28 @@ use crate::tables::NTP_ZONE_NAMES;
 use crate::vendor_format::{check_config, check_entry_point, ConfigFile, FileKind};
 
 /// The largest file a probe downloads (firmware included).
-const MAX_BYTES: u64 = 512 * 1024 * 1024;
+const MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The most a configuration file (entry point, common file, telcfg, a phone's file) may hold:
+/// the phones' own files are a few KiB.
+const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The most a manifest may hold (100,000 phones take about 50 MiB).
+const MAX_MANIFEST_BYTES: u64 = 256 * 1024 * 1024;
+
+/// How long a whole probe may take by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The most bytes the probe reads from `url`: a server it does not control may send an endless
+/// body.
+fn cap_for(url: &str) -> u64 {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("json") => MAX_MANIFEST_BYTES,
+        Some("inf") | Some("txt") | Some("ser") => MAX_CONFIG_BYTES,
+        _ => MAX_BYTES,
+    }
+}
 
 /// Where a probe stopped, and why.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -106,6 +127,8 @@ pub struct PhoneTarget {
 pub struct Client {
     agent: ureq::Agent,
     shared: Mutex<HashMap<(String, String), Arc<Got>>>,
+    /// When the whole probe must have ended: each request gets at most what is left.
+    deadline: std::time::Instant,
 }
 
 impl Default for Client {
@@ -131,21 +154,42 @@ impl Client {
         Client {
             agent: builder.build(),
             shared: Mutex::new(HashMap::new()),
+            deadline: std::time::Instant::now() + DEFAULT_TIMEOUT,
         }
     }
 
+    /// Bounds the whole probe to `total` from now (every request, every phone).
+    pub fn with_timeout(mut self, total: Duration) -> Client {
+        self.deadline = std::time::Instant::now() + total;
+        self
+    }
+
     fn get(&self, url: &str, ua: &str) -> Got {
-        match self.agent.get(url).set("User-Agent", ua).call() {
+        let left = self
+            .deadline
+            .saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err((0, "the probe's time limit (--timeout) ran out".to_string()));
+        }
+        let cap = cap_for(url);
+        match self
+            .agent
+            .get(url)
+            .set("User-Agent", ua)
+            .timeout(left.min(Duration::from_secs(300)))
+            .call()
+        {
             Ok(resp) => {
                 let status = resp.status();
                 if status != 200 {
                     return Err((status, format!("HTTP {status} {}", resp.status_text())));
                 }
                 let mut buf = Vec::new();
-                match resp.into_reader().take(MAX_BYTES + 1).read_to_end(&mut buf) {
-                    Ok(_) if buf.len() as u64 > MAX_BYTES => {
-                        Err((200, format!("larger than {MAX_BYTES} bytes")))
-                    }
+                match resp.into_reader().take(cap + 1).read_to_end(&mut buf) {
+                    Ok(_) if buf.len() as u64 > cap => Err((
+                        200,
+                        format!("larger than {} MiB: not read further", cap >> 20),
+                    )),
                     Ok(_) => Ok(buf),
                     Err(e) => Err((200, format!("the download broke off: {e}"))),
                 }

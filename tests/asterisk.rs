@@ -470,3 +470,34 @@ fn round_trip_inventory_to_pjsip_to_inventory() {
     );
     assert_eq!(after["001F9F16E849"][1].3, "lit-1000");
 }
+
+#[test]
+fn the_secrets_file_is_private_and_never_written_through_a_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let from = fixtures().join("import/users/users.conf");
+    // An existing file with a wide mode is made private.
+    let r = repo_for_import();
+    let secrets = r.path().join("inventory.secrets.env");
+    std::fs::write(&secrets, "old\n").unwrap();
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = import(&r, &["--from", from.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = std::fs::metadata(&secrets).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // A link in its place is refused, and its target left alone.
+    let r = repo_for_import();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("victim");
+    std::fs::write(&target, "keep me\n").unwrap();
+    std::os::unix::fs::symlink(&target, r.path().join("inventory.secrets.env")).unwrap();
+    let out = import(&r, &["--from", from.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("symbolic link"), "{err}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
+}

@@ -393,3 +393,24 @@ fn a_worktree_build_does_not_follow_links_out_of_the_repository() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("symbolic link"), "{err}");
 }
+
+#[test]
+fn duplicate_mapping_keys_are_errors_not_silently_the_last() {
+    let r = Repo::with_base();
+    r.edit(
+        "inventory/site.yaml",
+        "  ST2022:\n    firmware: fw22\n",
+        "  ST2022:\n    firmware: fw22\n  ST2030:\n    firmware: fw30\n",
+    );
+    r.commit("two ST2030 models");
+    refused(&r, "inventory/site.yaml", "duplicate key `ST2030`");
+
+    let r = Repo::with_base();
+    r.edit(
+        "inventory/phones/base.yaml",
+        "    2: {speed_dial: \"0612345678\"}\n",
+        "    2: {speed_dial: \"0612345678\"}\n    1: {speed_dial: \"0699999999\"}\n",
+    );
+    r.commit("two key 1");
+    refused(&r, "inventory/phones/base.yaml", "duplicate key `1`");
+}

@@ -538,3 +538,72 @@ fn slow_readers_cannot_lock_out_new_clients() {
     }
     assert_eq!(closed, stuck.len());
 }
+
+/// A server provsite does not control: every request gets a body that never ends, sent fast
+/// (`trickle` false) or a byte at a time.
+fn rogue_server(trickle: bool) -> std::net::SocketAddr {
+    use std::io::{Read as _, Write as _};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for c in l.incoming().take(20) {
+            let Ok(mut c) = c else { continue };
+            std::thread::spawn(move || {
+                let mut req = [0u8; 4096];
+                let _ = c.read(&mut req);
+                let _ = c.write_all(
+                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n",
+                );
+                let chunk = vec![b'x'; 64 << 10];
+                let started = Instant::now();
+                // Bounded: the test ends long before.
+                while started.elapsed() < Duration::from_secs(60) {
+                    let ok = if trickle {
+                        std::thread::sleep(Duration::from_millis(200));
+                        c.write_all(b"1\r\nx\r\n").is_ok()
+                    } else {
+                        c.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                            .is_ok()
+                            && c.write_all(&chunk).is_ok()
+                            && c.write_all(b"\r\n").is_ok()
+                    };
+                    if !ok {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn probe_bounds_what_it_reads_and_how_long_it_waits() {
+    let endless = rogue_server(false);
+    let out = probe(endless, &["http://prov.test/ST2030S.inf", "--mac", M1]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("larger than 4 MiB"), "{text}");
+
+    let slow = rogue_server(true);
+    let started = Instant::now();
+    let out = probe(
+        slow,
+        &[
+            "http://prov.test/ST2030S.inf",
+            "--mac",
+            M1,
+            "--timeout",
+            "2s",
+        ],
+    );
+    let waited = started.elapsed();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        waited < Duration::from_secs(30),
+        "waited {waited:?}: {text}"
+    );
+}
