@@ -1447,13 +1447,20 @@ fn resolve_dhcp(r: &mut Reporter, f: &str, doc: &DhcpDoc) -> DhcpCfg {
         );
     } else if let Some(c) = option43
         .chars()
-        .find(|c| c.is_control() || matches!(c, '"' | '\\'))
+        .find(|c| !(c.is_ascii_graphic() || *c == ' ') || matches!(c, '"' | '\\'))
     {
         r.error(
             f,
             &at,
-            format!("dhcp.option43 holds `{}`, which the DHCP configurations cannot quote", c.escape_default()),
-            "option 43 carries text such as {url}; remove quotes, backslashes and control characters",
+            format!("dhcp.option43 holds {}, which the DHCP configurations cannot quote", text_rules::describe(c)),
+            "option 43 carries ASCII text such as {url}; remove quotes, backslashes, control and non-ASCII characters",
+        );
+    } else if option43.len() > 255 {
+        r.error(
+            f,
+            &at,
+            "dhcp.option43 is longer than 255 bytes, the most a DHCP option holds",
+            "shorten the base_url or the payload",
         );
     } else if !option43.contains("{url}") {
         r.warning(
