@@ -66,14 +66,23 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        writeln!(f, "{label}: {}", self.message)?;
+        // Messages quote inventory text: control characters in it are shown escaped, so it can
+        // neither move the terminal's cursor nor fake a line of the report.
+        let shown = crate::text_rules::shown;
+        writeln!(f, "{label}: {}", shown(&self.message))?;
         if self.line > 0 {
-            write!(f, "  --> {}:{}:{}", self.file, self.line, self.column)?;
+            write!(
+                f,
+                "  --> {}:{}:{}",
+                shown(&self.file),
+                self.line,
+                self.column
+            )?;
         } else {
-            write!(f, "  --> {}", self.file)?;
+            write!(f, "  --> {}", shown(&self.file))?;
         }
         if let Some(hint) = &self.hint {
-            write!(f, "\n  = hint: {hint}")?;
+            write!(f, "\n  = hint: {}", shown(hint))?;
         }
         Ok(())
     }
@@ -133,5 +142,23 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for std::io::Result<T> {
     fn with_path(self, path: impl Into<PathBuf>) -> Result<T> {
         self.map_err(|e| Error::io(path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostics_show_control_characters_escaped() {
+        let d = Diagnostic::error(
+            "inventory/phones/a.yaml",
+            "bad MAC address `x\u{1b}[2J\nerror: fake`",
+        )
+        .at(Some((3, 8)))
+        .hint("h\r");
+        let text = d.to_string();
+        assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
+        assert_eq!(text.lines().count(), 3, "{text}");
     }
 }

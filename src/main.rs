@@ -345,10 +345,12 @@ fn report(e: &Error) {
             eprintln!("error: the inventory has {n} error(s); nothing was written");
         }
         other => {
-            eprintln!("error: {other}");
+            // Messages may quote file names and values from untrusted input.
+            let shown = provsite::text_rules::shown_lines;
+            eprintln!("error: {}", shown(&other.to_string()));
             let mut source = std::error::Error::source(other);
             while let Some(s) = source {
-                eprintln!("  caused by: {s}");
+                eprintln!("  caused by: {}", shown(&s.to_string()));
                 source = s.source();
             }
         }

@@ -165,6 +165,12 @@ pub fn shown(s: &str) -> String {
     out
 }
 
+/// [`shown`] for a message of several lines: line breaks are kept, every other control character
+/// is escaped.
+pub fn shown_lines(s: &str) -> String {
+    s.split('\n').map(shown).collect::<Vec<_>>().join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

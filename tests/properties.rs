@@ -226,6 +226,42 @@ proptest! {
         }
     }
 
+    /// Arbitrary users.conf values: import gives an error or a phones file that the inventory's
+    /// own parser reads back with the same users and names; the passwords go to the secrets file.
+    #[test]
+    fn imported_text_stays_data(user in text(), name in text(), secret in text(), mac in prop::sample::select(vec!["00:1f:9f:00:20:01", "001F9F002001", "zz", ""])) {
+        let d = tempfile::tempdir().unwrap();
+        let conf = d.path().join("users.conf");
+        std::fs::write(&conf, format!(
+            "[{user}]\nfullname={name}\nsecret={secret}\nmacaddress={mac}\nautoprov=yes\nprofile=ST2030\n"
+        )).unwrap();
+        let out = d.path().join("inventory");
+        let opts = provsite::import::ImportOptions {
+            from: conf,
+            macs: None,
+            model: None,
+            out: out.clone(),
+            keep_passwords: false,
+            secrets: None,
+            force: false,
+        };
+        if let Ok(report) = provsite::import::run(&opts) {
+            let yaml = std::fs::read_to_string(out.join("phones/imported.yaml")).unwrap();
+            let src = SourceText { path: "imported.yaml".into(), text: yaml.clone() };
+            let phones = inventory::parse_phones(&src)
+                .unwrap_or_else(|e| panic!("import wrote YAML it cannot read: {e:?}\n{yaml}"));
+            prop_assert_eq!(phones.len(), report.phones);
+            // The password is not in the YAML (it went to the secrets file).
+            let leaked = secret.trim().len() >= 4 && yaml.contains(&q(secret.trim()));
+            prop_assert!(!leaked, "{}", yaml);
+            for p in &phones {
+                for l in &p.lines {
+                    prop_assert_eq!(l.user.0.trim(), l.user.0.as_str());
+                }
+            }
+        }
+    }
+
     /// Any text: the Asterisk reader gives a configuration or an error, never a panic.
     #[test]
     fn any_asterisk_text_is_read_or_refused(lines in prop::collection::vec(text(), 0..20)) {
