@@ -162,18 +162,6 @@ pub fn render(
     phoneprov: bool,
     origin: &str,
 ) -> Result<(String, Vec<String>), Error> {
-    render_checked(inv, accounts, format, output, phoneprov, origin)
-        .map_err(|e| Error::Build(format!("provsite asterisk: {e}")))
-}
-
-fn render_checked(
-    inv: &Inventory,
-    accounts: &[Account],
-    format: Format,
-    output: Output,
-    phoneprov: bool,
-    origin: &str,
-) -> Result<(String, Vec<String>), Unwritable> {
     let site = &inv.site;
     let ast = &site.asterisk;
     let tech = match format {

@@ -214,8 +214,7 @@ pub fn render(
     // The payload goes inside double quotes in dhcpd.conf and dnsmasq.conf (Kea's is JSON): the
     // inventory's rules keep quotes and backslashes out of it; this refuses any that got through.
     for c in &classes {
-        crate::syntax::dhcp::quoted("option 43", &c.payload, "a DHCP configuration")
-            .map_err(|e| Error::Build(e.to_string()))?;
+        crate::syntax::dhcp::quoted("option 43", &c.payload, "a DHCP configuration")?;
     }
     let fixed = fixed(inv, net)?;
     Ok(match format {

@@ -126,6 +126,12 @@ impl Error {
     }
 }
 
+impl From<crate::syntax::Unwritable> for Error {
+    fn from(e: crate::syntax::Unwritable) -> Self {
+        Error::Build(e.to_string())
+    }
+}
+
 impl From<git2::Error> for Error {
     fn from(e: git2::Error) -> Self {
         Error::Git(e.message().to_string())

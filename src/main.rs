@@ -266,7 +266,11 @@ fn run_probe(a: ProbeArgs) -> Result<(), Error> {
                 serde_json::to_string_pretty(&rows).expect("rows serialise")
             );
         } else {
-            print!("{}", probe::render_rows(&rows));
+            // What a server sends is untrusted: no control character of it reaches the terminal.
+            print!(
+                "{}",
+                provsite::text_rules::shown_lines(&probe::render_rows(&rows))
+            );
         }
         let failed = rows
             .iter()
@@ -297,7 +301,10 @@ fn run_probe(a: ProbeArgs) -> Result<(), Error> {
                     serde_json::to_string_pretty(&report).expect("report serialises")
                 );
             } else {
-                print!("{}", probe::render_report(&report));
+                print!(
+                    "{}",
+                    provsite::text_rules::shown_lines(&probe::render_report(&report))
+                );
             }
             Ok(())
         }

@@ -861,18 +861,24 @@ impl StallGuard {
         }
     }
 
-    /// Ready with an error once the deadline passes; starts it on the first wait.
-    fn stalled(
+    /// Passes a ready result through (and forgets the deadline); on Pending, starts the deadline
+    /// on the first wait and turns it into a timeout error once it passes.
+    fn guard<T>(
         deadline: &mut Option<Pin<Box<tokio::time::Sleep>>>,
         limit: Duration,
         cx: &mut Context<'_>,
-    ) -> Poll<io::Error> {
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if polled.is_ready() {
+            *deadline = None;
+            return polled;
+        }
         let d = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
         match d.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(io::Error::new(
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "no progress: connection closed",
-            )),
+            ))),
             Poll::Pending => Poll::Pending,
         }
     }
@@ -885,13 +891,8 @@ impl tokio::io::AsyncRead for StallGuard {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Pending => Self::stalled(&mut this.read_deadline, this.limit, cx).map(Err),
-            ready => {
-                this.read_deadline = None;
-                ready
-            }
-        }
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        Self::guard(&mut this.read_deadline, this.limit, cx, polled)
     }
 }
 
@@ -902,13 +903,8 @@ impl tokio::io::AsyncWrite for StallGuard {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Pending => Self::stalled(&mut this.write_deadline, this.limit, cx).map(Err),
-            ready => {
-                this.write_deadline = None;
-                ready
-            }
-        }
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        Self::guard(&mut this.write_deadline, this.limit, cx, polled)
     }
 
     fn poll_write_vectored(
@@ -917,13 +913,8 @@ impl tokio::io::AsyncWrite for StallGuard {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
-            Poll::Pending => Self::stalled(&mut this.write_deadline, this.limit, cx).map(Err),
-            ready => {
-                this.write_deadline = None;
-                ready
-            }
-        }
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        Self::guard(&mut this.write_deadline, this.limit, cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -84,8 +84,8 @@ fn a_sip_user_cannot_make_a_template_or_inherit() {
     }
 }
 
-#[test]
-fn an_env_password_with_a_line_break_is_refused() {
+/// The base inventory with line 1001's password from PW_1001.
+fn password_from_env() -> Repo {
     let r = Repo::with_base();
     r.edit(
         "inventory/phones/base.yaml",
@@ -93,6 +93,12 @@ fn an_env_password_with_a_line_break_is_refused() {
         "{user: \"1001\", display_name: \"Hélène Dupont\", password: {env: PW_1001}}",
     );
     r.commit("env password");
+    r
+}
+
+#[test]
+fn an_env_password_with_a_line_break_is_refused() {
+    let r = password_from_env();
     let env = [("PW_1001", "x\n\n[evil]\ntype=endpoint")];
     for args in [&["build"][..], &["asterisk", "--format", "pjsip"]] {
         let out = run_provsite(r.path(), args, &env);
@@ -114,13 +120,7 @@ fn the_factory_admin_password_is_refused_from_the_environment_too() {
 
 #[test]
 fn a_backslash_in_a_password_reaches_asterisk_as_the_phone_has_it() {
-    let r = Repo::with_base();
-    r.edit(
-        "inventory/phones/base.yaml",
-        "{user: \"1001\", display_name: \"Hélène Dupont\"}",
-        "{user: \"1001\", display_name: \"Hélène Dupont\", password: {env: PW_1001}}",
-    );
-    r.commit("env password");
+    let r = password_from_env();
     for pw in [r"ab\cd", r"a;b", r"a\;b", r"x\\"] {
         let env = [("PW_1001", pw)];
         let out = run_provsite(r.path(), &["build"], &env);

@@ -461,7 +461,6 @@ fn probe_names_the_step_that_breaks() {
 
 /// `provsite serve` in a shell that lowers the open-file limit first (soft and hard).
 fn serve_with_fd_limit(root: &std::path::Path, nofile: u32, extra: &[&str]) -> Server {
-    use std::io::BufRead;
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
@@ -475,17 +474,7 @@ fn serve_with_fd_limit(root: &std::path::Path, nofile: u32, extra: &[&str]) -> S
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stderr.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap_or_else(|| panic!("serve said: {line}"))
-        .parse()
-        .unwrap();
+    let addr = announced_addr(&mut child);
     Server { child, addr }
 }
 

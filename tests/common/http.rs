@@ -107,18 +107,22 @@ pub fn provsite_serve(root: &Path, extra: &[&str], log: &Path) -> Server {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
+    let addr = announced_addr(&mut child);
+    Server { child, addr }
+}
+
+/// The address `provsite serve` says it listens on, in the first line of its stderr.
+pub fn announced_addr(child: &mut Child) -> SocketAddr {
     let mut line = String::new();
     BufReader::new(child.stderr.as_mut().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let addr = line
-        .split("http://")
+    line.split("http://")
         .nth(1)
         .and_then(|r| r.split('/').next())
         .unwrap_or_else(|| panic!("serve said: {line}"))
         .parse()
-        .unwrap();
-    Server { child, addr }
+        .unwrap()
 }
 
 #[derive(Debug)]
