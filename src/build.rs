@@ -950,17 +950,20 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
             .entry_point_bytes(&loaded.templates, base, &release)
             .map_err(Error::Build)?;
         output::write_file(&rel_dir.join(&files.entry_point), &entry, mtime)?;
-        output::write_file(&rel_dir.join(&files.common_name), &files.common, mtime)?;
-        files_written += 2;
-        let rel = |name: &str| format!("releases/{release}/{name}");
+        files_written += 1;
+        // Shared files go to `common/`, named by content and kept across releases.
+        let shared = |name: &str| format!("{}/{name}", crate::render::COMMON_DIR);
+        let common_dir = staging.common_dir();
+        output::write_file(&common_dir.join(&files.common_name), &files.common, mtime)?;
+        files_written += 1;
         let mut list = vec![
             file_entry("entry_point", files.entry_point.clone(), &entry),
-            file_entry("common", rel(&files.common_name), &files.common),
+            file_entry("common", shared(&files.common_name), &files.common),
         ];
         if let Some((name, bytes)) = &files.telcfg {
-            output::write_file(&rel_dir.join(name), bytes, mtime)?;
+            output::write_file(&common_dir.join(name), bytes, mtime)?;
             files_written += 1;
-            list.push(file_entry("telcfg", rel(name), bytes));
+            list.push(file_entry("telcfg", shared(name), bytes));
         }
         for f in &files.firmware {
             list.push(FileEntry {

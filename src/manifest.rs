@@ -76,6 +76,20 @@ impl Manifest {
         serde_json::from_slice(bytes).map_err(|e| e.to_string())
     }
 
+    /// The names of the files of `common/` this release's entry points name.
+    pub fn common_files(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .models
+            .values()
+            .flat_map(|m| m.files.iter())
+            .filter_map(|f| f.path.strip_prefix("common/"))
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Parses a manifest read back from disk or from a destination, and checks every path it
     /// names before anything uses one: such a manifest is untrusted input, and build and publish
     /// read, link, write and delete what it names.
@@ -114,7 +128,8 @@ impl Manifest {
                         .is_some_and(|(sha, name)| {
                             release::is_firmware_dir(sha) && !name.contains('/')
                         })
-                    || p.strip_prefix("common/").is_some_and(|n| !n.contains('/')))
+                    || p.strip_prefix("common/")
+                        .is_some_and(release::is_common_name))
         };
         for model in self.models.values() {
             if !release::is_entry_point(&model.entry_point) {

@@ -75,6 +75,11 @@ impl Staging {
         self.root.join("firmware")
     }
 
+    /// The release's shared files (common files, telcfg), before they join `common/`.
+    pub fn common_dir(&self) -> PathBuf {
+        self.root.join(crate::render::COMMON_DIR)
+    }
+
     /// Makes the staged release live. Returns how many firmware files were added to the store.
     pub fn publish(
         mut self,
@@ -109,8 +114,11 @@ impl Staging {
         let store = out.join("firmware");
         let added =
             firmware_store::commit_staged(&self.firmware_dir(), &store, firmware_staged, mtime)?;
+        let common = out.join(crate::render::COMMON_DIR);
+        commit_common(&self.common_dir(), &common)?;
         sync_dir(&releases);
         sync_dir(&store);
+        sync_dir(&common);
         // Entry points, then the manifest, last.
         for (name, bytes) in entry_points {
             replace_file(&out.join(name), bytes, mtime)?;
@@ -130,6 +138,35 @@ impl Staging {
         let _ = std::fs::remove_dir_all(&self.root);
         Ok(added)
     }
+}
+
+/// Moves staged shared files into `common/`, create-only: a name there is content-derived, so one
+/// already present must hold the same bytes (else someone changed it: stop before anything names
+/// it).
+fn commit_common(staged: &Path, common: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(staged) else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(common).with_path(common)?;
+    for e in entries {
+        let e = e.with_path(staged)?;
+        let to = common.join(e.file_name());
+        match std::fs::read(&to) {
+            Ok(there) => {
+                if there != std::fs::read(e.path()).with_path(e.path())? {
+                    return Err(Error::Build(format!(
+                        "{} exists with other content; its name follows its content, so it was changed by hand: remove it and build again",
+                        to.display()
+                    )));
+                }
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::rename(e.path(), &to).with_path(&to)?;
+            }
+            Err(err) => return Err(Error::io(&to, err)),
+        }
+    }
+    Ok(())
 }
 
 impl Drop for Staging {
@@ -293,6 +330,7 @@ pub fn release_mtime(commit_time: i64) -> SystemTime {
 pub struct Pruned {
     pub releases: usize,
     pub firmware: usize,
+    pub common: usize,
 }
 
 /// Keeps the `keep` newest releases (never `current`) and the firmware they name.
@@ -319,15 +357,29 @@ pub fn prune(out: &Path, keep: usize, current: &str) -> Result<Pruned> {
             pruned.releases += 1;
         }
     }
-    // Firmware: keep what any kept release names.
+    // Firmware and shared files: keep what any kept release names.
     let mut used = std::collections::BTreeSet::new();
+    let mut used_common = std::collections::BTreeSet::new();
     for r in &kept {
         match Manifest::from_untrusted(
             &std::fs::read(releases_dir.join(r).join("manifest.json")).unwrap_or_default(),
         ) {
-            Ok(m) => used.extend(m.firmware.keys().cloned()),
-            // A release whose manifest cannot be read might use anything: prune no firmware.
+            Ok(m) => {
+                used.extend(m.firmware.keys().cloned());
+                used_common.extend(m.common_files());
+            }
+            // A release whose manifest cannot be read might use anything: prune nothing shared.
             Err(_) => return Ok(pruned),
+        }
+    }
+    let common = out.join(crate::render::COMMON_DIR);
+    if let Ok(it) = std::fs::read_dir(&common) {
+        for e in it.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if crate::release::is_common_name(&name) && !used_common.contains(&name) {
+                std::fs::remove_file(e.path()).with_path(e.path())?;
+                pruned.common += 1;
+            }
         }
     }
     let store = out.join("firmware");

@@ -288,11 +288,12 @@ pub fn probe(client: &Client, target: &PhoneTarget) -> Result<Report, Failure> {
     })?;
     let url_of = |section: &str, key: &str| entry.get(section, key).map(str::to_string);
 
-    // The manifest, to check sizes and digests: the release's own when the entry point names a
-    // release folder, else the web root's.
+    // The manifest, to check sizes and digests: the release's own (the `config` folder names
+    // it), else the web root's.
     let common_url = url_of("config", "common_config").unwrap_or_default();
+    let config_url = url_of("config", "config").unwrap_or_default();
     let mut manifests = Vec::new();
-    if let Some(rel) = common_url.strip_prefix(base) {
+    if let Some(rel) = config_url.strip_prefix(base) {
         if let Some(release) = rel
             .strip_prefix("releases/")
             .and_then(|r| r.split('/').next())

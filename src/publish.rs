@@ -77,6 +77,8 @@ pub trait Store {
     fn swap_manifest(&mut self, bytes: &[u8], expected: Option<&[u8]>) -> Result<(), Error>;
     /// The names of the folders directly under `prefix` (e.g. `releases/`).
     fn list_dirs(&mut self, prefix: &str) -> Result<Vec<String>, Error>;
+    /// The names of the files directly under `prefix` (e.g. `common/`).
+    fn list_files(&mut self, prefix: &str) -> Result<Vec<String>, Error>;
     /// How many objects are under a folder.
     fn count(&mut self, prefix: &str) -> Result<usize, Error>;
     fn remove_dir(&mut self, prefix: &str) -> Result<usize, Error>;
@@ -117,6 +119,8 @@ pub struct Report {
     pub switched: bool,
     pub pruned_releases: Vec<String>,
     pub pruned_firmware: Vec<String>,
+    /// Files of `common/` pruned.
+    pub pruned_common: Vec<String>,
     pub warnings: Vec<String>,
 }
 
@@ -183,7 +187,19 @@ fn release_uploads(root: &Path, manifest: &Manifest) -> Result<(Vec<Upload>, Vec
         }
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
+    // The shared files of `common/` go with the firmware: immutable, named by content.
     let mut firmware = Vec::new();
+    for name in manifest.common_files() {
+        let path = format!("{}/{name}", crate::render::COMMON_DIR);
+        let local = root.join(&path);
+        let bytes = std::fs::read(&local).map_err(|e| Error::io(&local, e))?;
+        firmware.push(Upload {
+            path,
+            local,
+            sha256: sha256_hex(&bytes),
+            size: bytes.len() as u64,
+        });
+    }
     for (sha, fw) in &manifest.firmware {
         for name in &fw.names {
             let path = format!("firmware/{sha}/{name}");
@@ -198,6 +214,7 @@ fn release_uploads(root: &Path, manifest: &Manifest) -> Result<(Vec<Upload>, Vec
     // The manifest's own digests must match what is on the local disk: a tampered or half-copied
     // web root is not published.
     let by_path: BTreeMap<&str, &Upload> = files.iter().map(|u| (u.path.as_str(), u)).collect();
+    let shared: BTreeMap<&str, &Upload> = firmware.iter().map(|u| (u.path.as_str(), u)).collect();
     for f in manifest
         .models
         .values()
@@ -205,6 +222,15 @@ fn release_uploads(root: &Path, manifest: &Manifest) -> Result<(Vec<Upload>, Vec
         .chain(manifest.phones.values().map(|p| &p.file))
     {
         if f.path.starts_with("firmware/") {
+            continue;
+        }
+        if let Some(u) = shared.get(f.path.as_str()) {
+            if u.sha256 != f.sha256 {
+                return Err(Error::Build(format!(
+                    "{}: its SHA-256 differs from the manifest's; rebuild the web root",
+                    u.local.display()
+                )));
+            }
             continue;
         }
         // The manifest lists the entry points where they go live; the release holds a copy.
@@ -229,7 +255,7 @@ fn release_uploads(root: &Path, manifest: &Manifest) -> Result<(Vec<Upload>, Vec
             }
         }
     }
-    for f in &firmware {
+    for f in firmware.iter().filter(|f| f.path.starts_with("firmware/")) {
         let bytes = std::fs::read(&f.local).map_err(|e| Error::io(&f.local, e))?;
         if sha256_hex(&bytes) != f.sha256 {
             return Err(Error::Build(format!(
@@ -391,6 +417,7 @@ pub fn publish(opts: &PublishOptions) -> Result<Report, Error> {
     // 4. Prune.
     let mut pruned_releases = Vec::new();
     let mut pruned_firmware = Vec::new();
+    let mut pruned_common = Vec::new();
     if !opts.dry_run {
         prune(
             store.as_mut(),
@@ -401,6 +428,7 @@ pub fn publish(opts: &PublishOptions) -> Result<Report, Error> {
                 .filter(|l| *l != release),
             &mut pruned_releases,
             &mut pruned_firmware,
+            &mut pruned_common,
             &mut warnings,
         )?;
     }
@@ -413,6 +441,7 @@ pub fn publish(opts: &PublishOptions) -> Result<Report, Error> {
         switched,
         pruned_releases,
         pruned_firmware,
+        pruned_common,
         warnings,
     })
 }
@@ -469,6 +498,7 @@ fn prune(
     retiring: Option<&str>,
     pruned_releases: &mut Vec<String>,
     pruned_firmware: &mut Vec<String>,
+    pruned_common: &mut Vec<String>,
     warnings: &mut Vec<String>,
 ) -> Result<(), Error> {
     let state_before = store.get(STATE)?;
@@ -508,12 +538,16 @@ fn prune(
             kept.push(r.clone());
         }
     }
-    // Firmware no kept release names.
+    // Firmware and shared files no kept release names.
     let mut wanted: BTreeSet<String> = BTreeSet::new();
+    let mut wanted_common: BTreeSet<String> = BTreeSet::new();
     for r in &kept {
         match store.get(&format!("releases/{r}/manifest.json"))? {
             Some(b) => match Manifest::from_untrusted(&b) {
-                Ok(m) => wanted.extend(m.firmware.keys().cloned()),
+                Ok(m) => {
+                    wanted.extend(m.firmware.keys().cloned());
+                    wanted_common.extend(m.common_files());
+                }
                 Err(_) => {
                     warnings.push(format!(
                         "releases/{r}/manifest.json is unreadable: no firmware pruned"
@@ -537,7 +571,13 @@ fn prune(
         .into_iter()
         .filter(|sha| release::is_firmware_dir(sha) && !wanted.contains(sha))
         .collect();
-    let mut total = 0;
+    let common_prefix = format!("{}/", crate::render::COMMON_DIR);
+    let doomed_common: Vec<String> = store
+        .list_files(&common_prefix)?
+        .into_iter()
+        .filter(|n| release::is_common_name(n) && !wanted_common.contains(n))
+        .collect();
+    let mut total = doomed_common.len();
     for r in &doomed {
         total += store.count(&format!("releases/{r}/"))?;
     }
@@ -558,6 +598,10 @@ fn prune(
         for f in &doomed_fw {
             store.remove_dir(&format!("firmware/{f}/"))?;
             pruned_firmware.push(f.clone());
+        }
+        for n in &doomed_common {
+            store.remove(&format!("{common_prefix}{n}"))?;
+            pruned_common.push(n.clone());
         }
     }
     let bytes = serde_json::to_vec_pretty(&state).expect("state serialises");

@@ -47,6 +47,21 @@ pub fn is_firmware_dir(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// Whether `s` is a name of `common/` as the build writes them: `<stem>_<12 hex digits>` and an
+/// optional extension, a plain file name.
+pub fn is_common_name(s: &str) -> bool {
+    if crate::text_rules::check(crate::text_rules::Field::FileName, s).is_err() {
+        return false;
+    }
+    let stem = match s.rfind('.') {
+        Some(i) if i > 0 => &s[..i],
+        _ => s,
+    };
+    stem.rsplit_once('_').is_some_and(|(_, h)| {
+        h.len() == 12 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
 /// Whether `s` is an entry point's name: a plain file name ending in `.inf` (what the inventory
 /// allows, see `text_rules`).
 pub fn is_entry_point(s: &str) -> bool {
@@ -77,6 +92,16 @@ mod tests {
         assert!(is_firmware_dir(&"a".repeat(64)));
         assert!(!is_firmware_dir("cisco"));
         assert!(!is_firmware_dir(&"A".repeat(64)));
+        assert!(is_common_name("ST2030S_common_b0f373fadec6.txt"));
+        assert!(is_common_name("TelConf2030_3feb5485bba8.txt"));
+        for other in [
+            "notes.txt",
+            "x_B0F373FADEC6.txt",
+            "../a_b0f373fadec6.txt",
+            "a/b_b0f373fadec6",
+        ] {
+            assert!(!is_common_name(other), "{other}");
+        }
         assert!(is_entry_point("ST2030S.inf"));
         for other in ["index.html", "manifest.json", "../x.inf", ".inf", "a/b.inf"] {
             assert!(!is_entry_point(other), "{other}");

@@ -262,6 +262,9 @@ pub struct ModelFiles {
     pub shared_digest: String,
 }
 
+/// The web root's folder of content-named shared files (common files, telcfg).
+pub const COMMON_DIR: &str = "common";
+
 /// A name derived from content: `<stem>_<first 12 hex digits of its SHA-256><ext>`.
 fn content_name(stem: &str, ext: &str, digest: &str) -> String {
     format!("{stem}_{}{ext}", &digest[..12])
@@ -435,12 +438,15 @@ impl ModelFiles {
                 .unwrap_or_default()
         };
         let rel = format!("{base_url}releases/{release}/");
+        // The common file and telcfg live in `common/`, shared by every release: their URL stays
+        // the same as long as their bytes do, whatever the phone caches by.
+        let shared = format!("{base_url}{COMMON_DIR}/");
         let text = templates.render(
             "entry.inf",
             context! {
                 firmware => context! { app => fw("app"), dsp => fw("dsp"), boot => fw("boot") },
-                telcfg => self.telcfg.as_ref().map(|(n, _)| format!("{rel}{n}")).unwrap_or_default(),
-                common => format!("{rel}{}", self.common_name),
+                telcfg => self.telcfg.as_ref().map(|(n, _)| format!("{shared}{n}")).unwrap_or_default(),
+                common => format!("{shared}{}", self.common_name),
                 config => format!("{rel}config/"),
                 model => self.model.name(),
             },

@@ -122,9 +122,10 @@ pub fn content_type(name: &str) -> &'static str {
     }
 }
 
-/// The cache policy of a path relative to the web root: releases and firmware never change.
+/// The cache policy of a path relative to the web root: releases, shared files and firmware never
+/// change.
 pub fn cache_control(rel: &str) -> &'static str {
-    if rel.starts_with("releases/") || rel.starts_with("firmware/") {
+    if rel.starts_with("releases/") || rel.starts_with("common/") || rel.starts_with("firmware/") {
         IMMUTABLE
     } else {
         NO_CACHE
@@ -1028,6 +1029,10 @@ mod tests {
         );
         assert_eq!(cache_control("releases/x/a.txt"), IMMUTABLE);
         assert_eq!(cache_control("firmware/ab/x.zz"), IMMUTABLE);
+        assert_eq!(
+            cache_control("common/ST2030S_common_b0f373fadec6.txt"),
+            IMMUTABLE
+        );
         assert_eq!(cache_control("ST2030S.inf"), NO_CACHE);
         assert_eq!(cache_control("manifest.json"), NO_CACHE);
     }

@@ -101,6 +101,10 @@ fn changing_one_phone_renumbers_only_that_phone() {
         boot22(&repo, M22).sn(),
     ];
     let common_before = boot30(&repo, M1).common_url;
+    let telcfg_before = boot30(&repo, M1)
+        .entry
+        .get("config", "telcfg")
+        .map(str::to_string);
     repo.edit(
         "inventory/phones/base.yaml",
         "2: {speed_dial: \"0612345678\"}",
@@ -121,11 +125,18 @@ fn changing_one_phone_renumbers_only_that_phone() {
         boot30(&repo, M1).value("sys", "FeatureKeyExt02").as_deref(),
         Some("S/<sip:1003>")
     );
-    // The common file did not change, so its name did not either.
-    assert_eq!(
-        boot30(&repo, M1).common_url.rsplit('/').next(),
-        common_before.rsplit('/').next()
+    // The common file and telcfg did not change, so their URLs did not either (byte for byte:
+    // the phone may cache them by URL), and they live in common/, outside the release folder.
+    let now = boot30(&repo, M1);
+    assert_eq!(now.common_url, common_before);
+    assert_eq!(now.entry.get("config", "telcfg"), telcfg_before.as_deref());
+    assert!(
+        common_before.starts_with("http://prov.test/p/common/ST2030S_common_"),
+        "{common_before}"
     );
+    assert!(telcfg_before
+        .unwrap()
+        .starts_with("http://prov.test/p/common/TelConf2030_"),);
 }
 
 #[test]
@@ -142,9 +153,12 @@ fn a_site_setting_renumbers_every_phone_of_the_model_and_renames_the_common_file
     repo.commit("louder");
     repo.build(&[]);
     let new = boot30(&repo, M1);
-    assert_ne!(
-        new.common_url.rsplit('/').next(),
-        old.common_url.rsplit('/').next()
+    assert_ne!(new.common_url, old.common_url);
+    assert!(new.common_url.contains("/common/"), "{}", new.common_url);
+    // The telcfg did not change: same URL.
+    assert_eq!(
+        new.entry.get("config", "telcfg"),
+        old.entry.get("config", "telcfg")
     );
     assert_eq!(new.common.get("ipp", "Ringer_default_vol"), Some("7"));
     assert_eq!(new.sn(), "202611260002");
@@ -355,6 +369,36 @@ fn keep_prunes_old_releases_and_their_unused_firmware() {
         !repo.public().join("firmware").join(old_sha).exists(),
         "firmware no kept release uses is pruned"
     );
+    // Shared files: the live common file stays; one no kept release names goes, and a file of
+    // someone else's in common/ is never touched.
+    std::fs::write(repo.public().join("common/notes.txt"), "mine").unwrap();
+    let live_common = boot30(&repo, M1)
+        .common_url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    repo.edit(
+        "inventory/site.yaml",
+        "Ringer_default_vol: \"5\"",
+        "Ringer_default_vol: \"6\"",
+    );
+    repo.commit("louder");
+    repo.build(&["--keep", "5"]);
+    assert!(
+        repo.public().join("common").join(&live_common).exists(),
+        "a kept release names it"
+    );
+    for i in 0..5 {
+        repo.write("n.txt", &format!("x{i}"));
+        repo.commit("n");
+        repo.build(&["--keep", "2"]);
+    }
+    assert!(
+        !repo.public().join("common").join(&live_common).exists(),
+        "no kept release names it"
+    );
+    assert!(repo.public().join("common/notes.txt").exists());
     // The live release still boots.
     boot30(&repo, M1);
 }

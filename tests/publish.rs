@@ -314,6 +314,19 @@ fn pruning_waits_for_the_grace_period_and_keeps_the_live_release() {
         !dest.join("ST2022S.inf").exists(),
         "the entry point of a model gone stays behind"
     );
+    // Its common file too, and only it: the ST2030's stays (the live release names it).
+    let pruned_common = rep["pruned_common"].as_array().unwrap();
+    assert_eq!(pruned_common.len(), 1, "{rep}");
+    let gone = pruned_common[0].as_str().unwrap();
+    assert!(gone.starts_with("ST2022S_common_"), "{gone}");
+    assert!(!dest.join("common").join(gone).exists());
+    assert!(dest
+        .join(model_file(
+            &serde_json::from_slice(&std::fs::read(dest.join("manifest.json")).unwrap()).unwrap(),
+            "ST2030",
+            "common"
+        ))
+        .exists());
     assert_consistent(&dest, "after pruning firmware");
 }
 

@@ -149,6 +149,19 @@ fn check_served(addr: SocketAddr, repo: &common::Repo) {
         "public, max-age=31536000, immutable"
     );
 
+    // The shared files of common/ are immutable too: their name follows their content.
+    for role in ["common", "telcfg"] {
+        let path = model_file(&manifest(&root), "ST2030", role);
+        assert!(path.starts_with("common/"), "{path}");
+        let shared = get(addr, &format!("/{path}"));
+        assert_eq!(shared.status, 200, "{path}");
+        assert_eq!(
+            shared.header("cache-control"),
+            "public, max-age=31536000, immutable",
+            "{path}"
+        );
+    }
+
     // The phone check (generated with --phone-check).
     let theirs = format!("/{}", phone_path(&root, M2));
     assert_eq!(

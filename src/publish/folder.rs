@@ -209,6 +209,20 @@ impl Store for Folder {
         Ok(out)
     }
 
+    fn list_files(&mut self, prefix: &str) -> Result<Vec<String>, Error> {
+        let Ok(rd) = std::fs::read_dir(self.at(prefix)) else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<String> = rd
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
     fn count(&mut self, prefix: &str) -> Result<usize, Error> {
         fn walk(p: &Path) -> usize {
             std::fs::read_dir(p)

@@ -87,6 +87,25 @@ impl Rsync {
         Ok((path.to_string_lossy().into_owned(), root))
     }
 
+    /// The names under `prefix` whose `--list-only` line starts with `kind` (`d` folders, `-`
+    /// files).
+    fn list_kind(&mut self, prefix: &str, kind: char) -> Result<Vec<String>, Error> {
+        let out = self.run(&["--list-only", &self.url(prefix)])?;
+        if Self::missing(&out) {
+            return Ok(Vec::new());
+        }
+        let text = self.ok(&format!("list {prefix}"), out)?;
+        let mut names: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with(kind))
+            .filter_map(|l| l.split_whitespace().nth(4))
+            .filter(|n| *n != "." && !n.starts_with('.'))
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     fn changed_names(stdout: &str) -> Vec<String> {
         stdout
             .lines()
@@ -222,20 +241,11 @@ impl Store for Rsync {
     }
 
     fn list_dirs(&mut self, prefix: &str) -> Result<Vec<String>, Error> {
-        let out = self.run(&["--list-only", &self.url(prefix)])?;
-        if Self::missing(&out) {
-            return Ok(Vec::new());
-        }
-        let text = self.ok(&format!("list {prefix}"), out)?;
-        let mut dirs: Vec<String> = text
-            .lines()
-            .filter(|l| l.starts_with('d'))
-            .filter_map(|l| l.split_whitespace().nth(4))
-            .filter(|n| *n != "." && !n.starts_with('.'))
-            .map(str::to_string)
-            .collect();
-        dirs.sort();
-        Ok(dirs)
+        self.list_kind(prefix, 'd')
+    }
+
+    fn list_files(&mut self, prefix: &str) -> Result<Vec<String>, Error> {
+        self.list_kind(prefix, '-')
     }
 
     fn count(&mut self, prefix: &str) -> Result<usize, Error> {

@@ -304,6 +304,22 @@ impl Store for S3 {
         Ok(out)
     }
 
+    fn list_files(&mut self, prefix: &str) -> Result<Vec<String>, Error> {
+        let p = self.key(prefix);
+        let r = self
+            .rt
+            .block_on(self.store.list_with_delimiter(Some(&p)))
+            .map_err(|e| err(&format!("LIST {prefix}"), e))?;
+        let mut out: Vec<String> = r
+            .objects
+            .iter()
+            .filter_map(|o| o.location.filename().map(str::to_string))
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
     fn count(&mut self, prefix: &str) -> Result<usize, Error> {
         Ok(self.keys(prefix)?.len())
     }
