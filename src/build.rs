@@ -29,6 +29,9 @@ pub struct Options {
     pub worktree: bool,
     pub keep: usize,
     pub secret_file: Option<PathBuf>,
+    /// The live site's manifest (a web root folder, a manifest file, or the site's URL): what the
+    /// phones may have applied. Default: the manifest in `out`.
+    pub previous: Option<String>,
 }
 
 impl Default for Options {
@@ -40,6 +43,7 @@ impl Default for Options {
             worktree: false,
             keep: 5,
             secret_file: None,
+            previous: None,
         }
     }
 }
@@ -70,6 +74,11 @@ pub struct Summary {
     pub firmware_stored: usize,
     pub releases_pruned: usize,
     pub firmware_pruned: usize,
+    /// Phones given a new number because their bytes differ from the live file under the number
+    /// git history gave them (a rotated secret, an amended commit, a working-tree build).
+    pub renumbered: Vec<String>,
+    /// Where the live record came from (`--previous`, or the output folder), if any.
+    pub live_from: Option<String>,
     pub commits_rendered: usize,
     #[serde(skip)]
     pub warnings: Vec<Diagnostic>,
@@ -872,6 +881,58 @@ fn list_releases(out: &Path) -> HashMap<String, String> {
     map
 }
 
+/// The live site's manifest named by `--previous` (a web root folder, a manifest file, or the
+/// site's URL), and where it came from. Untrusted input: checked before use.
+pub fn previous_manifest(prev: &str) -> Result<(Option<Manifest>, Option<String>)> {
+    let (bytes, from) = if prev.starts_with("http://") || prev.starts_with("https://") {
+        let url = if prev.ends_with(".json") {
+            prev.to_string()
+        } else {
+            format!("{}/manifest.json", prev.trim_end_matches('/'))
+        };
+        let resp = ureq::AgentBuilder::new()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .get(&url)
+            .call();
+        match resp {
+            Ok(r) => {
+                let mut b = Vec::new();
+                use std::io::Read;
+                r.into_reader()
+                    .take(256 << 20)
+                    .read_to_end(&mut b)
+                    .map_err(|e| Error::Build(format!("--previous {url}: {e}")))?;
+                (b, url)
+            }
+            // No site yet: nothing the phones can have applied.
+            Err(ureq::Error::Status(404, _)) => return Ok((None, Some(url))),
+            Err(e) => {
+                return Err(Error::Build(format!(
+                    "--previous {url}: {e}; give the live site's URL, a web root folder or a manifest.json (or leave --previous out on a first build)"
+                )))
+            }
+        }
+    } else {
+        let p = Path::new(prev);
+        let file = if p.is_dir() {
+            p.join("manifest.json")
+        } else {
+            p.to_path_buf()
+        };
+        match std::fs::read(&file) {
+            Ok(b) => (b, file.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && p.is_dir() => {
+                return Ok((None, Some(file.display().to_string())))
+            }
+            Err(e) => return Err(Error::io(&file, e)),
+        }
+    };
+    let m = Manifest::from_untrusted(&bytes)
+        .map_err(|e| Error::Build(format!("--previous {from}: {e}")))?;
+    Ok((Some(m), Some(from)))
+}
+
 /// `provsite build`: render, number, write the release, switch the entry points, prune.
 pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let t0 = std::time::Instant::now();
@@ -913,13 +974,38 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         items: HashMap::new(),
     };
 
-    let numbering: Numbering = history::number(
+    let mut numbering: Numbering = history::number(
         &loaded.source,
         loaded.head,
         opts.worktree,
         &digests,
         &mut past,
     )?;
+    // The live record: --previous, else the output folder's manifest (also what unchanged
+    // phone files are linked from).
+    let previous = output::read_manifest(&opts.out)?;
+    let (given, given_from) = match &opts.previous {
+        Some(p) => previous_manifest(p)?,
+        None => (None, None),
+    };
+    let (live, live_from) = match (&opts.previous, &given) {
+        (Some(_), _) => (given.as_ref(), given_from),
+        (None, _) => (
+            previous.as_ref(),
+            previous
+                .as_ref()
+                .map(|_| opts.out.join("manifest.json").display().to_string()),
+        ),
+    };
+    let renumbered = match live {
+        Some(m) => history::keep_invariant(
+            &mut numbering,
+            &history::Live::from_manifest(m),
+            &digests,
+            loaded.head.time,
+        ),
+        None => Vec::new(),
+    };
     let dirty = opts.worktree;
     let release = crate::release::name(numbering.release_sn, loaded.head.id, dirty);
     let mtime = output::release_mtime(loaded.head.time);
@@ -996,7 +1082,6 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     }
     let config_dir = rel_dir.join("config");
     std::fs::create_dir_all(&config_dir).map_err(|e| Error::io(&config_dir, e))?;
-    let previous = output::read_manifest(&opts.out)?;
     let (phone_entries, linked) = write_phone_files(
         inv,
         &rendered.phones,
@@ -1048,6 +1133,8 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         firmware_stored,
         releases_pruned: pruned.releases,
         firmware_pruned: pruned.firmware,
+        renumbered,
+        live_from,
         commits_rendered: numbering.commits_rendered,
         warnings: loaded.warnings.clone(),
     };

@@ -306,6 +306,10 @@ pub struct BuildArgs {
     /// How many releases to keep (the current one always stays)
     #[arg(long, default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keep: u32,
+    /// The live site (its URL, a web root folder or a manifest.json): phones whose bytes differ
+    /// from the live file under the same config_sn get a new number. Default: --out's manifest
+    #[arg(long, value_name = "URL|DIR")]
+    pub previous: Option<String>,
     /// Print only errors and warnings
     #[arg(long, short)]
     pub quiet: bool,

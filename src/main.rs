@@ -389,6 +389,7 @@ fn run_build(a: BuildArgs) -> Result<(), Error> {
     let opts = Options {
         out: a.out.clone(),
         keep: a.keep as usize,
+        previous: a.previous.clone(),
         ..options(&a.source)
     };
     let show_bar = !a.quiet && std::io::stderr().is_terminal();
@@ -423,6 +424,13 @@ fn run_build(a: BuildArgs) -> Result<(), Error> {
             s.firmware_stored,
             s.releases_pruned
         );
+        if !s.renumbered.is_empty() {
+            eprintln!(
+                "{} phone(s) renumbered: their bytes differ from the live file under the same config_sn ({}), e.g. a rotated secret",
+                s.renumbered.len(),
+                s.live_from.as_deref().unwrap_or("the live site")
+            );
+        }
         eprintln!("web root: {}", opts.out.display());
     }
     Ok(())

@@ -161,6 +161,38 @@ fn untrusted_manifest(bytes: &[u8], origin: &str) -> Result<Manifest, Error> {
     Manifest::from_untrusted(bytes).map_err(|e| Error::Build(format!("{origin}: {e}")))
 }
 
+/// The invariant phones rely on: a config_sn they may have applied always means the same bytes. A
+/// phone whose file differs from the live one under the same number would ignore its new file (a
+/// rotated password would stop it registering): such a release was built without the live
+/// manifest, and is refused.
+fn check_numbers_keep_their_bytes(
+    target: &Manifest,
+    live: &Manifest,
+    dest: &str,
+) -> Result<(), Error> {
+    let clashes: Vec<&String> = target
+        .phones
+        .iter()
+        .filter(|(mac, p)| {
+            live.phones
+                .get(*mac)
+                .is_some_and(|l| l.config_sn == p.config_sn && l.digest != p.digest)
+        })
+        .map(|(mac, _)| mac)
+        .collect();
+    if clashes.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<&str> = clashes.iter().take(10).map(|m| m.as_str()).collect();
+    Err(Error::Build(format!(
+        "release {} gives {} phone(s) ({}{}) the config_sn they have at {dest} with different bytes: they would ignore their new files (a rotated secret or an amended commit?); nothing was published.\n  = hint: build against the live site: `provsite build --previous {dest}` (or its URL), then publish again",
+        target.release,
+        clashes.len(),
+        shown.join(", "),
+        if clashes.len() > 10 { ", ..." } else { "" }
+    )))
+}
+
 /// Every object of a release as it lies in the local web root, with its digest, and the firmware
 /// it names.
 fn release_uploads(root: &Path, manifest: &Manifest) -> Result<(Vec<Upload>, Vec<Upload>), Error> {
@@ -327,6 +359,9 @@ pub fn publish(opts: &PublishOptions) -> Result<Report, Error> {
         }
     };
     let release = target.release.clone();
+    if let Some(l) = &live {
+        check_numbers_keep_their_bytes(&target, l, &dest)?;
+    }
     if let Some(l) = &live {
         if opts.rollback.is_none() && release::sn_of(&release) < release::sn_of(&l.release) {
             return Err(Error::Build(format!(

@@ -456,11 +456,20 @@ fn worktree_builds_are_marked_dirty_and_uncommitted_changes_are_not_built_silent
         serde_json::from_slice(&std::fs::read(repo.public().join("manifest.json")).unwrap())
             .unwrap();
     assert_eq!(m["dirty"], true);
-    // Committing the same change: a number that differs from the dirty one, so the phone that
-    // applied the dirty file takes this one too.
+    // Committing the same change: the same bytes, so the phone keeps the number it applied
+    // (the live manifest says so) and does not reload for nothing; the others keep theirs.
     repo.commit("the change, committed");
+    let s = repo.build(&[]);
+    assert_eq!(boot30(&repo, M1).sn(), "202611265001");
+    assert_eq!(boot30(&repo, M2).sn(), "202611260001");
+    assert_eq!(s["config_sn"], "202611260002");
+    // A later change to that phone goes above the number it applied (git alone would give it
+    // 202611260003, below the live one).
+    repo.edit("inventory/phones/base.yaml", "Hélène Dirty", "Hélène Again");
+    repo.commit("another change");
     repo.build(&[]);
-    assert_eq!(boot30(&repo, M1).sn(), "202611260002");
+    let sn: u64 = boot30(&repo, M1).sn().parse().unwrap();
+    assert!(sn > 202611265001, "{sn}");
 }
 
 #[test]

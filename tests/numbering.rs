@@ -1,0 +1,205 @@
+//! The invariant git history cannot see: for any phone, the same config_sn always means the same
+//! bytes. A rotated secret, an `{env:}` password, an amended commit and two working-tree builds
+//! each change bytes without a new commit; the live site's manifest is the record.
+
+mod common;
+
+use std::process::Command;
+
+use common::{run_provsite, Repo, ADMIN, SECRET};
+
+const M1: &str = "001F9F16E849";
+const M2: &str = "001F9F16E84A";
+const M22: &str = "00147FE1FC6D";
+const OTHER_SECRET: &str = "another-site-secret-9876543210";
+
+/// Each phone's (config_sn, digest) in a web root's live manifest.
+fn numbers(root: &std::path::Path) -> std::collections::BTreeMap<String, (String, String)> {
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("manifest.json")).unwrap()).unwrap();
+    m["phones"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(mac, p)| {
+            (
+                mac.clone(),
+                (
+                    p["config_sn"].as_str().unwrap().to_string(),
+                    p["digest"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Builds with extra environment; the JSON summary.
+fn build_with(r: &Repo, args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
+    let mut a = vec!["build", "--json"];
+    a.extend_from_slice(args);
+    let out = run_provsite(r.path(), &a, env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// No phone keeps a number with other bytes between two web roots.
+fn assert_invariant(a: &std::path::Path, b: &std::path::Path) {
+    let (na, nb) = (numbers(a), numbers(b));
+    for (mac, (sn, digest)) in &nb {
+        if let Some((sn_a, digest_a)) = na.get(mac) {
+            assert!(
+                !(sn == sn_a && digest != digest_a),
+                "{mac} keeps config_sn {sn} with other bytes"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_rotated_secret_renumbers_the_phones_with_the_previous_output() {
+    let r = Repo::with_base();
+    r.build(&[]);
+    let before = numbers(&r.public());
+    let copy = r.path().join("before");
+    common::copy_dir(&r.public(), &copy);
+    let s = build_with(&r, &[], &[("PROVSITE_SECRET", OTHER_SECRET)]);
+    let after = numbers(&r.public());
+    // Every line's password is derived: every phone's bytes changed, and so did its number.
+    assert_eq!(s["renumbered"].as_array().unwrap().len(), 3, "{s}");
+    for mac in [M1, M2, M22] {
+        assert_ne!(before[mac].1, after[mac].1, "{mac}: the bytes changed");
+        assert_ne!(before[mac].0, after[mac].0, "{mac}: so must the number");
+    }
+    assert_invariant(&copy, &r.public());
+    // Building again with the same secret changes nothing more.
+    let s = build_with(&r, &[], &[("PROVSITE_SECRET", OTHER_SECRET)]);
+    assert_eq!(s["renumbered"].as_array().unwrap().len(), 0, "{s}");
+    assert_eq!(numbers(&r.public()), after);
+}
+
+#[test]
+fn from_scratch_a_rotation_needs_the_live_site_and_publish_refuses_without_it() {
+    let r = Repo::with_base();
+    r.build(&["--out", "a"]);
+    let dest = r.path().join("www");
+    let publish = |out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_provsite"))
+            .args(["publish", "--out", out, "--to"])
+            .arg(&dest)
+            .current_dir(r.path())
+            .env("PROVSITE_SECRET", SECRET)
+            .env("TEST_ADMIN_PASSWORD", ADMIN)
+            .output()
+            .unwrap()
+    };
+    assert!(publish("a").status.success());
+    // The deploy workflow builds from scratch: without the live manifest, git alone gives the
+    // same numbers to different bytes...
+    build_with(&r, &["--out", "b"], &[("PROVSITE_SECRET", OTHER_SECRET)]);
+    let (na, nb) = (numbers(&r.path().join("a")), numbers(&r.path().join("b")));
+    assert_eq!(na[M1].0, nb[M1].0);
+    assert_ne!(na[M1].1, nb[M1].1);
+    // ... which publish refuses, naming the phones and the fix.
+    let out = publish("b");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(M1) && err.contains("--previous"), "{err}");
+    assert_eq!(numbers(&dest), na, "nothing was switched");
+    // With the live site as --previous, the build renumbers them and publish takes it.
+    let s = build_with(
+        &r,
+        &["--out", "c", "--previous", dest.to_str().unwrap()],
+        &[("PROVSITE_SECRET", OTHER_SECRET)],
+    );
+    assert_eq!(s["renumbered"].as_array().unwrap().len(), 3, "{s}");
+    assert_invariant(&dest, &r.path().join("c"));
+    let out = publish("c");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(numbers(&dest), numbers(&r.path().join("c")));
+    // And a build with the same secret and the live site keeps those numbers (same bytes).
+    build_with(
+        &r,
+        &["--out", "d", "--previous", dest.to_str().unwrap()],
+        &[("PROVSITE_SECRET", OTHER_SECRET)],
+    );
+    assert_eq!(numbers(&r.path().join("d")), numbers(&dest));
+}
+
+#[test]
+fn an_env_password_change_renumbers_that_phone_only() {
+    let r = Repo::with_base();
+    r.edit(
+        "inventory/phones/base.yaml",
+        "{user: \"1001\", display_name: \"Hélène Dupont\"}",
+        "{user: \"1001\", display_name: \"Hélène Dupont\", password: {env: PW_1001}}",
+    );
+    r.commit("env password");
+    build_with(&r, &[], &[("PW_1001", "First-pass-1")]);
+    let before = numbers(&r.public());
+    let s = build_with(&r, &[], &[("PW_1001", "Second-pass-2")]);
+    assert_eq!(s["renumbered"], serde_json::json!([M1]));
+    let after = numbers(&r.public());
+    assert_ne!(before[M1].0, after[M1].0);
+    assert_eq!(before[M2], after[M2]);
+    assert_eq!(before[M22], after[M22]);
+}
+
+#[test]
+fn an_amended_commit_gives_the_changed_phone_a_new_number() {
+    let r = Repo::with_base();
+    r.edit(
+        "inventory/phones/base.yaml",
+        "display_name: \"Zoé\"",
+        "display_name: \"Zoé A\"",
+    );
+    r.commit("a change");
+    r.build(&[]);
+    let before = numbers(&r.public());
+    // The same change, amended on the same day: same parent, same release config_sn.
+    r.edit(
+        "inventory/phones/base.yaml",
+        "display_name: \"Zoé A\"",
+        "display_name: \"Zoé B\"",
+    );
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "--amend", "-m", "a change, amended"]);
+    r.build(&[]);
+    let after = numbers(&r.public());
+    assert_ne!(before[M2].1, after[M2].1);
+    assert_ne!(
+        before[M2].0, after[M2].0,
+        "the amended file needs a new number"
+    );
+    assert_eq!(before[M1], after[M1]);
+}
+
+#[test]
+fn two_working_tree_builds_of_different_content_get_different_numbers() {
+    let r = Repo::with_base();
+    r.build(&[]);
+    r.edit(
+        "inventory/phones/base.yaml",
+        "display_name: \"Zoé\"",
+        "display_name: \"Zoé X\"",
+    );
+    r.build(&["--worktree"]);
+    let first = numbers(&r.public());
+    r.edit(
+        "inventory/phones/base.yaml",
+        "display_name: \"Zoé X\"",
+        "display_name: \"Zoé Y\"",
+    );
+    r.build(&["--worktree"]);
+    let second = numbers(&r.public());
+    assert_ne!(first[M2].1, second[M2].1);
+    assert_ne!(first[M2].0, second[M2].0);
+    assert_eq!(first[M1], second[M1]);
+}
