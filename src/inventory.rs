@@ -475,7 +475,6 @@ fn is_asterisk_name(s: &str) -> bool {
 pub enum FnKey {
     Blf(String),
     SpeedDial(String),
-    Line(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1157,6 +1156,12 @@ fn resolve_site(
     });
     for (field, v) in [("voicemail", &p.voicemail), ("pickup", &p.pickup)] {
         if let Some(Text(v)) = v {
+            // `*8X` as the vendor writes it is `*8`: provsite adds the X.
+            let v = if field == "pickup" {
+                v.strip_suffix('X').unwrap_or(v)
+            } else {
+                v
+            };
             ok &= r.text(
                 f,
                 &[key("pbx"), key(field)],
@@ -1175,7 +1180,10 @@ fn resolve_site(
         dtmf: p.dtmf.clone(),
         dtmf_flag,
         voicemail: p.voicemail.as_ref().map(|t| t.0.clone()),
-        pickup: p.pickup.as_ref().map(|t| t.0.clone()),
+        pickup: p
+            .pickup
+            .as_ref()
+            .map(|t| t.0.strip_suffix('X').unwrap_or(&t.0).to_string()),
     };
     // Passwords of the phone's own web page.
     let admin_origin = Origin {
@@ -1190,17 +1198,22 @@ fn resolve_site(
         }
         None => Secret::Derived("admin".to_string()),
     };
-    let user_password = doc.user_password.as_ref().map(|d| {
-        let s = secret_of(d);
-        check_literal_password(r, f, &[key("user_password")], &s, false);
-        (
-            s,
-            Origin {
-                file: f.to_string(),
-                path: vec![key("user_password")],
-            },
-        )
-    });
+    // The user page's password is always stated: removing `user_password` must not leave the
+    // phones with the last one they were given. Omitted, it is derived like the admin's.
+    let user_password = Some((
+        match &doc.user_password {
+            Some(d) => {
+                let s = secret_of(d);
+                check_literal_password(r, f, &[key("user_password")], &s, false);
+                s
+            }
+            None => Secret::Derived("user".to_string()),
+        },
+        Origin {
+            file: f.to_string(),
+            path: vec![key("user_password")],
+        },
+    ));
     // Firmware sets.
     let mut firmware = BTreeMap::new();
     for (name, set) in &doc.firmware {
@@ -1366,18 +1379,15 @@ fn resolve_site(
         } else {
             ok = false;
         }
-        let max_lines = m.max_lines.unwrap_or(model.line_slots());
-        if max_lines == 0 || max_lines > model.line_slots() {
+        let max_lines = m.max_lines.unwrap_or(model.lines());
+        if max_lines == 0 || max_lines > model.lines() {
             let mut p = base.to_vec();
             p.push(key("max_lines"));
             r.error(
                 f,
                 &p,
-                format!(
-                    "max_lines {max_lines} is outside 1 to {}",
-                    model.line_slots()
-                ),
-                "the configuration files have 4 line slots",
+                format!("max_lines {max_lines} is outside 1 to {}", model.lines()),
+                format!("a {model} registers at most {} lines", model.lines()),
             );
             ok = false;
         }
@@ -1656,7 +1666,7 @@ fn resolve_phones(
                 );
                 ok = false;
             }
-            let max_lines = cfg.map_or(model.line_slots(), |c| c.max_lines);
+            let max_lines = cfg.map_or(model.lines(), |c| c.max_lines);
             // Profile.
             let profile = match &doc.profile {
                 None => None,
@@ -1694,7 +1704,17 @@ fn resolve_phones(
                 ok = false;
             }
             if doc.lines.len() > max_lines {
-                r.error(f, &at(&[key("lines"), idx(max_lines)]), format!("{} lines, but {model} has {max_lines}", doc.lines.len()), format!("a {model} takes at most {max_lines} lines (set models.{model}.max_lines to change the site's limit)"));
+                let hint = if max_lines < model.lines() {
+                    format!("the site allows {max_lines} (models.{model}.max_lines); a {model} registers up to {}", model.lines())
+                } else {
+                    format!("a {model} registers at most {max_lines} lines")
+                };
+                r.error(
+                    f,
+                    &at(&[key("lines"), idx(max_lines)]),
+                    format!("{} lines, but a {model} takes {max_lines}", doc.lines.len()),
+                    hint,
+                );
                 ok = false;
             }
             let mut lines = Vec::new();
@@ -1724,7 +1744,18 @@ fn resolve_phones(
                         },
                     );
                 }
-                let display_name = l.display_name.clone().unwrap_or_else(|| l.user.0.clone());
+                let mut display_name = l.display_name.clone().unwrap_or_else(|| l.user.0.clone());
+                let (spelled, replaced) = text_rules::latin1_spelling(&display_name);
+                if !replaced.is_empty() {
+                    let list: String = replaced.iter().collect();
+                    r.warning(
+                        f,
+                        &lp("display_name"),
+                        format!("display name `{display_name}` is written `{spelled}`: the phones read Latin-1, which has no {list}"),
+                        format!("write `{spelled}` yourself to silence this"),
+                    );
+                    display_name = spelled;
+                }
                 if !is_latin1(&display_name) {
                     let bad: String = display_name
                         .chars()
@@ -1808,7 +1839,19 @@ fn resolve_phones(
                             match *kind {
                                 "blf" => FnKey::Blf(target.clone()),
                                 "speed_dial" => FnKey::SpeedDial(target.clone()),
-                                _ => FnKey::Line(target.clone()),
+                                _ => {
+                                    // The vendor's key types are L (programmed: a speed dial)
+                                    // and S (supervision: BLF); no documented syntax makes a
+                                    // key select a line, and an L key would call the target.
+                                    r.error_at_key(
+                                        &file,
+                                        &kp,
+                                        format!("key {n}: `line:` keys are not supported by these phones' files"),
+                                        "the key types are blf (S, supervised) and speed_dial (L, programmed); the lines have their own keys on the phone",
+                                    );
+                                    ok = false;
+                                    continue;
+                                }
                             }
                         }
                         [] => {

@@ -51,6 +51,16 @@ impl ModelId {
         4
     }
 
+    /// Lines the phone itself can register: the ST2022 has 2 (Wazo's ST2022 4.78.1 plugin
+    /// declares 2), the ST2030 and TB30 4. The files keep 4 slots for every model; the slots past
+    /// the model's lines are written empty.
+    pub fn lines(self) -> usize {
+        match self {
+            ModelId::ST2022 => 2,
+            ModelId::ST2030 | ModelId::TB30 => 4,
+        }
+    }
+
     /// Programmable function keys (`FeatureKeyExt01` ..).
     pub fn function_keys(self) -> u32 {
         match self {

@@ -574,7 +574,7 @@ impl Merged<'_> {
                 }
                 Some(Key {
                     number: k,
-                    kind: if kind == "S" { "blf" } else { "line" }.to_string(),
+                    kind: if kind == "S" { "blf" } else { "speed_dial" }.to_string(),
                     target: target.to_string(),
                 })
             })

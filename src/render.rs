@@ -533,11 +533,13 @@ struct SiteValues {
     dtmf: String,
     language: String,
     zone: String,
+    pickup_code: Option<String>,
 }
 
 impl SiteValues {
     fn new(site: &Site) -> SiteValues {
         SiteValues {
+            pickup_code: site.pbx.pickup.as_ref().map(|c| format!("{c}X")),
             port: site.pbx.port.to_string(),
             transport: site.pbx.transport_flag.to_string(),
             backup: site.pbx.backup_host.clone().unwrap_or_default(),
@@ -608,14 +610,23 @@ pub fn phone_entries<'a>(
             e.push(entry("sip", "subscribe_event", "0"));
         }
     }
-    if let Some(code) = &pbx.pickup {
-        e.push(entry("sip", "CallPkupFlg", "sc"));
-        e.push(entry("sip", "CallPkupSC", code.as_str()));
+    // Pickup by service code: the code then `X`, the place the phone puts the number of the
+    // call to pick up (a BLF key picks up the monitored phone's ringing call). Without one, the
+    // factory's values: local pickup, no code.
+    match &v.pickup_code {
+        Some(code) => {
+            e.push(entry("sip", "CallPkupFlg", "sc"));
+            e.push(entry("sip", "CallPkupSC", code.as_str()));
+        }
+        None => {
+            e.push(entry("sip", "CallPkupFlg", "local"));
+            e.push(entry("sip", "CallPkupSC", ""));
+        }
     }
     for (k, name) in (1..).zip(&names.function_keys) {
         let value: Cow<str> = match phone.keys.get(&k) {
             Some(FnKey::Blf(t)) => format!("S/<sip:{t}>").into(),
-            Some(FnKey::SpeedDial(t)) | Some(FnKey::Line(t)) => format!("L/<sip:{t}>").into(),
+            Some(FnKey::SpeedDial(t)) => format!("L/<sip:{t}>").into(),
             None => "L/<sip:>".into(),
         };
         e.push(entry("sys", name, value));
@@ -624,9 +635,17 @@ pub fn phone_entries<'a>(
     e.push(entry("sys", "CountryCode", site.country.as_str()));
     e.push(entry("ipp", "LanguageType", v.language.as_str()));
     e.push(entry("ntp", "NtpZoneNum", v.zone.as_str()));
-    if let Some(ntp) = &site.ntp {
-        e.push(entry("ntp", "NTPFlag", "1"));
-        e.push(entry("ntp", "NtpIP", ntp.as_str()));
+    // NTP off is written as off (the factory's NTPFlag=0, NtpIP empty): a phone keeps a server
+    // its file stops naming.
+    match &site.ntp {
+        Some(ntp) => {
+            e.push(entry("ntp", "NTPFlag", "1"));
+            e.push(entry("ntp", "NtpIP", ntp.as_str()));
+        }
+        None => {
+            e.push(entry("ntp", "NTPFlag", "0"));
+            e.push(entry("ntp", "NtpIP", ""));
+        }
     }
     e.push(entry("sys", "WebPWD", secrets.admin.as_str()));
     e.push(entry("sys", "TelnetPWD", secrets.admin.as_str()));

@@ -48,31 +48,34 @@ impl Field {
         match self {
             Field::Label => "printable characters (no line breaks, tabs or control characters)",
             Field::DisplayName => {
-                "printable characters (no line breaks, tabs or control characters)"
+                "printable characters but `;` (no line breaks, tabs or control characters)"
             }
             Field::SipUser => "letters, digits and . _ + - (starting with a letter, a digit or +)",
             Field::DialTarget => "digits, letters and * # + . _ - (starting with no _)",
-            Field::FeatureCode => "digits, letters, * and #",
+            Field::FeatureCode => "digits, * and #",
             Field::Host => "letters, digits, . - and : (a host name or an IP address)",
-            Field::Password => "printable ASCII characters without spaces",
+            Field::Password => "printable ASCII characters but `;`, without spaces",
             Field::FileName => "letters, digits and . _ + - (not starting with .)",
             Field::Name => "letters, digits and . _ - (not starting with .)",
             Field::SettingValue => {
-                "printable characters (no line breaks, tabs or control characters)"
+                "printable characters but `;` (no line breaks, tabs or control characters)"
             }
         }
     }
 
     fn allows(self, c: char) -> bool {
         match self {
-            Field::Label | Field::DisplayName | Field::SettingValue => is_printable(c),
+            Field::Label => is_printable(c),
+            // No value of the vendor's default files holds a `;`, and whether the firmware reads
+            // one as the start of a comment is not documented: refused in what phones read.
+            Field::DisplayName | Field::SettingValue => is_printable(c) && c != ';',
             Field::SipUser => c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'),
             Field::DialTarget => {
                 c.is_ascii_alphanumeric() || matches!(c, '*' | '#' | '+' | '.' | '_' | '-')
             }
-            Field::FeatureCode => c.is_ascii_alphanumeric() || matches!(c, '*' | '#'),
+            Field::FeatureCode => c.is_ascii_digit() || matches!(c, '*' | '#'),
             Field::Host => c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'),
-            Field::Password => c.is_ascii_graphic(),
+            Field::Password => c.is_ascii_graphic() && c != ';',
             Field::FileName => c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'),
             Field::Name => c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'),
         }
@@ -139,6 +142,90 @@ pub fn check(field: Field, s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Characters outside Latin-1 with a usual Latin-1 spelling, for display names (the phones'
+/// files are ISO-8859-1).
+const LATIN1_SPELLINGS: &[(char, &str)] = &[
+    ('œ', "oe"),
+    ('Œ', "OE"),
+    ('’', "'"),
+    ('‘', "'"),
+    ('‚', ","),
+    ('“', "\""),
+    ('”', "\""),
+    ('„', "\""),
+    ('–', "-"),
+    ('—', "-"),
+    ('‐', "-"),
+    ('…', "..."),
+    ('€', "EUR"),
+    ('ł', "l"),
+    ('Ł', "L"),
+    ('č', "c"),
+    ('Č', "C"),
+    ('ć', "c"),
+    ('Ć', "C"),
+    ('š', "s"),
+    ('Š', "S"),
+    ('ž', "z"),
+    ('Ž', "Z"),
+    ('ř', "r"),
+    ('Ř', "R"),
+    ('ě', "e"),
+    ('Ě', "E"),
+    ('ő', "o"),
+    ('Ő', "O"),
+    ('ű', "u"),
+    ('Ű', "U"),
+    ('ą', "a"),
+    ('Ą', "A"),
+    ('ę', "e"),
+    ('Ę', "E"),
+    ('ń', "n"),
+    ('Ń', "N"),
+    ('ś', "s"),
+    ('Ś', "S"),
+    ('ź', "z"),
+    ('Ź', "Z"),
+    ('ż', "z"),
+    ('Ż', "Z"),
+    ('ğ', "g"),
+    ('Ğ', "G"),
+    ('ş', "s"),
+    ('Ş', "S"),
+    ('ı', "i"),
+    ('İ', "I"),
+    ('ț', "t"),
+    ('Ț', "T"),
+    ('ș', "s"),
+    ('Ș', "S"),
+    ('ă', "a"),
+    ('Ă', "A"),
+    ('ā', "a"),
+    ('ē', "e"),
+    ('ī', "i"),
+    ('ō', "o"),
+    ('ū', "u"),
+];
+
+/// `s` with every character that has a usual Latin-1 spelling replaced by it, and the characters
+/// replaced. Characters with none are left for the caller to refuse.
+pub fn latin1_spelling(s: &str) -> (String, Vec<char>) {
+    let mut out = String::with_capacity(s.len());
+    let mut replaced = Vec::new();
+    for c in s.chars() {
+        match LATIN1_SPELLINGS.iter().find(|(from, _)| *from == c) {
+            Some((_, to)) => {
+                out.push_str(to);
+                if !replaced.contains(&c) {
+                    replaced.push(c);
+                }
+            }
+            None => out.push(c),
+        }
+    }
+    (out, replaced)
+}
+
 /// A character named so that a terminal shows it safely.
 pub fn describe(c: char) -> String {
     match c {
@@ -186,7 +273,7 @@ mod tests {
             (Field::FeatureCode, "*8"),
             (Field::Host, "192.0.2.5"),
             (Field::Host, "pbx.acme.test"),
-            (Field::Password, r"ab\cd;e#f"),
+            (Field::Password, r"ab\cd#e!f"),
             (Field::FileName, "v2030SG.R11.1.SED.101223.2.74.zz"),
             (Field::Label, "Acme Paris — siège"),
             (Field::DisplayName, "Hélène Dupont"),
@@ -206,6 +293,9 @@ mod tests {
             (Field::Password, "with space"),
             (Field::Password, "tab\there"),
             (Field::Password, "é"),
+            (Field::Password, "a;b"),
+            (Field::DisplayName, "a;b"),
+            (Field::SettingValue, "a;b"),
             (Field::FileName, "ST2030S\\"),
             (Field::FileName, ".hidden"),
             (Field::FileName, "../up"),
@@ -224,6 +314,19 @@ mod tests {
         }
         assert!(check(Field::Label, &"x".repeat(129)).is_err());
         assert!(check(Field::SettingValue, &"x".repeat(50_000_000 / 1000)).is_err());
+    }
+
+    #[test]
+    fn usual_spellings_replace_what_latin1_lacks() {
+        assert_eq!(
+            latin1_spelling("Œuvre d’Łukasz – 5 €"),
+            (
+                "OEuvre d'Lukasz - 5 EUR".to_string(),
+                vec!['Œ', '’', 'Ł', '–', '€']
+            )
+        );
+        assert_eq!(latin1_spelling("Hélène").1, Vec::<char>::new());
+        assert_eq!(latin1_spelling("東京").0, "東京");
     }
 
     #[test]

@@ -302,7 +302,7 @@ fn importing_res_phoneprov_users_gives_an_inventory_that_builds() {
     assert_eq!(
         lines["001F9F16E849"],
         [
-            line("1001", "Hélène Dupont", "h3l3ne;secret"),
+            line("1001", "Hélène Dupont", "h3l3ne#secret"),
             line("1000", "Accueil général", "acc-1000-pw")
         ]
     );
