@@ -26,6 +26,8 @@ pub struct Account {
     pub password: String,
     /// (MAC, model, line slot) of every phone carrying it.
     pub phones: Vec<(String, String, usize)>,
+    /// The codecs of the phones' model (Asterisk's names), in order.
+    pub codecs: Vec<String>,
 }
 
 /// What the output is for.
@@ -50,12 +52,23 @@ pub fn accounts(inv: &Inventory, site_secret: &SiteSecret) -> Result<Vec<Account
                 }
             };
             let here = (p.mac.clone(), p.model.name().to_string(), i + 1);
+            let codecs = p.codecs.0.clone();
             match by_user.get_mut(&l.user) {
                 Some(a) => {
                     if a.password != password || a.auth_user != l.auth_user {
                         return Err(Error::Build(format!(
                             "line {} is on phones {} and {} with different credentials; a shared line needs the same auth user and password everywhere",
                             l.user, a.phones[0].0, p.mac
+                        )));
+                    }
+                    if a.codecs != codecs {
+                        return Err(Error::Build(format!(
+                            "line {} is on phones {} and {} with different codecs ({} and {}); one Asterisk account offers one list: give both phones the same `codecs:`",
+                            l.user,
+                            a.phones[0].0,
+                            p.mac,
+                            a.codecs.join(","),
+                            codecs.join(",")
                         )));
                     }
                     a.phones.push(here);
@@ -69,6 +82,7 @@ pub fn accounts(inv: &Inventory, site_secret: &SiteSecret) -> Result<Vec<Account
                             display_name: l.display_name.clone(),
                             password,
                             phones: vec![here],
+                            codecs,
                         },
                     );
                 }
@@ -133,6 +147,15 @@ fn written(a: &Account) -> Result<Written, Unwritable> {
         password: syntax::asterisk::value("the password", &a.password)?,
         callerid: callerid(a)?,
     })
+}
+
+/// The line's mailbox, `<user>@<voicemail context>`, when the site has voicemail.
+fn mailbox(inv: &Inventory, user: &str) -> Option<String> {
+    inv.site
+        .pbx
+        .voicemail
+        .as_ref()
+        .map(|_| format!("{user}@{}", inv.site.asterisk.voicemail_context))
 }
 
 fn pjsip_dtmf(mode: &str) -> &'static str {
@@ -202,10 +225,10 @@ pub fn render(
                     Format::Pjsip => {
                         let _ = write!(
                             t,
-                            "\n; {}\n[{user}]\ntype=endpoint\ncontext={}\ndisallow=all\nallow={}\nauth={user}-auth\naors={user}\ncallerid={}\ndtmf_mode={}\ntransport={}\nallow_subscribe=yes\nsubscribe_context={}\n\n[{user}-auth]\ntype=auth\nauth_type=userpass\nusername={}\npassword={}\n\n[{user}]\ntype=aor\nmax_contacts={}\nqualify_frequency={}\nremove_existing=yes\n",
+                            "\n; {}\n[{user}]\ntype=endpoint\ncontext={}\ndisallow=all\nallow={}\nauth={user}-auth\naors={user}\ncallerid={}\ndtmf_mode={}\ntransport={}\nallow_subscribe=yes\nsubscribe_context={}\n\n[{user}-auth]\ntype=auth\nauth_type=userpass\nusername={}\npassword={}\n\n[{user}]\ntype=aor\nmax_contacts={}\nqualify_frequency={}\nremove_existing=yes\n{}",
                             phones.join(", "),
                             ast.context,
-                            ast.codecs.join(","),
+                            a.codecs.join(","),
                             w.callerid,
                             pjsip_dtmf(&site.pbx.dtmf),
                             ast.transport,
@@ -214,6 +237,11 @@ pub fn render(
                             w.password,
                             ast.max_contacts.max(a.phones.len() as u32),
                             ast.qualify_frequency,
+                            // The phones subscribe to message waiting (subscribe_event=1): the
+                            // AOR's mailboxes answer that subscription.
+                            mailbox(inv, &w.user)
+                                .map(|m| format!("mailboxes={m}\n"))
+                                .unwrap_or_default(),
                             user = w.user,
                         );
                     }
@@ -233,8 +261,11 @@ pub fn render(
                                 a.user, a.auth_user
                             ));
                         }
-                        for c in &ast.codecs {
+                        for c in &a.codecs {
                             let _ = writeln!(t, "allow={c}");
+                        }
+                        if let Some(m) = mailbox(inv, &w.user) {
+                            let _ = writeln!(t, "mailbox={m}");
                         }
                         let _ = write!(
                             t,
@@ -269,6 +300,17 @@ pub fn render(
             for target in &targets {
                 let target = syntax::asterisk::name("the BLF target", target)?;
                 let _ = writeln!(t, "exten => {target},hint,{tech}/{target}");
+            }
+            // What a BLF key dials to pick up the monitored phone's call: the pickup code, then
+            // the number (the phones' CallPkupSC is the code followed by X).
+            if let Some(code) = &site.pbx.pickup {
+                let code = syntax::asterisk::name("the pickup code", code)?;
+                let _ = writeln!(
+                    t,
+                    "\n; Directed pickup: {code} followed by an extension picks up the call ringing there.\nexten => _{code}X.,1,Pickup(${{EXTEN:{}}}@{})",
+                    code.len(),
+                    ast.context
+                );
             }
             for (target, at) in unknown {
                 warnings.push(format!(

@@ -187,6 +187,9 @@ pub struct SiteDoc {
     pub profiles: UniqueMap<String, ProfileDoc>,
     #[serde(default)]
     pub settings: SettingsDoc,
+    /// The codecs, in order of preference, for the phones and Asterisk alike.
+    #[serde(default)]
+    pub codecs: Option<Vec<String>>,
     #[serde(default)]
     pub dhcp: DhcpDoc,
     #[serde(default)]
@@ -222,6 +225,9 @@ pub struct AsteriskDoc {
     /// The pjsip transport section the endpoints use (default `transport-<pbx.transport>`).
     #[serde(default)]
     pub transport: Option<String>,
+    /// The voicemail context of the lines' mailboxes (`<user>@<context>`), default `default`.
+    #[serde(default)]
+    pub voicemail_context: Option<String>,
 }
 
 fn default_language() -> String {
@@ -284,9 +290,12 @@ pub struct ModelDoc {
     /// Entry-point file name; default `<MODEL>S.inf`.
     #[serde(default)]
     pub entry_point: Option<String>,
-    /// Lines this site allows on the model; at most the 4 slots of the files.
+    /// Lines this site allows on the model; at most what the model registers.
     #[serde(default)]
     pub max_lines: Option<usize>,
+    /// The codecs of this model's phones and their Asterisk accounts (default: the site's).
+    #[serde(default)]
+    pub codecs: Option<Vec<String>>,
     #[serde(default)]
     pub settings: SettingsDoc,
 }
@@ -329,6 +338,9 @@ pub struct PhoneDoc {
     /// A fixed address for DHCP; not written to the phone's files.
     #[serde(default)]
     pub ip: Option<String>,
+    /// This phone's codecs (default: its model's), for its file and its Asterisk accounts.
+    #[serde(default)]
+    pub codecs: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -419,6 +431,10 @@ pub struct ModelCfg {
     pub entry_point: String,
     pub max_lines: usize,
     pub settings: Settings,
+    /// Asterisk's names of the codecs, in order.
+    pub codecs: Vec<String>,
+    /// `[sys] CodecPriority` for the same codecs.
+    pub codec_priority: String,
 }
 
 #[derive(Debug, Clone)]
@@ -451,7 +467,8 @@ pub struct DhcpCfg {
 pub struct AsteriskCfg {
     pub context: String,
     pub subscribe_context: String,
-    pub codecs: Vec<String>,
+    /// The lines' voicemail context (mailboxes `<user>@<context>`).
+    pub voicemail_context: String,
     pub qualify_frequency: u32,
     pub max_contacts: u32,
     pub transport: String,
@@ -498,6 +515,9 @@ pub struct Phone {
     /// Profile settings with the phone's own over them.
     pub settings: Settings,
     pub ip: Option<String>,
+    /// Asterisk's names of the phone's codecs and its `CodecPriority` (the model's unless the
+    /// phone sets its own).
+    pub codecs: (Vec<String>, String),
     pub origin: Origin,
 }
 
@@ -513,6 +533,7 @@ pub struct PhoneContent {
     keys: BTreeMap<u32, FnKey>,
     settings: Settings,
     ip: Option<String>,
+    codecs: (Vec<String>, String),
 }
 
 impl Phone {
@@ -537,6 +558,7 @@ impl Phone {
             keys: self.keys.clone(),
             settings: self.settings.clone(),
             ip: self.ip.clone(),
+            codecs: self.codecs.clone(),
         }
     }
 }
@@ -880,6 +902,9 @@ fn managed_key(section: &str, key: &str) -> Option<&'static str> {
             Some("set `pbx.voicemail:` in site.yaml")
         }
         ("sip", "CallPkupFlg") | ("sip", "CallPkupSC") => Some("set `pbx.pickup:` in site.yaml"),
+        ("sys", "CodecPriority") => {
+            Some("set `codecs:` in site.yaml (or per model): it drives Asterisk's allow= too")
+        }
         ("sys", "WebPWD") | ("sys", "TelnetPWD") => Some("set `admin_password:` in site.yaml"),
         ("sys", "UserPWD") => Some("set `user_password:` in site.yaml"),
         ("sip", k) if line_key(k) => Some("set lines under the phone's `lines:`"),
@@ -1297,6 +1322,30 @@ fn resolve_site(
             _ => ok = false,
         }
     }
+    // Codecs: `codecs:`, or the older `asterisk.codecs` (the same list drives both sides now).
+    let site_codecs = match (&doc.codecs, &doc.asterisk.codecs) {
+        (Some(_), Some(_)) => {
+            r.error_at_key(
+                f,
+                &[key("asterisk"), key("codecs")],
+                "both `codecs:` and `asterisk.codecs:` are set",
+                "keep `codecs:` only: it drives the phones and Asterisk alike",
+            );
+            ok = false;
+            Vec::new()
+        }
+        (Some(list), None) => resolve_codecs(r, f, &[key("codecs")], list),
+        (None, Some(list)) => {
+            r.warning(
+                f,
+                &[key("asterisk"), key("codecs")],
+                "`asterisk.codecs` now drives the phones' codecs too",
+                "move the list to `codecs:` at the top of site.yaml",
+            );
+            resolve_codecs(r, f, &[key("asterisk"), key("codecs")], list)
+        }
+        (None, None) => vec![tables::CODECS[0], tables::CODECS[1]],
+    };
     for name in doc.profiles.keys() {
         ok &= r.text(
             f,
@@ -1394,6 +1443,14 @@ fn resolve_site(
         let mut p = base.to_vec();
         p.push(key("settings"));
         let settings = resolve_settings(r, f, &p, &m.settings, &[model]);
+        let codecs = match &m.codecs {
+            Some(list) => {
+                let mut p = base.to_vec();
+                p.push(key("codecs"));
+                resolve_codecs(r, f, &p, list)
+            }
+            None => site_codecs.clone(),
+        };
         models.insert(
             model,
             ModelCfg {
@@ -1402,6 +1459,8 @@ fn resolve_site(
                 entry_point,
                 max_lines,
                 settings,
+                codecs: codecs.iter().map(|c| c.asterisk.to_string()).collect(),
+                codec_priority: tables::codec_priority(&codecs),
             },
         );
     }
@@ -1509,40 +1568,65 @@ fn resolve_asterisk(r: &mut Reporter, f: &str, doc: &AsteriskDoc, transport: &st
         &doc.transport,
         format!("transport-{transport}"),
     );
-    let codecs = doc
-        .codecs
-        .clone()
-        .unwrap_or_else(|| vec!["alaw".to_string(), "ulaw".to_string()]);
-    for (i, c) in codecs.iter().enumerate() {
-        if !ASTERISK_CODECS.contains(&c.as_str()) {
-            let hint = match crate::models::closest(c, ASTERISK_CODECS.iter().copied()) {
-                Some(s) => format!("did you mean {s}?"),
-                None => format!("Asterisk knows: {}", ASTERISK_CODECS.join(", ")),
-            };
-            r.error(
-                f,
-                &[key("asterisk"), key("codecs"), Seg::Index(i)],
-                format!("unknown codec `{c}`"),
-                hint,
-            );
-        }
-    }
-    if codecs.is_empty() {
-        r.error(
-            f,
-            &[key("asterisk"), key("codecs")],
-            "asterisk.codecs is empty",
-            "list at least one codec, e.g. [alaw, ulaw]",
-        );
-    }
+    let voicemail_context = name(
+        "voicemail_context",
+        &doc.voicemail_context,
+        "default".to_string(),
+    );
     AsteriskCfg {
         context,
         subscribe_context,
-        codecs,
+        voicemail_context,
         qualify_frequency: doc.qualify_frequency.unwrap_or(60),
         max_contacts: doc.max_contacts.unwrap_or(1).max(1),
         transport,
     }
+}
+
+/// Checks a codec list: each codec must be one the phones and Asterisk both do.
+fn resolve_codecs(r: &mut Reporter, f: &str, at: &[Seg], list: &[String]) -> Vec<tables::Codec> {
+    let mut out = Vec::new();
+    for (i, c) in list.iter().enumerate() {
+        let mut p = at.to_vec();
+        p.push(Seg::Index(i));
+        match tables::codec(c, ASTERISK_CODECS) {
+            Ok(codec) if out.contains(&codec) => {
+                r.error(
+                    f,
+                    &p,
+                    format!("codec `{c}` is listed twice"),
+                    "list each codec once",
+                );
+            }
+            Ok(codec) => out.push(codec),
+            Err(why) => {
+                let both: Vec<&str> = tables::CODECS.iter().map(|c| c.asterisk).collect();
+                let what = match why {
+                    tables::CodecError::NotOnPhones => {
+                        format!("codec `{c}`: Asterisk can do it, the phones cannot")
+                    }
+                    tables::CodecError::NotInAsterisk => {
+                        format!("codec `{c}`: the phones can do it, Asterisk cannot")
+                    }
+                    tables::CodecError::Unknown => format!("unknown codec `{c}`"),
+                };
+                let hint = match crate::models::closest(c, both.iter().copied()) {
+                    Some(s) => format!("did you mean {s}? (both sides do {})", both.join(", ")),
+                    None => format!("both sides do {}", both.join(", ")),
+                };
+                r.error(f, &p, what, hint);
+            }
+        }
+    }
+    if list.is_empty() {
+        r.error(
+            f,
+            at,
+            "the codec list is empty",
+            "list at least one codec, e.g. [alaw, ulaw]",
+        );
+    }
+    out
 }
 
 /// Warns about a literal password in the repository; refuses the factory admin password.
@@ -1910,6 +1994,17 @@ fn resolve_phones(
                     ok = false;
                 }
             }
+            let codecs = match (&doc.codecs, cfg) {
+                (Some(list), _) => {
+                    let c = resolve_codecs(r, f, &at(&[key("codecs")]), list);
+                    (
+                        c.iter().map(|c| c.asterisk.to_string()).collect(),
+                        tables::codec_priority(&c),
+                    )
+                }
+                (None, Some(cfg)) => (cfg.codecs.clone(), cfg.codec_priority.clone()),
+                (None, None) => (Vec::new(), String::new()),
+            };
             if ok {
                 phones.push(Phone {
                     mac,
@@ -1920,6 +2015,7 @@ fn resolve_phones(
                     keys,
                     settings,
                     ip: doc.ip.clone(),
+                    codecs,
                     origin: Origin {
                         file: f.to_string(),
                         path: vec![idx(i)],

@@ -326,8 +326,15 @@ pub fn render_model_with(
         });
     }
     // The common file.
+    // The codec order comes from `codecs:` (Asterisk's allow= follows the same list); raw
+    // settings cannot set it.
     let merged: Vec<Entry> = settings_entries(&site.settings)
         .chain(settings_entries(&cfg.settings))
+        .chain(std::iter::once(entry(
+            "sys",
+            "CodecPriority",
+            cfg.codec_priority.as_str(),
+        )))
         .collect();
     let common_text = match &set.common_base {
         Some(base) => {
@@ -652,6 +659,9 @@ pub fn phone_entries<'a>(
     if let Some(u) = &secrets.user {
         e.push(entry("sys", "UserPWD", u.as_str()));
     }
+    // The codec order, always stated: a phone with codecs of its own, once they are removed,
+    // takes its model's again.
+    e.push(entry("sys", "CodecPriority", phone.codecs.1.as_str()));
     // Keys other phones of the model override: this phone states the common value, so a key
     // dropped from its own settings takes the common value again.
     for (s, k) in &files.override_keys {

@@ -249,6 +249,80 @@ pub fn transport_flag(transport: &str) -> Option<u8> {
 }
 
 /// What each `NtpZoneNum` stands for, as the phone's zone table names it (index = value).
+/// A codec both sides can do: its name for Asterisk's `allow=` and in the phones' `[sys]
+/// CodecPriority` (the names of the vendor's default file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Codec {
+    pub asterisk: &'static str,
+    pub phone: &'static str,
+}
+
+pub const CODECS: &[Codec] = &[
+    Codec {
+        asterisk: "alaw",
+        phone: "g711a",
+    },
+    Codec {
+        asterisk: "ulaw",
+        phone: "g711mu",
+    },
+    Codec {
+        asterisk: "g729",
+        phone: "g729",
+    },
+    Codec {
+        asterisk: "g723",
+        phone: "g723",
+    },
+    Codec {
+        asterisk: "g722",
+        phone: "g722",
+    },
+    Codec {
+        asterisk: "ilbc",
+        phone: "ilbc",
+    },
+];
+
+/// Codecs the phones know that Asterisk's `allow=` has no name for.
+pub const PHONE_ONLY_CODECS: &[&str] = &["gsmwbamr", "l16", "ilbc133"];
+
+/// Why a codec name cannot be used on both sides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodecError {
+    /// Asterisk knows it, the phones do not.
+    NotOnPhones,
+    /// The phones know it, Asterisk does not.
+    NotInAsterisk,
+    Unknown,
+}
+
+/// The codec by its Asterisk name (the phones' names are accepted too).
+pub fn codec(name: &str, asterisk_codecs: &[&str]) -> Result<Codec, CodecError> {
+    if let Some(c) = CODECS
+        .iter()
+        .find(|c| c.asterisk == name || c.phone == name)
+    {
+        return Ok(*c);
+    }
+    if asterisk_codecs.contains(&name) {
+        Err(CodecError::NotOnPhones)
+    } else if PHONE_ONLY_CODECS.contains(&name) {
+        Err(CodecError::NotInAsterisk)
+    } else {
+        Err(CodecError::Unknown)
+    }
+}
+
+/// `[sys] CodecPriority` for codecs in order: `g711a(1)g711mu(2)`.
+pub fn codec_priority(codecs: &[Codec]) -> String {
+    codecs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{}({})", c.phone, i + 1))
+        .collect()
+}
+
 pub const NTP_ZONE_NAMES: [&str; 64] = [
     "Kwajalein",
     "Midway/Samoa",

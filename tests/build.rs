@@ -27,7 +27,10 @@ fn a_phone_boots_from_the_built_web_root() {
     );
     // The vendor's common file with the model's settings merged over it, same order.
     assert_eq!(v.common.get("ipp", "Ringer_default_vol"), Some("5"));
-    assert_eq!(v.common.get("sys", "CodecPriority"), Some("g711a(1)"));
+    assert_eq!(
+        v.common.get("sys", "CodecPriority"),
+        Some("g711a(1)g711mu(2)")
+    );
     assert!(
         v.common_url.contains("/ST2030S_common_"),
         "{}",
@@ -222,7 +225,7 @@ fn numbers_from_history_alone_equal_numbers_from_incremental_builds() {
     repo.edit(
         "inventory/phones/base.yaml",
         "profile: sales",
-        "profile: sales\n  settings: {sys: {CodecPriority: \"g729(1)\"}}",
+        "profile: sales\n  settings: {sys: {VOIPDialPlan: \"0x.T\"}}",
     );
     repo.commit("c3c an override");
     repo.edit("inventory/site.yaml", "dtmf: rfc2833", "dtmf: info");
@@ -563,7 +566,7 @@ fn an_override_in_another_file_renumbers_the_models_phones_in_history_too() {
     repo.edit(
         "inventory/phones/more.yaml",
         "lines:",
-        "settings: {sys: {CodecPriority: \"g729(1)\"}}\n  lines:",
+        "settings: {sys: {VOIPDialPlan: \"0x.T\"}}\n  lines:",
     );
     repo.commit("c3");
     repo.edit(

@@ -159,7 +159,8 @@ proptest! {
                         // its own, one hint per BLF target.
                         prop_assert_eq!(c.sections.len(), 1, "{:?}", names);
                         let targets = asterisk::blf_targets(&inv).0;
-                        prop_assert_eq!(c.sections[0].entries.len(), targets.len());
+                        let pickup = usize::from(inv.site.pbx.pickup.is_some());
+                        prop_assert_eq!(c.sections[0].entries.len(), targets.len() + pickup);
                         for (e, t) in c.sections[0].entries.iter().zip(&targets) {
                             prop_assert_eq!(e.key.as_str(), "exten");
                             prop_assert!(e.value.starts_with(&format!("{},hint,", t)), "{:?}", e.value);
