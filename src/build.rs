@@ -463,6 +463,12 @@ pub fn render_all(
 
 /// `provsite check`: everything but writing.
 pub fn check(opts: &Options) -> Result<Vec<Diagnostic>> {
+    let mut warnings = check_one(opts)?;
+    warnings.extend(crate::diff::kept_since_parent(opts));
+    Ok(warnings)
+}
+
+fn check_one(opts: &Options) -> Result<Vec<Diagnostic>> {
     let loaded = load(opts, None, false)?;
     // Without every password the files cannot be rendered; check has reported what is missing.
     if all_secrets_available(&loaded) {

@@ -71,6 +71,64 @@ pub struct Diff {
     /// Phones that will fetch new files (reload), and those that will flash firmware.
     pub reload: Vec<String>,
     pub upgrade: Vec<String>,
+    /// Keys the phones were given and are given no more: they keep the value they have.
+    pub kept: Vec<Kept>,
+}
+
+/// A key no file of a phone states any more: the phone keeps its old value (a phone applies
+/// what its files say and keeps the rest).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Kept {
+    pub section: String,
+    pub key: String,
+    /// The value the phones were last given (`(hidden)` for a password).
+    pub value: String,
+    pub phones: Vec<String>,
+}
+
+impl Kept {
+    /// How to reset it, as a raw setting.
+    pub fn hint(&self) -> String {
+        format!(
+            "to give the phones another value, state it: settings: {{{}: {{{}: \"<value>\"}}}}",
+            self.section, self.key
+        )
+    }
+}
+
+/// The keys phones of `b` no longer get from any of their files though `a` gave them.
+fn kept_keys(a: &Side, b: &Side) -> Vec<Kept> {
+    let mut kept: BTreeMap<(String, String), (String, Vec<String>)> = BTreeMap::new();
+    for (mac, (model, _, _, kv)) in &b.phones {
+        let Some((old_model, _, _, old_kv)) = a.phones.get(mac) else {
+            continue;
+        };
+        let empty = BTreeMap::new();
+        let common_now = b.common.get(model.name()).unwrap_or(&empty);
+        let common_before = a.common.get(old_model.name()).unwrap_or(&empty);
+        for (k, v) in old_kv.iter().chain(common_before.iter()) {
+            if !kv.contains_key(k) && !common_now.contains_key(k) {
+                let e = kept
+                    .entry(k.clone())
+                    .or_insert_with(|| (v.clone(), Vec::new()));
+                if !e.1.contains(mac) {
+                    e.1.push(mac.clone());
+                }
+            }
+        }
+    }
+    kept.into_iter()
+        .map(|((section, key), (value, phones))| Kept {
+            value: if PASSWORD_KEYS.contains(&key.as_str()) {
+                "(hidden)".to_string()
+            } else {
+                value
+            },
+            section,
+            key,
+            phones,
+        })
+        .collect()
 }
 
 fn mask(s: &Secret) -> Secret {
@@ -200,6 +258,60 @@ fn changes(
 pub fn diff(opts: &Options, from: &str, to: &str) -> Result<Diff, Error> {
     let a = side(opts, from)?;
     let b = side(opts, to)?;
+    Ok(compare(a, b))
+}
+
+/// The keys the phones keep although the checked inventory no longer states them, against the
+/// commit before it (the first parent; for a working-tree check, HEAD): warnings for `check`.
+pub fn kept_since_parent(opts: &Options) -> Vec<crate::error::Diagnostic> {
+    let (before, after_opts) = if opts.worktree {
+        (
+            Options {
+                worktree: false,
+                rev: "HEAD".into(),
+                ..opts.clone()
+            },
+            opts.clone(),
+        )
+    } else {
+        (
+            Options {
+                rev: format!("{}^", opts.rev),
+                ..opts.clone()
+            },
+            opts.clone(),
+        )
+    };
+    // No parent, or a parent that does not build: nothing to compare with.
+    let (Ok(a), Ok(b)) = (
+        side(&before, &before.rev),
+        side(&after_opts, &after_opts.rev),
+    ) else {
+        return Vec::new();
+    };
+    let site = format!("{}/site.yaml", opts.inventory.display());
+    kept_keys(&a, &b)
+        .into_iter()
+        .map(|k| {
+            let shown: Vec<&str> = k.phones.iter().take(5).map(String::as_str).collect();
+            crate::error::Diagnostic::warning(
+                site.trim_start_matches("./"),
+                format!(
+                    "[{}] {} is no longer written for {} phone(s) ({}{}): they keep the value they were given ({})",
+                    k.section,
+                    k.key,
+                    k.phones.len(),
+                    shown.join(", "),
+                    if k.phones.len() > 5 { ", ..." } else { "" },
+                    k.value
+                ),
+            )
+            .hint(k.hint())
+        })
+        .collect()
+}
+
+fn compare(a: Side, b: Side) -> Diff {
     let mut d = Diff {
         from: a.label.clone(),
         to: b.label.clone(),
@@ -210,6 +322,7 @@ pub fn diff(opts: &Options, from: &str, to: &str) -> Result<Diff, Error> {
         common: BTreeMap::new(),
         reload: Vec::new(),
         upgrade: Vec::new(),
+        kept: kept_keys(&a, &b),
     };
     let fw_keys: BTreeSet<&(String, String)> = a.firmware.keys().chain(b.firmware.keys()).collect();
     let mut fw_models = BTreeSet::new();
@@ -266,7 +379,7 @@ pub fn diff(opts: &Options, from: &str, to: &str) -> Result<Diff, Error> {
             }
         }
     }
-    Ok(d)
+    d
 }
 
 /// Inventory text as the output shows it: in Markdown every character that could open markup is
@@ -401,6 +514,23 @@ pub fn render(d: &Diff, markdown: bool) -> String {
                     show(&c.after, markdown)
                 );
             }
+        }
+    }
+    if !d.kept.is_empty() {
+        h(&mut t, "Kept by the phones (no longer written)");
+        for k in &d.kept {
+            let shown: Vec<&str> = k.phones.iter().take(10).map(String::as_str).collect();
+            let _ = writeln!(
+                t,
+                "{item}[{}] {}: {} phone(s) ({}{}) keep {}; {}",
+                k.section,
+                k.key,
+                k.phones.len(),
+                shown.join(", "),
+                if k.phones.len() > 10 { ", ..." } else { "" },
+                show(&Some(k.value.clone()), markdown),
+                esc(&k.hint(), markdown)
+            );
         }
     }
     if d.reload.is_empty() && d.added.is_empty() && d.removed.is_empty() {

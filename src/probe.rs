@@ -430,8 +430,22 @@ pub fn probe(client: &Client, target: &PhoneTarget) -> Result<Report, Failure> {
             format!("the phone would skip it: {}", p.join("; ")),
         )
     })?;
-    files.push(check("phone file", &phone_url, &phone_bytes)?);
     let config_sn = own.get("sys", "config_sn").unwrap_or_default().to_string();
+    // The number the phone remembers with other bytes: the phone would ignore this file.
+    if let Some(p) = manifest.as_ref().and_then(|m| m.phones.get(&mac)) {
+        let sha = sha256_hex(&phone_bytes);
+        if p.config_sn == config_sn && p.file.sha256 != sha {
+            return Err(fail(
+                "phone file",
+                &phone_url,
+                format!(
+                    "config_sn {config_sn} is the manifest's, but the bytes differ (SHA-256 {sha}, the manifest says {}): a phone that applied {config_sn} would ignore this file",
+                    p.file.sha256
+                ),
+            ));
+        }
+    }
+    files.push(check("phone file", &phone_url, &phone_bytes)?);
     if let Some(p) = manifest.as_ref().and_then(|m| m.phones.get(&mac)) {
         if p.config_sn != config_sn {
             return Err(fail(
@@ -689,7 +703,13 @@ pub fn render_report(r: &Report) -> String {
         None => line("no manifest: sizes and SHA-256 not checked".to_string()),
     }
     for f in &r.files {
-        let name = f.url.rsplit('/').next().unwrap_or(&f.url);
+        // What a phone caches by name or URL (common file, telcfg) is shown by its whole URL:
+        // it must stay the same from release to release while the bytes do.
+        let name = if matches!(f.role.as_str(), "common file" | "telcfg") {
+            f.url.as_str()
+        } else {
+            f.url.rsplit('/').next().unwrap_or(&f.url)
+        };
         let version = f
             .version
             .as_ref()

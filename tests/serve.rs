@@ -34,6 +34,15 @@ fn probe_all_and_one_phone_pass_against_serve() {
         &["http://prov.test/ST2030S.inf", "--mac", "00:1f:9f:16:e8:49"],
     );
     let text = String::from_utf8_lossy(&one.stdout);
+    // The shared files by their whole URL, in common/ (the same for every release).
+    assert!(
+        text.contains("http://prov.test/common/ST2030S_common_"),
+        "{text}"
+    );
+    assert!(
+        text.contains("http://prov.test/common/TelConf2030_"),
+        "{text}"
+    );
     assert!(
         one.status.success(),
         "{text}{}",
@@ -413,6 +422,18 @@ fn probe_names_the_step_that_breaks() {
             }),
             "step `phone file` failed",
             "config_sn",
+        ),
+        (
+            "same config_sn, other bytes",
+            Box::new(|root| {
+                let p = root.join(&own);
+                let t = provsite::vendor_format::decode(&std::fs::read(&p).unwrap());
+                let changed = t.replace("Hélène Dupont", "Hélène Durand");
+                assert_ne!(changed, t);
+                std::fs::write(&p, changed.chars().map(|c| c as u8).collect::<Vec<u8>>()).unwrap();
+            }),
+            "step `phone file` failed",
+            "is the manifest's, but the bytes differ",
         ),
         (
             "phone file saved as UTF-8",
