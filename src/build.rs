@@ -338,10 +338,10 @@ fn check_secrets(
         report(s, o, "user_password".into(), &mut derived_lines);
     }
     for p in &inv.phones {
-        for l in &p.lines {
+        for (l, origin) in p.lines.iter().zip(&p.password_origins) {
             report(
                 &l.password,
-                &l.password_origin,
+                origin,
                 format!("line {} of phone {}", l.user, p.mac),
                 &mut derived_lines,
             );
@@ -519,7 +519,7 @@ struct History<'a> {
     items: HashMap<String, PhoneDoc>,
     /// Per phones file path, the digests of the last version rendered, by phone content: a
     /// commit that edits one phone of a file renders that phone only.
-    by_path: HashMap<String, (SiteKey, String, HashMap<inventory::PhoneContent, String>)>,
+    by_path: HashMap<String, (SiteKey, String, HashMap<inventory::PhoneSpec, String>)>,
 }
 
 /// Per model, the raw keys its phones override.
@@ -659,8 +659,7 @@ impl History<'_> {
         let mut now = HashMap::with_capacity(phones.len());
         let mut out = Vec::with_capacity(phones.len());
         for p in phones {
-            let content = p.content();
-            let digest = match known.get(&content) {
+            let digest = match known.get(&p.spec) {
                 Some(d) => d.clone(),
                 None => {
                     let s = phone_secrets(&ctx.site, p, &self.loaded.site_secret)?;
@@ -677,7 +676,7 @@ impl History<'_> {
                 }
             };
             out.push((p.mac.clone(), digest.clone()));
-            now.insert(content, digest);
+            now.insert(p.spec.clone(), digest);
         }
         self.by_path
             .insert(path.to_string(), (site_key, overrides_key.to_string(), now));
@@ -857,7 +856,7 @@ impl History<'_> {
                 .collect();
             let contents = entries
                 .iter()
-                .map(|(p, f)| (p.content(), f.digest.clone()))
+                .map(|(p, f)| (p.spec.clone(), f.digest.clone()))
                 .collect();
             let overrides = overrides_of(entries.iter().map(|(p, _)| *p)).0;
             self.overrides

@@ -146,7 +146,7 @@ fn masked(inv: &Inventory) -> Inventory {
         *s = mask(s);
     }
     for p in &mut inv.phones {
-        for l in &mut p.lines {
+        for l in &mut p.spec.lines {
             l.password = mask(&l.password);
         }
     }

@@ -500,11 +500,13 @@ pub struct Line {
     pub auth_user: String,
     pub display_name: String,
     pub password: Secret,
-    pub password_origin: Origin,
 }
 
-#[derive(Debug, Clone)]
-pub struct Phone {
+/// Everything a phone's files are rendered from, and nothing else: the renderer sees only this,
+/// so it is also the key under which the history walk remembers a phone's digest. A field added
+/// here is part of that key by construction (there is no copy of the fields to forget).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PhoneSpec {
     /// 12 upper-case hex digits.
     pub mac: String,
     pub model: ModelId,
@@ -518,48 +520,21 @@ pub struct Phone {
     /// Asterisk's names of the phone's codecs and its `CodecPriority` (the model's unless the
     /// phone sets its own).
     pub codecs: (Vec<String>, String),
+}
+
+/// A phone: what it is rendered from, and where the inventory says it (for messages).
+#[derive(Debug, Clone)]
+pub struct Phone {
+    pub spec: PhoneSpec,
     pub origin: Origin,
+    /// Where each line's password is written (or would be).
+    pub password_origins: Vec<Origin>,
 }
 
-/// Everything of a phone that its files depend on (not where it is written): equal contents
-/// render equal files under the same site.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PhoneContent {
-    mac: String,
-    model: ModelId,
-    name: Option<String>,
-    profile: Option<String>,
-    lines: Vec<(String, String, String, Secret)>,
-    keys: BTreeMap<u32, FnKey>,
-    settings: Settings,
-    ip: Option<String>,
-    codecs: (Vec<String>, String),
-}
-
-impl Phone {
-    pub fn content(&self) -> PhoneContent {
-        PhoneContent {
-            mac: self.mac.clone(),
-            model: self.model,
-            name: self.name.clone(),
-            profile: self.profile.clone(),
-            lines: self
-                .lines
-                .iter()
-                .map(|l| {
-                    (
-                        l.user.clone(),
-                        l.auth_user.clone(),
-                        l.display_name.clone(),
-                        l.password.clone(),
-                    )
-                })
-                .collect(),
-            keys: self.keys.clone(),
-            settings: self.settings.clone(),
-            ip: self.ip.clone(),
-            codecs: self.codecs.clone(),
-        }
+impl std::ops::Deref for Phone {
+    type Target = PhoneSpec;
+    fn deref(&self) -> &PhoneSpec {
+        &self.spec
     }
 }
 
@@ -1802,6 +1777,7 @@ fn resolve_phones(
                 ok = false;
             }
             let mut lines = Vec::new();
+            let mut password_origins = Vec::new();
             for (li, l) in doc.lines.iter().enumerate() {
                 let lp = |k: &str| at(&[key("lines"), idx(li), key(k)]);
                 ok &= r.text(f, &lp("user"), Field::SipUser, "SIP user", &l.user.0);
@@ -1872,10 +1848,10 @@ fn resolve_phones(
                     auth_user,
                     display_name,
                     password,
-                    password_origin: Origin {
-                        file: f.to_string(),
-                        path: lp("password"),
-                    },
+                });
+                password_origins.push(Origin {
+                    file: f.to_string(),
+                    path: lp("password"),
                 });
             }
             // Function keys: the profile's, then the phone's own over them.
@@ -2007,19 +1983,22 @@ fn resolve_phones(
             };
             if ok {
                 phones.push(Phone {
-                    mac,
-                    model,
-                    name: doc.name.clone(),
-                    profile: profile.map(|(n, _)| n),
-                    lines,
-                    keys,
-                    settings,
-                    ip: doc.ip.clone(),
-                    codecs,
+                    spec: PhoneSpec {
+                        mac,
+                        model,
+                        name: doc.name.clone(),
+                        profile: profile.map(|(n, _)| n),
+                        lines,
+                        keys,
+                        settings,
+                        ip: doc.ip.clone(),
+                        codecs,
+                    },
                     origin: Origin {
                         file: f.to_string(),
                         path: vec![idx(i)],
                     },
+                    password_origins,
                 });
             }
         }

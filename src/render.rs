@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::error::Diagnostic;
 use crate::firmware_store::FirmwareFiles;
 use crate::hashing::sha256_hex;
-use crate::inventory::{FnKey, Inventory, Phone, Settings, Site};
+use crate::inventory::{FnKey, Inventory, Phone, PhoneSpec, Settings, Site};
 use crate::models::ModelId;
 use crate::vendor_format::{self, ConfigFile, FileKind};
 use sha2::{Digest, Sha256};
@@ -562,7 +562,7 @@ impl SiteValues {
 pub fn phone_entries<'a>(
     site: &'a Site,
     files: &'a ModelFiles,
-    phone: &'a Phone,
+    phone: &'a PhoneSpec,
     secrets: &'a PhoneSecrets,
 ) -> Vec<Entry<'a>> {
     let names = key_names(phone.model);
@@ -687,7 +687,7 @@ pub fn render_phone(
     templates: &Templates,
     site: &Site,
     files: &ModelFiles,
-    phone: &Phone,
+    phone: &PhoneSpec,
     secrets: &PhoneSecrets,
     check: bool,
 ) -> Result<PhoneFile, String> {
@@ -755,7 +755,7 @@ pub fn fill_config_sn(body: &[u8], sn: &str) -> Vec<u8> {
 }
 
 /// The per-phone file name: `<MODEL>S_<MAC>.txt`.
-pub fn phone_file_name(phone: &Phone) -> String {
+pub fn phone_file_name(phone: &PhoneSpec) -> String {
     format!("{}_{}.txt", phone.model.file_prefix(), phone.mac)
 }
 

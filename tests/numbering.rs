@@ -203,3 +203,38 @@ fn two_working_tree_builds_of_different_content_get_different_numbers() {
     assert_ne!(first[M2].0, second[M2].0);
     assert_eq!(first[M1], second[M1]);
 }
+
+/// The history walk remembers a phone's digest under everything it is rendered from: a change
+/// in any rendered field (here `codecs`, the newest) must count as a change of the phone, or a
+/// build from history alone would give it an older number than the commit that changed it.
+#[test]
+fn a_change_in_any_rendered_field_renumbers_from_history_alone() {
+    let r = Repo::with_base();
+    r.edit(
+        "inventory/phones/base.yaml",
+        "lines: [{user: \"1003\"}]",
+        "lines: [{user: \"1003\"}]\n  codecs: [alaw]",
+    );
+    r.commit("c1");
+    r.edit("inventory/phones/base.yaml", "codecs: [alaw]", "codecs: [ulaw]");
+    let c2 = r.commit("c2: only the codecs of 1003's phone");
+    r.edit(
+        "inventory/phones/base.yaml",
+        "display_name: \"Zoé\"",
+        "display_name: \"Zoé B\"",
+    );
+    r.commit("c3: another phone of the same file");
+    // From scratch: numbers from the history walk alone.
+    r.build(&["--out", "fresh"]);
+    let fresh = numbers(&r.path().join("fresh"));
+    // Incrementally: a build at c2, then at HEAD.
+    r.git(&["checkout", "-q", &c2]);
+    r.build(&["--out", "inc"]);
+    let at_c2 = numbers(&r.path().join("inc"));
+    r.git(&["checkout", "-q", "main"]);
+    r.build(&["--out", "inc"]);
+    let inc = numbers(&r.path().join("inc"));
+    assert_eq!(fresh, inc);
+    assert_eq!(fresh[M22].0, at_c2[M22].0, "the phone last changed at c2");
+    assert_ne!(fresh[M22].0, fresh[M1].0);
+}
