@@ -17,6 +17,10 @@ pub enum Format {
     Sip,
 }
 
+impl crate::Choice for Format {
+    const ALL: &'static [(&'static str, Self)] = &[("pjsip", Format::Pjsip), ("sip", Format::Sip)];
+}
+
 /// One SIP account: a line user, possibly on several phones (a shared line).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {

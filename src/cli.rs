@@ -2,7 +2,20 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
+use provsite::Choice;
+
+/// Parses one of a [`Choice`]'s names (and lists them in the help).
+fn choice<T: Choice + Clone>() -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(T::ALL.iter().map(|(name, _)| *name)).try_map(|s: String| {
+        T::ALL
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| format!("`{s}` is not one of the choices"))
+    })
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -65,7 +78,7 @@ pub struct DiffArgs {
 }
 
 const fn provsite_default_cap() -> usize {
-    crate::publish::DELETE_CAP
+    provsite::publish::DELETE_CAP
 }
 
 #[derive(Debug, Args)]
@@ -105,20 +118,13 @@ pub struct PublishArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DhcpFormat {
-    Isc,
-    Kea,
-    Dnsmasq,
-}
-
 #[derive(Debug, Args)]
 pub struct DhcpArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// Which DHCP server the configuration is for
-    #[arg(long, value_enum)]
-    pub format: DhcpFormat,
+    #[arg(long, value_parser = choice::<provsite::dhcp::Format>())]
+    pub format: provsite::dhcp::Format,
     /// Print a complete configuration for this subnet (CIDR) instead of a snippet
     #[arg(long, value_name = "CIDR", requires = "range")]
     pub subnet: Option<String>,
@@ -130,19 +136,13 @@ pub struct DhcpArgs {
     pub interface: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum AsteriskFormat {
-    Pjsip,
-    Sip,
-}
-
 #[derive(Debug, Args)]
 pub struct AsteriskArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// chan_pjsip (pjsip.conf) or chan_sip (sip.conf)
-    #[arg(long, value_enum, default_value = "pjsip")]
-    pub format: AsteriskFormat,
+    #[arg(long, default_value = "pjsip", value_parser = choice::<provsite::asterisk::Format>())]
+    pub format: provsite::asterisk::Format,
     /// Print the BLF hints for extensions.conf instead of the accounts
     #[arg(long, conflicts_with = "notify")]
     pub hints: bool,
@@ -207,7 +207,7 @@ pub struct ServeArgs {
 }
 
 fn parse_stall(s: &str) -> Result<std::time::Duration, String> {
-    let d = crate::publish::parse_duration(s)?;
+    let d = provsite::publish::parse_duration(s)?;
     if d.is_zero() || d > std::time::Duration::from_secs(3600) {
         return Err("give a duration from 1s to 1h".into());
     }
@@ -215,7 +215,7 @@ fn parse_stall(s: &str) -> Result<std::time::Duration, String> {
 }
 
 fn parse_positive_duration(s: &str) -> Result<std::time::Duration, String> {
-    let d = crate::publish::parse_duration(s)?;
+    let d = provsite::publish::parse_duration(s)?;
     if d.is_zero() || d > std::time::Duration::from_secs(7 * 86_400) {
         return Err("give a duration from 1s to 7d".into());
     }
@@ -254,18 +254,11 @@ pub struct ProbeArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum WebserverFormat {
-    Nginx,
-    Apache,
-    Caddy,
-}
-
 #[derive(Debug, Args)]
 pub struct WebserverArgs {
     /// Which server the configuration is for
-    #[arg(long, value_enum)]
-    pub format: WebserverFormat,
+    #[arg(long, value_parser = choice::<provsite::webserver::Format>())]
+    pub format: provsite::webserver::Format,
     /// The web root the server serves (made absolute)
     #[arg(long, default_value = "public", value_name = "DIR")]
     pub root: PathBuf,

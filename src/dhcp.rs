@@ -22,6 +22,14 @@ pub enum Format {
     Dnsmasq,
 }
 
+impl crate::Choice for Format {
+    const ALL: &'static [(&'static str, Self)] = &[
+        ("isc", Format::Isc),
+        ("kea", Format::Kea),
+        ("dnsmasq", Format::Dnsmasq),
+    ];
+}
+
 /// A whole configuration rather than a snippet: the subnet, its dynamic range, and optionally the
 /// interface to serve.
 #[derive(Debug, Clone)]

@@ -8,7 +8,6 @@
 pub mod asterisk;
 pub mod asterisk_conf;
 pub mod build;
-pub mod cli;
 pub mod config_sn;
 pub mod dhcp;
 pub mod diff;
@@ -36,3 +35,9 @@ pub mod vendor_format;
 pub mod webserver;
 pub mod yaml_limits;
 pub mod yaml_locate;
+
+/// A setting with a fixed set of named values (an output format): the command line lists and
+/// parses them from here, so each set is written once.
+pub trait Choice: Copy + Send + Sync + 'static {
+    const ALL: &'static [(&'static str, Self)];
+}

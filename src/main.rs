@@ -7,12 +7,13 @@ use std::process::ExitCode;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use provsite::build::{self, Options, Progress};
-use provsite::cli::{
-    AsteriskArgs, AsteriskFormat, BuildArgs, CheckArgs, Cli, Command, DhcpArgs, DhcpFormat,
-    DiffArgs, DiffFormat, ImportArgs, ProbeArgs, PublishArgs, ServeArgs, SourceArgs, WebserverArgs,
-    WebserverFormat,
+mod cli;
+
+use cli::{
+    AsteriskArgs, BuildArgs, CheckArgs, Cli, Command, DhcpArgs, DiffArgs, DiffFormat, ImportArgs,
+    ProbeArgs, PublishArgs, ServeArgs, SourceArgs, WebserverArgs,
 };
+use provsite::build::{self, Options, Progress};
 use provsite::error::{Diagnostic, Error};
 
 fn main() -> ExitCode {
@@ -146,23 +147,18 @@ fn inventory_for(s: &SourceArgs) -> Result<(build::Loaded, String), Error> {
 }
 
 fn run_dhcp(a: DhcpArgs) -> Result<(), Error> {
-    use provsite::dhcp::{render, Format, Network};
+    use provsite::dhcp::{render, Network};
     let net = match (&a.subnet, &a.range) {
         (Some(s), Some(r)) => Some(Network::parse(s, r, a.interface.clone())?),
         _ => None,
     };
     let (loaded, origin) = inventory_for(&a.source)?;
-    let format = match a.format {
-        DhcpFormat::Isc => Format::Isc,
-        DhcpFormat::Kea => Format::Kea,
-        DhcpFormat::Dnsmasq => Format::Dnsmasq,
-    };
-    print!("{}", render(&loaded.inv, format, net.as_ref(), &origin)?);
+    print!("{}", render(&loaded.inv, a.format, net.as_ref(), &origin)?);
     Ok(())
 }
 
 fn run_asterisk(a: AsteriskArgs) -> Result<(), Error> {
-    use provsite::asterisk::{accounts, render, Format, Output};
+    use provsite::asterisk::{accounts, render, Output};
     let (loaded, origin) = inventory_for(&a.source)?;
     let output = if a.hints {
         Output::Hints
@@ -176,11 +172,7 @@ fn run_asterisk(a: AsteriskArgs) -> Result<(), Error> {
     } else {
         Vec::new()
     };
-    let format = match a.format {
-        AsteriskFormat::Pjsip => Format::Pjsip,
-        AsteriskFormat::Sip => Format::Sip,
-    };
-    let (text, warnings) = render(&loaded.inv, &accts, format, output, a.phoneprov, &origin)?;
+    let (text, warnings) = render(&loaded.inv, &accts, a.format, output, a.phoneprov, &origin)?;
     print!("{text}");
     for w in warnings {
         eprintln!("warning: {w}");
@@ -321,13 +313,9 @@ fn run_probe(a: ProbeArgs) -> Result<(), Error> {
 }
 
 fn run_webserver(a: WebserverArgs) -> Result<(), Error> {
-    use provsite::webserver::{render, Format, WebserverOptions};
+    use provsite::webserver::{render, WebserverOptions};
     let text = render(&WebserverOptions {
-        format: match a.format {
-            WebserverFormat::Nginx => Format::Nginx,
-            WebserverFormat::Apache => Format::Apache,
-            WebserverFormat::Caddy => Format::Caddy,
-        },
+        format: a.format,
         root: a.root,
         server_name: a.server_name,
         listen: a.listen,

@@ -14,6 +14,14 @@ pub enum Format {
     Caddy,
 }
 
+impl crate::Choice for Format {
+    const ALL: &'static [(&'static str, Self)] = &[
+        ("nginx", Format::Nginx),
+        ("apache", Format::Apache),
+        ("caddy", Format::Caddy),
+    ];
+}
+
 #[derive(Debug, Clone)]
 pub struct WebserverOptions {
     pub format: Format,

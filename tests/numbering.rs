@@ -216,7 +216,11 @@ fn a_change_in_any_rendered_field_renumbers_from_history_alone() {
         "lines: [{user: \"1003\"}]\n  codecs: [alaw]",
     );
     r.commit("c1");
-    r.edit("inventory/phones/base.yaml", "codecs: [alaw]", "codecs: [ulaw]");
+    r.edit(
+        "inventory/phones/base.yaml",
+        "codecs: [alaw]",
+        "codecs: [ulaw]",
+    );
     let c2 = r.commit("c2: only the codecs of 1003's phone");
     r.edit(
         "inventory/phones/base.yaml",
