@@ -16,6 +16,7 @@ use crate::inventory::{self, Inventory, PhoneDoc, Secret, SourceText};
 use crate::manifest::{FileEntry, FirmwareEntry, Manifest, ModelEntry, PhoneEntry};
 use crate::models::ModelId;
 use crate::output::{self, Staging};
+use crate::parallel;
 use crate::render::{self, ModelFiles, PhoneFile, PhoneSecrets, Templates};
 use crate::secrets::{self, Missing, SecretSource, SiteSecret};
 use crate::source::{CommitInfo, InventoryFiles, Snapshot, Source};
@@ -105,28 +106,13 @@ fn parse_all(
     cache: &mut HashMap<Oid, Arc<Vec<PhoneDoc>>>,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<(SourceText, Arc<Vec<PhoneDoc>>)> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    let chunk = files.phones.len().div_ceil(threads).max(1);
-    type Parsed = Result<Vec<PhoneDoc>, Vec<Diagnostic>>;
-    let parsed: Vec<Parsed> = std::thread::scope(|scope| {
-        let handles: Vec<_> = files
-            .phones
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(src, _)| inventory::parse_phones(src))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("parsing does not panic"))
-            .collect()
-    });
+    let parsed = parallel::in_chunks(&files.phones, parallel::cores(), |_, part| {
+        part.iter()
+            .map(|(src, _)| inventory::parse_phones(src))
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten();
     let mut out = Vec::new();
     for ((src, blob), result) in files.phones.iter().zip(parsed) {
         match result {
@@ -413,47 +399,30 @@ pub fn render_all(
         );
     }
     progress.stage("render", inv.phones.len() as u64);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    let chunk = inv.phones.len().div_ceil(threads).max(1);
-    let results: Vec<std::result::Result<Vec<PhoneFile>, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = inv
-            .phones
-            .chunks(chunk)
-            .map(|phones| {
-                let models = &models;
-                scope.spawn(move || {
-                    let mut out = Vec::with_capacity(phones.len());
-                    for (i, p) in phones.iter().enumerate() {
-                        let s = phone_secrets(&inv.site, p, site_secret).ok_or_else(|| {
-                            format!("a password of phone {} is unavailable", p.mac)
-                        })?;
-                        out.push(render::render_phone(
-                            templates,
-                            &inv.site,
-                            &models[&p.model],
-                            p,
-                            &s,
-                            true,
-                        )?);
-                        if i % 256 == 255 {
-                            progress.advance(256);
-                        }
-                    }
-                    progress.advance((phones.len() % 256) as u64);
-                    Ok(out)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("a render thread panicked".into()))
-            })
-            .collect()
-    });
+    let results = parallel::in_chunks(
+        &inv.phones,
+        parallel::cores(),
+        |_, phones| -> std::result::Result<Vec<PhoneFile>, String> {
+            let mut out = Vec::with_capacity(phones.len());
+            for (i, p) in phones.iter().enumerate() {
+                let s = phone_secrets(&inv.site, p, site_secret)
+                    .ok_or_else(|| format!("a password of phone {} is unavailable", p.mac))?;
+                out.push(render::render_phone(
+                    templates,
+                    &inv.site,
+                    &models[&p.model],
+                    p,
+                    &s,
+                    true,
+                )?);
+                if i % 256 == 255 {
+                    progress.advance(256);
+                }
+            }
+            progress.advance((phones.len() % 256) as u64);
+            Ok(out)
+        },
+    );
     let mut phones = Vec::with_capacity(inv.phones.len());
     for r in results {
         phones.extend(r?);
@@ -1169,71 +1138,51 @@ fn write_phone_files(
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(8);
-    let chunk = inv.phones.len().div_ceil(writers).max(1);
     let previous_dir =
         previous.map(|(m, out)| out.join("releases").join(&m.release).join("config"));
+    let previous_dir = previous_dir.as_deref();
     type Written = (Vec<(String, PhoneEntry)>, usize);
-    let results: Vec<Result<Written>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = inv
-            .phones
-            .chunks(chunk)
-            .zip(files.chunks(chunk))
-            .map(|(phones, files)| {
-                let previous_dir = previous_dir.as_deref();
-                scope.spawn(move || {
-                    let mut out = Vec::with_capacity(phones.len());
-                    let mut linked = 0;
-                    for (i, (p, f)) in phones.iter().zip(files).enumerate() {
-                        let Stamp { sn, time } = numbering.phones[&p.mac];
-                        let sn = config_sn::format(sn);
-                        let body = render::fill_config_sn(&f.body, &sn);
-                        let name = render::phone_file_name(p);
-                        let file =
-                            file_entry("phone", format!("releases/{release}/config/{name}"), &body);
-                        let target = config_dir.join(&name);
-                        let same_as_live = previous
-                            .and_then(|(m, _)| m.phones.get(&p.mac))
-                            .is_some_and(|old| {
-                                old.file.sha256 == file.sha256 && old.changed_at == time
-                            });
-                        let mtime = output::release_mtime(time);
-                        let was_linked = same_as_live
-                            && previous_dir.is_some_and(|d| {
-                                let live = d.join(&name);
-                                let same_mtime =
-                                    std::fs::metadata(&live).and_then(|m| m.modified()).ok()
-                                        == Some(mtime);
-                                same_mtime && std::fs::hard_link(&live, &target).is_ok()
-                            });
-                        if was_linked {
-                            linked += 1;
-                        } else {
-                            output::write_new_file(&target, &body, mtime)?;
-                        }
-                        let entry = PhoneEntry {
-                            model: p.model.name().to_string(),
-                            name: p.name.clone(),
-                            config_sn: sn,
-                            changed_at: time,
-                            digest: f.digest.clone(),
-                            file,
-                        };
-                        out.push((p.mac.clone(), entry));
-                        if i % 256 == 255 {
-                            progress.advance(256);
-                        }
-                    }
-                    Ok((out, linked))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::Build("a writer thread panicked".into())))
-            })
-            .collect()
+    let results = parallel::in_chunks(&inv.phones, writers, |offset, phones| -> Result<Written> {
+        let files = &files[offset..offset + phones.len()];
+        let mut out = Vec::with_capacity(phones.len());
+        let mut linked = 0;
+        for (i, (p, f)) in phones.iter().zip(files).enumerate() {
+            let Stamp { sn, time } = numbering.phones[&p.mac];
+            let sn = config_sn::format(sn);
+            let body = render::fill_config_sn(&f.body, &sn);
+            let name = render::phone_file_name(p);
+            let file = file_entry("phone", format!("releases/{release}/config/{name}"), &body);
+            let target = config_dir.join(&name);
+            let same_as_live = previous
+                .and_then(|(m, _)| m.phones.get(&p.mac))
+                .is_some_and(|old| old.file.sha256 == file.sha256 && old.changed_at == time);
+            let mtime = output::release_mtime(time);
+            let was_linked = same_as_live
+                && previous_dir.is_some_and(|d| {
+                    let live = d.join(&name);
+                    let same_mtime =
+                        std::fs::metadata(&live).and_then(|m| m.modified()).ok() == Some(mtime);
+                    same_mtime && std::fs::hard_link(&live, &target).is_ok()
+                });
+            if was_linked {
+                linked += 1;
+            } else {
+                output::write_new_file(&target, &body, mtime)?;
+            }
+            let entry = PhoneEntry {
+                model: p.model.name().to_string(),
+                name: p.name.clone(),
+                config_sn: sn,
+                changed_at: time,
+                digest: f.digest.clone(),
+                file,
+            };
+            out.push((p.mac.clone(), entry));
+            if i % 256 == 255 {
+                progress.advance(256);
+            }
+        }
+        Ok((out, linked))
     });
     let mut all = Vec::with_capacity(inv.phones.len());
     let mut linked = 0;

@@ -20,6 +20,7 @@ pub mod inventory;
 pub mod manifest;
 pub mod models;
 pub mod output;
+pub mod parallel;
 pub mod phone_http;
 pub mod probe;
 pub mod publish;

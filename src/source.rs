@@ -180,20 +180,15 @@ impl Source {
         };
         tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
             let name = entry.name().unwrap_or("");
-            match (dir, entry.kind()) {
-                ("", Some(ObjectType::Blob)) if name == "site.yaml" => {
-                    listing.site = Some(entry.id())
-                }
-                ("", Some(ObjectType::Tree)) if name == "templates" => {
+            match (entry.kind(), role_of(&format!("{dir}{name}"))) {
+                (Some(ObjectType::Tree), _) if dir.is_empty() && name == "templates" => {
                     listing.templates = Some(entry.id())
                 }
-                (d, Some(ObjectType::Blob))
-                    if d.starts_with("phones/")
-                        && (name.ends_with(".yaml") || name.ends_with(".yml")) =>
-                {
+                (Some(ObjectType::Blob), Some(Role::Site)) => listing.site = Some(entry.id()),
+                (Some(ObjectType::Blob), Some(Role::Phones)) => {
                     listing
                         .phones
-                        .push((self.inv_path(&format!("{d}{name}")), entry.id()));
+                        .push((self.inv_path(&format!("{dir}{name}")), entry.id()));
                 }
                 _ => {}
             }
@@ -253,13 +248,9 @@ impl Source {
             }
             let name = entry.name().unwrap_or("");
             let rel = format!("{dir}{name}");
-            let wanted = rel == "site.yaml"
-                || (rel.starts_with("phones/")
-                    && (rel.ends_with(".yaml") || rel.ends_with(".yml")))
-                || (rel.starts_with("templates/") && !dir.contains("/templates/"));
-            if !wanted {
+            let Some(role) = role_of(&rel) else {
                 return TreeWalkResult::Ok;
-            }
+            };
             let text = match self.blob_text(entry.id(), &self.inv_path(&rel)) {
                 Ok(t) => t,
                 Err(e) => {
@@ -271,12 +262,12 @@ impl Source {
                 path: self.inv_path(&rel),
                 text,
             };
-            if rel == "site.yaml" {
-                site = Some((src, entry.id()));
-            } else if let Some(t) = rel.strip_prefix("templates/") {
-                templates.insert(t.to_string(), src.text);
-            } else {
-                phones.push((src, Some(entry.id())));
+            match role {
+                Role::Site => site = Some((src, entry.id())),
+                Role::Template(t) => {
+                    templates.insert(t, src.text);
+                }
+                Role::Phones => phones.push((src, Some(entry.id()))),
             }
             TreeWalkResult::Ok
         });
@@ -356,13 +347,15 @@ impl Source {
                 // Not followed: a link could lead out of the repository.
                 if e.file_type().with_path(&p)?.is_dir() {
                     stack.push(p);
-                } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                } else {
                     let rel = p
                         .strip_prefix(&root)
                         .unwrap_or(&p)
                         .to_string_lossy()
                         .replace('\\', "/");
-                    phones.push((read(&p, &rel)?, None));
+                    if role_of(&rel) == Some(Role::Phones) {
+                        phones.push((read(&p, &rel)?, None));
+                    }
                 }
             }
         }
@@ -370,12 +363,9 @@ impl Source {
         let mut templates = BTreeMap::new();
         if let Ok(entries) = std::fs::read_dir(root.join("templates")) {
             for e in entries.flatten() {
-                if e.path().is_file() {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    templates.insert(
-                        name.clone(),
-                        read(&e.path(), &format!("templates/{name}"))?.text,
-                    );
+                let rel = format!("templates/{}", e.file_name().to_string_lossy());
+                if let (true, Some(Role::Template(name))) = (e.path().is_file(), role_of(&rel)) {
+                    templates.insert(name, read(&e.path(), &rel)?.text);
                 }
             }
         }
@@ -474,6 +464,30 @@ impl Source {
     }
 }
 
+/// What a file of the inventory folder is, by its path inside it: the one rule of which files
+/// belong to the inventory, for commits and working trees alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    Site,
+    /// A list of phones: a `.yaml` or `.yml` file anywhere under `phones/`.
+    Phones,
+    /// A template override: a file directly in `templates/` (the name is the template's).
+    Template(String),
+}
+
+pub fn role_of(rel: &str) -> Option<Role> {
+    if rel == "site.yaml" {
+        return Some(Role::Site);
+    }
+    if rel.starts_with("phones/") && (rel.ends_with(".yaml") || rel.ends_with(".yml")) {
+        return Some(Role::Phones);
+    }
+    match rel.strip_prefix("templates/") {
+        Some(name) if !name.is_empty() && !name.contains('/') => Some(Role::Template(name.into())),
+        _ => None,
+    }
+}
+
 /// The largest inventory file read (site.yaml, a phones file, a template): far above any real
 /// one (100,000 phones in one file take about 10 MiB), low enough to bound memory and parsing.
 pub const MAX_FILE: u64 = 32 << 20;
@@ -511,4 +525,30 @@ fn normalize(p: &Path) -> PathBuf {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod role_tests {
+    use super::*;
+
+    #[test]
+    fn one_rule_says_which_files_are_the_inventory() {
+        assert_eq!(role_of("site.yaml"), Some(Role::Site));
+        assert_eq!(role_of("phones/a.yaml"), Some(Role::Phones));
+        assert_eq!(role_of("phones/lyon/b.yml"), Some(Role::Phones));
+        assert_eq!(
+            role_of("templates/phone.txt"),
+            Some(Role::Template("phone.txt".into()))
+        );
+        for other in [
+            "templates/old/phone.txt",
+            "templates/",
+            "phones/notes.txt",
+            "firmware/a.zz",
+            "README.md",
+            "x/site.yaml",
+        ] {
+            assert_eq!(role_of(other), None, "{other}");
+        }
+    }
 }
