@@ -1,0 +1,337 @@
+//! The YAML documents as written: `site.yaml` and the phones files, deserialised strictly.
+
+#[allow(unused_imports)]
+use super::*;
+
+// Documents: the YAML as written.
+
+/// Text that YAML may also write as a number (`user: 1001`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Text(pub String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A password as written: a literal, or `{env: NAME}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SecretDoc {
+    Literal(String),
+    Env(String),
+}
+
+impl<'de> Deserialize<'de> for SecretDoc {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = SecretDoc;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a password string or {env: VARIABLE}")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SecretDoc, E> {
+                Ok(SecretDoc::Literal(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<SecretDoc, E> {
+                Ok(SecretDoc::Literal(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<SecretDoc, E> {
+                Ok(SecretDoc::Literal(v.to_string()))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<SecretDoc, A::Error> {
+                let mut env = None;
+                while let Some(k) = map.next_key::<String>()? {
+                    if k != "env" {
+                        return Err(de::Error::unknown_field(&k, &["env"]));
+                    }
+                    env = Some(map.next_value::<String>()?);
+                }
+                env.map(SecretDoc::Env)
+                    .ok_or_else(|| de::Error::missing_field("env"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A YAML mapping whose keys must be unique. Deserialising into a plain map keeps the last of two
+/// equal keys silently (two `ST2030:` models, two `1:` keys): here the second is an error at its
+/// line, so what a reviewer reads is what provsite uses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UniqueMap<K, V>(pub BTreeMap<K, V>);
+
+impl<K, V> Default for UniqueMap<K, V> {
+    fn default() -> Self {
+        UniqueMap(BTreeMap::new())
+    }
+}
+
+impl<K, V> std::ops::Deref for UniqueMap<K, V> {
+    type Target = BTreeMap<K, V>;
+    fn deref(&self) -> &BTreeMap<K, V> {
+        &self.0
+    }
+}
+
+impl<'a, K, V> IntoIterator for &'a UniqueMap<K, V> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = std::collections::btree_map::Iter<'a, K, V>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<'de, K, V> Deserialize<'de> for UniqueMap<K, V>
+where
+    K: Deserialize<'de> + Ord + fmt::Display,
+    V: Deserialize<'de>,
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<K, V>(std::marker::PhantomData<(K, V)>);
+        impl<'de, K, V> de::Visitor<'de> for Visit<K, V>
+        where
+            K: Deserialize<'de> + Ord + fmt::Display,
+            V: Deserialize<'de>,
+        {
+            type Value = UniqueMap<K, V>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(k) = map.next_key::<K>()? {
+                    let v = map.next_value::<V>()?;
+                    let shown = k.to_string();
+                    if out.insert(k, v).is_some() {
+                        return Err(de::Error::custom(format_args!(
+                            "duplicate key `{}`: a key is written once in a mapping",
+                            crate::text_rules::shown(&shown)
+                        )));
+                    }
+                }
+                Ok(UniqueMap(out))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+/// Raw vendor settings: section → key → value.
+pub type SettingsDoc = UniqueMap<String, UniqueMap<String, serde_yaml::Value>>;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteDoc {
+    pub name: String,
+    pub base_url: String,
+    pub timezone: String,
+    /// Explicit `NtpZoneNum`, for a zone the built-in table does not map.
+    #[serde(default)]
+    pub ntp_zone: Option<u8>,
+    #[serde(default = "default_language")]
+    pub language: String,
+    /// `CountryCode`; defaults from the language.
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub ntp: Option<String>,
+    pub pbx: PbxDoc,
+    #[serde(default)]
+    pub admin_password: Option<SecretDoc>,
+    #[serde(default)]
+    pub user_password: Option<SecretDoc>,
+    /// A site secret file for the example inventory only; PROVSITE_SECRET or --secret-file win.
+    #[serde(default)]
+    pub example_secret_file: Option<String>,
+    #[serde(default)]
+    pub firmware: UniqueMap<String, FirmwareSetDoc>,
+    #[serde(default)]
+    pub models: UniqueMap<String, ModelDoc>,
+    #[serde(default)]
+    pub profiles: UniqueMap<String, ProfileDoc>,
+    #[serde(default)]
+    pub settings: SettingsDoc,
+    /// The codecs, in order of preference, for the phones and Asterisk alike.
+    #[serde(default)]
+    pub codecs: Option<Vec<String>>,
+    #[serde(default)]
+    pub dhcp: DhcpDoc,
+    #[serde(default)]
+    pub asterisk: AsteriskDoc,
+}
+
+/// `dhcp:` in site.yaml: how `provsite dhcp` hands the phones their entry point.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DhcpDoc {
+    /// Option 43's payload; `{url}` stands for the model's entry-point URL.
+    #[serde(default)]
+    pub option43: Option<String>,
+    /// Also recognise the inventory's phones by MAC address.
+    #[serde(default)]
+    pub by_mac: bool,
+}
+
+/// `asterisk:` in site.yaml: the Asterisk side `provsite asterisk` writes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsteriskDoc {
+    #[serde(default)]
+    pub context: Option<String>,
+    #[serde(default)]
+    pub subscribe_context: Option<String>,
+    #[serde(default)]
+    pub codecs: Option<Vec<String>>,
+    #[serde(default)]
+    pub qualify_frequency: Option<u32>,
+    #[serde(default)]
+    pub max_contacts: Option<u32>,
+    /// The pjsip transport section the endpoints use (default `transport-<pbx.transport>`).
+    #[serde(default)]
+    pub transport: Option<String>,
+    /// The voicemail context of the lines' mailboxes (`<user>@<context>`), default `default`.
+    #[serde(default)]
+    pub voicemail_context: Option<String>,
+}
+
+pub(super) fn default_language() -> String {
+    "en".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PbxDoc {
+    pub host: String,
+    #[serde(default)]
+    pub backup_host: Option<String>,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    #[serde(default = "default_transport")]
+    pub transport: String,
+    #[serde(default = "default_dtmf")]
+    pub dtmf: String,
+    #[serde(default)]
+    pub voicemail: Option<Text>,
+    #[serde(default)]
+    pub pickup: Option<Text>,
+}
+
+pub(super) fn default_port() -> u16 {
+    5060
+}
+pub(super) fn default_transport() -> String {
+    "udp".to_string()
+}
+pub(super) fn default_dtmf() -> String {
+    "rfc2833".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRefDoc {
+    pub file: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirmwareSetDoc {
+    pub model: String,
+    pub app: FileRefDoc,
+    pub dsp: FileRefDoc,
+    pub boot: FileRefDoc,
+    #[serde(default)]
+    pub telcfg: Option<FileRefDoc>,
+    #[serde(default)]
+    pub common_base: Option<FileRefDoc>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelDoc {
+    #[serde(default)]
+    pub firmware: Option<String>,
+    /// Entry-point file name; default `<MODEL>S.inf`.
+    #[serde(default)]
+    pub entry_point: Option<String>,
+    /// Lines this site allows on the model; at most what the model registers.
+    #[serde(default)]
+    pub max_lines: Option<usize>,
+    /// The codecs of this model's phones and their Asterisk accounts (default: the site's).
+    #[serde(default)]
+    pub codecs: Option<Vec<String>>,
+    #[serde(default)]
+    pub settings: SettingsDoc,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileDoc {
+    #[serde(default)]
+    pub keys: UniqueMap<u32, KeyDoc>,
+    #[serde(default)]
+    pub settings: SettingsDoc,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, Hash)]
+#[serde(deny_unknown_fields)]
+pub struct KeyDoc {
+    #[serde(default)]
+    pub blf: Option<Text>,
+    #[serde(default)]
+    pub speed_dial: Option<Text>,
+    #[serde(default)]
+    pub line: Option<Text>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneDoc {
+    pub mac: Text,
+    pub model: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub profile: Option<String>,
+    #[serde(default)]
+    pub lines: Vec<LineDoc>,
+    #[serde(default)]
+    pub keys: UniqueMap<u32, KeyDoc>,
+    #[serde(default)]
+    pub settings: SettingsDoc,
+    /// A fixed address for DHCP; not written to the phone's files.
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// This phone's codecs (default: its model's), for its file and its Asterisk accounts.
+    #[serde(default)]
+    pub codecs: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineDoc {
+    pub user: Text,
+    #[serde(default)]
+    pub auth_user: Option<Text>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub password: Option<SecretDoc>,
+}

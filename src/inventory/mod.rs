@@ -1,0 +1,192 @@
+//! The inventory: `site.yaml` and `phones/**/*.yaml` parsed into typed documents, inheritance
+//! resolved (site → model → profile → phone) and every rule checked, with each problem located.
+//!
+//! Parsing is separate from reading files (the source stage reads; this stage takes strings), so
+//! tests feed strings and the history walk reuses parsed files by blob id.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+
+use crate::error::Diagnostic;
+use crate::models::ModelId;
+use crate::tables::{self, Language, ZoneError};
+use crate::text_rules::{self, Field};
+use crate::vendor_format::is_latin1;
+use crate::yaml_locate::{self, idx, key, Seg};
+
+mod docs;
+mod model;
+mod parse;
+mod phones;
+mod report;
+mod rules;
+mod site;
+
+pub use docs::*;
+pub use model::*;
+pub use parse::*;
+pub use report::diagnostic_at;
+pub use rules::{check_base_url, normalize_mac};
+pub use site::join_repo_path;
+
+use phones::*;
+use report::*;
+use rules::*;
+use site::*;
+
+/// The factory web admin password: a site that keeps it is open to anyone on the LAN.
+pub const FACTORY_ADMIN_PASSWORD: &str = "784518";
+
+/// Validates the whole inventory. Returns it only when no error remains; diagnostics include
+/// warnings either way.
+pub fn resolve(
+    site_src: &SourceText,
+    phone_srcs: &[(SourceText, Arc<Vec<PhoneDoc>>)],
+    inventory_dir: &str,
+) -> (Option<Inventory>, Vec<Diagnostic>) {
+    let mut r = Reporter::new();
+    r.add_text(site_src);
+    for (src, _) in phone_srcs {
+        r.add_text(src);
+    }
+    let site_doc = match parse_site(site_src) {
+        Ok(d) => d,
+        Err(d) => return (None, vec![d]),
+    };
+    let site = resolve_site(&mut r, site_src, &site_doc, inventory_dir);
+    let phones = resolve_phones(&mut r, &site_src.path, &site_doc, site.as_ref(), phone_srcs);
+    let ok = !r.diags.iter().any(Diagnostic::is_error);
+    let inv = match (site, ok) {
+        (Some(site), true) => Some(Inventory { site, phones }),
+        _ => None,
+    };
+    (inv, r.diags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(extra: &str) -> SourceText {
+        SourceText {
+            path: "inventory/site.yaml".into(),
+            text: format!(
+                "name: Test\nbase_url: http://prov.test/\ntimezone: Europe/Paris\nlanguage: fr\npbx: {{host: pbx.test}}\nadmin_password: {{env: ADMIN}}\nfirmware:\n  fw30:\n    model: ST2030\n    app: {{file: firmware/a.zz, sha256: \"{z}\"}}\n    dsp: {{file: firmware/d.zz, sha256: \"{z}\"}}\n    boot: {{file: firmware/b.zz, sha256: \"{z}\"}}\nmodels:\n  ST2030: {{firmware: fw30, settings: {{ipp: {{Ringer_default_vol: \"4\"}}}}}}\nprofiles:\n  sales:\n    keys: {{1: {{blf: \"1002\"}}, 2: {{speed_dial: \"0612345678\"}}}}\n    settings: {{ipp: {{AutoAnsMode: \"0\"}}}}\n{extra}",
+                z = "0".repeat(64)
+            ),
+        }
+    }
+
+    fn run(site_src: SourceText, phones: &str) -> (Option<Inventory>, Vec<Diagnostic>) {
+        let src = SourceText {
+            path: "inventory/phones/a.yaml".into(),
+            text: phones.into(),
+        };
+        let docs = match parse_phones(&src) {
+            Ok(d) => d,
+            Err(d) => return (None, d),
+        };
+        resolve(&site_src, &[(src, Arc::new(docs))], "inventory")
+    }
+
+    #[test]
+    fn resolves_inheritance_site_model_profile_phone() {
+        let (inv, diags) = run(site(""), "- mac: 00-1f-9f-16-e8-49\n  model: st2030\n  profile: sales\n  lines:\n    - {user: 1001, display_name: Hélène, password: {env: P}}\n  keys: {2: {blf: \"1003\"}}\n  settings: {ipp: {AutoAnsMode: \"1\"}}\n");
+        assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+        let inv = inv.unwrap();
+        let p = &inv.phones[0];
+        assert_eq!(p.mac, "001F9F16E849");
+        assert_eq!(p.keys[&1], FnKey::Blf("1002".into()));
+        assert_eq!(
+            p.keys[&2],
+            FnKey::Blf("1003".into()),
+            "the phone's key wins over the profile's"
+        );
+        assert_eq!(
+            p.settings["ipp"]["AutoAnsMode"], "1",
+            "the phone's setting wins"
+        );
+        assert_eq!(
+            inv.site.models[&ModelId::ST2030].settings["ipp"]["Ringer_default_vol"],
+            "4"
+        );
+        assert_eq!(p.lines[0].password, Secret::Env("P".into()));
+        assert_eq!(inv.site.ntp_zone, 22);
+        assert_eq!(inv.site.country, "FR");
+    }
+
+    #[test]
+    fn normalizes_macs() {
+        for s in [
+            "00:1F:9F:16:E8:49",
+            "001f9f16e849",
+            "00-1F-9F-16-E8-49",
+            "001F.9F16.E849",
+        ] {
+            assert_eq!(normalize_mac(s).as_deref(), Some("001F9F16E849"), "{s}");
+        }
+        for s in ["00:1F:9F:16:E8", "00:1F:9F:16:E8:4G", "", "001F9F16E8491"] {
+            assert_eq!(normalize_mac(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn checks_base_urls() {
+        assert!(check_base_url("http://prov.test/").is_ok());
+        assert!(check_base_url("https://prov.test:8443/phones/").is_ok());
+        assert!(check_base_url("ftp://prov.test/").is_err());
+        assert!(check_base_url("http://prov.test").is_err());
+        assert!(check_base_url("http:///x/").is_err());
+        assert!(check_base_url("http://a b/").is_err());
+    }
+
+    #[test]
+    fn joins_paths_inside_the_repository() {
+        assert_eq!(
+            join_repo_path("inventory", "firmware/a.zz").as_deref(),
+            Some("inventory/firmware/a.zz")
+        );
+        assert_eq!(
+            join_repo_path("inventory", "../fw/a.zz").as_deref(),
+            Some("fw/a.zz")
+        );
+        assert_eq!(join_repo_path("inventory", "../../a.zz"), None);
+        assert_eq!(join_repo_path("inventory", "/etc/passwd"), None);
+    }
+
+    #[test]
+    fn collects_every_broken_phone_with_positions() {
+        let (_, diags) = run(site(""), "- mac: \"00:1F:9F:16:E8:49\"\n  model: ST2030\n  colour: red\n  lines: [{user: \"1\"}]\n- mac: \"00:1F:9F:16:E8:4A\"\n  model: ST2030\n  lines: [{user: \"2\", nick: x}]\n");
+        assert_eq!(diags.len(), 2, "{diags:#?}");
+        assert!(diags[0].message.contains("unknown field `colour`"));
+        assert_eq!((diags[0].line, diags[0].column), (3, 3));
+        assert!(diags[1].message.contains("unknown field `nick`"));
+        assert_eq!(diags[1].line, 7);
+    }
+
+    #[test]
+    fn splits_block_lists_into_items() {
+        let text = "# team\n---\n- mac: a\n  model: x\n\n- mac: b\n";
+        assert_eq!(
+            split_items(text),
+            Some(vec!["- mac: a\n  model: x\n\n", "- mac: b\n"])
+        );
+        assert_eq!(split_items("[{mac: a}]\n"), None);
+        assert_eq!(split_items("phones:\n- mac: a\n"), None);
+        assert_eq!(split_items(""), Some(vec![]));
+    }
+
+    #[test]
+    fn managed_keys_are_refused_in_raw_settings() {
+        assert!(managed_key("sip", "TEL1Number").is_some());
+        assert!(managed_key("sip", "TEL01Use").is_some());
+        assert!(managed_key("sip", "regpwd4").is_some());
+        assert!(managed_key("sys", "FeatureKeyExt12").is_some());
+        assert!(managed_key("sip", "TELNET").is_none());
+        assert!(managed_key("ipp", "AutoAnsMode").is_none());
+    }
+}

@@ -1,0 +1,200 @@
+//! The resolved inventory: what the later stages read.
+
+#[allow(unused_imports)]
+use super::*;
+
+// The resolved inventory: what the later stages read.
+
+/// A password after validation: where it comes from is decided, its value is read at render time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Secret {
+    Literal(String),
+    Env(String),
+    /// HMAC-SHA256 of the site secret and this label.
+    Derived(String),
+}
+
+/// Where something was written, for messages that come later (missing secrets, firmware).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub file: String,
+    pub path: Vec<Seg>,
+}
+
+pub type Settings = BTreeMap<String, BTreeMap<String, String>>;
+
+#[derive(Debug, Clone)]
+pub struct Pbx {
+    pub host: String,
+    pub backup_host: Option<String>,
+    pub port: u16,
+    pub transport: String,
+    pub transport_flag: u8,
+    pub dtmf: String,
+    pub dtmf_flag: u8,
+    pub voicemail: Option<String>,
+    pub pickup: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FirmwareFile {
+    /// Path inside the repository.
+    pub repo_path: String,
+    /// File name as the phone sees it (the last path component).
+    pub name: String,
+    pub sha256: String,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+pub struct FirmwareSet {
+    pub name: String,
+    pub model: ModelId,
+    pub app: FirmwareFile,
+    pub dsp: FirmwareFile,
+    pub boot: FirmwareFile,
+    pub telcfg: Option<FirmwareFile>,
+    pub common_base: Option<FirmwareFile>,
+}
+
+impl FirmwareSet {
+    /// Every file of the set, with its role.
+    pub fn files(&self) -> Vec<(&'static str, &FirmwareFile)> {
+        let mut v = vec![("app", &self.app), ("dsp", &self.dsp), ("boot", &self.boot)];
+        if let Some(t) = &self.telcfg {
+            v.push(("telcfg", t));
+        }
+        if let Some(c) = &self.common_base {
+            v.push(("common_base", c));
+        }
+        v
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelCfg {
+    pub model: ModelId,
+    pub firmware: String,
+    pub entry_point: String,
+    pub max_lines: usize,
+    pub settings: Settings,
+    /// Asterisk's names of the codecs, in order.
+    pub codecs: Vec<String>,
+    /// `[sys] CodecPriority` for the same codecs.
+    pub codec_priority: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub dhcp: DhcpCfg,
+    pub asterisk: AsteriskCfg,
+    pub name: String,
+    pub base_url: String,
+    pub timezone: String,
+    pub ntp_zone: u8,
+    pub language: Language,
+    pub country: String,
+    pub ntp: Option<String>,
+    pub pbx: Pbx,
+    pub admin_password: (Secret, Origin),
+    pub user_password: Option<(Secret, Origin)>,
+    pub example_secret_file: Option<String>,
+    pub firmware: BTreeMap<String, FirmwareSet>,
+    pub models: BTreeMap<ModelId, ModelCfg>,
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone)]
+pub struct DhcpCfg {
+    pub option43: String,
+    pub by_mac: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AsteriskCfg {
+    pub context: String,
+    pub subscribe_context: String,
+    /// The lines' voicemail context (mailboxes `<user>@<context>`).
+    pub voicemail_context: String,
+    pub qualify_frequency: u32,
+    pub max_contacts: u32,
+    pub transport: String,
+}
+
+/// Codec names Asterisk's `allow=` knows (chan_pjsip and chan_sip alike).
+pub const ASTERISK_CODECS: &[&str] = &[
+    "ulaw", "alaw", "g722", "g729", "gsm", "ilbc", "g726", "g726aal2", "adpcm", "slin", "lpc10",
+    "speex", "speex16", "opus", "g723", "siren7", "siren14", "testlaw",
+];
+
+/// A dialplan context or pjsip section name: letters, digits, `-`, `_`, `.`.
+pub(super) fn is_asterisk_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 79
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FnKey {
+    Blf(String),
+    SpeedDial(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Line {
+    pub user: String,
+    pub auth_user: String,
+    pub display_name: String,
+    pub password: Secret,
+}
+
+/// Everything a phone's files are rendered from, and nothing else: the renderer sees only this,
+/// so it is also the key under which the history walk remembers a phone's digest. A field added
+/// here is part of that key by construction (there is no copy of the fields to forget).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PhoneSpec {
+    /// 12 upper-case hex digits.
+    pub mac: String,
+    pub model: ModelId,
+    pub name: Option<String>,
+    pub profile: Option<String>,
+    pub lines: Vec<Line>,
+    pub keys: BTreeMap<u32, FnKey>,
+    /// Profile settings with the phone's own over them.
+    pub settings: Settings,
+    pub ip: Option<String>,
+    /// Asterisk's names of the phone's codecs and its `CodecPriority` (the model's unless the
+    /// phone sets its own).
+    pub codecs: (Vec<String>, String),
+}
+
+/// A phone: what it is rendered from, and where the inventory says it (for messages).
+#[derive(Debug, Clone)]
+pub struct Phone {
+    pub spec: PhoneSpec,
+    pub origin: Origin,
+    /// Where each line's password is written (or would be).
+    pub password_origins: Vec<Origin>,
+}
+
+impl std::ops::Deref for Phone {
+    type Target = PhoneSpec;
+    fn deref(&self) -> &PhoneSpec {
+        &self.spec
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    pub site: Site,
+    /// Sorted by MAC.
+    pub phones: Vec<Phone>,
+}
+
+impl Inventory {
+    /// The models at least one phone uses, in a stable order.
+    pub fn models_in_use(&self) -> BTreeSet<ModelId> {
+        self.phones.iter().map(|p| p.model).collect()
+    }
+}

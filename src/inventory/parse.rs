@@ -1,0 +1,157 @@
+//! Parsing YAML text into documents, with located errors and bounds on nesting.
+
+#[allow(unused_imports)]
+use super::*;
+
+// Parsing.
+
+/// One file's text and its path relative to the repository root.
+#[derive(Debug, Clone)]
+pub struct SourceText {
+    pub path: String,
+    pub text: String,
+}
+
+/// Turns a serde_yaml error into a located diagnostic with a hint.
+pub(super) fn yaml_error(
+    file: &str,
+    text: &str,
+    err: &serde_yaml::Error,
+    base: &[Seg],
+) -> Diagnostic {
+    let full = err.to_string();
+    // serde_yaml writes "<path>: <message> at line L column C"; keep the message alone.
+    let cleaned = strip_location(&full);
+    let mut msg = cleaned.as_str();
+    let mut path = base.to_vec();
+    if let Some((p, rest)) = msg.split_once(": ") {
+        if p.starts_with('.') || p.starts_with('[') || !p.contains(' ') {
+            path.extend(yaml_locate::parse_serde_path(p.trim_start_matches('.')));
+            msg = rest;
+        }
+    }
+    let pos = err
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .or_else(|| unknown_field(msg).and_then(|f| yaml_locate::locate_key_under(text, &path, f)))
+        .or_else(|| yaml_locate::locate_value(text, &path));
+    let hint = if let Some(f) = unknown_field(msg) {
+        match msg.split_once("expected ") {
+            Some((_, expected)) => format!("`{f}` is not a field here; the fields are {expected}"),
+            None => format!("remove `{f}`"),
+        }
+    } else if msg.contains("invalid type") {
+        "check the value's type: quote text (\"*98\", \"0612345678\")".to_string()
+    } else if msg.contains("missing field") {
+        "add the field".to_string()
+    } else {
+        "fix the YAML syntax at this place (indentation, a missing ':' or quote)".to_string()
+    };
+    Diagnostic::error(file, msg).at(pos).hint(hint)
+}
+
+/// Removes serde_yaml's " at line L column C" (the position is shown on its own line).
+pub(super) fn strip_location(msg: &str) -> String {
+    let Some(i) = msg.find(" at line ") else {
+        return msg.to_string();
+    };
+    let rest = &msg[i + " at line ".len()..];
+    let after_numbers = rest
+        .split_once(" column ")
+        .map(|(_, r)| r.trim_start_matches(|c: char| c.is_ascii_digit()))
+        .unwrap_or("");
+    format!("{}{after_numbers}", &msg[..i])
+}
+
+pub(super) fn unknown_field(msg: &str) -> Option<&str> {
+    let rest = msg
+        .strip_prefix("unknown field `")
+        .or_else(|| msg.split_once("unknown field `").map(|(_, r)| r))?;
+    rest.split('`').next()
+}
+
+/// Refuses YAML nested deeper than any inventory needs, before a parser spends time on it.
+pub(super) fn check_depth(src: &SourceText) -> Result<(), Diagnostic> {
+    match crate::yaml_limits::too_deep(&src.text) {
+        None => Ok(()),
+        Some(pos) => Err(Diagnostic::error(
+            &src.path,
+            format!(
+                "YAML nested more than {} levels deep",
+                crate::yaml_limits::MAX_FLOW_DEPTH
+            ),
+        )
+        .at(Some(pos))
+        .hint("an inventory needs a few levels: close the brackets, or write the value in block style")),
+    }
+}
+
+/// Parses `site.yaml`.
+pub fn parse_site(src: &SourceText) -> Result<SiteDoc, Diagnostic> {
+    check_depth(src)?;
+    serde_yaml::from_str(&src.text).map_err(|e| yaml_error(&src.path, &src.text, &e, &[]))
+}
+
+/// Parses a phones file (a list of phones). Reports one error per phone that does not parse.
+pub fn parse_phones(src: &SourceText) -> Result<Vec<PhoneDoc>, Vec<Diagnostic>> {
+    if src.text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    check_depth(src).map_err(|d| vec![d])?;
+    let first = match serde_yaml::from_str::<Option<Vec<PhoneDoc>>>(&src.text) {
+        Ok(phones) => return Ok(phones.unwrap_or_default()),
+        Err(e) => yaml_error(&src.path, &src.text, &e, &[]),
+    };
+    // Look at every phone on its own, so that all the broken ones are reported at once.
+    let mut diags = vec![first.clone()];
+    if let Ok(serde_yaml::Value::Sequence(items)) = serde_yaml::from_str(&src.text) {
+        for (i, item) in items.into_iter().enumerate() {
+            if let Err(e) = serde_yaml::from_value::<PhoneDoc>(item) {
+                // serde_yaml already reported this phone's first problem, exactly placed.
+                if !within_item(&src.text, i, first.line) {
+                    diags.push(yaml_error(&src.path, &src.text, &e, &[idx(i)]));
+                }
+            }
+        }
+    } else if first.message.contains("invalid type") && !first.message.contains('.') {
+        diags[0].hint =
+            Some("a phones file is a YAML list: each phone starts with `- mac: ...`".into());
+    }
+    Err(diags)
+}
+
+/// Splits a phones file written in block style into its top-level items (`- mac: ...` and the
+/// lines under it), each a YAML list of one phone on its own. None when the file is not in that
+/// shape (flow style, anything but comments before the first item): then parse it whole.
+pub fn split_items(text: &str) -> Option<Vec<&str>> {
+    let mut starts = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with("- ") || line.trim_end() == "-" {
+            starts.push(offset);
+        } else if starts.is_empty() {
+            let t = line.trim();
+            if !(t.is_empty() || t.starts_with('#') || t == "---") {
+                return None;
+            }
+        }
+        offset += line.len();
+    }
+    let mut items = Vec::with_capacity(starts.len());
+    for (i, &start) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).copied().unwrap_or(text.len());
+        items.push(&text[start..end]);
+    }
+    Some(items)
+}
+
+/// Whether `line` falls inside the i-th item of the top-level list.
+pub(super) fn within_item(text: &str, i: usize, line: usize) -> bool {
+    let start = yaml_locate::locate_value(text, &[idx(i)]).map(|p| p.0);
+    let end = yaml_locate::locate_value(text, &[idx(i + 1)]).map(|p| p.0);
+    match (start, end) {
+        (Some(s), Some(e)) => line >= s && line < e,
+        (Some(s), None) => line >= s,
+        _ => false,
+    }
+}

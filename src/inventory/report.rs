@@ -1,0 +1,114 @@
+//! Locating diagnostics in the files they concern.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Locates diagnostics in the files they concern.
+pub(super) struct Reporter<'a> {
+    texts: HashMap<&'a str, &'a str>,
+    pub(super) diags: Vec<Diagnostic>,
+}
+
+impl<'a> Reporter<'a> {
+    pub(super) fn new() -> Self {
+        Reporter {
+            texts: HashMap::new(),
+            diags: Vec::new(),
+        }
+    }
+
+    pub(super) fn add_text(&mut self, src: &'a SourceText) {
+        self.texts.insert(&src.path, &src.text);
+    }
+
+    pub(super) fn position(&self, file: &str, path: &[Seg], value: bool) -> Option<(usize, usize)> {
+        let text = self.texts.get(file)?;
+        if value {
+            yaml_locate::locate_value(text, path)
+        } else {
+            yaml_locate::locate(text, path)
+        }
+    }
+
+    pub(super) fn push(&mut self, d: Diagnostic, path: &[Seg], at_value: bool, hint: String) {
+        let pos = self.position(&d.file, path, at_value);
+        let d = d.at(pos);
+        self.diags
+            .push(if hint.is_empty() { d } else { d.hint(hint) });
+    }
+
+    /// An error at the value found at `path` in `file`.
+    pub(super) fn error(
+        &mut self,
+        file: &str,
+        path: &[Seg],
+        msg: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.push(Diagnostic::error(file, msg), path, true, hint.into());
+    }
+
+    /// An error at the key of `path` (for a field that should not be there).
+    pub(super) fn error_at_key(
+        &mut self,
+        file: &str,
+        path: &[Seg],
+        msg: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.push(Diagnostic::error(file, msg), path, false, hint.into());
+    }
+
+    pub(super) fn warning(
+        &mut self,
+        file: &str,
+        path: &[Seg],
+        msg: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.push(Diagnostic::warning(file, msg), path, true, hint.into());
+    }
+
+    /// Checks inventory text against its field's rules ([`text_rules`]); false when it fails.
+    pub(super) fn text(
+        &mut self,
+        file: &str,
+        path: &[Seg],
+        field: Field,
+        what: &str,
+        value: &str,
+    ) -> bool {
+        match text_rules::check(field, value) {
+            Ok(()) => true,
+            Err(why) => {
+                self.error(
+                    file,
+                    path,
+                    format!("bad {what} `{}`: {why}", text_rules::shown(value)),
+                    format!("write {what} with {}", field_hint(field)),
+                );
+                false
+            }
+        }
+    }
+
+    pub(super) fn here(&self, file: &str, path: &[Seg]) -> String {
+        match self.position(file, path, true) {
+            Some((l, c)) => format!("{file}:{l}:{c}"),
+            None => file.to_string(),
+        }
+    }
+}
+
+/// Locates a diagnostic about something recorded with an [`Origin`].
+pub fn diagnostic_at(srcs: &[&SourceText], origin: &Origin, d: Diagnostic) -> Diagnostic {
+    let pos = srcs
+        .iter()
+        .find(|s| s.path == origin.file)
+        .and_then(|s| yaml_locate::locate_value(&s.text, &origin.path));
+    Diagnostic {
+        file: origin.file.clone(),
+        ..d
+    }
+    .at(pos)
+}
