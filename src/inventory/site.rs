@@ -10,7 +10,6 @@ pub(super) fn resolve_site(
     inventory_dir: &str,
 ) -> Option<Site> {
     let f = src.path.as_str();
-    let mut ok = true;
     if let Err(why) = check_base_url(&doc.base_url) {
         r.error(
             f,
@@ -18,8 +17,53 @@ pub(super) fn resolve_site(
             format!("bad base_url `{}`: {why}", doc.base_url),
             "write the URL phones reach the web root at, e.g. http://prov.example.com/phones/",
         );
-        ok = false;
     }
+    let (ntp_zone, language, country) = resolve_locale(r, f, doc);
+    r.text(f, &[key("name")], Field::Label, "site name", &doc.name);
+    if let Some(ntp) = &doc.ntp {
+        r.text(f, &[key("ntp")], Field::Host, "NTP server", ntp);
+    }
+    let pbx = resolve_pbx(r, f, &doc.pbx);
+    let (admin_password, user_password) = resolve_page_passwords(r, f, doc);
+    let firmware = resolve_firmware_sets(r, f, doc, inventory_dir);
+    let site_codecs = resolve_site_codecs(r, f, doc);
+    for name in doc.profiles.keys() {
+        r.text(
+            f,
+            &[key("profiles"), key(name.clone())],
+            Field::Name,
+            "profile name",
+            name,
+        );
+    }
+    let models = resolve_models(r, f, doc, &site_codecs);
+    let all_models: Vec<ModelId> = models.keys().copied().collect();
+    let settings = resolve_settings(r, f, &[key("settings")], &doc.settings, &all_models);
+    let dhcp = resolve_dhcp(r, f, &doc.dhcp);
+    let asterisk = resolve_asterisk(r, f, &doc.asterisk, &pbx.transport);
+    // Every problem was reported where it was found; the site exists only without errors.
+    (!r.diags.iter().any(Diagnostic::is_error)).then(|| Site {
+        dhcp,
+        asterisk,
+        name: doc.name.clone(),
+        base_url: doc.base_url.clone(),
+        timezone: doc.timezone.clone(),
+        ntp_zone,
+        language,
+        country,
+        ntp: doc.ntp.clone(),
+        pbx,
+        admin_password,
+        user_password,
+        example_secret_file: doc.example_secret_file.clone(),
+        firmware,
+        models,
+        settings,
+    })
+}
+
+/// The phones' time zone index, language and country.
+fn resolve_locale(r: &mut Reporter, f: &str, doc: &SiteDoc) -> (u8, Language, String) {
     let zone = tables::ntp_zone_num(&doc.timezone);
     if let Err(ZoneError::Unknown(suggestion)) = &zone {
         let hint = match suggestion {
@@ -32,7 +76,6 @@ pub(super) fn resolve_site(
             format!("unknown time zone `{}`", doc.timezone),
             hint,
         );
-        ok = false;
     }
     let ntp_zone = match (doc.ntp_zone, zone) {
         (Some(n), _) => {
@@ -46,14 +89,12 @@ pub(super) fn resolve_site(
                     ),
                     "see the NtpZoneNum table in the README",
                 );
-                ok = false;
             }
             n
         }
         (None, Ok(n)) => n,
         (None, Err(ZoneError::NoMatch)) => {
             r.error(f, &[key("timezone")], format!("time zone `{}` has no match in the phone's zone table (NtpZoneNum)", doc.timezone), "add `ntp_zone: N` to site.yaml with the index of the phone's zone that fits (see the README's NtpZoneNum table)");
-            ok = false;
             0
         }
         (None, Err(ZoneError::Unknown(_))) => 0,
@@ -68,7 +109,6 @@ pub(super) fn resolve_site(
                 format!("unknown language `{}`", doc.language),
                 format!("the phones know {}", codes.join(", ")),
             );
-            ok = false;
             tables::LANGUAGES[0]
         }
     };
@@ -83,20 +123,18 @@ pub(super) fn resolve_site(
             format!("country `{country}` is not a two-letter upper-case code"),
             "write e.g. FR, US, DE",
         );
-        ok = false;
     }
-    ok &= r.text(f, &[key("name")], Field::Label, "site name", &doc.name);
-    if let Some(ntp) = &doc.ntp {
-        ok &= r.text(f, &[key("ntp")], Field::Host, "NTP server", ntp);
-    }
-    // PBX
-    let p = &doc.pbx;
+    (ntp_zone, language, country)
+}
+
+/// `pbx:`: the registrar, transport, DTMF and feature codes.
+fn resolve_pbx(r: &mut Reporter, f: &str, p: &PbxDoc) -> Pbx {
     for (field, v) in [
         ("host", Some(&p.host)),
         ("backup_host", p.backup_host.as_ref()),
     ] {
         if let Some(v) = v {
-            ok &= r.text(
+            r.text(
                 f,
                 &[key("pbx"), key(field)],
                 Field::Host,
@@ -112,7 +150,6 @@ pub(super) fn resolve_site(
             format!("unknown transport `{}`", p.transport),
             "use udp, tcp or tls",
         );
-        ok = false;
         0
     });
     let dtmf_flag = tables::dtmf_mode_flag(&p.dtmf).unwrap_or_else(|| {
@@ -122,7 +159,6 @@ pub(super) fn resolve_site(
             format!("unknown DTMF mode `{}`", p.dtmf),
             "use rfc2833, inband or info",
         );
-        ok = false;
         1
     });
     for (field, v) in [("voicemail", &p.voicemail), ("pickup", &p.pickup)] {
@@ -133,7 +169,7 @@ pub(super) fn resolve_site(
             } else {
                 v
             };
-            ok &= r.text(
+            r.text(
                 f,
                 &[key("pbx"), key(field)],
                 Field::FeatureCode,
@@ -142,7 +178,7 @@ pub(super) fn resolve_site(
             );
         }
     }
-    let pbx = Pbx {
+    Pbx {
         host: p.host.clone(),
         backup_host: p.backup_host.clone(),
         port: p.port,
@@ -155,7 +191,16 @@ pub(super) fn resolve_site(
             .pickup
             .as_ref()
             .map(|t| t.0.strip_suffix('X').unwrap_or(&t.0).to_string()),
-    };
+    }
+}
+
+/// The passwords of the phone's own web pages: admin and user (both always written).
+#[allow(clippy::type_complexity)]
+fn resolve_page_passwords(
+    r: &mut Reporter,
+    f: &str,
+    doc: &SiteDoc,
+) -> ((Secret, Origin), Option<(Secret, Origin)>) {
     // Passwords of the phone's own web page.
     let admin_origin = Origin {
         file: f.to_string(),
@@ -185,12 +230,21 @@ pub(super) fn resolve_site(
             path: vec![key("user_password")],
         },
     ));
+    ((admin_password, admin_origin), user_password)
+}
+
+/// `firmware:`: the named sets, each file's path inside the repository and its pinned digest.
+fn resolve_firmware_sets(
+    r: &mut Reporter,
+    f: &str,
+    doc: &SiteDoc,
+    inventory_dir: &str,
+) -> BTreeMap<String, FirmwareSet> {
     // Firmware sets.
     let mut firmware = BTreeMap::new();
     for (name, set) in &doc.firmware {
         let base = [key("firmware"), key(name.clone())];
         if !r.text(f, &base, Field::Name, "firmware set name", name) {
-            ok = false;
             continue;
         }
         let Some(model) = ModelId::parse(&set.model) else {
@@ -200,7 +254,6 @@ pub(super) fn resolve_site(
                 format!("unknown model `{}` in firmware set {name}", set.model),
                 "use ST2030, ST2022 or TB30",
             );
-            ok = false;
             continue;
         };
         let mut file_of = |role: &str, d: &FileRefDoc| -> Option<FirmwareFile> {
@@ -265,11 +318,16 @@ pub(super) fn resolve_site(
                     },
                 );
             }
-            _ => ok = false,
+            _ => {}
         }
     }
+    firmware
+}
+
+/// `codecs:` (or the older `asterisk.codecs`), default `[alaw, ulaw]`.
+fn resolve_site_codecs(r: &mut Reporter, f: &str, doc: &SiteDoc) -> Vec<tables::Codec> {
     // Codecs: `codecs:`, or the older `asterisk.codecs` (the same list drives both sides now).
-    let site_codecs = match (&doc.codecs, &doc.asterisk.codecs) {
+    match (&doc.codecs, &doc.asterisk.codecs) {
         (Some(_), Some(_)) => {
             r.error_at_key(
                 f,
@@ -277,7 +335,6 @@ pub(super) fn resolve_site(
                 "both `codecs:` and `asterisk.codecs:` are set",
                 "keep `codecs:` only: it drives the phones and Asterisk alike",
             );
-            ok = false;
             Vec::new()
         }
         (Some(list), None) => resolve_codecs(r, f, &[key("codecs")], list),
@@ -291,16 +348,16 @@ pub(super) fn resolve_site(
             resolve_codecs(r, f, &[key("asterisk"), key("codecs")], list)
         }
         (None, None) => vec![tables::CODECS[0], tables::CODECS[1]],
-    };
-    for name in doc.profiles.keys() {
-        ok &= r.text(
-            f,
-            &[key("profiles"), key(name.clone())],
-            Field::Name,
-            "profile name",
-            name,
-        );
     }
+}
+
+/// `models:`: each model's firmware set, entry point, line limit, codecs and raw settings.
+fn resolve_models(
+    r: &mut Reporter,
+    f: &str,
+    doc: &SiteDoc,
+    site_codecs: &[tables::Codec],
+) -> BTreeMap<ModelId, ModelCfg> {
     // Models.
     let mut models = BTreeMap::new();
     for (name, m) in &doc.models {
@@ -312,7 +369,6 @@ pub(super) fn resolve_site(
                 format!("unknown model `{name}`"),
                 "the models are ST2030, ST2022 and TB30",
             );
-            ok = false;
             continue;
         };
         let Some(fw) = &m.firmware else {
@@ -322,7 +378,6 @@ pub(super) fn resolve_site(
                 format!("model {model} names no firmware set"),
                 "add `firmware: <name of a set under firmware:>`",
             );
-            ok = false;
             continue;
         };
         match doc.firmware.get(fw) {
@@ -338,7 +393,6 @@ pub(super) fn resolve_site(
                 let mut p = base.to_vec();
                 p.push(key("firmware"));
                 r.error(f, &p, format!("unknown firmware set `{fw}`"), hint);
-                ok = false;
             }
             Some(set) if ModelId::parse(&set.model).is_some_and(|sm| sm != model) => {
                 let mut p = base.to_vec();
@@ -349,7 +403,6 @@ pub(super) fn resolve_site(
                     format!("firmware set `{fw}` is for {}, not {model}", set.model),
                     "name a set made for this model",
                 );
-                ok = false;
             }
             Some(_) => {}
         }
@@ -369,10 +422,7 @@ pub(super) fn resolve_site(
                     format!("entry point name `{entry_point}` does not end with .inf"),
                     "the phones ask for an .inf file, such as ST2030S.inf",
                 );
-                ok = false;
             }
-        } else {
-            ok = false;
         }
         let max_lines = m.max_lines.unwrap_or(model.lines());
         if max_lines == 0 || max_lines > model.lines() {
@@ -384,7 +434,6 @@ pub(super) fn resolve_site(
                 format!("max_lines {max_lines} is outside 1 to {}", model.lines()),
                 format!("a {model} registers at most {} lines", model.lines()),
             );
-            ok = false;
         }
         let mut p = base.to_vec();
         p.push(key("settings"));
@@ -395,7 +444,7 @@ pub(super) fn resolve_site(
                 p.push(key("codecs"));
                 resolve_codecs(r, f, &p, list)
             }
-            None => site_codecs.clone(),
+            None => site_codecs.to_vec(),
         };
         models.insert(
             model,
@@ -422,32 +471,9 @@ pub(super) fn resolve_site(
                 ),
                 "give each model its own entry point name",
             );
-            ok = false;
         }
     }
-    let all_models: Vec<ModelId> = models.keys().copied().collect();
-    let settings = resolve_settings(r, f, &[key("settings")], &doc.settings, &all_models);
-    let dhcp = resolve_dhcp(r, f, &doc.dhcp);
-    let asterisk = resolve_asterisk(r, f, &doc.asterisk, &pbx.transport);
-    ok &= !r.diags.iter().any(Diagnostic::is_error);
-    ok.then(|| Site {
-        dhcp,
-        asterisk,
-        name: doc.name.clone(),
-        base_url: doc.base_url.clone(),
-        timezone: doc.timezone.clone(),
-        ntp_zone,
-        language,
-        country,
-        ntp: doc.ntp.clone(),
-        pbx,
-        admin_password: (admin_password, admin_origin),
-        user_password,
-        example_secret_file: doc.example_secret_file.clone(),
-        firmware,
-        models,
-        settings,
-    })
+    models
 }
 
 pub(super) fn resolve_dhcp(r: &mut Reporter, f: &str, doc: &DhcpDoc) -> DhcpCfg {
