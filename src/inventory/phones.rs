@@ -23,7 +23,7 @@ pub(super) fn resolve_phones(
                 p.extend_from_slice(rest);
                 p
             };
-            let mut ok = true;
+            let errors_before = r.error_count();
             let mac = match normalize_mac(&doc.mac.0) {
                 Some(m) => m,
                 None => {
@@ -33,7 +33,6 @@ pub(super) fn resolve_phones(
                         format!("bad MAC address `{}`", doc.mac.0),
                         "write 12 hex digits, e.g. 00:1F:9F:16:E8:49 or 001F9F16E849 (quote it)",
                     );
-                    ok = false;
                     String::new()
                 }
             };
@@ -50,7 +49,6 @@ pub(super) fn resolve_phones(
                         format!("duplicate MAC {mac}"),
                         format!("it is also at {first_at}: a phone is listed once"),
                     );
-                    ok = false;
                 } else {
                     macs.insert(mac.clone(), origin);
                 }
@@ -75,7 +73,6 @@ pub(super) fn resolve_phones(
                     format!("model {model} is not configured in site.yaml"),
                     format!("add `models: {{{model}: {{firmware: <set>}}}}` to site.yaml"),
                 );
-                ok = false;
             }
             let max_lines = cfg.map_or(model.lines(), |c| c.max_lines);
             // Profile.
@@ -99,197 +96,13 @@ pub(super) fn resolve_phones(
                             format!("unknown profile `{name}`"),
                             hint,
                         );
-                        ok = false;
                         None
                     }
                 },
             };
-            // Lines.
-            if doc.lines.is_empty() {
-                r.error(
-                    f,
-                    &at(&[key("mac")]),
-                    format!("phone {} has no line", doc.mac.0),
-                    "add `lines: [{user: \"1001\"}]`",
-                );
-                ok = false;
-            }
-            if doc.lines.len() > max_lines {
-                let hint = if max_lines < model.lines() {
-                    format!("the site allows {max_lines} (models.{model}.max_lines); a {model} registers up to {}", model.lines())
-                } else {
-                    format!("a {model} registers at most {max_lines} lines")
-                };
-                r.error(
-                    f,
-                    &at(&[key("lines"), idx(max_lines)]),
-                    format!("{} lines, but a {model} takes {max_lines}", doc.lines.len()),
-                    hint,
-                );
-                ok = false;
-            }
-            let mut lines = Vec::new();
-            let mut password_origins = Vec::new();
-            for (li, l) in doc.lines.iter().enumerate() {
-                let lp = |k: &str| at(&[key("lines"), idx(li), key(k)]);
-                ok &= r.text(f, &lp("user"), Field::SipUser, "SIP user", &l.user.0);
-                if let Some(a) = &l.auth_user {
-                    ok &= r.text(f, &lp("auth_user"), Field::SipUser, "SIP auth user", &a.0);
-                }
-                if let Some(first) = users.get(&l.user.0) {
-                    let first_at = r.here(&first.file, &first.path);
-                    r.error(
-                        f,
-                        &lp("user"),
-                        format!("duplicate SIP user {}", l.user.0),
-                        format!(
-                            "it is also at {first_at}: each SIP account registers from one line"
-                        ),
-                    );
-                    ok = false;
-                } else {
-                    users.insert(
-                        l.user.0.clone(),
-                        Origin {
-                            file: f.to_string(),
-                            path: lp("user"),
-                        },
-                    );
-                }
-                let mut display_name = l.display_name.clone().unwrap_or_else(|| l.user.0.clone());
-                let (spelled, replaced) = text_rules::latin1_spelling(&display_name);
-                if !replaced.is_empty() {
-                    let list: String = replaced.iter().collect();
-                    r.warning(
-                        f,
-                        &lp("display_name"),
-                        format!("display name `{display_name}` is written `{spelled}`: the phones read Latin-1, which has no {list}"),
-                        format!("write `{spelled}` yourself to silence this"),
-                    );
-                    display_name = spelled;
-                }
-                if !is_latin1(&display_name) {
-                    let bad: String = display_name
-                        .chars()
-                        .filter(|c| (*c as u32) > 0xFF)
-                        .collect();
-                    r.error(f, &lp("display_name"), format!("display name `{display_name}` has characters ISO-8859-1 cannot encode: {bad}"), "the phones read Latin-1: é, è, ü, ñ are fine; replace the others (e.g. Ł → L)");
-                    ok = false;
-                }
-                ok &= r.text(
-                    f,
-                    &lp("display_name"),
-                    Field::DisplayName,
-                    "display name",
-                    &display_name,
-                );
-                let auth_user = l
-                    .auth_user
-                    .as_ref()
-                    .map_or_else(|| l.user.0.clone(), |a| a.0.clone());
-                let password = match &l.password {
-                    Some(d) => {
-                        let s = secret_of(d);
-                        check_literal_password(r, f, &lp("password"), &s, false);
-                        s
-                    }
-                    None => Secret::Derived(format!("sip:{}", l.user.0)),
-                };
-                lines.push(Line {
-                    user: l.user.0.clone(),
-                    auth_user,
-                    display_name,
-                    password,
-                });
-                password_origins.push(Origin {
-                    file: f.to_string(),
-                    path: lp("password"),
-                });
-            }
-            // Function keys: the profile's, then the phone's own over them.
-            let mut keys = BTreeMap::new();
-            let fk = model.function_keys();
-            let mut key_sources: Vec<(&UniqueMap<u32, KeyDoc>, String, Vec<Seg>)> = Vec::new();
-            if let Some((name, p)) = &profile {
-                key_sources.push((
-                    &p.keys,
-                    site_file.to_string(),
-                    vec![key("profiles"), key(name.clone()), key("keys")],
-                ));
-            }
-            key_sources.push((&doc.keys, f.to_string(), at(&[key("keys")])));
-            for (map, file, base) in key_sources {
-                for (n, k) in map {
-                    let mut p = base.clone();
-                    p.push(key(n.to_string()));
-                    if *n == 0 || *n > fk {
-                        r.error_at_key(
-                            &file,
-                            &p,
-                            format!("key {n} is outside the {model}'s keys 1 to {fk}"),
-                            format!("a {model} has {fk} function keys"),
-                        );
-                        ok = false;
-                        continue;
-                    }
-                    let set: Vec<(&str, &Text)> = [
-                        ("blf", &k.blf),
-                        ("speed_dial", &k.speed_dial),
-                        ("line", &k.line),
-                    ]
-                    .into_iter()
-                    .filter_map(|(name, v)| v.as_ref().map(|v| (name, v)))
-                    .collect();
-                    let key_value = match set.as_slice() {
-                        [(kind, Text(target))] => {
-                            let mut kp = p.clone();
-                            kp.push(key(*kind));
-                            if !r.text(&file, &kp, Field::DialTarget, "key target", target) {
-                                ok = false;
-                                continue;
-                            }
-                            match *kind {
-                                "blf" => FnKey::Blf(target.clone()),
-                                "speed_dial" => FnKey::SpeedDial(target.clone()),
-                                _ => {
-                                    // The vendor's key types are L (programmed: a speed dial)
-                                    // and S (supervision: BLF); no documented syntax makes a
-                                    // key select a line, and an L key would call the target.
-                                    r.error_at_key(
-                                        &file,
-                                        &kp,
-                                        format!("key {n}: `line:` keys are not supported by these phones' files"),
-                                        "the key types are blf (S, supervised) and speed_dial (L, programmed); the lines have their own keys on the phone",
-                                    );
-                                    ok = false;
-                                    continue;
-                                }
-                            }
-                        }
-                        [] => {
-                            r.error_at_key(
-                                &file,
-                                &p,
-                                format!("key {n} has no kind"),
-                                "give exactly one of blf, speed_dial or line",
-                            );
-                            ok = false;
-                            continue;
-                        }
-                        _ => {
-                            r.error_at_key(
-                                &file,
-                                &p,
-                                format!("key {n} has more than one kind"),
-                                "give exactly one of blf, speed_dial or line",
-                            );
-                            ok = false;
-                            continue;
-                        }
-                    };
-                    keys.insert(*n, key_value);
-                }
-            }
+            let (lines, password_origins) =
+                resolve_lines(r, f, &at, doc, model, max_lines, &mut users);
+            let keys = resolve_keys(r, f, site_file, &at, doc, profile.as_ref(), model);
             // Raw settings: profile's (checked once per model), then the phone's.
             let mut settings = Settings::new();
             if let Some((name, p)) = &profile {
@@ -309,7 +122,7 @@ pub(super) fn resolve_phones(
             let own = resolve_settings(r, f, &at(&[key("settings")]), &doc.settings, &[model]);
             settings = merge_settings(&settings, &own);
             if let Some(name) = &doc.name {
-                ok &= r.text(f, &at(&[key("name")]), Field::Label, "phone name", name);
+                r.text(f, &at(&[key("name")]), Field::Label, "phone name", name);
             }
             if let Some(ip) = &doc.ip {
                 if ip.parse::<std::net::Ipv4Addr>().is_err() {
@@ -319,7 +132,6 @@ pub(super) fn resolve_phones(
                         format!("bad IPv4 address `{ip}`"),
                         "write a dotted address such as 192.0.2.50",
                     );
-                    ok = false;
                 }
             }
             let codecs = match (&doc.codecs, cfg) {
@@ -333,7 +145,8 @@ pub(super) fn resolve_phones(
                 (None, Some(cfg)) => (cfg.codecs.clone(), cfg.codec_priority.clone()),
                 (None, None) => (Vec::new(), String::new()),
             };
-            if ok {
+            // A phone with a problem is reported and left out (the inventory is refused anyway).
+            if r.error_count() == errors_before {
                 phones.push(Phone {
                     spec: PhoneSpec {
                         mac,
@@ -358,4 +171,211 @@ pub(super) fn resolve_phones(
     // Ties are impossible (MACs are unique once valid), so this order is total and stable.
     phones.sort_by(|a, b| a.mac.cmp(&b.mac));
     phones
+}
+
+/// A phone's lines: each user and auth user checked, the users unique across the inventory,
+/// display names spelled for Latin-1, passwords decided (literal, `{env:}` or derived).
+fn resolve_lines(
+    r: &mut Reporter,
+    f: &str,
+    at: &dyn Fn(&[Seg]) -> Vec<Seg>,
+    doc: &PhoneDoc,
+    model: ModelId,
+    max_lines: usize,
+    users: &mut HashMap<String, Origin>,
+) -> (Vec<Line>, Vec<Origin>) {
+    if doc.lines.is_empty() {
+        r.error(
+            f,
+            &at(&[key("mac")]),
+            format!("phone {} has no line", doc.mac.0),
+            "add `lines: [{user: \"1001\"}]`",
+        );
+    }
+    if doc.lines.len() > max_lines {
+        let hint = if max_lines < model.lines() {
+            format!("the site allows {max_lines} (models.{model}.max_lines); a {model} registers up to {}", model.lines())
+        } else {
+            format!("a {model} registers at most {max_lines} lines")
+        };
+        r.error(
+            f,
+            &at(&[key("lines"), idx(max_lines)]),
+            format!("{} lines, but a {model} takes {max_lines}", doc.lines.len()),
+            hint,
+        );
+    }
+    let mut lines = Vec::new();
+    let mut password_origins = Vec::new();
+    for (li, l) in doc.lines.iter().enumerate() {
+        let lp = |k: &str| at(&[key("lines"), idx(li), key(k)]);
+        r.text(f, &lp("user"), Field::SipUser, "SIP user", &l.user.0);
+        if let Some(a) = &l.auth_user {
+            r.text(f, &lp("auth_user"), Field::SipUser, "SIP auth user", &a.0);
+        }
+        if let Some(first) = users.get(&l.user.0) {
+            let first_at = r.here(&first.file, &first.path);
+            r.error(
+                f,
+                &lp("user"),
+                format!("duplicate SIP user {}", l.user.0),
+                format!("it is also at {first_at}: each SIP account registers from one line"),
+            );
+        } else {
+            users.insert(
+                l.user.0.clone(),
+                Origin {
+                    file: f.to_string(),
+                    path: lp("user"),
+                },
+            );
+        }
+        let mut display_name = l.display_name.clone().unwrap_or_else(|| l.user.0.clone());
+        let (spelled, replaced) = text_rules::latin1_spelling(&display_name);
+        if !replaced.is_empty() {
+            let list: String = replaced.iter().collect();
+            r.warning(
+                f,
+                &lp("display_name"),
+                format!("display name `{display_name}` is written `{spelled}`: the phones read Latin-1, which has no {list}"),
+                format!("write `{spelled}` yourself to silence this"),
+            );
+            display_name = spelled;
+        }
+        if !is_latin1(&display_name) {
+            let bad: String = display_name
+                .chars()
+                .filter(|c| (*c as u32) > 0xFF)
+                .collect();
+            r.error(
+                f,
+                &lp("display_name"),
+                format!(
+                    "display name `{display_name}` has characters ISO-8859-1 cannot encode: {bad}"
+                ),
+                "the phones read Latin-1: é, è, ü, ñ are fine; replace the others (e.g. Ł → L)",
+            );
+        }
+        r.text(
+            f,
+            &lp("display_name"),
+            Field::DisplayName,
+            "display name",
+            &display_name,
+        );
+        let auth_user = l
+            .auth_user
+            .as_ref()
+            .map_or_else(|| l.user.0.clone(), |a| a.0.clone());
+        let password = match &l.password {
+            Some(d) => {
+                let s = secret_of(d);
+                check_literal_password(r, f, &lp("password"), &s, false);
+                s
+            }
+            None => Secret::Derived(format!("sip:{}", l.user.0)),
+        };
+        lines.push(Line {
+            user: l.user.0.clone(),
+            auth_user,
+            display_name,
+            password,
+        });
+        password_origins.push(Origin {
+            file: f.to_string(),
+            path: lp("password"),
+        });
+    }
+    (lines, password_origins)
+}
+
+/// A phone's function keys: its profile's, then its own over them.
+fn resolve_keys(
+    r: &mut Reporter,
+    f: &str,
+    site_file: &str,
+    at: &dyn Fn(&[Seg]) -> Vec<Seg>,
+    doc: &PhoneDoc,
+    profile: Option<&(String, &ProfileDoc)>,
+    model: ModelId,
+) -> BTreeMap<u32, FnKey> {
+    let mut keys = BTreeMap::new();
+    let fk = model.function_keys();
+    let mut key_sources: Vec<(&UniqueMap<u32, KeyDoc>, String, Vec<Seg>)> = Vec::new();
+    if let Some((name, p)) = profile {
+        key_sources.push((
+            &p.keys,
+            site_file.to_string(),
+            vec![key("profiles"), key(name.clone()), key("keys")],
+        ));
+    }
+    key_sources.push((&doc.keys, f.to_string(), at(&[key("keys")])));
+    for (map, file, base) in key_sources {
+        for (n, k) in map {
+            let mut p = base.clone();
+            p.push(key(n.to_string()));
+            if *n == 0 || *n > fk {
+                r.error_at_key(
+                    &file,
+                    &p,
+                    format!("key {n} is outside the {model}'s keys 1 to {fk}"),
+                    format!("a {model} has {fk} function keys"),
+                );
+                continue;
+            }
+            let set: Vec<(&str, &Text)> = [
+                ("blf", &k.blf),
+                ("speed_dial", &k.speed_dial),
+                ("line", &k.line),
+            ]
+            .into_iter()
+            .filter_map(|(name, v)| v.as_ref().map(|v| (name, v)))
+            .collect();
+            let key_value = match set.as_slice() {
+                [(kind, Text(target))] => {
+                    let mut kp = p.clone();
+                    kp.push(key(*kind));
+                    if !r.text(&file, &kp, Field::DialTarget, "key target", target) {
+                        continue;
+                    }
+                    match *kind {
+                        "blf" => FnKey::Blf(target.clone()),
+                        "speed_dial" => FnKey::SpeedDial(target.clone()),
+                        _ => {
+                            // The vendor's key types are L (programmed: a speed dial)
+                            // and S (supervision: BLF); no documented syntax makes a
+                            // key select a line, and an L key would call the target.
+                            r.error_at_key(
+                                &file,
+                                &kp,
+                                format!("key {n}: `line:` keys are not supported by these phones' files"),
+                                "the key types are blf (S, supervised) and speed_dial (L, programmed); the lines have their own keys on the phone",
+                            );
+                            continue;
+                        }
+                    }
+                }
+                [] => {
+                    r.error_at_key(
+                        &file,
+                        &p,
+                        format!("key {n} has no kind"),
+                        "give exactly one of blf, speed_dial or line",
+                    );
+                    continue;
+                }
+                _ => {
+                    r.error_at_key(
+                        &file,
+                        &p,
+                        format!("key {n} has more than one kind"),
+                        "give exactly one of blf, speed_dial or line",
+                    );
+                    continue;
+                }
+            };
+            keys.insert(*n, key_value);
+        }
+    }
+    keys
 }

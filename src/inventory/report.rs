@@ -7,6 +7,8 @@ use super::*;
 pub(super) struct Reporter<'a> {
     texts: HashMap<&'a str, &'a str>,
     pub(super) diags: Vec<Diagnostic>,
+    /// Errors among `diags`, counted as they come (asked once per phone).
+    errors: usize,
 }
 
 impl<'a> Reporter<'a> {
@@ -14,7 +16,13 @@ impl<'a> Reporter<'a> {
         Reporter {
             texts: HashMap::new(),
             diags: Vec::new(),
+            errors: 0,
         }
+    }
+
+    /// How many errors were reported so far.
+    pub(super) fn error_count(&self) -> usize {
+        self.errors
     }
 
     pub(super) fn add_text(&mut self, src: &'a SourceText) {
@@ -33,6 +41,7 @@ impl<'a> Reporter<'a> {
     pub(super) fn push(&mut self, d: Diagnostic, path: &[Seg], at_value: bool, hint: String) {
         let pos = self.position(&d.file, path, at_value);
         let d = d.at(pos);
+        self.errors += usize::from(d.is_error());
         self.diags
             .push(if hint.is_empty() { d } else { d.hint(hint) });
     }
