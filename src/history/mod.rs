@@ -12,8 +12,11 @@ use std::sync::Arc;
 use git2::Oid;
 
 use crate::config_sn;
+
+mod past;
 use crate::error::{Error, Result};
 use crate::source::{CommitInfo, Source};
+pub(crate) use past::History;
 
 /// How far above HEAD's number a working-tree (dirty) build is numbered.
 pub const DIRTY_OFFSET: u64 = 5000;

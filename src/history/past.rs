@@ -1,0 +1,434 @@
+//! The past the numbering walks: earlier releases recorded in the output, and older commits
+//! rendered on demand, memoised per phones file (see [`History`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use git2::Oid;
+
+use super::{FileDigests, Past, Recorded, RecordedPhone, Stamp};
+use crate::build::{phone_secrets, Loaded, Rendered};
+use crate::error::{Error, Result};
+use crate::firmware_store::FirmwareFiles;
+use crate::inventory::{self, PhoneDoc, SourceText};
+use crate::manifest::Manifest;
+use crate::models::ModelId;
+use crate::render::{self, ModelFiles, PhoneFile, Templates};
+use crate::source::Snapshot;
+
+/// Older states for the numbering: earlier releases in the output, and older commits rendered.
+///
+/// Rendering an older commit is memoised per phones file: the digests of a file's phones depend
+/// only on the file, the site (site.yaml and templates) and the keys the model's phones override.
+/// So a commit that changed one file renders that file's phones only. Cross-file rules (a MAC in
+/// two files) are not checked here: such a commit did not build, and its phones count as fetched.
+pub(crate) struct History<'a> {
+    loaded: &'a Loaded,
+    out: PathBuf,
+    /// Release folders in the output, by the commit id prefix in their name (not dirty ones).
+    releases: HashMap<String, String>,
+    docs: HashMap<Oid, Arc<Vec<PhoneDoc>>>,
+    /// (site.yaml blob, templates tree) → the resolved site, templates and vendor files.
+    sites: Memo<SiteKey, SiteCtx>,
+    /// (site key, phones file blob) → the keys its phones override, per model present in it.
+    overrides: Memo<(SiteKey, Oid), Overrides>,
+    /// Phones files resolved while numbering the current older commit.
+    fresh: HashMap<Oid, Arc<Vec<inventory::Phone>>>,
+    /// The build's own render, to fill the caches from once the walk needs them.
+    seed_with: Option<&'a Rendered>,
+    /// (site key, override keys) → each model's shared files.
+    models: Memo<(SiteKey, String), BTreeMap<ModelId, ModelFiles>>,
+    /// (site key, override keys, phones file blob) → (MAC, digest) of that file's phones.
+    digests: Memo<(SiteKey, String, Oid), Vec<(String, String)>>,
+    /// Parsed phones by the exact text of their list item (see [`inventory::split_items`]).
+    items: HashMap<String, PhoneDoc>,
+    /// Per phones file path, the digests of the last version rendered, by phone content: a
+    /// commit that edits one phone of a file renders that phone only.
+    by_path: HashMap<String, (SiteKey, String, HashMap<inventory::PhoneSpec, String>)>,
+}
+
+/// Per model, the raw keys its phones override.
+type Overrides = BTreeMap<ModelId, BTreeSet<(String, String)>>;
+
+/// site.yaml's blob and the templates tree: what an older site renders with.
+type SiteKey = (Oid, Option<Oid>);
+
+/// A cache of results that may have failed (None: that older state does not build).
+type Memo<K, V> = HashMap<K, Option<Arc<V>>>;
+
+/// What an older site.yaml (with its templates) renders with.
+struct SiteCtx {
+    src: SourceText,
+    site: inventory::Site,
+    templates: Templates,
+    firmware: FirmwareFiles,
+}
+
+impl<'a> History<'a> {
+    /// The past of a build: the releases in `out`, and the build's own render (`seed_with`,
+    /// none for a working-tree build) to start the caches from.
+    pub(crate) fn new(loaded: &'a Loaded, out: &Path, seed_with: Option<&'a Rendered>) -> Self {
+        History {
+            loaded,
+            out: out.to_path_buf(),
+            releases: list_releases(out),
+            docs: loaded.docs.clone(),
+            sites: HashMap::new(),
+            overrides: HashMap::new(),
+            fresh: HashMap::new(),
+            seed_with,
+            models: HashMap::new(),
+            digests: HashMap::new(),
+            by_path: HashMap::new(),
+            items: HashMap::new(),
+        }
+    }
+}
+
+impl Past for History<'_> {
+    fn has_record(&self, commit: Oid) -> bool {
+        self.releases.contains_key(&crate::source::short(commit))
+    }
+
+    fn record(&mut self, commit: Oid) -> Option<Recorded> {
+        let dir = self.releases.get(&crate::source::short(commit))?;
+        let bytes =
+            std::fs::read(self.out.join("releases").join(dir).join("manifest.json")).ok()?;
+        let m = Manifest::from_bytes(&bytes).ok()?;
+        if m.commit != commit.to_string() || m.dirty {
+            return None;
+        }
+        let phones = m
+            .phones
+            .into_iter()
+            .filter_map(|(mac, p)| {
+                Some((
+                    mac,
+                    RecordedPhone {
+                        digest: p.digest,
+                        stamp: Stamp {
+                            sn: p.config_sn.parse().ok()?,
+                            time: p.changed_at,
+                        },
+                    },
+                ))
+            })
+            .collect();
+        Some(Recorded {
+            release_sn: m.config_sn.parse().ok()?,
+            phones,
+        })
+    }
+
+    fn files_at(&mut self, commit: Oid) -> Option<BTreeMap<String, FileDigests>> {
+        self.digests_of(commit)
+    }
+}
+
+impl History<'_> {
+    /// An older commit's digests, rendered with today's templates code and secrets. Its firmware is
+    /// taken from its pins (it was checked when that commit was built).
+    fn digests_of(&mut self, commit: Oid) -> Option<BTreeMap<String, FileDigests>> {
+        if let Some(rendered) = self.seed_with.take() {
+            self.seed(rendered).ok()?;
+        }
+        self.fresh.clear();
+        let listing = self.loaded.source.list_inventory(commit).ok()??;
+        let site_key = (listing.site?, listing.templates);
+        let ctx = self.site_ctx(commit, site_key)?;
+        let mut overrides = Overrides::new();
+        for (path, blob) in &listing.phones {
+            let file = self.file_overrides(&ctx, site_key, path, *blob)?;
+            for (m, keys) in file.iter() {
+                overrides
+                    .entry(*m)
+                    .or_default()
+                    .extend(keys.iter().cloned());
+            }
+        }
+        let overrides_key = format!("{overrides:?}");
+        let models = self
+            .models
+            .entry((site_key, overrides_key.clone()))
+            .or_insert_with(|| {
+                overrides
+                    .into_iter()
+                    .map(|(m, o)| {
+                        render::render_model_with(&ctx.templates, &ctx.site, m, &ctx.firmware, o)
+                            .map(|f| (m, f))
+                    })
+                    .collect::<std::result::Result<BTreeMap<_, _>, _>>()
+                    .ok()
+                    .map(Arc::new)
+            })
+            .clone()?;
+        let mut out = BTreeMap::new();
+        for (path, blob) in &listing.phones {
+            let key = (site_key, overrides_key.clone(), *blob);
+            if !self.digests.contains_key(&key) {
+                let phones = match self.fresh.get(blob) {
+                    Some(p) => p.clone(),
+                    None => self.file_phones(&ctx, path, *blob)?,
+                };
+                let rendered =
+                    self.render_file(&ctx, site_key, &overrides_key, &models, path, &phones);
+                self.digests.insert(key.clone(), rendered);
+            }
+            out.insert(path.clone(), self.digests[&key].clone()?);
+        }
+        // The walk goes back one commit at a time: a file version not in this commit will not
+        // come again unless reverted to, so forget it and keep memory flat over long histories.
+        let current: std::collections::HashSet<Oid> =
+            listing.phones.iter().map(|(_, b)| *b).collect();
+        self.docs.retain(|b, _| current.contains(b));
+        self.overrides.retain(|(_, b), _| current.contains(b));
+        self.digests.retain(|(_, _, b), _| current.contains(b));
+        Some(out)
+    }
+
+    /// Digests of a phones file's phones, reusing those of the last version of the same file for
+    /// phones whose content did not change.
+    fn render_file(
+        &mut self,
+        ctx: &SiteCtx,
+        site_key: SiteKey,
+        overrides_key: &str,
+        models: &BTreeMap<ModelId, ModelFiles>,
+        path: &str,
+        phones: &[inventory::Phone],
+    ) -> Option<Arc<Vec<(String, String)>>> {
+        let empty = HashMap::new();
+        let known = match self.by_path.get(path) {
+            Some((k, o, map)) if *k == site_key && o == overrides_key => map,
+            _ => &empty,
+        };
+        let mut now = HashMap::with_capacity(phones.len());
+        let mut out = Vec::with_capacity(phones.len());
+        for p in phones {
+            let digest = match known.get(&p.spec) {
+                Some(d) => d.clone(),
+                None => {
+                    let s = phone_secrets(&ctx.site, p, &self.loaded.site_secret)?;
+                    render::render_phone(
+                        &ctx.templates,
+                        &ctx.site,
+                        models.get(&p.model)?,
+                        p,
+                        &s,
+                        false,
+                    )
+                    .ok()?
+                    .digest
+                }
+            };
+            out.push((p.mac.clone(), digest.clone()));
+            now.insert(p.spec.clone(), digest);
+        }
+        self.by_path
+            .insert(path.to_string(), (site_key, overrides_key.to_string(), now));
+        Some(Arc::new(out))
+    }
+
+    /// Parses a phones file, reusing the phones whose list item has the same text as one parsed
+    /// before: a commit that edits one phone parses that phone only.
+    fn parse_by_items(&mut self, src: &SourceText) -> Option<Vec<PhoneDoc>> {
+        let whole = || inventory::parse_phones(src).ok();
+        let Some(items) = inventory::split_items(&src.text) else {
+            return whole();
+        };
+        let mut docs = Vec::with_capacity(items.len());
+        for item in items {
+            if let Some(doc) = self.items.get(item) {
+                docs.push(doc.clone());
+                continue;
+            }
+            // An item that does not stand alone (an alias to another item's anchor): whole file.
+            let one = inventory::SourceText {
+                path: src.path.clone(),
+                text: item.to_string(),
+            };
+            match inventory::parse_phones(&one).ok().filter(|d| d.len() == 1) {
+                Some(mut d) => {
+                    let doc = d.pop().expect("one phone");
+                    if self.items.len() > 1_000_000 {
+                        self.items.clear();
+                    }
+                    self.items.insert(item.to_string(), doc.clone());
+                    docs.push(doc);
+                }
+                None => return whole(),
+            }
+        }
+        Some(docs)
+    }
+
+    fn site_ctx(&mut self, commit: Oid, key: SiteKey) -> Option<Arc<SiteCtx>> {
+        if let Some(hit) = self.sites.get(&key) {
+            return hit.clone();
+        }
+        let ctx = self.read_site(commit, key).map(Arc::new);
+        self.sites.insert(key, ctx.clone());
+        ctx
+    }
+
+    fn read_site(&self, commit: Oid, (site_blob, templates): SiteKey) -> Option<SiteCtx> {
+        let l = self.loaded;
+        let src = l.source.read_text(site_blob, &l.files.site.path).ok()?;
+        let (inv, _) = inventory::resolve(&src, &[], &l.source.inventory_dir);
+        let site = inv?.site;
+        let templates = l.source.read_templates(templates).ok()?;
+        let (templates, _) = Templates::new(&templates, &l.source.inventory_dir).ok()?;
+        let mut firmware = FirmwareFiles::default();
+        for set in site.firmware.values() {
+            for (role, f) in set.files() {
+                if matches!(role, "telcfg" | "common_base") {
+                    let (blob, _) = l.source.stat(Snapshot::Tree(commit), &f.repo_path).ok()??;
+                    let bytes = l
+                        .source
+                        .with_reader(Snapshot::Tree(commit), &f.repo_path, blob, |r| {
+                            let mut b = Vec::new();
+                            r.read_to_end(&mut b)
+                                .map_err(|e| Error::io(&f.repo_path, e))?;
+                            Ok(b)
+                        })
+                        .ok()?;
+                    firmware.small.insert(f.repo_path.clone(), bytes);
+                } else if let Some(c) = l.firmware.store.get(&f.sha256) {
+                    firmware.store.insert(f.sha256.clone(), c.clone());
+                }
+            }
+        }
+        Some(SiteCtx {
+            src,
+            site,
+            templates,
+            firmware,
+        })
+    }
+
+    /// The keys a phones file's phones override, per model, resolving the file if it is new.
+    fn file_overrides(
+        &mut self,
+        ctx: &SiteCtx,
+        site_key: SiteKey,
+        path: &str,
+        blob: Oid,
+    ) -> Option<Arc<Overrides>> {
+        if let Some(hit) = self.overrides.get(&(site_key, blob)) {
+            return hit.clone();
+        }
+        let found = self
+            .file_phones(ctx, path, blob)
+            .map(|phones| Arc::new(overrides_of(phones.iter()).0));
+        self.overrides.insert((site_key, blob), found.clone());
+        found
+    }
+
+    /// A phones file's resolved phones under a site (parsed once per list item).
+    fn file_phones(
+        &mut self,
+        ctx: &SiteCtx,
+        path: &str,
+        blob: Oid,
+    ) -> Option<Arc<Vec<inventory::Phone>>> {
+        let l = self.loaded;
+        let src = l.source.read_text(blob, path).ok()?;
+        let docs = match self.docs.get(&blob) {
+            Some(d) => d.clone(),
+            None => {
+                let d = Arc::new(self.parse_by_items(&src)?);
+                self.docs.insert(blob, d.clone());
+                d
+            }
+        };
+        let (inv, _) = inventory::resolve(&ctx.src, &[(src, docs)], &l.source.inventory_dir);
+        let phones = Arc::new(inv?.phones);
+        self.fresh.insert(blob, phones.clone());
+        Some(phones)
+    }
+}
+
+/// Each model's overridden keys, and the same as a memo key.
+fn overrides_of<'a>(
+    phones: impl Iterator<Item = &'a inventory::Phone>,
+) -> (BTreeMap<ModelId, BTreeSet<(String, String)>>, String) {
+    let mut by_model: BTreeMap<ModelId, Vec<&inventory::Phone>> = BTreeMap::new();
+    for p in phones {
+        by_model.entry(p.model).or_default().push(p);
+    }
+    let overrides: BTreeMap<ModelId, BTreeSet<(String, String)>> = by_model
+        .iter()
+        .map(|(m, phones)| (*m, render::override_keys(phones.iter().copied())))
+        .collect();
+    let key = format!("{overrides:?}");
+    (overrides, key)
+}
+
+impl History<'_> {
+    /// Fills the caches with the commit being built, so the walk's first step renders only what
+    /// that step changed.
+    fn seed(&mut self, rendered: &Rendered) -> Result<()> {
+        let l = self.loaded;
+        let Some(listing) = l.source.list_inventory(l.head.id)? else {
+            return Ok(());
+        };
+        let Some(site_blob) = listing.site else {
+            return Ok(());
+        };
+        let site_key = (site_blob, listing.templates);
+        let (_, overrides_key) = overrides_of(l.inv.phones.iter());
+        let mut by_file: HashMap<&str, Vec<(&inventory::Phone, &PhoneFile)>> = HashMap::new();
+        for (p, f) in l.inv.phones.iter().zip(&rendered.phones) {
+            by_file
+                .entry(p.origin.file.as_str())
+                .or_default()
+                .push((p, f));
+        }
+        for (src, blob) in &l.files.phones {
+            let (Some(blob), Some(items)) = (blob, inventory::split_items(&src.text)) else {
+                continue;
+            };
+            if let Some(docs) = l.docs.get(blob).filter(|d| d.len() == items.len()) {
+                for (item, doc) in items.into_iter().zip(docs.iter()) {
+                    self.items.insert(item.to_string(), doc.clone());
+                }
+            }
+        }
+        for (path, blob) in &listing.phones {
+            let entries = by_file.remove(path.as_str()).unwrap_or_default();
+            let digests: Vec<(String, String)> = entries
+                .iter()
+                .map(|(p, f)| (p.mac.clone(), f.digest.clone()))
+                .collect();
+            let contents = entries
+                .iter()
+                .map(|(p, f)| (p.spec.clone(), f.digest.clone()))
+                .collect();
+            let overrides = overrides_of(entries.iter().map(|(p, _)| *p)).0;
+            self.overrides
+                .insert((site_key, *blob), Some(Arc::new(overrides)));
+            self.digests.insert(
+                (site_key, overrides_key.clone(), *blob),
+                Some(Arc::new(digests)),
+            );
+            self.by_path
+                .insert(path.clone(), (site_key, overrides_key.clone(), contents));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn list_releases(out: &Path) -> HashMap<String, String> {
+    let mut map = HashMap::new();
+    if let Ok(it) = std::fs::read_dir(out.join("releases")) {
+        for e in it.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if crate::release::is_name(&name) && !name.ends_with("-dirty") {
+                let id = name[13..].to_string();
+                map.insert(id, name);
+            }
+        }
+    }
+    map
+}
