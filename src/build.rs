@@ -530,7 +530,6 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let inv = &loaded.inv;
 
     timing("render", t0);
-    // Numbers.
     progress.stage("history", 0);
     let digests: HashMap<String, String> = inv
         .phones
@@ -538,40 +537,11 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         .zip(&rendered.phones)
         .map(|(p, f)| (p.mac.clone(), f.digest.clone()))
         .collect();
-    let mut past = history::History::new(&loaded, &opts.out, (!opts.worktree).then_some(&rendered));
-
-    let mut numbering: Numbering = history::number(
-        &loaded.source,
-        loaded.head,
-        opts.worktree,
-        &digests,
-        &mut past,
-    )?;
-    // The live record: --previous, else the output folder's manifest (also what unchanged
-    // phone files are linked from).
+    // The output folder's manifest: a record for the numbering, and what unchanged phone files
+    // are linked from.
     let previous = output::read_manifest(&opts.out)?;
-    let (given, given_from) = match &opts.previous {
-        Some(p) => previous_manifest(p)?,
-        None => (None, None),
-    };
-    let (live, live_from) = match (&opts.previous, &given) {
-        (Some(_), _) => (given.as_ref(), given_from),
-        (None, _) => (
-            previous.as_ref(),
-            previous
-                .as_ref()
-                .map(|_| opts.out.join("manifest.json").display().to_string()),
-        ),
-    };
-    let renumbered = match live {
-        Some(m) => history::keep_invariant(
-            &mut numbering,
-            &history::Live::from_manifest(m),
-            &digests,
-            loaded.head.time,
-        ),
-        None => Vec::new(),
-    };
+    let (numbering, renumbered, live_from) =
+        number_phones(opts, &loaded, &rendered, &digests, previous.as_ref())?;
     let dirty = opts.worktree;
     let release = crate::release::name(numbering.release_sn, loaded.head.id, dirty);
     let mtime = output::release_mtime(loaded.head.time);
@@ -580,7 +550,6 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     // Write the release under staging.
     progress.stage("write", inv.phones.len() as u64);
     let rel_dir = staging.release_dir();
-    let base = &inv.site.base_url;
     let mut files_written = 0;
     let mut manifest = Manifest {
         format: crate::manifest::FORMAT,
@@ -590,62 +559,15 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         commit_time: loaded.head.time,
         config_sn: config_sn::format(numbering.release_sn),
         dirty,
-        base_url: base.clone(),
+        base_url: inv.site.base_url.clone(),
         site: inv.site.name.clone(),
         models: BTreeMap::new(),
         firmware: BTreeMap::new(),
         phones: BTreeMap::new(),
     };
-    let mut entry_points = Vec::new();
-    for (m, files) in &rendered.models {
-        let entry = files
-            .entry_point_bytes(&loaded.templates, base, &release)
-            .map_err(Error::Build)?;
-        output::write_file(&rel_dir.join(&files.entry_point), &entry, mtime)?;
-        files_written += 1;
-        // Shared files go to `common/`, named by content and kept across releases.
-        let shared = |name: &str| format!("{}/{name}", crate::render::COMMON_DIR);
-        let common_dir = staging.common_dir();
-        output::write_file(&common_dir.join(&files.common_name), &files.common, mtime)?;
-        files_written += 1;
-        let mut list = vec![
-            file_entry("entry_point", files.entry_point.clone(), &entry),
-            file_entry("common", shared(&files.common_name), &files.common),
-        ];
-        if let Some((name, bytes)) = &files.telcfg {
-            output::write_file(&common_dir.join(name), bytes, mtime)?;
-            files_written += 1;
-            list.push(file_entry("telcfg", shared(name), bytes));
-        }
-        for f in &files.firmware {
-            list.push(FileEntry {
-                role: f.role.to_string(),
-                path: f.store_path(),
-                sha256: f.sha256.clone(),
-                size: f.size,
-            });
-            let e = manifest
-                .firmware
-                .entry(f.sha256.clone())
-                .or_insert(FirmwareEntry {
-                    size: f.size,
-                    names: Vec::new(),
-                });
-            if !e.names.contains(&f.name) {
-                e.names.push(f.name.clone());
-                e.names.sort();
-            }
-        }
-        list.sort();
-        manifest.models.insert(
-            m.name().to_string(),
-            ModelEntry {
-                entry_point: files.entry_point.clone(),
-                files: list,
-            },
-        );
-        entry_points.push((files.entry_point.clone(), entry));
-    }
+    let (entry_points, shared_written) =
+        write_model_files(&staging, &loaded, &rendered, &release, mtime, &mut manifest)?;
+    files_written += shared_written;
     let config_dir = rel_dir.join("config");
     std::fs::create_dir_all(&config_dir).map_err(|e| Error::io(&config_dir, e))?;
     let (phone_entries, linked) = write_phone_files(
@@ -707,10 +629,122 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     // Freeing millions of small allocations takes a noticeable share of a large build (0.6 s at
     // 100,000 phones): it happens on a thread of its own, so the command returns (and the CLI
     // exits) without waiting; in a longer-lived process the memory is freed all the same.
-    drop(past);
     let garbage = (loaded, rendered, manifest, digests, previous, numbering);
     std::thread::spawn(move || drop(garbage));
     Ok(summary)
+}
+
+/// Numbers the phones: git history first, then the live record (the same config_sn must always
+/// mean the same bytes). Returns the numbering, the phones the live record renumbered, and where
+/// that record came from.
+fn number_phones(
+    opts: &Options,
+    loaded: &Loaded,
+    rendered: &Rendered,
+    digests: &HashMap<String, String>,
+    previous: Option<&Manifest>,
+) -> Result<(Numbering, Vec<String>, Option<String>)> {
+    let mut past = history::History::new(loaded, &opts.out, (!opts.worktree).then_some(rendered));
+
+    let mut numbering: Numbering = history::number(
+        &loaded.source,
+        loaded.head,
+        opts.worktree,
+        digests,
+        &mut past,
+    )?;
+    // The live record: --previous, else the output folder's manifest.
+    let (given, given_from) = match &opts.previous {
+        Some(p) => previous_manifest(p)?,
+        None => (None, None),
+    };
+    let (live, live_from) = match (&opts.previous, &given) {
+        (Some(_), _) => (given.as_ref(), given_from),
+        (None, _) => (
+            previous,
+            previous.map(|_| opts.out.join("manifest.json").display().to_string()),
+        ),
+    };
+    let renumbered = match live {
+        Some(m) => history::keep_invariant(
+            &mut numbering,
+            &history::Live::from_manifest(m),
+            digests,
+            loaded.head.time,
+        ),
+        None => Vec::new(),
+    };
+    Ok((numbering, renumbered, live_from))
+}
+
+/// Entry points by file name, with their bytes.
+type EntryPoints = Vec<(String, Vec<u8>)>;
+
+/// Writes each model's entry point into the staged release and its shared files (common file,
+/// telcfg) into the staged `common/`, and lists them and the firmware in the manifest. Returns
+/// the entry points (to switch last) and how many files were written.
+fn write_model_files(
+    staging: &Staging,
+    loaded: &Loaded,
+    rendered: &Rendered,
+    release: &str,
+    mtime: std::time::SystemTime,
+    manifest: &mut Manifest,
+) -> Result<(EntryPoints, usize)> {
+    let rel_dir = staging.release_dir();
+    let base = &loaded.inv.site.base_url;
+    let mut files_written = 0;
+    let mut entry_points = Vec::new();
+    for (m, files) in &rendered.models {
+        let entry = files
+            .entry_point_bytes(&loaded.templates, base, release)
+            .map_err(Error::Build)?;
+        output::write_file(&rel_dir.join(&files.entry_point), &entry, mtime)?;
+        files_written += 1;
+        // Shared files go to `common/`, named by content and kept across releases.
+        let shared = |name: &str| format!("{}/{name}", crate::render::COMMON_DIR);
+        let common_dir = staging.common_dir();
+        output::write_file(&common_dir.join(&files.common_name), &files.common, mtime)?;
+        files_written += 1;
+        let mut list = vec![
+            file_entry("entry_point", files.entry_point.clone(), &entry),
+            file_entry("common", shared(&files.common_name), &files.common),
+        ];
+        if let Some((name, bytes)) = &files.telcfg {
+            output::write_file(&common_dir.join(name), bytes, mtime)?;
+            files_written += 1;
+            list.push(file_entry("telcfg", shared(name), bytes));
+        }
+        for f in &files.firmware {
+            list.push(FileEntry {
+                role: f.role.to_string(),
+                path: f.store_path(),
+                sha256: f.sha256.clone(),
+                size: f.size,
+            });
+            let e = manifest
+                .firmware
+                .entry(f.sha256.clone())
+                .or_insert(FirmwareEntry {
+                    size: f.size,
+                    names: Vec::new(),
+                });
+            if !e.names.contains(&f.name) {
+                e.names.push(f.name.clone());
+                e.names.sort();
+            }
+        }
+        list.sort();
+        manifest.models.insert(
+            m.name().to_string(),
+            ModelEntry {
+                entry_point: files.entry_point.clone(),
+                files: list,
+            },
+        );
+        entry_points.push((files.entry_point.clone(), entry));
+    }
+    Ok((entry_points, files_written))
 }
 
 /// Writes every phone's file with its config_sn, from several threads: creating files is
