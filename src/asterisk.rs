@@ -162,22 +162,6 @@ fn mailbox(inv: &Inventory, user: &str) -> Option<String> {
         .map(|_| format!("{user}@{}", inv.site.asterisk.voicemail_context))
 }
 
-fn pjsip_dtmf(mode: &str) -> &'static str {
-    match mode {
-        "inband" => "inband",
-        "info" => "info",
-        _ => "rfc4733",
-    }
-}
-
-fn sip_dtmf(mode: &str) -> &'static str {
-    match mode {
-        "inband" => "inband",
-        "info" => "info",
-        _ => "rfc2833",
-    }
-}
-
 /// The text for `format` and `output`. Warnings (BLF targets outside the inventory) are listed at
 /// the end as comments and returned for the CLI to print. A value Asterisk could not read back as
 /// written is an error, never written.
@@ -234,7 +218,7 @@ pub fn render(
                             ast.context,
                             a.codecs.join(","),
                             w.callerid,
-                            pjsip_dtmf(&site.pbx.dtmf),
+                            site.pbx.dtmf.pjsip(),
                             ast.transport,
                             ast.subscribe_context,
                             w.auth_user,
@@ -274,8 +258,8 @@ pub fn render(
                         let _ = write!(
                             t,
                             "dtmfmode={}\ntransport={}\nqualify=yes\nallowsubscribe=yes\nsubscribecontext={}\ncallcounter=yes\n",
-                            sip_dtmf(&site.pbx.dtmf),
-                            site.pbx.transport,
+                            site.pbx.dtmf.chan_sip(),
+                            site.pbx.transport.name(),
                             ast.subscribe_context
                         );
                     }

@@ -548,9 +548,9 @@ impl SiteValues {
         SiteValues {
             pickup_code: site.pbx.pickup.as_ref().map(|c| format!("{c}X")),
             port: site.pbx.port.to_string(),
-            transport: site.pbx.transport_flag.to_string(),
+            transport: site.pbx.transport.flag().to_string(),
             backup: site.pbx.backup_host.clone().unwrap_or_default(),
-            dtmf: site.pbx.dtmf_flag.to_string(),
+            dtmf: site.pbx.dtmf.flag().to_string(),
             language: site.language.language_type.to_string(),
             zone: site.ntp_zone.to_string(),
         }

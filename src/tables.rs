@@ -228,23 +228,86 @@ pub fn language(code: &str) -> Option<Language> {
     LANGUAGES.iter().copied().find(|l| l.code == code)
 }
 
-/// `[sys] dtmf_mode_flag` for a DTMF mode name.
-pub fn dtmf_mode_flag(mode: &str) -> Option<u8> {
-    match mode {
-        "inband" => Some(0),
-        "rfc2833" => Some(1),
-        "info" => Some(4),
-        _ => None,
+/// The SIP transport to the PBX.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl Transport {
+    pub fn parse(s: &str) -> Option<Transport> {
+        match s {
+            "udp" => Some(Transport::Udp),
+            "tcp" => Some(Transport::Tcp),
+            "tls" => Some(Transport::Tls),
+            _ => None,
+        }
+    }
+
+    /// Its name in the inventory and in Asterisk's configuration (`transport=udp`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        }
+    }
+
+    /// `[sip] TransportFlgMPn`: 0 UDP, 1 TCP, 2 TLS.
+    pub fn flag(self) -> u8 {
+        match self {
+            Transport::Udp => 0,
+            Transport::Tcp => 1,
+            Transport::Tls => 2,
+        }
     }
 }
 
-/// `[sip] TransportFlgMPn` for a transport name.
-pub fn transport_flag(transport: &str) -> Option<u8> {
-    match transport {
-        "udp" => Some(0),
-        "tcp" => Some(1),
-        "tls" => Some(2),
-        _ => None,
+/// How DTMF digits travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dtmf {
+    Rfc2833,
+    Inband,
+    Info,
+}
+
+impl Dtmf {
+    pub fn parse(s: &str) -> Option<Dtmf> {
+        match s {
+            "rfc2833" => Some(Dtmf::Rfc2833),
+            "inband" => Some(Dtmf::Inband),
+            "info" => Some(Dtmf::Info),
+            _ => None,
+        }
+    }
+
+    /// `[sys] dtmf_mode_flag`: 0 in-band, 1 RFC 2833, 4 SIP INFO.
+    pub fn flag(self) -> u8 {
+        match self {
+            Dtmf::Inband => 0,
+            Dtmf::Rfc2833 => 1,
+            Dtmf::Info => 4,
+        }
+    }
+
+    /// chan_pjsip's `dtmf_mode` (RFC 2833's successor is RFC 4733).
+    pub fn pjsip(self) -> &'static str {
+        match self {
+            Dtmf::Inband => "inband",
+            Dtmf::Info => "info",
+            Dtmf::Rfc2833 => "rfc4733",
+        }
+    }
+
+    /// chan_sip's `dtmfmode`.
+    pub fn chan_sip(self) -> &'static str {
+        match self {
+            Dtmf::Inband => "inband",
+            Dtmf::Info => "info",
+            Dtmf::Rfc2833 => "rfc2833",
+        }
     }
 }
 
@@ -431,13 +494,14 @@ mod tests {
         );
         assert_eq!(language("de").map(|l| l.language_type), Some(3));
         assert_eq!(language("it"), None);
-        assert_eq!(dtmf_mode_flag("inband"), Some(0));
-        assert_eq!(dtmf_mode_flag("rfc2833"), Some(1));
-        assert_eq!(dtmf_mode_flag("info"), Some(4));
-        assert_eq!(dtmf_mode_flag("auto"), None);
-        assert_eq!(transport_flag("udp"), Some(0));
-        assert_eq!(transport_flag("tcp"), Some(1));
-        assert_eq!(transport_flag("tls"), Some(2));
-        assert_eq!(transport_flag("ws"), None);
+        assert_eq!(Dtmf::parse("inband").map(Dtmf::flag), Some(0));
+        assert_eq!(Dtmf::parse("rfc2833").map(Dtmf::flag), Some(1));
+        assert_eq!(Dtmf::parse("info").map(Dtmf::flag), Some(4));
+        assert_eq!(Dtmf::parse("auto").map(Dtmf::flag), None);
+        assert_eq!(Transport::parse("udp").map(Transport::flag), Some(0));
+        assert_eq!(Transport::parse("tcp").map(Transport::flag), Some(1));
+        assert_eq!(Transport::parse("tls").map(Transport::flag), Some(2));
+        assert_eq!(Transport::parse("ws"), None);
+        assert_eq!(Dtmf::parse("info").map(Dtmf::flag), Some(4));
     }
 }

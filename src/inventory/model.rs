@@ -28,10 +28,8 @@ pub struct Pbx {
     pub host: String,
     pub backup_host: Option<String>,
     pub port: u16,
-    pub transport: String,
-    pub transport_flag: u8,
-    pub dtmf: String,
-    pub dtmf_flag: u8,
+    pub transport: tables::Transport,
+    pub dtmf: tables::Dtmf,
     pub voicemail: Option<String>,
     pub pickup: Option<String>,
 }
@@ -163,7 +161,7 @@ pub struct PhoneSpec {
     pub keys: BTreeMap<u32, FnKey>,
     /// Profile settings with the phone's own over them.
     pub settings: Settings,
-    pub ip: Option<String>,
+    pub ip: Option<std::net::Ipv4Addr>,
     /// Asterisk's names of the phone's codecs and its `CodecPriority` (the model's unless the
     /// phone sets its own).
     pub codecs: (Vec<String>, String),

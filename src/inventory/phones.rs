@@ -124,16 +124,21 @@ pub(super) fn resolve_phones(
             if let Some(name) = &doc.name {
                 r.text(f, &at(&[key("name")]), Field::Label, "phone name", name);
             }
-            if let Some(ip) = &doc.ip {
-                if ip.parse::<std::net::Ipv4Addr>().is_err() {
-                    r.error(
-                        f,
-                        &at(&[key("ip")]),
-                        format!("bad IPv4 address `{ip}`"),
-                        "write a dotted address such as 192.0.2.50",
-                    );
-                }
-            }
+            let ip = doc
+                .ip
+                .as_ref()
+                .and_then(|ip| match ip.parse::<std::net::Ipv4Addr>() {
+                    Ok(a) => Some(a),
+                    Err(_) => {
+                        r.error(
+                            f,
+                            &at(&[key("ip")]),
+                            format!("bad IPv4 address `{ip}`"),
+                            "write a dotted address such as 192.0.2.50",
+                        );
+                        None
+                    }
+                });
             let codecs = match (&doc.codecs, cfg) {
                 (Some(list), _) => {
                     let c = resolve_codecs(r, f, &at(&[key("codecs")]), list);
@@ -156,7 +161,7 @@ pub(super) fn resolve_phones(
                         lines,
                         keys,
                         settings,
-                        ip: doc.ip.clone(),
+                        ip,
                         codecs,
                     },
                     origin: Origin {

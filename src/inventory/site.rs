@@ -40,7 +40,7 @@ pub(super) fn resolve_site(
     let all_models: Vec<ModelId> = models.keys().copied().collect();
     let settings = resolve_settings(r, f, &[key("settings")], &doc.settings, &all_models);
     let dhcp = resolve_dhcp(r, f, &doc.dhcp);
-    let asterisk = resolve_asterisk(r, f, &doc.asterisk, &pbx.transport);
+    let asterisk = resolve_asterisk(r, f, &doc.asterisk, pbx.transport.name());
     // Every problem was reported where it was found; the site exists only without errors.
     (!r.diags.iter().any(Diagnostic::is_error)).then(|| Site {
         dhcp,
@@ -143,23 +143,23 @@ fn resolve_pbx(r: &mut Reporter, f: &str, p: &PbxDoc) -> Pbx {
             );
         }
     }
-    let transport_flag = tables::transport_flag(&p.transport).unwrap_or_else(|| {
+    let transport = tables::Transport::parse(&p.transport).unwrap_or_else(|| {
         r.error(
             f,
             &[key("pbx"), key("transport")],
             format!("unknown transport `{}`", p.transport),
             "use udp, tcp or tls",
         );
-        0
+        tables::Transport::Udp
     });
-    let dtmf_flag = tables::dtmf_mode_flag(&p.dtmf).unwrap_or_else(|| {
+    let dtmf = tables::Dtmf::parse(&p.dtmf).unwrap_or_else(|| {
         r.error(
             f,
             &[key("pbx"), key("dtmf")],
             format!("unknown DTMF mode `{}`", p.dtmf),
             "use rfc2833, inband or info",
         );
-        1
+        tables::Dtmf::Rfc2833
     });
     for (field, v) in [("voicemail", &p.voicemail), ("pickup", &p.pickup)] {
         if let Some(Text(v)) = v {
@@ -182,10 +182,8 @@ fn resolve_pbx(r: &mut Reporter, f: &str, p: &PbxDoc) -> Pbx {
         host: p.host.clone(),
         backup_host: p.backup_host.clone(),
         port: p.port,
-        transport: p.transport.clone(),
-        transport_flag,
-        dtmf: p.dtmf.clone(),
-        dtmf_flag,
+        transport,
+        dtmf,
         voicemail: p.voicemail.as_ref().map(|t| t.0.clone()),
         pickup: p
             .pickup
