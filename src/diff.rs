@@ -282,6 +282,11 @@ pub fn kept_since_parent(opts: &Options) -> Vec<crate::error::Diagnostic> {
             opts.clone(),
         )
     };
+    // Rendering both sides costs several times a check: do it only when a key can have been
+    // dropped (a raw key no longer named, or templates or the firmware sets changed).
+    if !may_drop_keys(&before, &after_opts).unwrap_or(true) {
+        return Vec::new();
+    }
     // No parent, or a parent that does not build: nothing to compare with.
     let (Ok(a), Ok(b)) = (
         side(&before, &before.rev),
@@ -309,6 +314,82 @@ pub fn kept_since_parent(opts: &Options) -> Vec<crate::error::Diagnostic> {
             .hint(k.hint())
         })
         .collect()
+}
+
+/// Whether going from `before` to `after` can leave a phone without a key it was given: a raw
+/// setting key named in a changed file before and in none of the changed files after, or a change
+/// of the templates or of the firmware sets (a vendor common file). Reads the two snapshots'
+/// files and parses only those that differ.
+fn may_drop_keys(before: &Options, after: &Options) -> Result<bool, Error> {
+    use crate::source::{Snapshot, Source};
+    let source = Source::open(&after.inventory)?;
+    let snap = |o: &Options| -> Result<Snapshot, Error> {
+        Ok(if o.worktree {
+            Snapshot::Worktree
+        } else {
+            Snapshot::Tree(source.resolve(&o.rev)?.id)
+        })
+    };
+    let a = source.read_inventory(snap(before)?)?;
+    let b = source.read_inventory(snap(after)?)?;
+    if a.templates != b.templates {
+        return Ok(true);
+    }
+    let mut keys_before = BTreeSet::new();
+    let mut keys_after = BTreeSet::new();
+    if a.site.text != b.site.text {
+        let (Ok(sa), Ok(sb)) = (
+            crate::inventory::parse_site(&a.site),
+            crate::inventory::parse_site(&b.site),
+        ) else {
+            return Ok(true);
+        };
+        let firmware = |s: &crate::inventory::SiteDoc| format!("{:?}", s.firmware);
+        if firmware(&sa) != firmware(&sb) {
+            return Ok(true);
+        }
+        site_keys(&sa, &mut keys_before);
+        site_keys(&sb, &mut keys_after);
+    }
+    let texts =
+        |files: &[(crate::inventory::SourceText, Option<git2::Oid>)]| -> BTreeMap<String, String> {
+            files
+                .iter()
+                .map(|(src, _)| (src.path.clone(), src.text.clone()))
+                .collect()
+        };
+    let (texts_before, texts_after) = (texts(&a.phones), texts(&b.phones));
+    for (src, _) in &a.phones {
+        if texts_after.get(&src.path) != Some(&src.text) {
+            phone_keys(src, &mut keys_before);
+        }
+    }
+    for (src, _) in &b.phones {
+        if texts_before.get(&src.path) != Some(&src.text) {
+            phone_keys(src, &mut keys_after);
+        }
+    }
+    Ok(!keys_before.is_subset(&keys_after))
+}
+
+fn site_keys(doc: &crate::inventory::SiteDoc, out: &mut BTreeSet<(String, String)>) {
+    let settings = std::iter::once(&doc.settings)
+        .chain(doc.models.values().map(|m| &m.settings))
+        .chain(doc.profiles.values().map(|p| &p.settings));
+    for s in settings {
+        for (section, keys) in s {
+            out.extend(keys.keys().map(|k| (section.clone(), k.clone())));
+        }
+    }
+}
+
+fn phone_keys(src: &crate::inventory::SourceText, out: &mut BTreeSet<(String, String)>) {
+    // A file that does not parse says nothing here; check reports it.
+    for p in crate::inventory::parse_phones(src).unwrap_or_default() {
+        for (section, keys) in &p.settings {
+            out.extend(keys.keys().map(|k| (section.clone(), k.clone())));
+        }
+    }
 }
 
 fn compare(a: Side, b: Side) -> Diff {
