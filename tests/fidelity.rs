@@ -46,6 +46,17 @@ fn turning_ntp_and_pickup_off_writes_them_off() {
     // The factory's values: local pickup, no code.
     assert_eq!(off.own.get("sip", "CallPkupFlg"), Some("local"));
     assert_eq!(off.own.get("sip", "CallPkupSC"), Some(""));
+    // `off` in so many words: the same off values.
+    let off = after(
+        &r,
+        "inventory/site.yaml",
+        "  voicemail:",
+        "  pickup: \"off\"\n  voicemail:",
+    );
+    assert_eq!(off.own.get("sip", "CallPkupFlg"), Some("local"));
+    let v = after(&r, "inventory/site.yaml", "pbx:", "ntp: off\npbx:");
+    assert_eq!(v.own.get("ntp", "NTPFlag"), Some("0"));
+    r.edit("inventory/site.yaml", "  pickup: \"off\"\n", "");
     // Written as `*8X` in the inventory, the same file.
     let again = after(
         &r,

@@ -3,6 +3,9 @@
 #[allow(unused_imports)]
 use super::*;
 
+/// The value that turns a setting off explicitly (`ntp: off`, `pbx.pickup: off`).
+const OFF: &str = "off";
+
 pub(super) fn resolve_site(
     r: &mut Reporter,
     src: &SourceText,
@@ -20,7 +23,8 @@ pub(super) fn resolve_site(
     }
     let (ntp_zone, language, country) = resolve_locale(r, f, doc);
     r.text(f, &[key("name")], Field::Label, "site name", &doc.name);
-    if let Some(ntp) = &doc.ntp {
+    let ntp = doc.ntp.clone().filter(|n| n != OFF);
+    if let Some(ntp) = &ntp {
         r.text(f, &[key("ntp")], Field::Host, "NTP server", ntp);
     }
     let pbx = resolve_pbx(r, f, &doc.pbx);
@@ -51,7 +55,7 @@ pub(super) fn resolve_site(
         ntp_zone,
         language,
         country,
-        ntp: doc.ntp.clone(),
+        ntp,
         pbx,
         admin_password,
         user_password,
@@ -161,14 +165,17 @@ fn resolve_pbx(r: &mut Reporter, f: &str, p: &PbxDoc) -> Pbx {
         );
         tables::Dtmf::Rfc2833
     });
-    for (field, v) in [("voicemail", &p.voicemail), ("pickup", &p.pickup)] {
-        if let Some(Text(v)) = v {
-            // `*8X` as the vendor writes it is `*8`: provsite adds the X.
-            let v = if field == "pickup" {
-                v.strip_suffix('X').unwrap_or(v)
-            } else {
-                v
-            };
+    // `off` says in so many words what leaving the field out means: written off.
+    let code = |v: &Option<Text>| {
+        v.as_ref()
+            .map(|t| t.0.as_str())
+            .filter(|s| *s != OFF)
+            // `*8X` as the vendor writes a pickup code is `*8`: provsite adds the X.
+            .map(|s| s.strip_suffix('X').unwrap_or(s).to_string())
+    };
+    let (voicemail, pickup) = (code(&p.voicemail), code(&p.pickup));
+    for (field, v) in [("voicemail", &voicemail), ("pickup", &pickup)] {
+        if let Some(v) = v {
             r.text(
                 f,
                 &[key("pbx"), key(field)],
@@ -184,11 +191,8 @@ fn resolve_pbx(r: &mut Reporter, f: &str, p: &PbxDoc) -> Pbx {
         port: p.port,
         transport,
         dtmf,
-        voicemail: p.voicemail.as_ref().map(|t| t.0.clone()),
-        pickup: p
-            .pickup
-            .as_ref()
-            .map(|t| t.0.strip_suffix('X').unwrap_or(&t.0).to_string()),
+        voicemail,
+        pickup,
     }
 }
 
