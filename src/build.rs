@@ -626,9 +626,9 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         commits_rendered: numbering.commits_rendered,
         warnings: loaded.warnings.clone(),
     };
-    // Freeing millions of small allocations takes a noticeable share of a large build (0.6 s at
-    // 100,000 phones): it happens on a thread of its own, so the command returns (and the CLI
-    // exits) without waiting; in a longer-lived process the memory is freed all the same.
+    // Freeing millions of small allocations takes a noticeable share of a large build (see the
+    // README's benchmark section): it happens on a thread of its own, so the command returns (and
+    // the CLI exits) without waiting; in a longer-lived process the memory is freed all the same.
     let garbage = (loaded, rendered, manifest, digests, previous, numbering);
     std::thread::spawn(move || drop(garbage));
     Ok(summary)

@@ -424,8 +424,7 @@ fn run_build(a: BuildArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// mimalloc instead of glibc's malloc: a build makes and frees millions of small strings, and
-/// glibc's allocator spent about an eighth of a 100,000-phone build in malloc, free and
-/// consolidation (perf), across the rendering threads.
+/// mimalloc instead of glibc's malloc: a build makes and frees millions of small strings from
+/// several threads (the README's benchmark section says what it saved).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

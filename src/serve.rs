@@ -235,9 +235,9 @@ async fn accept_loop(listener: tokio::net::TcpListener, state: Arc<State>, limit
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30))
-        // What hyper buffers per connection before it stops asking the body for more: with its
-        // default (about 400 KiB, as a queue of up to 16 chunks) 3,000 clients that never read
-        // held 715 MiB.
+        // What hyper buffers per connection before it stops asking the body for more: its default
+        // (about 400 KiB) multiplies with every client that stops reading (see the README's
+        // slow-readers benchmark).
         .max_buf_size(WRITE_BUFFER);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);

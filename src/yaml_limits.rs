@@ -1,6 +1,6 @@
 //! Bounds on inventory YAML, checked before any YAML parser sees the text. Deeply nested flow
-//! collections (`[[[[...`) make the scanner's work grow with the square of the depth: 200 KB of
-//! them took a minute. No inventory needs more than a few levels, so a depth far above that is
+//! collections (`[[[[...`) make the scanner's work grow with the square of the depth. No
+//! inventory needs more than a few levels, so a depth far above that is
 //! refused at once, with its position.
 
 /// The deepest flow nesting (`[` and `{` inside each other) accepted; a real inventory uses 3.
