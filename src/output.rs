@@ -337,7 +337,7 @@ pub struct Pruned {
 pub fn prune(out: &Path, keep: usize, current: &str) -> Result<Pruned> {
     let releases_dir = out.join("releases");
     // Only release names of provsite's shape: any other folder there is not ours to prune.
-    let mut releases: Vec<String> = match std::fs::read_dir(&releases_dir) {
+    let releases: Vec<String> = match std::fs::read_dir(&releases_dir) {
         Ok(it) => it
             .flatten()
             .filter(|e| e.path().is_dir())
@@ -346,16 +346,11 @@ pub fn prune(out: &Path, keep: usize, current: &str) -> Result<Pruned> {
             .collect(),
         Err(_) => return Ok(Pruned::default()),
     };
-    crate::release::sort_newest_first(&mut releases);
     let mut pruned = Pruned::default();
-    let mut kept = Vec::new();
-    for (i, r) in releases.iter().enumerate() {
-        if i < keep.max(1) || r == current {
-            kept.push(r.clone());
-        } else {
-            std::fs::remove_dir_all(releases_dir.join(r)).with_path(releases_dir.join(r))?;
-            pruned.releases += 1;
-        }
+    let (kept, doomed) = crate::release::prune_plan(&releases, current, keep, |_| true);
+    for r in &doomed {
+        std::fs::remove_dir_all(releases_dir.join(r)).with_path(releases_dir.join(r))?;
+        pruned.releases += 1;
     }
     // Firmware and shared files: keep what any kept release names.
     let mut used = std::collections::BTreeSet::new();

@@ -561,18 +561,10 @@ fn prune(
         }
     }
     state.retired.retain(|r, _| releases.contains(r));
-    let keep = opts.keep.max(1);
-    let mut doomed = Vec::new();
-    let mut kept = Vec::new();
-    for (i, r) in releases.iter().enumerate() {
+    let (kept, doomed) = release::prune_plan(&releases, live, opts.keep, |r| {
         let retired_at = state.retired.get(r).copied().unwrap_or(t);
-        let old_enough = t - retired_at >= opts.grace.as_secs() as i64;
-        if r != live && i >= keep && old_enough {
-            doomed.push(r.clone());
-        } else {
-            kept.push(r.clone());
-        }
-    }
+        t - retired_at >= opts.grace.as_secs() as i64
+    });
     // Firmware and shared files no kept release names.
     let mut wanted: BTreeSet<String> = BTreeSet::new();
     let mut wanted_common: BTreeSet<String> = BTreeSet::new();

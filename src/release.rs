@@ -42,6 +42,28 @@ pub fn sort_newest_first(names: &mut [String]) {
     names.sort_by(|a, b| sn_of(b).cmp(sn_of(a)).then(b.cmp(a)));
 }
 
+/// Which releases pruning keeps and which it removes: the `keep` newest (at least one), the live
+/// one always, and any that `may_go` does not release yet (a grace period); the rest go. The
+/// names are provsite's (see [`is_name`]), in any order. Returns (kept, doomed), newest first.
+pub fn prune_plan(
+    releases: &[String],
+    live: &str,
+    keep: usize,
+    may_go: impl Fn(&str) -> bool,
+) -> (Vec<String>, Vec<String>) {
+    let mut sorted = releases.to_vec();
+    sort_newest_first(&mut sorted);
+    let (mut kept, mut doomed) = (Vec::new(), Vec::new());
+    for (i, r) in sorted.into_iter().enumerate() {
+        if r != live && i >= keep.max(1) && may_go(&r) {
+            doomed.push(r);
+        } else {
+            kept.push(r);
+        }
+    }
+    (kept, doomed)
+}
+
 /// Whether `s` names a folder of the firmware store: a SHA-256 in 64 lower-case hex digits.
 pub fn is_firmware_dir(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
@@ -106,6 +128,17 @@ mod tests {
         for other in ["index.html", "manifest.json", "../x.inf", ".inf", "a/b.inf"] {
             assert!(!is_entry_point(other), "{other}");
         }
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_the_live_one_and_those_in_grace() {
+        let r = |n: u64| format!("2026112600{n:02}-0123456789ab");
+        let all: Vec<String> = (1..=6).map(r).collect();
+        let (kept, doomed) = prune_plan(&all, &r(2), 2, |_| true);
+        assert_eq!(kept, [r(6), r(5), r(2)]);
+        assert_eq!(doomed, [r(4), r(3), r(1)]);
+        let (kept, _) = prune_plan(&all, &r(6), 0, |n| n != r(3));
+        assert_eq!(kept, [r(6), r(3)]);
     }
 
     #[test]
