@@ -50,6 +50,14 @@ pub struct PhoneDiff {
     pub upgrades_firmware: bool,
 }
 
+/// A phone added or removed.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PhoneRef {
+    pub mac: String,
+    pub model: String,
+    pub name: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct FirmwareChange {
     pub model: String,
@@ -62,8 +70,8 @@ pub struct FirmwareChange {
 pub struct Diff {
     pub from: String,
     pub to: String,
-    pub added: Vec<(String, String, Option<String>)>,
-    pub removed: Vec<(String, String, Option<String>)>,
+    pub added: Vec<PhoneRef>,
+    pub removed: Vec<PhoneRef>,
     pub changed: Vec<PhoneDiff>,
     pub firmware: Vec<FirmwareChange>,
     /// Common-file keys that changed, per model.
@@ -427,15 +435,21 @@ fn compare(a: Side, b: Side) -> Diff {
     }
     for (mac, (model, name, _, _)) in &a.phones {
         if !b.phones.contains_key(mac) {
-            d.removed
-                .push((mac.clone(), model.name().to_string(), name.clone()));
+            d.removed.push(PhoneRef {
+                mac: mac.clone(),
+                model: model.name().to_string(),
+                name: name.clone(),
+            });
         }
     }
     for (mac, (model, name, digest, kv)) in &b.phones {
         match a.phones.get(mac) {
             None => {
-                d.added
-                    .push((mac.clone(), model.name().to_string(), name.clone()));
+                d.added.push(PhoneRef {
+                    mac: mac.clone(),
+                    model: model.name().to_string(),
+                    name: name.clone(),
+                });
                 d.reload.push(mac.clone());
                 d.upgrade.push(mac.clone());
             }
@@ -525,13 +539,13 @@ pub fn render(d: &Diff, markdown: bool) -> String {
     );
     if !d.added.is_empty() {
         h(&mut t, "Added");
-        for (mac, model, name) in &d.added {
+        for PhoneRef { mac, model, name } in &d.added {
             let _ = writeln!(t, "{item}{} {model}", who(mac, name, markdown));
         }
     }
     if !d.removed.is_empty() {
         h(&mut t, "Removed");
-        for (mac, model, name) in &d.removed {
+        for PhoneRef { mac, model, name } in &d.removed {
             let _ = writeln!(t, "{item}{} {model}", who(mac, name, markdown));
         }
     }

@@ -48,7 +48,8 @@ fn names_exactly_the_phones_that_change() {
     r.commit("Zoë, a new desk");
     let d = json(&r, &[]);
     assert_eq!(macs(&d["reload"]), ["001F9F16E84A", "001F9F16E84B"]);
-    assert_eq!(d["added"][0][0], "001F9F16E84B");
+    assert_eq!(d["added"][0]["mac"], "001F9F16E84B");
+    assert_eq!(d["added"][0]["model"], "ST2030");
     assert_eq!(d["changed"].as_array().unwrap().len(), 1);
     let changes = d["changed"][0]["changes"].as_array().unwrap();
     let display = changes.iter().find(|c| c["key"] == "DisplayName1").unwrap();
