@@ -8,19 +8,13 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{boot, boot22, boot30, copy_dir, fixtures, run_provsite, Repo, BASE_URL};
+use common::{
+    boot, boot22, boot30, conf_section, copy_dir, fixtures, run_provsite, Repo, BASE_URL,
+};
 use provsite::asterisk_conf::Config;
 
 fn parse(text: &str) -> Config {
     Config::parse(Path::new("generated.conf"), text).unwrap()
-}
-
-/// The section of a given type and name.
-fn section<'a>(c: &'a Config, name: &str, ty: &str) -> &'a provsite::asterisk_conf::Section {
-    c.sections
-        .iter()
-        .find(|s| s.name == name && s.get("type") == Some(ty))
-        .unwrap_or_else(|| panic!("no [{name}] type={ty}"))
 }
 
 #[test]
@@ -35,7 +29,7 @@ fn pjsip_accounts_carry_the_phones_credentials() {
         (boot22(&r, "00147FE1FC6D"), "1003", "1003"),
     ] {
         assert_eq!(view.value("sip", "TEL1Number").as_deref(), Some(user));
-        let ep = section(&c, user, "endpoint");
+        let ep = conf_section(&c, user, "endpoint");
         assert_eq!(ep.get("auth"), Some(format!("{user}-auth").as_str()));
         assert_eq!(ep.get("aors"), Some(user));
         assert_eq!(ep.get("context"), Some("phones"));
@@ -52,7 +46,7 @@ fn pjsip_accounts_carry_the_phones_credentials() {
             Some(format!("\"{name}\" <{user}>").as_str())
         );
         assert_eq!(view.value("sip", "DisplayName1").as_deref(), Some(name));
-        let auth = section(&c, &format!("{user}-auth"), "auth");
+        let auth = conf_section(&c, &format!("{user}-auth"), "auth");
         assert_eq!(auth.get("auth_type"), Some("userpass"));
         assert_eq!(auth.get("username"), view.value("sip", "regid1").as_deref());
         assert_eq!(
@@ -60,7 +54,7 @@ fn pjsip_accounts_carry_the_phones_credentials() {
             view.value("sip", "regpwd1").as_deref(),
             "the password Asterisk checks is the one the phone sends"
         );
-        let aor = section(&c, user, "aor");
+        let aor = conf_section(&c, user, "aor");
         assert_eq!(aor.get("max_contacts"), Some("1"));
         assert_eq!(aor.get("qualify_frequency"), Some("60"));
     }
@@ -76,13 +70,13 @@ fn site_settings_choose_context_codecs_and_transport() {
     );
     r.commit("asterisk settings");
     let c = parse(&r.stdout(&["asterisk"]));
-    let ep = section(&c, "1001", "endpoint");
+    let ep = conf_section(&c, "1001", "endpoint");
     assert_eq!(ep.get("context"), Some("from-phones"));
     assert_eq!(ep.get("subscribe_context"), Some("from-phones"));
     assert_eq!(ep.get("allow"), Some("g722,alaw"));
     assert_eq!(ep.get("transport"), Some("tls-main"));
     assert_eq!(
-        section(&c, "1001", "aor").get("qualify_frequency"),
+        conf_section(&c, "1001", "aor").get("qualify_frequency"),
         Some("30")
     );
 

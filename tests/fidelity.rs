@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{boot22, boot30, Repo};
+use common::{boot22, boot30, conf_section, Repo};
 use provsite::asterisk_conf::Config;
 
 const M1: &str = "001F9F16E849";
@@ -19,13 +19,6 @@ fn after(r: &Repo, file: &str, from: &str, to: &str) -> common::PhoneView {
     r.commit("change");
     r.build(&[]);
     boot30(r, M1)
-}
-
-fn section<'a>(c: &'a Config, name: &str, ty: &str) -> &'a provsite::asterisk_conf::Section {
-    c.sections
-        .iter()
-        .find(|s| s.name == name && s.get("type") == Some(ty))
-        .unwrap_or_else(|| panic!("no [{name}] type={ty}"))
 }
 
 #[test]
@@ -223,7 +216,7 @@ fn message_waiting_pickup_and_codecs_have_their_asterisk_half() {
     let v = boot30(&r, M1);
     assert_eq!(v.own.get("sip", "subscribe_event"), Some("1"));
     assert_eq!(
-        section(&c, "1001", "aor").get("mailboxes"),
+        conf_section(&c, "1001", "aor").get("mailboxes"),
         Some("1001@office")
     );
     // Codecs: the same list, in the same order, on both sides; per phone where set.
@@ -232,7 +225,7 @@ fn message_waiting_pickup_and_codecs_have_their_asterisk_half() {
         Some("g722(1)g711a(2)")
     );
     assert_eq!(
-        section(&c, "1001", "endpoint").get("allow"),
+        conf_section(&c, "1001", "endpoint").get("allow"),
         Some("g722,alaw")
     );
     let v22 = boot22(&r, M22);
@@ -241,7 +234,7 @@ fn message_waiting_pickup_and_codecs_have_their_asterisk_half() {
         Some("g711mu(1)g729(2)")
     );
     assert_eq!(
-        section(&c, "1003", "endpoint").get("allow"),
+        conf_section(&c, "1003", "endpoint").get("allow"),
         Some("ulaw,g729")
     );
     let sip = r.stdout(&["asterisk", "--format", "sip"]);

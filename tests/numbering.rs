@@ -135,13 +135,7 @@ fn from_scratch_a_rotation_needs_the_live_site_and_publish_refuses_without_it() 
 
 #[test]
 fn an_env_password_change_renumbers_that_phone_only() {
-    let r = Repo::with_base();
-    r.edit(
-        "inventory/phones/base.yaml",
-        "{user: \"1001\", display_name: \"Hélène Dupont\"}",
-        "{user: \"1001\", display_name: \"Hélène Dupont\", password: {env: PW_1001}}",
-    );
-    r.commit("env password");
+    let r = common::password_from_env();
     build_with(&r, &[], &[("PW_1001", "First-pass-1")]);
     let before = numbers(&r.public());
     let s = build_with(&r, &[], &[("PW_1001", "Second-pass-2")]);

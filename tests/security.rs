@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{boot30, run_provsite, Repo};
+use common::{boot30, password_from_env, run_provsite, Repo};
 use provsite::asterisk_conf::Config;
 
 /// `provsite check` fails with exit 1, locating the problem in `file` and saying `want`.
@@ -82,18 +82,6 @@ fn a_sip_user_cannot_make_a_template_or_inherit() {
         r.commit("odd user");
         refused(&r, "inventory/phones/base.yaml", "bad SIP user");
     }
-}
-
-/// The base inventory with line 1001's password from PW_1001.
-fn password_from_env() -> Repo {
-    let r = Repo::with_base();
-    r.edit(
-        "inventory/phones/base.yaml",
-        "{user: \"1001\", display_name: \"Hélène Dupont\"}",
-        "{user: \"1001\", display_name: \"Hélène Dupont\", password: {env: PW_1001}}",
-    );
-    r.commit("env password");
-    r
 }
 
 #[test]

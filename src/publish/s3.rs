@@ -33,6 +33,14 @@ fn err(what: &str, e: object_store::Error) -> Error {
 }
 
 impl S3 {
+    /// One level of the listing under `prefix`: its folders and its objects.
+    fn list_level(&self, prefix: &str) -> Result<object_store::ListResult, Error> {
+        let p = self.key(prefix);
+        self.rt
+            .block_on(self.store.list_with_delimiter(Some(&p)))
+            .map_err(|e| err(&format!("LIST {prefix}"), e))
+    }
+
     pub fn open(rest: &str, opts: &PublishOptions) -> Result<S3, Error> {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
@@ -289,35 +297,17 @@ impl Store for S3 {
     }
 
     fn list_dirs(&mut self, prefix: &str) -> Result<Vec<String>, Error> {
-        let p = self.key(prefix);
-        let r = self
-            .rt
-            .block_on(self.store.list_with_delimiter(Some(&p)))
-            .map_err(|e| err(&format!("LIST {prefix}"), e))?;
-        let mut out: Vec<String> = r
-            .common_prefixes
-            .iter()
-            .filter_map(|c| c.filename().map(str::to_string))
-            .filter(|n| !n.starts_with('.'))
-            .collect();
-        out.sort();
-        Ok(out)
+        let r = self.list_level(prefix)?;
+        Ok(visible(
+            r.common_prefixes.iter().filter_map(|c| c.filename()),
+        ))
     }
 
     fn list_files(&mut self, prefix: &str) -> Result<Vec<String>, Error> {
-        let p = self.key(prefix);
-        let r = self
-            .rt
-            .block_on(self.store.list_with_delimiter(Some(&p)))
-            .map_err(|e| err(&format!("LIST {prefix}"), e))?;
-        let mut out: Vec<String> = r
-            .objects
-            .iter()
-            .filter_map(|o| o.location.filename().map(str::to_string))
-            .filter(|n| !n.starts_with('.'))
-            .collect();
-        out.sort();
-        Ok(out)
+        let r = self.list_level(prefix)?;
+        Ok(visible(
+            r.objects.iter().filter_map(|o| o.location.filename()),
+        ))
     }
 
     fn count(&mut self, prefix: &str) -> Result<usize, Error> {
@@ -345,4 +335,14 @@ impl Store for S3 {
             Err(e) => Err(err(&format!("DELETE {path}"), e)),
         }
     }
+}
+
+/// Names not hidden (dot-names are the publisher's own), sorted.
+fn visible<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = names
+        .filter(|n| !n.starts_with('.'))
+        .map(str::to_string)
+        .collect();
+    out.sort();
+    out
 }

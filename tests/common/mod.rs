@@ -261,3 +261,27 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, (Vec<u8>, std::time::SystemTime
     out
 }
 pub mod http;
+
+/// The base inventory with line 1001's password from the environment variable PW_1001.
+pub fn password_from_env() -> Repo {
+    let r = Repo::with_base();
+    r.edit(
+        "inventory/phones/base.yaml",
+        "{user: \"1001\", display_name: \"Hélène Dupont\"}",
+        "{user: \"1001\", display_name: \"Hélène Dupont\", password: {env: PW_1001}}",
+    );
+    r.commit("env password");
+    r
+}
+
+/// The section of an Asterisk configuration with this name and `type=`.
+pub fn conf_section<'a>(
+    c: &'a provsite::asterisk_conf::Config,
+    name: &str,
+    ty: &str,
+) -> &'a provsite::asterisk_conf::Section {
+    c.sections
+        .iter()
+        .find(|s| s.name == name && s.get("type") == Some(ty))
+        .unwrap_or_else(|| panic!("no [{name}] type={ty}"))
+}
