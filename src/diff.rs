@@ -17,18 +17,8 @@ use crate::error::Error;
 use crate::hashing::sha256_hex;
 use crate::inventory::{Inventory, Secret};
 use crate::models::ModelId;
+use crate::thomson;
 use crate::vendor_format::parse_lenient;
-
-/// Keys whose values are passwords: shown as changed, never as values.
-const PASSWORD_KEYS: &[&str] = &[
-    "regpwd1",
-    "regpwd2",
-    "regpwd3",
-    "regpwd4",
-    "WebPWD",
-    "TelnetPWD",
-    "UserPWD",
-];
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Change {
@@ -127,7 +117,7 @@ fn kept_keys(a: &Side, b: &Side) -> Vec<Kept> {
     }
     kept.into_iter()
         .map(|((section, key), (value, phones))| Kept {
-            value: if PASSWORD_KEYS.contains(&key.as_str()) {
+            value: if thomson::PASSWORD_KEYS.contains(&key.as_str()) {
                 "(hidden)".to_string()
             } else {
                 value
@@ -245,7 +235,7 @@ fn changes(
         .map(|(s, k)| {
             let hide = |v: Option<&String>| {
                 v.map(|v| {
-                    if PASSWORD_KEYS.contains(&k.as_str()) {
+                    if thomson::PASSWORD_KEYS.contains(&k.as_str()) {
                         "(hidden)".to_string()
                     } else {
                         v.clone()

@@ -32,6 +32,7 @@ pub mod source;
 pub mod syntax;
 pub mod tables;
 pub mod text_rules;
+pub mod thomson;
 pub mod vendor_format;
 pub mod webserver;
 pub mod yaml_limits;

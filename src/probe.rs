@@ -18,6 +18,7 @@ use crate::manifest::{FileEntry, Manifest};
 use crate::models::ModelId;
 use crate::phone_http::PhoneAgent;
 use crate::tables::NTP_ZONE_NAMES;
+use crate::thomson;
 use crate::vendor_format::{check_config, check_entry_point, ConfigFile, FileKind};
 
 /// The largest file a probe downloads (firmware included).
@@ -554,11 +555,15 @@ impl Merged<'_> {
     }
 
     fn lines(&self, model: ModelId) -> Vec<Line> {
-        (1..=model.line_slots())
-            .filter(|n| self.get("sip", &format!("TEL0{n}Use")) == Some("1"))
-            .map(|n| {
-                let s = |k: String| self.get("sip", &k).unwrap_or("").to_string();
-                let transport = match self.get("sip", &format!("TransportFlgMP{n}")) {
+        let names = thomson::key_names(model);
+        (1..)
+            .zip(&names.lines)
+            .filter(|(_, k)| self.get("sip", &k.use_flag) == Some("1"))
+            .map(|(n, k)| {
+                let s = |key: &str| self.get("sip", key).unwrap_or("").to_string();
+                // The main server's keys: RegisterServer, ProxyServer, ports, TransportFlg.
+                let [registrar, _, port, _, transport] = &k.servers[0];
+                let transport = match self.get("sip", transport) {
                     Some("0") | None => "udp",
                     Some("1") => "tcp",
                     Some("2") => "tls",
@@ -566,29 +571,25 @@ impl Merged<'_> {
                 };
                 Line {
                     slot: n,
-                    user: s(format!("TEL{n}Number")),
-                    auth_user: s(format!("regid{n}")),
-                    registrar: s(format!("RegisterServerMP{n}")),
-                    port: s(format!("sip_reg_srv_portMP{n}")),
+                    user: s(&k.number),
+                    auth_user: s(&k.regid),
+                    registrar: s(registrar),
+                    port: s(port),
                     transport: transport.to_string(),
-                    display_name: s(format!("DisplayName{n}")),
+                    display_name: s(&k.display_name),
                 }
             })
             .collect()
     }
 
     fn keys(&self, model: ModelId) -> Vec<Key> {
-        (1..=model.function_keys())
-            .filter_map(|k| {
-                let v = self.get("sys", &format!("FeatureKeyExt{k:02}"))?;
-                let (kind, rest) = v.split_once('/')?;
-                let target = rest.strip_prefix("<sip:")?.strip_suffix('>')?;
-                if target.is_empty() {
-                    return None;
-                }
+        (1..)
+            .zip(&thomson::key_names(model).function_keys)
+            .filter_map(|(k, name)| {
+                let (blf, target) = thomson::parse_function_key(self.get("sys", name)?)?;
                 Some(Key {
                     number: k,
-                    kind: if kind == "S" { "blf" } else { "speed_dial" }.to_string(),
+                    kind: if blf { "blf" } else { "speed_dial" }.to_string(),
                     target: target.to_string(),
                 })
             })

@@ -5,7 +5,6 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::OnceLock;
 
 use minijinja::{context, Environment};
 use serde::Serialize;
@@ -15,6 +14,7 @@ use crate::firmware_store::FirmwareFiles;
 use crate::hashing::sha256_hex;
 use crate::inventory::{FnKey, Inventory, Phone, PhoneSpec, Settings, Site};
 use crate::models::ModelId;
+use crate::thomson;
 use crate::vendor_format::{self, ConfigFile, FileKind};
 use sha2::{Digest, Sha256};
 
@@ -479,58 +479,6 @@ pub struct PhoneSecrets {
     pub user: Option<String>,
 }
 
-/// Names of the keys a model's phone files hold, made once per model.
-struct KeyNames {
-    /// Per line slot: the identity keys, then the servers (main then backup).
-    lines: Vec<LineKeys>,
-    function_keys: Vec<String>,
-}
-
-struct LineKeys {
-    use_flag: String,
-    number: String,
-    regid: String,
-    regpwd: String,
-    display_name: String,
-    display_num_flag: String,
-    display_num: String,
-    /// [main, backup] × [RegisterServer, ProxyServer, sip_reg_srv_port, sip_pxy_srv_port, TransportFlg]
-    servers: [[String; 5]; 2],
-}
-
-fn key_names(model: ModelId) -> &'static KeyNames {
-    static CELLS: [OnceLock<KeyNames>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
-    let i = ModelId::ALL
-        .iter()
-        .position(|m| *m == model)
-        .expect("every model is listed");
-    CELLS[i].get_or_init(|| KeyNames {
-        lines: (1..=model.line_slots())
-            .map(|n| LineKeys {
-                use_flag: format!("TEL0{n}Use"),
-                number: format!("TEL{n}Number"),
-                regid: format!("regid{n}"),
-                regpwd: format!("regpwd{n}"),
-                display_name: format!("DisplayName{n}"),
-                display_num_flag: format!("DisplayNumFlag{n}"),
-                display_num: format!("DisplayNum{n}"),
-                servers: ["MP", "BK"].map(|w| {
-                    [
-                        format!("RegisterServer{w}{n}"),
-                        format!("ProxyServer{w}{n}"),
-                        format!("sip_reg_srv_port{w}{n}"),
-                        format!("sip_pxy_srv_port{w}{n}"),
-                        format!("TransportFlg{w}{n}"),
-                    ]
-                }),
-            })
-            .collect(),
-        function_keys: (1..=model.function_keys())
-            .map(|k| format!("FeatureKeyExt{k:02}"))
-            .collect(),
-    })
-}
-
 /// Site-wide values as the files write them, formatted once per model rather than per phone.
 #[derive(Debug, Clone)]
 struct SiteValues {
@@ -565,7 +513,7 @@ pub fn phone_entries<'a>(
     phone: &'a PhoneSpec,
     secrets: &'a PhoneSecrets,
 ) -> Vec<Entry<'a>> {
-    let names = key_names(phone.model);
+    let names = thomson::key_names(phone.model);
     let v = &files.site_values;
     let pbx = &site.pbx;
     let mut e: Vec<Entry<'a>> = Vec::with_capacity(200);
@@ -632,9 +580,9 @@ pub fn phone_entries<'a>(
     }
     for (k, name) in (1..).zip(&names.function_keys) {
         let value: Cow<str> = match phone.keys.get(&k) {
-            Some(FnKey::Blf(t)) => format!("S/<sip:{t}>").into(),
-            Some(FnKey::SpeedDial(t)) => format!("L/<sip:{t}>").into(),
-            None => "L/<sip:>".into(),
+            Some(FnKey::Blf(t)) => thomson::function_key_value(true, t).into(),
+            Some(FnKey::SpeedDial(t)) => thomson::function_key_value(false, t).into(),
+            None => thomson::function_key_value(false, "").into(),
         };
         e.push(entry("sys", name, value));
     }

@@ -179,14 +179,4 @@ mod tests {
         assert_eq!(split_items("phones:\n- mac: a\n"), None);
         assert_eq!(split_items(""), Some(vec![]));
     }
-
-    #[test]
-    fn managed_keys_are_refused_in_raw_settings() {
-        assert!(managed_key("sip", "TEL1Number").is_some());
-        assert!(managed_key("sip", "TEL01Use").is_some());
-        assert!(managed_key("sip", "regpwd4").is_some());
-        assert!(managed_key("sys", "FeatureKeyExt12").is_some());
-        assert!(managed_key("sip", "TELNET").is_none());
-        assert!(managed_key("ipp", "AutoAnsMode").is_none());
-    }
 }

@@ -48,62 +48,6 @@ pub fn check_base_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Keys provsite writes from the inventory's own fields: a raw setting may not set them.
-pub(super) fn managed_key(section: &str, key: &str) -> Option<&'static str> {
-    let line_key = |k: &str| {
-        const PREFIXES: &[&str] = &[
-            "TEL0",
-            "TEL",
-            "regid",
-            "regpwd",
-            "DisplayNameFlag",
-            "DisplayName",
-            "DisplayNumFlag",
-            "DisplayNum",
-            "RegisterServerMP",
-            "RegisterServerBK",
-            "ProxyServerMP",
-            "ProxyServerBK",
-            "TransportFlgMP",
-            "TransportFlgBK",
-            "sip_reg_srv_portMP",
-            "sip_reg_srv_portBK",
-            "sip_pxy_srv_portMP",
-            "sip_pxy_srv_portBK",
-        ];
-        PREFIXES.iter().any(|p| {
-            k.strip_prefix(p).is_some_and(|rest| {
-                let rest = rest
-                    .strip_suffix("Use")
-                    .or(rest.strip_suffix("Number"))
-                    .unwrap_or(rest);
-                !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit())
-            })
-        })
-    };
-    match (section, key) {
-        ("sys", "config_sn") => Some("config_sn is derived from git history"),
-        ("sys", k) if k.starts_with("FeatureKeyExt") => Some("set function keys under `keys:`"),
-        ("ipp", "LanguageType") | ("sys", "CountryCode") => {
-            Some("set `language:` / `country:` in site.yaml")
-        }
-        ("ntp", "NtpZoneNum") => Some("set `timezone:` (or `ntp_zone:`) in site.yaml"),
-        ("ntp", "NtpIP") | ("ntp", "NTPFlag") => Some("set `ntp:` in site.yaml"),
-        ("sys", "dtmf_mode_flag") => Some("set `pbx.dtmf:` in site.yaml"),
-        ("sip", "VoiceMailTelNum") | ("sip", "subscribe_event") => {
-            Some("set `pbx.voicemail:` in site.yaml")
-        }
-        ("sip", "CallPkupFlg") | ("sip", "CallPkupSC") => Some("set `pbx.pickup:` in site.yaml"),
-        ("sys", "CodecPriority") => {
-            Some("set `codecs:` in site.yaml (or per model): it drives Asterisk's allow= too")
-        }
-        ("sys", "WebPWD") | ("sys", "TelnetPWD") => Some("set `admin_password:` in site.yaml"),
-        ("sys", "UserPWD") => Some("set `user_password:` in site.yaml"),
-        ("sip", k) if line_key(k) => Some("set lines under the phone's `lines:`"),
-        _ => None,
-    }
-}
-
 /// Checks raw settings against the vocabularies of `models` and turns values into strings.
 pub(super) fn resolve_settings(
     r: &mut Reporter,
@@ -118,7 +62,7 @@ pub(super) fn resolve_settings(
             let mut path = base.to_vec();
             path.push(key(section.clone()));
             path.push(key(k.clone()));
-            if let Some(hint) = managed_key(section, k) {
+            if let Some(hint) = crate::thomson::managed_key(section, k) {
                 r.error_at_key(
                     file,
                     &path,
