@@ -10,11 +10,11 @@ use serde::Serialize;
 
 use crate::config_sn;
 use crate::error::{sort_diagnostics, Diagnostic, Error, Result};
+use crate::family::ModelId;
 use crate::firmware_store::{self, FirmwareFiles};
 use crate::history::{self, Numbering, Stamp};
 use crate::inventory::{self, Inventory, PhoneDoc, Secret, SourceText};
 use crate::manifest::{FileEntry, FirmwareEntry, Manifest, ModelEntry, PhoneEntry};
-use crate::models::ModelId;
 use crate::output::{self, Staging};
 use crate::parallel;
 use crate::render::{self, ModelFiles, PhoneFile, PhoneSecrets, Templates};
@@ -704,16 +704,11 @@ fn write_model_files(
         // Shared files go to `common/`, named by content and kept across releases.
         let shared = |name: &str| format!("{}/{name}", crate::render::COMMON_DIR);
         let common_dir = staging.common_dir();
-        output::write_file(&common_dir.join(&files.common_name), &files.common, mtime)?;
-        files_written += 1;
-        let mut list = vec![
-            file_entry("entry_point", files.entry_point.clone(), &entry),
-            file_entry("common", shared(&files.common_name), &files.common),
-        ];
-        if let Some((name, bytes)) = &files.telcfg {
-            output::write_file(&common_dir.join(name), bytes, mtime)?;
+        let mut list = vec![file_entry("entry_point", files.entry_point.clone(), &entry)];
+        for f in &files.shared {
+            output::write_file(&common_dir.join(&f.name), &f.bytes, mtime)?;
             files_written += 1;
-            list.push(file_entry("telcfg", shared(name), bytes));
+            list.push(file_entry(f.role, shared(&f.name), &f.bytes));
         }
         for f in &files.firmware {
             list.push(FileEntry {

@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use crate::error::Error;
+use crate::family::ModelId;
 use crate::inventory::Inventory;
-use crate::models::ModelId;
 use crate::syntax::comment_block;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,10 +156,11 @@ fn classes(inv: &Inventory) -> Vec<Class> {
         .filter_map(|m| {
             let cfg = site.models.get(&m)?;
             let url = format!("{}{}", site.base_url, cfg.entry_point);
+            let matched = m.family().dhcp_match(m);
             Some(Class {
                 name: format!("provsite-{}", m.name()),
-                user_class: format!("Thomson {}S", m.name()),
-                vendor_class: format!("Thomson&{}", m.name()),
+                user_class: matched.user_class,
+                vendor_class: matched.vendor_class,
                 payload: site.dhcp.option43.replace("{url}", &url),
                 macs: if site.dhcp.by_mac {
                     inv.phones

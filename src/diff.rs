@@ -14,11 +14,10 @@ use serde::Serialize;
 
 use crate::build::{self, Options, Quiet};
 use crate::error::Error;
+use crate::family::ConfigFile;
+use crate::family::ModelId;
 use crate::hashing::sha256_hex;
 use crate::inventory::{Inventory, Secret};
-use crate::models::ModelId;
-use crate::thomson;
-use crate::vendor_format::parse_lenient;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Change {
@@ -97,6 +96,7 @@ impl Kept {
 /// The keys phones of `b` no longer get from any of their files though `a` gave them.
 fn kept_keys(a: &Side, b: &Side) -> Vec<Kept> {
     let mut kept: BTreeMap<(String, String), (String, Vec<String>)> = BTreeMap::new();
+    let mut families = BTreeMap::new();
     for (mac, (model, _, _, kv)) in &b.phones {
         let Some((old_model, _, _, old_kv)) = a.phones.get(mac) else {
             continue;
@@ -106,6 +106,7 @@ fn kept_keys(a: &Side, b: &Side) -> Vec<Kept> {
         let common_before = a.common.get(old_model.name()).unwrap_or(&empty);
         for (k, v) in old_kv.iter().chain(common_before.iter()) {
             if !kv.contains_key(k) && !common_now.contains_key(k) {
+                families.entry(k.clone()).or_insert(model.family());
                 let e = kept
                     .entry(k.clone())
                     .or_insert_with(|| (v.clone(), Vec::new()));
@@ -117,7 +118,7 @@ fn kept_keys(a: &Side, b: &Side) -> Vec<Kept> {
     }
     kept.into_iter()
         .map(|((section, key), (value, phones))| Kept {
-            value: if thomson::PASSWORD_KEYS.contains(&key.as_str()) {
+            value: if families[&(section.clone(), key.clone())].is_password_key(&section, &key) {
                 "(hidden)".to_string()
             } else {
                 value
@@ -183,24 +184,29 @@ fn side(opts: &Options, rev: &str) -> Result<Side, Error> {
         &Quiet,
     )
     .map_err(Error::Build)?;
-    let kv = |bytes: &[u8]| -> BTreeMap<(String, String), String> {
+    // The phone files are rendered with the config_sn's stand-in, which is not a change.
+    let kv = |f: &ConfigFile| -> BTreeMap<(String, String), String> {
         let mut m = BTreeMap::new();
-        if let Ok(f) = parse_lenient(bytes) {
-            for s in &f.sections {
-                for (k, v) in &s.entries {
-                    if !(s.name == "sys" && k == "config_sn") {
-                        m.insert((s.name.clone(), k.clone()), v.clone());
-                    }
+        for s in &f.sections {
+            for (k, v) in &s.entries {
+                if v != crate::render::CONFIG_SN_SENTINEL {
+                    m.insert((s.name.clone(), k.clone()), v.clone());
                 }
             }
         }
         m
     };
+    let read = |model: ModelId, bytes: &[u8]| model.family().read_file(bytes).unwrap_or_default();
     let mut phones = BTreeMap::new();
     for (p, f) in inv.phones.iter().zip(&rendered.phones) {
         phones.insert(
             p.mac.clone(),
-            (p.model, p.name.clone(), f.digest.clone(), kv(&f.body)),
+            (
+                p.model,
+                p.name.clone(),
+                f.digest.clone(),
+                kv(&read(p.model, &f.body)),
+            ),
         );
     }
     let mut firmware = BTreeMap::new();
@@ -213,7 +219,7 @@ fn side(opts: &Options, rev: &str) -> Result<Side, Error> {
                 format!("{} ({})", f.name, &f.sha256[..12]),
             );
         }
-        common.insert(m.name().to_string(), kv(&files.common));
+        common.insert(m.name().to_string(), kv(&files.settings));
         shared.insert(m.name().to_string(), files.shared_digest.clone());
     }
     Ok(Side {
@@ -226,6 +232,7 @@ fn side(opts: &Options, rev: &str) -> Result<Side, Error> {
 }
 
 fn changes(
+    family: &dyn crate::family::PhoneFamily,
     a: &BTreeMap<(String, String), String>,
     b: &BTreeMap<(String, String), String>,
 ) -> Vec<Change> {
@@ -235,7 +242,7 @@ fn changes(
         .map(|(s, k)| {
             let hide = |v: Option<&String>| {
                 v.map(|v| {
-                    if thomson::PASSWORD_KEYS.contains(&k.as_str()) {
+                    if family.is_password_key(s, k) {
                         "(hidden)".to_string()
                     } else {
                         v.clone()
@@ -418,7 +425,10 @@ fn compare(a: Side, b: Side) -> Diff {
     }
     for (m, kv) in &b.common {
         let before = a.common.get(m).cloned().unwrap_or_default();
-        let c = changes(&before, kv);
+        let Some(model) = ModelId::parse(m) else {
+            continue;
+        };
+        let c = changes(model.family(), &before, kv);
         if !c.is_empty() {
             d.common.insert(m.clone(), c);
         }
@@ -453,7 +463,7 @@ fn compare(a: Side, b: Side) -> Diff {
                     mac: mac.clone(),
                     model: m.clone(),
                     name: name.clone(),
-                    changes: changes(old_kv, kv),
+                    changes: changes(model.family(), old_kv, kv),
                     shared_changed: a.shared.get(old_model.name()) != b.shared.get(&m),
                     upgrades_firmware: upgrades,
                 });

@@ -115,7 +115,7 @@ pub fn prepare(
     let mut seen: HashMap<String, (String, u64)> = HashMap::new();
     for set in inv.site.firmware.values() {
         for (role, file) in set.files() {
-            let small = matches!(role, "telcfg" | "common_base");
+            let small = role.is_settings();
             match check_file(
                 source, snap, file, small, &mut out, &mut seen, store_root, staging,
             )? {

@@ -19,8 +19,8 @@ use serde::Serialize;
 
 use crate::asterisk_conf::{At, Config, Section};
 use crate::error::Error;
+use crate::family::ModelId;
 use crate::inventory::normalize_mac;
-use crate::models::ModelId;
 
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
@@ -183,7 +183,8 @@ fn read_macs(path: &Path) -> Result<Vec<MacRow>, Error> {
                 model = Some(m);
             } else {
                 return Err(bad(format!(
-                    "`{c}` is neither a line number nor a model (ST2030, ST2022, TB30)"
+                    "`{c}` is neither a line number nor a model ({})",
+                    ModelId::names().join(", ")
                 )));
             }
         }
@@ -493,8 +494,9 @@ fn collect(opts: &ImportOptions, report: &mut Report) -> Result<Vec<Phone>, Erro
                 at: p.at.to_string(),
                 section: p.name.clone(),
                 reason: format!(
-                    "phone {}: the source does not say its model; pass --model ST2030|ST2022|TB30 (or a profile / CSV column naming it)",
-                    p.mac
+                    "phone {}: the source does not say its model; pass --model {} (or a profile / CSV column naming it)",
+                    p.mac,
+                    ModelId::names().join("|")
                 ),
             });
             continue;

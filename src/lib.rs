@@ -1,7 +1,8 @@
-//! provsite: provisioning Technicolor (Thomson) SIP phones for Asterisk from an inventory in git.
+//! provsite: provisioning SIP desk phones (the Technicolor/Thomson family) for Asterisk from an
+//! inventory in git. What belongs to a vendor's phones is in [`family`].
 //!
 //! The pipeline reads as its stages: [`source`] (a commit's tree) → [`inventory`] (parse, resolve,
-//! validate) → [`firmware_store`] (hash and store) → [`render`] (vendor files) → [`config_sn`] and
+//! validate) → [`firmware_store`] (hash and store) → [`render`] (each family's files) → [`config_sn`] and
 //! [`history`] (numbers from git) → [`output`] (an immutable release, entry points last).
 //! [`build::build`] runs them in that order.
 
@@ -12,13 +13,13 @@ pub mod config_sn;
 pub mod dhcp;
 pub mod diff;
 pub mod error;
+pub mod family;
 pub mod firmware_store;
 pub mod hashing;
 pub mod history;
 pub mod import;
 pub mod inventory;
 pub mod manifest;
-pub mod models;
 pub mod output;
 pub mod parallel;
 pub mod phone_http;
@@ -29,11 +30,10 @@ pub mod render;
 pub mod secrets;
 pub mod serve;
 pub mod source;
+pub mod suggest;
 pub mod syntax;
 pub mod tables;
 pub mod text_rules;
-pub mod thomson;
-pub mod vendor_format;
 pub mod webserver;
 pub mod yaml_limits;
 pub mod yaml_locate;

@@ -188,7 +188,7 @@ fn run_import(a: ImportArgs) -> Result<(), Error> {
         model: a
             .model
             .as_deref()
-            .and_then(provsite::models::ModelId::parse),
+            .and_then(provsite::family::ModelId::parse),
         out: a.out,
         keep_passwords: a.keep_passwords,
         secrets: a.secrets,
@@ -282,7 +282,7 @@ fn run_probe(a: ProbeArgs) -> Result<(), Error> {
         model: a
             .model
             .as_deref()
-            .and_then(provsite::models::ModelId::parse),
+            .and_then(provsite::family::ModelId::parse),
         user_agent: a.user_agent,
     };
     match probe::probe(&client, &target) {

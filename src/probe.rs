@@ -1,9 +1,9 @@
 //! `provsite probe`: walks a phone's boot workflow against any HTTP(S) server and says what the
 //! phone would end up with, or at which step and URL it would fail.
 //!
-//! The steps follow the reference's boot workflow: the entry point, the three firmware files, telcfg,
-//! the common file, the phone's own file, then its `.ser` (a 404 there is normal). Every request
-//! carries the phone's User-Agent. When the web root's `manifest.json` is reachable, sizes and
+//! The steps are the family's boot workflow (for Technicolor: the entry point, the three firmware
+//! files, telcfg, the common file, the phone's own file, then its `.ser`, where a 404 is normal).
+//! Every request carries the phone's User-Agent. When the web root's `manifest.json` is reachable, sizes and
 //! SHA-256 digests are checked against it.
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,13 +13,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::family::{ConfigFile, ModelId};
 use crate::hashing::sha256_hex;
 use crate::manifest::{FileEntry, Manifest};
-use crate::models::ModelId;
-use crate::phone_http::PhoneAgent;
-use crate::tables::NTP_ZONE_NAMES;
-use crate::thomson;
-use crate::vendor_format::{check_config, check_entry_point, ConfigFile, FileKind};
 
 /// The largest file a probe downloads (firmware included).
 const MAX_BYTES: u64 = 64 * 1024 * 1024;
@@ -76,24 +72,7 @@ pub struct Fetched {
     pub version: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Line {
-    pub slot: usize,
-    pub user: String,
-    pub auth_user: String,
-    pub registrar: String,
-    pub port: String,
-    pub transport: String,
-    pub display_name: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Key {
-    pub number: u32,
-    /// `blf` (supervised) or `line` (speed dial / line key).
-    pub kind: String,
-    pub target: String,
-}
+pub use crate::family::{Key, Line};
 
 /// What a phone would end up with.
 #[derive(Debug, Clone, Serialize)]
@@ -105,8 +84,11 @@ pub struct Report {
     /// Whether a manifest was found to check digests against, and its release.
     pub release: Option<String>,
     pub files: Vec<Fetched>,
-    /// `.ser`: `absent` (404, normal) or its size.
+    /// Files next to the phone's own that it also asks for (`.ser`): `absent (404, normal)` or
+    /// their size. One line of text per file, by its extension, as before there were families.
     pub ser: String,
+    #[serde(skip)]
+    pub side_files: Vec<(String, String)>,
     pub config_sn: String,
     pub lines: Vec<Line>,
     pub keys: Vec<Key>,
@@ -217,11 +199,14 @@ impl Client {
     }
 }
 
-/// The model an entry point's file name stands for: `ST2030S.inf` and `ST2030.inf` → ST2030.
+/// The model an entry point's URL stands for, as its family names entry points.
 pub fn model_from_entry_url(url: &str) -> Option<ModelId> {
-    let name = url.rsplit('/').next()?.strip_suffix(".inf")?;
-    let name = name.strip_suffix('S').unwrap_or(name);
-    ModelId::parse(name)
+    crate::family::model_of_entry_point(url.rsplit('/').next()?)
+}
+
+/// `.ser` of `ST2030S_001F9F16E849.ser`.
+fn extension(name: &str) -> String {
+    name.rfind('.').map_or(name, |i| &name[i..]).to_string()
 }
 
 /// The folder URL of a file URL: everything up to the last `/`.
@@ -265,13 +250,17 @@ pub fn probe(client: &Client, target: &PhoneTarget) -> Result<Report, Failure> {
             return Err(fail(
                 "arguments",
                 entry_url,
-                "cannot tell the model from the entry point's name; say it with --model ST2030|ST2022|TB30".into(),
+                format!(
+                    "cannot tell the model from the entry point's name; say it with --model {}",
+                    ModelId::names().join("|")
+                ),
             ))
         }
     };
+    let family = model.family();
     let ua = match &target.user_agent {
         Some(ua) => ua.clone(),
-        None => PhoneAgent::typical(model, &mac).header(),
+        None => family.typical_agent(model, &mac),
     };
     let mut warnings = Vec::new();
 
@@ -280,21 +269,18 @@ pub fn probe(client: &Client, target: &PhoneTarget) -> Result<Report, Failure> {
         Ok(b) => b.clone(),
         Err((_, why)) => return Err(fail("entry point", entry_url, why.clone())),
     };
-    let entry = check_entry_point(&entry_bytes).map_err(|p| {
+    let plan = family.boot_plan(model, &entry_bytes).map_err(|p| {
         fail(
             "entry point",
             entry_url,
             format!("not a valid entry point: {}", p.join("; ")),
         )
     })?;
-    let url_of = |section: &str, key: &str| entry.get(section, key).map(str::to_string);
 
-    // The manifest, to check sizes and digests: the release's own (the `config` folder names
+    // The manifest, to check sizes and digests: the release's own (the config folder names
     // it), else the web root's.
-    let common_url = url_of("config", "common_config").unwrap_or_default();
-    let config_url = url_of("config", "config").unwrap_or_default();
     let mut manifests = Vec::new();
-    if let Some(rel) = config_url.strip_prefix(base) {
+    if let Some(rel) = plan.config_folder.strip_prefix(base) {
         if let Some(release) = rel
             .strip_prefix("releases/")
             .and_then(|r| r.split('/').next())
@@ -350,7 +336,7 @@ pub fn probe(client: &Client, target: &PhoneTarget) -> Result<Report, Failure> {
         }
         let version = step
             .starts_with("firmware")
-            .then(|| version_from_name(url.rsplit('/').next().unwrap_or(url)))
+            .then(|| family.firmware_version(url.rsplit('/').next().unwrap_or(url)))
             .flatten();
         Ok(Fetched {
             role: step.to_string(),
@@ -362,54 +348,31 @@ pub fn probe(client: &Client, target: &PhoneTarget) -> Result<Report, Failure> {
         })
     };
 
-    // 2. Firmware: application, DSP, boot.
-    for (key, step) in [
-        ("fwurl", "firmware app"),
-        ("dspurl", "firmware dsp"),
-        ("booturl", "firmware boot"),
-    ] {
-        let url = url_of("application", key).unwrap_or_default();
-        let bytes = match &*client.get_shared(&url, &ua, model.name()) {
+    // 2. What the entry point names: firmware, then the shared files.
+    let mut shared_settings = Vec::new();
+    for f in &plan.files {
+        let bytes = match &*client.get_shared(&f.url, &ua, model.name()) {
             Ok(b) => b.clone(),
-            Err((_, why)) => return Err(fail(step, &url, why.clone())),
+            Err((_, why)) => return Err(fail(&f.step, &f.url, why.clone())),
         };
-        if bytes.is_empty() {
-            return Err(fail(step, &url, "the file is empty".into()));
+        if f.firmware && bytes.is_empty() {
+            return Err(fail(&f.step, &f.url, "the file is empty".into()));
         }
-        files.push(check(step, &url, &bytes)?);
+        if let Some(settings) = family
+            .check_boot_file(model, &f.step, &bytes)
+            .map_err(|p| fail(&f.step, &f.url, p.join("; ")))?
+        {
+            shared_settings.push(settings);
+        }
+        files.push(check(&f.step, &f.url, &bytes)?);
     }
 
-    // 3. telcfg (optional in the entry point).
-    if let Some(url) = url_of("config", "telcfg") {
-        let bytes = match &*client.get_shared(&url, &ua, model.name()) {
-            Ok(b) => b.clone(),
-            Err((_, why)) => return Err(fail("telcfg", &url, why.clone())),
-        };
-        files.push(check("telcfg", &url, &bytes)?);
-    }
-
-    // 4. The common file.
-    let vocab = model.vocabulary();
-    let common_bytes = match &*client.get_shared(&common_url, &ua, model.name()) {
-        Ok(b) => b.clone(),
-        Err((_, why)) => return Err(fail("common file", &common_url, why.clone())),
-    };
-    if let Some(why) = wrongly_encoded(&common_bytes) {
-        return Err(fail("common file", &common_url, why));
-    }
-    let common = check_config(&common_bytes, vocab, FileKind::Common).map_err(|p| {
-        fail(
-            "common file",
-            &common_url,
-            format!("the phone would skip it: {}", p.join("; ")),
-        )
-    })?;
-    files.push(check("common file", &common_url, &common_bytes)?);
-
-    // 5. The phone's own file.
-    let folder = url_of("config", "config").unwrap_or_default();
-    let stem = format!("{folder}{}_{mac}", model.file_prefix());
-    let phone_url = format!("{stem}.txt");
+    // 3. The phone's own file.
+    let phone_url = format!(
+        "{}{}",
+        plan.config_folder,
+        family.phone_file_name(model, &mac)
+    );
     let phone_bytes = match client.get(&phone_url, &ua) {
         Ok(b) => b,
         Err((404, why)) => {
@@ -421,17 +384,12 @@ pub fn probe(client: &Client, target: &PhoneTarget) -> Result<Report, Failure> {
         }
         Err((_, why)) => return Err(fail("phone file", &phone_url, why)),
     };
-    if let Some(why) = wrongly_encoded(&phone_bytes) {
-        return Err(fail("phone file", &phone_url, why));
-    }
-    let own = check_config(&phone_bytes, vocab, FileKind::Phone).map_err(|p| {
-        fail(
-            "phone file",
-            &phone_url,
-            format!("the phone would skip it: {}", p.join("; ")),
-        )
-    })?;
-    let config_sn = own.get("sys", "config_sn").unwrap_or_default().to_string();
+    let own = family
+        .check_phone_file(model, &phone_bytes)
+        .map_err(|p| fail("phone file", &phone_url, p.join("; ")))?;
+    let layers: Vec<&ConfigFile> = shared_settings.iter().collect();
+    let view = family.view(model, &own, &layers);
+    let config_sn = view.config_sn.clone();
     // The number the phone remembers with other bytes: the phone would ignore this file.
     if let Some(p) = manifest.as_ref().and_then(|m| m.phones.get(&mac)) {
         let sha = sha256_hex(&phone_bytes);
@@ -457,23 +415,20 @@ pub fn probe(client: &Client, target: &PhoneTarget) -> Result<Report, Failure> {
         }
     }
 
-    // 6. The encrypted copy: a 404 is normal.
-    let ser_url = format!("{stem}.ser");
-    let ser = match client.get(&ser_url, &ua) {
-        Ok(b) => {
-            warnings.push(format!(
-                "{ser_url} exists ({} bytes): the phone may prefer it to the .txt file",
-                b.len()
-            ));
-            format!("{} bytes", b.len())
+    // 4. Files next to the phone's own that the phone also asks for: a 404 is normal.
+    let mut side = Vec::new();
+    for (name, why) in family.side_files(model, &mac) {
+        let url = format!("{}{name}", plan.config_folder);
+        match client.get(&url, &ua) {
+            Ok(b) => {
+                warnings.push(format!("{url} exists ({} bytes): {why}", b.len()));
+                side.push((extension(&name), format!("{} bytes", b.len())));
+            }
+            Err((404, _)) => side.push((extension(&name), "absent (404, normal)".to_string())),
+            Err((_, reason)) => return Err(fail(&name, &url, reason)),
         }
-        Err((404, _)) => "absent (404, normal)".to_string(),
-        Err((_, why)) => return Err(fail(".ser", &ser_url, why)),
-    };
+    }
 
-    let merged = Merged {
-        layers: [&own, &common],
-    };
     Ok(Report {
         mac: mac.clone(),
         model: model.name().to_string(),
@@ -481,120 +436,19 @@ pub fn probe(client: &Client, target: &PhoneTarget) -> Result<Report, Failure> {
         entry_point: entry_url.to_string(),
         release: manifest.map(|m| m.release),
         files,
-        ser,
+        ser: side
+            .iter()
+            .map(|(_, status)| status.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+        side_files: side,
         config_sn,
-        lines: merged.lines(model),
-        keys: merged.keys(model),
-        timezone: merged.get("ntp", "NtpZoneNum").map(|z| {
-            match z.parse::<usize>().ok().and_then(|i| NTP_ZONE_NAMES.get(i)) {
-                Some(name) => format!("{z} ({name})"),
-                None => z.to_string(),
-            }
-        }),
-        language_type: merged.get("ipp", "LanguageType").map(|l| {
-            let name = match l {
-                "0" => " (English)",
-                "1" => " (French)",
-                "2" => " (Spanish)",
-                "3" => " (German)",
-                _ => "",
-            };
-            format!("{l}{name}")
-        }),
+        lines: view.lines,
+        keys: view.keys,
+        timezone: view.timezone,
+        language_type: view.language_type,
         warnings,
     })
-}
-
-/// The phones read ISO-8859-1: a file whose non-ASCII bytes form valid UTF-8 was almost surely
-/// written as UTF-8, and its accents would show as `Ã©`.
-fn wrongly_encoded(bytes: &[u8]) -> Option<String> {
-    if !bytes.iter().any(|b| *b >= 0x80) {
-        return None;
-    }
-    let text = std::str::from_utf8(bytes).ok()?;
-    let sample: String = text
-        .lines()
-        .find(|l| !l.is_ascii())
-        .unwrap_or("")
-        .chars()
-        .take(60)
-        .collect();
-    Some(format!(
-        "the file is UTF-8 encoded (e.g. `{}`), but the phone reads ISO-8859-1 (Latin-1): accents would show garbled",
-        sample.trim_end()
-    ))
-}
-
-/// The version a firmware file name carries after its 6-digit build date, as in
-/// `v2030SG.R11.1.SED.101223.2.74.zz` (2.74) or `TB30S.R11.101217.1.74.0.zz` (1.74.0).
-pub fn version_from_name(name: &str) -> Option<String> {
-    let stem = name.strip_suffix(".zz").unwrap_or(name);
-    let parts: Vec<&str> = stem.split('.').collect();
-    let date = parts
-        .iter()
-        .position(|p| p.len() == 6 && p.bytes().all(|b| b.is_ascii_digit()))?;
-    let rest = &parts[date + 1..];
-    if rest.is_empty()
-        || !rest
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return None;
-    }
-    Some(rest.join("."))
-}
-
-/// The phone's view: its own file over the common file.
-struct Merged<'a> {
-    layers: [&'a ConfigFile; 2],
-}
-
-impl Merged<'_> {
-    fn get(&self, section: &str, key: &str) -> Option<&str> {
-        self.layers.iter().find_map(|l| l.get(section, key))
-    }
-
-    fn lines(&self, model: ModelId) -> Vec<Line> {
-        let names = thomson::key_names(model);
-        (1..)
-            .zip(&names.lines)
-            .filter(|(_, k)| self.get("sip", &k.use_flag) == Some("1"))
-            .map(|(n, k)| {
-                let s = |key: &str| self.get("sip", key).unwrap_or("").to_string();
-                // The main server's keys: RegisterServer, ProxyServer, ports, TransportFlg.
-                let [registrar, _, port, _, transport] = &k.servers[0];
-                let transport = match self.get("sip", transport) {
-                    Some("0") | None => "udp",
-                    Some("1") => "tcp",
-                    Some("2") => "tls",
-                    Some(_) => "unknown",
-                };
-                Line {
-                    slot: n,
-                    user: s(&k.number),
-                    auth_user: s(&k.regid),
-                    registrar: s(registrar),
-                    port: s(port),
-                    transport: transport.to_string(),
-                    display_name: s(&k.display_name),
-                }
-            })
-            .collect()
-    }
-
-    fn keys(&self, model: ModelId) -> Vec<Key> {
-        (1..)
-            .zip(&thomson::key_names(model).function_keys)
-            .filter_map(|(k, name)| {
-                let (blf, target) = thomson::parse_function_key(self.get("sys", name)?)?;
-                Some(Key {
-                    number: k,
-                    kind: if blf { "blf" } else { "speed_dial" }.to_string(),
-                    target: target.to_string(),
-                })
-            })
-            .collect()
-    }
 }
 
 /// One row of `probe --all`.
@@ -723,7 +577,9 @@ pub fn render_report(r: &Report) -> String {
             if f.verified { ", verified" } else { "" }
         ));
     }
-    line(format!("  ok  {:<14} {}", ".ser", r.ser));
+    for (label, status) in &r.side_files {
+        line(format!("  ok  {label:<14} {status}"));
+    }
     line(format!("config_sn {}", r.config_sn));
     if r.lines.is_empty() {
         line("lines: none in use".to_string());
@@ -812,34 +668,5 @@ mod tests {
         );
         assert_eq!(model_from_entry_url("http://h/phones.inf"), None);
         assert_eq!(folder_of("http://h/a/ST2030S.inf"), "http://h/a/");
-    }
-
-    #[test]
-    fn firmware_versions_from_the_reference_names() {
-        assert_eq!(
-            version_from_name("v2030SG.R11.1.SED.101223.2.74.zz").as_deref(),
-            Some("2.74")
-        );
-        assert_eq!(
-            version_from_name("v2030SG.R11.1.SED.100804.2.72.2.zz").as_deref(),
-            Some("2.72.2")
-        );
-        assert_eq!(
-            version_from_name("v2022SG.R11.1.SED.120313.4.78.1.zz").as_deref(),
-            Some("4.78.1")
-        );
-        assert_eq!(
-            version_from_name("TB30S.R11.101217.1.74.0.zz").as_deref(),
-            Some("1.74.0")
-        );
-        assert_eq!(version_from_name("v2030_dsp_R11.1_SED_v320.zz"), None);
-        assert_eq!(version_from_name("app30.zz"), None);
-    }
-
-    #[test]
-    fn utf8_files_are_caught_latin1_files_pass() {
-        assert!(wrongly_encoded("DisplayName1=Hélène\r\n".as_bytes()).is_some());
-        assert!(wrongly_encoded(b"DisplayName1=H\xe9l\xe8ne\r\n").is_none());
-        assert!(wrongly_encoded(b"DisplayName1=Helene\r\n").is_none());
     }
 }

@@ -84,11 +84,10 @@ pub fn is_common_name(s: &str) -> bool {
     })
 }
 
-/// Whether `s` is an entry point's name: a plain file name ending in `.inf` (what the inventory
-/// allows, see `text_rules`).
+/// Whether `s` is an entry point's name: a plain file name (what the inventory allows, see
+/// `text_rules`) ending as a family's entry points do (`.inf`).
 pub fn is_entry_point(s: &str) -> bool {
-    s.len() > 4
-        && s.ends_with(".inf")
+    crate::family::is_entry_point_name(s)
         && crate::text_rules::check(crate::text_rules::Field::FileName, s).is_ok()
 }
 

@@ -185,7 +185,7 @@ pub fn ntp_zone_num(zone: &str) -> Result<u8, ZoneError> {
     }
     let mut names: Vec<&'static str> = iana_zones().iter().copied().collect();
     names.sort_unstable();
-    Err(ZoneError::Unknown(crate::models::closest(
+    Err(ZoneError::Unknown(crate::suggest::closest(
         zone,
         names.into_iter(),
     )))

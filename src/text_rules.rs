@@ -258,6 +258,12 @@ pub fn shown_lines(s: &str) -> String {
     s.split('\n').map(shown).collect::<Vec<_>>().join("\n")
 }
 
+/// Whether every character of the text exists in ISO-8859-1, the character set the phones'
+/// files are written in.
+pub fn is_latin1(text: &str) -> bool {
+    text.chars().all(|c| (c as u32) <= 0xFF)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -332,10 +332,10 @@ fn accepted_text_passes_the_phone_checker_and_the_dhcp_servers() {
             for p in m["phones"].as_object().unwrap().values() {
                 let bytes =
                     std::fs::read(r.public().join(p["file"]["path"].as_str().unwrap())).unwrap();
-                let checked = provsite::vendor_format::check_config(
+                let checked = provsite::family::technicolor::format::check_config(
                     &bytes,
-                    provsite::models::ModelId::ST2030.vocabulary(),
-                    provsite::vendor_format::FileKind::Phone,
+                    provsite::family::ModelId::ST2030.vocabulary(),
+                    provsite::family::technicolor::format::FileKind::Phone,
                 );
                 prop_assert!(
                     checked.is_ok(),

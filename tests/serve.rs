@@ -411,7 +411,7 @@ fn probe_names_the_step_that_breaks() {
             "bad config_sn",
             Box::new(|root| {
                 let p = root.join(&own);
-                let t = provsite::vendor_format::decode(&std::fs::read(&p).unwrap());
+                let t = provsite::family::technicolor::format::decode(&std::fs::read(&p).unwrap());
                 let sn = t
                     .lines()
                     .find(|l| l.starts_with("config_sn="))
@@ -427,7 +427,7 @@ fn probe_names_the_step_that_breaks() {
             "same config_sn, other bytes",
             Box::new(|root| {
                 let p = root.join(&own);
-                let t = provsite::vendor_format::decode(&std::fs::read(&p).unwrap());
+                let t = provsite::family::technicolor::format::decode(&std::fs::read(&p).unwrap());
                 let changed = t.replace("Hélène Dupont", "Hélène Durand");
                 assert_ne!(changed, t);
                 std::fs::write(&p, changed.chars().map(|c| c as u8).collect::<Vec<u8>>()).unwrap();
@@ -439,7 +439,7 @@ fn probe_names_the_step_that_breaks() {
             "phone file saved as UTF-8",
             Box::new(|root| {
                 let p = root.join(&own);
-                let t = provsite::vendor_format::decode(&std::fs::read(&p).unwrap());
+                let t = provsite::family::technicolor::format::decode(&std::fs::read(&p).unwrap());
                 assert!(t.contains("Hélène"));
                 std::fs::write(&p, t.as_bytes()).unwrap();
             }),

@@ -10,10 +10,10 @@ use git2::Oid;
 use super::{FileDigests, Past, Recorded, RecordedPhone, Stamp};
 use crate::build::{phone_secrets, Loaded, Rendered};
 use crate::error::{Error, Result};
+use crate::family::ModelId;
 use crate::firmware_store::FirmwareFiles;
 use crate::inventory::{self, PhoneDoc, SourceText};
 use crate::manifest::Manifest;
-use crate::models::ModelId;
 use crate::render::{self, ModelFiles, PhoneFile, Templates};
 use crate::source::Snapshot;
 
@@ -282,7 +282,7 @@ impl History<'_> {
         let mut firmware = FirmwareFiles::default();
         for set in site.firmware.values() {
             for (role, f) in set.files() {
-                if matches!(role, "telcfg" | "common_base") {
+                if role.is_settings() {
                     let (blob, _) = l.source.stat(Snapshot::Tree(commit), &f.repo_path).ok()??;
                     let bytes = l
                         .source

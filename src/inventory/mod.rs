@@ -12,10 +12,10 @@ use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
 use crate::error::Diagnostic;
-use crate::models::ModelId;
+use crate::family::ModelId;
 use crate::tables::{self, Language, ZoneError};
+use crate::text_rules::is_latin1;
 use crate::text_rules::{self, Field};
-use crate::vendor_format::is_latin1;
 use crate::yaml_locate::{self, idx, key, Seg};
 
 mod docs;

@@ -55,15 +55,64 @@ pub struct FirmwareSet {
     pub common_base: Option<FirmwareFile>,
 }
 
+/// What a file of a firmware set is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FirmwareRole {
+    /// The application image.
+    App,
+    /// The DSP image.
+    Dsp,
+    /// The boot loader.
+    Boot,
+    /// The telephony settings file the vendor ships with the firmware.
+    Telcfg,
+    /// The vendor's common file that the site's settings are merged over.
+    CommonBase,
+}
+
+impl FirmwareRole {
+    /// A settings file (small, read into memory), rather than an image to flash.
+    pub fn is_settings(self) -> bool {
+        matches!(self, FirmwareRole::Telcfg | FirmwareRole::CommonBase)
+    }
+
+    /// As `site.yaml` and the manifest spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FirmwareRole::App => "app",
+            FirmwareRole::Dsp => "dsp",
+            FirmwareRole::Boot => "boot",
+            FirmwareRole::Telcfg => "telcfg",
+            FirmwareRole::CommonBase => "common_base",
+        }
+    }
+}
+
+impl std::fmt::Display for FirmwareRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl FirmwareSet {
+    /// The images the phone flashes, in the order its entry point names them.
+    pub fn firmware(&self) -> impl Iterator<Item = (FirmwareRole, &FirmwareFile)> {
+        [
+            (FirmwareRole::App, &self.app),
+            (FirmwareRole::Dsp, &self.dsp),
+            (FirmwareRole::Boot, &self.boot),
+        ]
+        .into_iter()
+    }
+
     /// Every file of the set, with its role.
-    pub fn files(&self) -> Vec<(&'static str, &FirmwareFile)> {
-        let mut v = vec![("app", &self.app), ("dsp", &self.dsp), ("boot", &self.boot)];
+    pub fn files(&self) -> Vec<(FirmwareRole, &FirmwareFile)> {
+        let mut v: Vec<_> = self.firmware().collect();
         if let Some(t) = &self.telcfg {
-            v.push(("telcfg", t));
+            v.push((FirmwareRole::Telcfg, t));
         }
         if let Some(c) = &self.common_base {
-            v.push(("common_base", c));
+            v.push((FirmwareRole::CommonBase, c));
         }
         v
     }

@@ -60,7 +60,7 @@ pub(super) fn resolve_phones(
                         f,
                         &at(&[key("model")]),
                         format!("unknown model `{}`", doc.model),
-                        "the models are ST2030, ST2022 and TB30",
+                        format!("the models are {}", ModelId::names().join(", ")),
                     );
                     continue;
                 }
@@ -83,7 +83,7 @@ pub(super) fn resolve_phones(
                     None => {
                         let names: Vec<&str> =
                             site_doc.profiles.keys().map(String::as_str).collect();
-                        let hint = match crate::models::closest(name, names.iter().copied()) {
+                        let hint = match crate::suggest::closest(name, names.iter().copied()) {
                             Some(s) => format!("did you mean {s}?"),
                             None if names.is_empty() => {
                                 "define it under `profiles:` in site.yaml".to_string()

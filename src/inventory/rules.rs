@@ -62,7 +62,10 @@ pub(super) fn resolve_settings(
             let mut path = base.to_vec();
             path.push(key(section.clone()));
             path.push(key(k.clone()));
-            if let Some(hint) = crate::thomson::managed_key(section, k) {
+            let managed = models
+                .iter()
+                .find_map(|m| m.family().managed_key(section, k));
+            if let Some(hint) = managed {
                 r.error_at_key(
                     file,
                     &path,

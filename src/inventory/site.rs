@@ -254,7 +254,7 @@ fn resolve_firmware_sets(
                 f,
                 &[key("firmware"), key(name.clone()), key("model")],
                 format!("unknown model `{}` in firmware set {name}", set.model),
-                "use ST2030, ST2022 or TB30",
+                format!("use one of {}", ModelId::names().join(", ")),
             );
             continue;
         };
@@ -369,7 +369,7 @@ fn resolve_models(
                 f,
                 &base,
                 format!("unknown model `{name}`"),
-                "the models are ST2030, ST2022 and TB30",
+                format!("the models are {}", ModelId::names().join(", ")),
             );
             continue;
         };
@@ -385,7 +385,7 @@ fn resolve_models(
         match doc.firmware.get(fw) {
             None => {
                 let names: Vec<&str> = doc.firmware.keys().map(String::as_str).collect();
-                let hint = match crate::models::closest(fw, names.iter().copied()) {
+                let hint = match crate::suggest::closest(fw, names.iter().copied()) {
                     Some(s) => format!("did you mean {s}?"),
                     None if names.is_empty() => {
                         "define it under `firmware:` in site.yaml".to_string()
@@ -416,13 +416,18 @@ fn resolve_models(
         p.push(key("entry_point"));
         if r.text(f, &p, Field::FileName, "entry point name", &entry_point) {
             // Entry points sit beside manifest.json and whatever else the web root holds: the
-            // `.inf` ending keeps them apart, and is what publish and pruning recognise as theirs.
-            if !entry_point.ends_with(".inf") || entry_point.len() == 4 {
+            // family's ending (`.inf`) keeps them apart, and is what publish and pruning
+            // recognise as theirs.
+            let suffix = model.family().entry_point_suffix();
+            if !entry_point.ends_with(suffix) || entry_point.len() == suffix.len() {
                 r.error(
                     f,
                     &p,
-                    format!("entry point name `{entry_point}` does not end with .inf"),
-                    "the phones ask for an .inf file, such as ST2030S.inf",
+                    format!("entry point name `{entry_point}` does not end with {suffix}"),
+                    format!(
+                        "the phones ask for a {suffix} file, such as {}",
+                        model.default_entry_point()
+                    ),
                 );
             }
         }
@@ -594,7 +599,7 @@ pub(super) fn resolve_codecs(
                     }
                     tables::CodecError::Unknown => format!("unknown codec `{c}`"),
                 };
-                let hint = match crate::models::closest(c, both.iter().copied()) {
+                let hint = match crate::suggest::closest(c, both.iter().copied()) {
                     Some(s) => format!("did you mean {s}? (both sides do {})", both.join(", ")),
                     None => format!("both sides do {}", both.join(", ")),
                 };

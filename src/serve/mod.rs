@@ -26,8 +26,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use crate::error::Error;
 
 mod stream;
+use crate::family::{file_mac, parse_agent, PhoneAgent};
 use crate::manifest::Manifest;
-use crate::phone_http::{file_mac, PhoneAgent};
 use stream::{FileBody, StallGuard};
 
 /// Files up to this size are read whole when opened; larger ones are streamed in chunks this big.
@@ -399,7 +399,7 @@ impl State {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let agent = PhoneAgent::parse(&ua);
+        let agent = parse_agent(&ua);
         let raw_path = req.uri().path().to_string();
         let method = req.method().clone();
         let mut notes: Vec<String> = Vec::new();
@@ -565,7 +565,7 @@ impl State {
     ) -> Response<ServeBody> {
         // A phone's own file: is it this phone's?
         let in_config = f.rel.rsplit('/').nth(1) == Some("config");
-        if let Some((_, mac)) = file_mac(&f.name).filter(|_| in_config) {
+        if let Some(mac) = file_mac(&f.name).filter(|_| in_config) {
             match agent {
                 Some(a) if a.mac == mac => {}
                 Some(a) => {
@@ -730,7 +730,7 @@ fn requested_phone_file(raw_path: &str) -> Option<String> {
     if back.next()? != "config" {
         return None;
     }
-    file_mac(name).map(|(_, mac)| mac)
+    file_mac(name)
 }
 
 /// Does an If-Match / If-None-Match list hold `etag`? `*` matches any file. Weak comparison

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use provsite::vendor_format::{self, ConfigFile};
+use provsite::family::technicolor::format as vendor_format;
+use provsite::family::ConfigFile;
 
 pub const SECRET: &str = "test-site-secret-0123456789";
 pub const ADMIN: &str = "Adm1n-test-pass";
@@ -211,7 +212,7 @@ pub fn boot(root: &Path, base_url: &str, entry_point: &str, prefix: &str, mac: &
     let common = vendor_format::parse_lenient(&common_bytes).unwrap();
     let dir = entry.get("config", "config").unwrap();
     let own_bytes = fetch(root, base_url, &format!("{dir}{prefix}_{mac}.txt"));
-    let model = provsite::models::ModelId::parse(prefix).unwrap();
+    let model = provsite::family::ModelId::parse(prefix).unwrap();
     let own = vendor_format::check_config(
         &own_bytes,
         model.vocabulary(),

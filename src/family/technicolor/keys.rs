@@ -1,11 +1,11 @@
-//! The Technicolor (Thomson) family's vocabulary: the key names provsite writes into the phones'
+//! The Technicolor (Thomson) family's key names: the key names provsite writes into the phones'
 //! files and reads back from them (lines, function keys, passwords), and the keys the inventory
 //! manages itself, spelled here once for the renderer, the probe, the diff and the inventory's
 //! rules.
 
 use std::sync::OnceLock;
 
-use crate::models::ModelId;
+use crate::family::ModelId;
 
 /// `[sys] FeatureKeyExtNN`, the function key `k` (from 1).
 pub fn function_key(k: u32) -> String {
@@ -35,6 +35,10 @@ pub const PASSWORD_KEYS: &[&str] = &[
     "UserPWD",
 ];
 
+/// Line slots in every model's files (`TEL1Number` .. `TEL4Number`). The slots past a model's
+/// lines are written empty.
+pub const LINE_SLOTS: usize = 4;
+
 /// Names of the keys a model's phone files hold, made once per model.
 pub struct KeyNames {
     /// Per line slot: the identity keys, then the servers (main then backup).
@@ -56,12 +60,12 @@ pub struct LineKeys {
 
 pub fn key_names(model: ModelId) -> &'static KeyNames {
     static CELLS: [OnceLock<KeyNames>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
-    let i = ModelId::ALL
+    let i = super::MODELS
         .iter()
-        .position(|m| *m == model)
-        .expect("every model is listed");
+        .position(|m| m.name == model.name())
+        .expect("a Technicolor model");
     CELLS[i].get_or_init(|| KeyNames {
-        lines: (1..=model.line_slots())
+        lines: (1..=LINE_SLOTS)
             .map(|n| LineKeys {
                 use_flag: format!("TEL0{n}Use"),
                 number: format!("TEL{n}Number"),

@@ -6,66 +6,7 @@
 
 use std::collections::HashSet;
 
-use crate::models::{FastHash, Vocabulary};
-
-/// A parsed configuration file: sections in file order, keys in section order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConfigFile {
-    pub sections: Vec<Section>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Section {
-    pub name: String,
-    pub entries: Vec<(String, String)>,
-}
-
-impl ConfigFile {
-    pub fn get(&self, section: &str, key: &str) -> Option<&str> {
-        self.sections
-            .iter()
-            .filter(|s| s.name == section)
-            .flat_map(|s| s.entries.iter())
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Sets a key, keeping its place if present, else appending it to its section (appending the
-    /// section if needed). This is how settings are merged over a vendor default file.
-    pub fn set(&mut self, section: &str, key: &str, value: &str) {
-        let sec = match self.sections.iter().position(|s| s.name == section) {
-            Some(i) => &mut self.sections[i],
-            None => {
-                self.sections.push(Section {
-                    name: section.to_string(),
-                    entries: Vec::new(),
-                });
-                self.sections.last_mut().expect("just pushed")
-            }
-        };
-        match sec.entries.iter_mut().find(|(k, _)| k == key) {
-            Some(entry) => entry.1 = value.to_string(),
-            None => sec.entries.push((key.to_string(), value.to_string())),
-        }
-    }
-
-    /// The file as text with `\n` line ends (encode turns them into CRLF).
-    pub fn to_text(&self) -> String {
-        let mut out = String::new();
-        for s in &self.sections {
-            out.push('[');
-            out.push_str(&s.name);
-            out.push_str("]\n");
-            for (k, v) in &s.entries {
-                out.push_str(k);
-                out.push('=');
-                out.push_str(v);
-                out.push('\n');
-            }
-        }
-        out
-    }
-}
+use crate::family::keys::{ConfigFile, FastHash, Section, Vocabulary};
 
 /// Encodes text as ISO-8859-1 with CRLF line ends. Fails on the first character Latin-1 lacks.
 pub fn encode(text: &str) -> Result<Vec<u8>, char> {
@@ -83,11 +24,6 @@ pub fn encode(text: &str) -> Result<Vec<u8>, char> {
         out.push(code as u8);
     }
     Ok(out)
-}
-
-/// Whether every character of the text exists in ISO-8859-1.
-pub fn is_latin1(text: &str) -> bool {
-    text.chars().all(|c| (c as u32) <= 0xFF)
 }
 
 /// Decodes ISO-8859-1 bytes (every byte is a character).
@@ -366,7 +302,7 @@ fn strict_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::ModelId;
+    use crate::family::ModelId;
 
     #[test]
     fn encodes_latin1_with_crlf() {
@@ -376,8 +312,8 @@ mod tests {
         );
         assert_eq!(encode("a\r\nb").unwrap(), b"a\r\nb");
         assert_eq!(encode("Zoë ☎"), Err('☎'));
-        assert!(is_latin1("Dupont Hélène"));
-        assert!(!is_latin1("Łukasz"));
+        assert!(crate::text_rules::is_latin1("Dupont Hélène"));
+        assert!(!crate::text_rules::is_latin1("Łukasz"));
         assert_eq!(decode(b"H\xe9"), "Hé");
     }
 

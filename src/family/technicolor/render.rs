@@ -1,0 +1,518 @@
+//! The Technicolor family's files: the entry point, the common file (merged over the vendor's
+//! own when the firmware set gives one), and each phone's file, in the vendor's key order,
+//! ISO-8859-1 with CRLF. Every file written is read back by the strict checker (`format.rs`).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use minijinja::context;
+use serde::Serialize;
+
+use super::format::{self, FileKind};
+use super::keys;
+use crate::family::{ModelId, PhoneInput, Shared, SharedFile, SharedInput};
+use crate::hashing::sha256_hex;
+use crate::inventory::{FnKey, PhoneSpec, Settings, Site};
+use crate::render::{
+    content_name, ModelFiles, PhoneSecrets, Templates, COMMON_DIR, CONFIG_SN_SENTINEL,
+};
+
+#[derive(Serialize)]
+struct SectionOut<'a> {
+    name: &'a str,
+    entries: Vec<(&'a str, &'a str)>,
+}
+
+/// One `Key=Value` line of a section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry<'a> {
+    pub section: &'a str,
+    pub key: &'a str,
+    pub value: Cow<'a, str>,
+}
+
+fn entry<'a>(section: &'a str, key: &'a str, value: impl Into<Cow<'a, str>>) -> Entry<'a> {
+    Entry {
+        section,
+        key,
+        value: value.into(),
+    }
+}
+
+/// Orders entries the way the model's default file does and keeps, of a key given twice, the
+/// last one given. Unknown names sort last; (section, key) breaks ties, so the order is total.
+fn in_vendor_order(model: ModelId, entries: Vec<Entry<'_>>) -> Vec<Entry<'_>> {
+    let vocab = model.vocabulary();
+    let mut ranked: Vec<(usize, usize, usize, Entry)> = entries
+        .into_iter()
+        .enumerate()
+        .map(|(seq, e)| {
+            (
+                vocab.section_rank(e.section),
+                vocab.key_rank(e.section, e.key),
+                seq,
+                e,
+            )
+        })
+        .collect();
+    ranked.sort_unstable_by(|a, b| {
+        (a.0, a.1, a.3.section, a.3.key, std::cmp::Reverse(a.2)).cmp(&(
+            b.0,
+            b.1,
+            b.3.section,
+            b.3.key,
+            std::cmp::Reverse(b.2),
+        ))
+    });
+    ranked
+        .dedup_by(|later, first| later.3.section == first.3.section && later.3.key == first.3.key);
+    ranked.into_iter().map(|(_, _, _, e)| e).collect()
+}
+
+/// Groups ordered entries by section, for the templates.
+fn sections<'a>(entries: &'a [Entry<'a>]) -> Vec<SectionOut<'a>> {
+    let mut out: Vec<SectionOut> = Vec::new();
+    for e in entries {
+        match out.last_mut() {
+            Some(sec) if sec.name == e.section => sec.entries.push((e.key, &e.value)),
+            _ => out.push(SectionOut {
+                name: e.section,
+                entries: vec![(e.key, &e.value)],
+            }),
+        }
+    }
+    out
+}
+
+/// What the default `phone.txt` / `common.txt` templates render, written directly: ISO-8859-1,
+/// CRLF. A test holds it equal to the template's output.
+fn write_default(entries: &[Entry<'_>]) -> Result<Vec<u8>, char> {
+    let mut out = Vec::with_capacity(entries.len() * 24);
+    let mut current = None;
+    for e in entries {
+        if current != Some(e.section) {
+            out.push(b'[');
+            push_latin1(&mut out, e.section)?;
+            out.extend_from_slice(b"]\r\n");
+            current = Some(e.section);
+        }
+        push_latin1(&mut out, e.key)?;
+        out.push(b'=');
+        push_latin1(&mut out, &e.value)?;
+        out.extend_from_slice(b"\r\n");
+    }
+    Ok(out)
+}
+
+fn push_latin1(out: &mut Vec<u8>, s: &str) -> Result<(), char> {
+    if s.is_ascii() {
+        out.extend_from_slice(s.as_bytes());
+        return Ok(());
+    }
+    for c in s.chars() {
+        let code = c as u32;
+        if code > 0xFF {
+            return Err(c);
+        }
+        out.push(code as u8);
+    }
+    Ok(())
+}
+
+/// Raw settings as entries.
+fn settings_entries(settings: &Settings) -> impl Iterator<Item = Entry<'_>> {
+    settings
+        .iter()
+        .flat_map(|(s, keys)| keys.iter().map(move |(k, v)| entry(s, k, v.as_str())))
+}
+
+/// The common file (and the telcfg the firmware set gives), named after their content.
+pub(super) fn render_shared(input: SharedInput<'_>) -> Result<Shared, String> {
+    let SharedInput {
+        templates,
+        site,
+        model,
+        set,
+        firmware: fw,
+        override_keys,
+        ..
+    } = input;
+    // The common file.
+    // The codec order comes from `codecs:` (Asterisk's allow= follows the same list); raw
+    // settings cannot set it.
+    let merged: Vec<Entry> = settings_entries(&site.settings)
+        .chain(settings_entries(&input.cfg.settings))
+        .chain(std::iter::once(entry(
+            "sys",
+            "CodecPriority",
+            input.cfg.codec_priority.as_str(),
+        )))
+        .collect();
+    let common_text = match &set.common_base {
+        Some(base) => {
+            let bytes = fw
+                .small
+                .get(&base.repo_path)
+                .ok_or_else(|| format!("{} was not read", base.repo_path))?;
+            let mut file =
+                format::parse_lenient(bytes).map_err(|e| format!("{}: {e}", base.repo_path))?;
+            for e in &merged {
+                file.set(e.section, e.key, &e.value);
+            }
+            file.to_text()
+        }
+        None => {
+            let ordered = in_vendor_order(model, merged);
+            let sections = sections(&ordered);
+            templates.render(
+                "common.txt",
+                context! { sections => sections, model => model.name(), site => crate::render::site_ctx(site) },
+            )?
+        }
+    };
+    let common = format::encode(&common_text).map_err(|c| {
+        format!("the common file of {model} holds `{c}`, which ISO-8859-1 cannot encode")
+    })?;
+    let common_values = format::check_config(&common, model.vocabulary(), FileKind::Common)
+        .or_else(|problems| {
+            // A vendor base file may carry keys of a firmware newer than the vocabulary: accept
+            // those, but never a malformed file.
+            if set.common_base.is_some()
+                && problems
+                    .iter()
+                    .all(|p| p.contains("unknown key") || p.contains("unknown section"))
+            {
+                format::parse_lenient(&common)
+            } else {
+                Err(problems.join("; "))
+            }
+        })
+        .map_err(|e| format!("the common file of {model} is not valid: {e}"))?;
+    let mut name_input = sha256_hex(&common);
+    // Keys other phones override are part of the name: when a key stops being overridden, the
+    // phones fetch the common file again (they cache it by name).
+    for (s, k) in override_keys {
+        name_input.push_str(&format!("\n{s}.{k}"));
+    }
+    let common_name = content_name(
+        &format!("{}S_common", model.name()),
+        ".txt",
+        &sha256_hex(name_input.as_bytes()),
+    );
+    let telcfg = match &set.telcfg {
+        Some(t) => {
+            let bytes = fw
+                .small
+                .get(&t.repo_path)
+                .ok_or_else(|| format!("{} was not read", t.repo_path))?
+                .clone();
+            let (stem, ext) = match t.name.rfind('.') {
+                Some(i) => (&t.name[..i], &t.name[i..]),
+                None => (t.name.as_str(), ""),
+            };
+            Some((content_name(stem, ext, &sha256_hex(&bytes)), bytes))
+        }
+        None => None,
+    };
+    let mut files = vec![SharedFile {
+        role: "common",
+        name: common_name,
+        bytes: common,
+    }];
+    if let Some((name, bytes)) = telcfg {
+        files.push(SharedFile {
+            role: "telcfg",
+            name,
+            bytes,
+        });
+    }
+    Ok(Shared {
+        files,
+        settings: common_values,
+        private: Arc::new(SiteValues::new(site)),
+    })
+}
+
+/// The entry point for a release, with absolute URLs under `base_url`.
+pub(super) fn entry_point(
+    files: &ModelFiles,
+    templates: &Templates,
+    base_url: &str,
+    release: &str,
+) -> Result<Vec<u8>, String> {
+    let fw = |role: &str| {
+        files
+            .firmware
+            .iter()
+            .find(|f| f.role == role)
+            .map(|f| format!("{base_url}{}", f.store_path()))
+            .unwrap_or_default()
+    };
+    let rel = format!("{base_url}releases/{release}/");
+    // The common file and telcfg live in `common/`, shared by every release: their URL stays
+    // the same as long as their bytes do, whatever the phone caches by.
+    let shared = format!("{base_url}{COMMON_DIR}/");
+    let text = templates.render(
+        "entry.inf",
+        context! {
+            firmware => context! { app => fw("app"), dsp => fw("dsp"), boot => fw("boot") },
+            telcfg => files.shared_file("telcfg").map(|f| format!("{shared}{}", f.name)).unwrap_or_default(),
+            common => format!("{shared}{}", files.shared_file("common").map_or("", |f| f.name.as_str())),
+            config => format!("{rel}config/"),
+            model => files.model.name(),
+        },
+    )?;
+    let bytes = format::encode(&text)
+        .map_err(|c| format!("the entry point holds `{c}`, which ISO-8859-1 cannot encode"))?;
+    format::check_entry_point(&bytes).map_err(|p| {
+        format!(
+            "the entry point of {} is not valid: {}",
+            files.model,
+            p.join("; ")
+        )
+    })?;
+    Ok(bytes)
+}
+
+/// Site-wide values as the files write them, formatted once per model rather than per phone.
+#[derive(Debug, Clone)]
+struct SiteValues {
+    port: String,
+    transport: String,
+    backup: String,
+    dtmf: String,
+    language: String,
+    zone: String,
+    pickup_code: Option<String>,
+}
+
+impl SiteValues {
+    fn new(site: &Site) -> SiteValues {
+        SiteValues {
+            pickup_code: site.pbx.pickup.as_ref().map(|c| format!("{c}X")),
+            port: site.pbx.port.to_string(),
+            transport: site.pbx.transport.flag().to_string(),
+            backup: site.pbx.backup_host.clone().unwrap_or_default(),
+            dtmf: site.pbx.dtmf.flag().to_string(),
+            language: site.language.language_type.to_string(),
+            zone: site.ntp_zone.to_string(),
+        }
+    }
+}
+
+/// The keys of a phone's own file, in vendor order: lines, function keys, site-wide managed values,
+/// raw settings, and `[sys] config_sn` (as [`CONFIG_SN_SENTINEL`]).
+fn phone_entries<'a>(
+    site: &'a Site,
+    files: &'a ModelFiles,
+    phone: &'a PhoneSpec,
+    secrets: &'a PhoneSecrets,
+) -> Vec<Entry<'a>> {
+    let names = keys::key_names(phone.model);
+    let v: &SiteValues = files
+        .private
+        .downcast_ref()
+        .expect("the model's files were rendered by this family");
+    let pbx = &site.pbx;
+    let mut e: Vec<Entry<'a>> = Vec::with_capacity(200);
+    for (n, keys) in names.lines.iter().enumerate() {
+        match phone.lines.get(n) {
+            Some(line) => {
+                e.push(entry("sip", &keys.use_flag, "1"));
+                e.push(entry("sip", &keys.number, line.user.as_str()));
+                e.push(entry("sip", &keys.regid, line.auth_user.as_str()));
+                e.push(entry(
+                    "sip",
+                    &keys.regpwd,
+                    secrets.lines.get(n).map_or("", String::as_str),
+                ));
+                e.push(entry("sip", &keys.display_name, line.display_name.as_str()));
+                e.push(entry("sip", &keys.display_num_flag, "1"));
+                e.push(entry("sip", &keys.display_num, line.user.as_str()));
+                for (server_keys, host) in keys.servers.iter().zip([&pbx.host, &v.backup]) {
+                    let values = [host.as_str(), host, &v.port, &v.port, &v.transport];
+                    for (k, value) in server_keys.iter().zip(values) {
+                        e.push(entry("sip", k, value));
+                    }
+                }
+            }
+            None => {
+                // An unused slot is written empty: a line removed from the inventory is removed
+                // from the phone, which keeps what it last applied otherwise.
+                e.push(entry("sip", &keys.use_flag, "0"));
+                for k in [
+                    &keys.number,
+                    &keys.regid,
+                    &keys.regpwd,
+                    &keys.display_name,
+                    &keys.display_num,
+                ] {
+                    e.push(entry("sip", k, ""));
+                }
+                e.push(entry("sip", &keys.display_num_flag, "0"));
+            }
+        }
+    }
+    match &pbx.voicemail {
+        Some(vm) => {
+            e.push(entry("sip", "VoiceMailTelNum", vm.as_str()));
+            e.push(entry("sip", "subscribe_event", "1"));
+        }
+        None => {
+            e.push(entry("sip", "VoiceMailTelNum", ""));
+            e.push(entry("sip", "subscribe_event", "0"));
+        }
+    }
+    // Pickup by service code: the code then `X`, the place the phone puts the number of the
+    // call to pick up (a BLF key picks up the monitored phone's ringing call). Without one, the
+    // factory's values: local pickup, no code.
+    match &v.pickup_code {
+        Some(code) => {
+            e.push(entry("sip", "CallPkupFlg", "sc"));
+            e.push(entry("sip", "CallPkupSC", code.as_str()));
+        }
+        None => {
+            e.push(entry("sip", "CallPkupFlg", "local"));
+            e.push(entry("sip", "CallPkupSC", ""));
+        }
+    }
+    for (k, name) in (1..).zip(&names.function_keys) {
+        let value: Cow<str> = match phone.keys.get(&k) {
+            Some(FnKey::Blf(t)) => keys::function_key_value(true, t).into(),
+            Some(FnKey::SpeedDial(t)) => keys::function_key_value(false, t).into(),
+            None => keys::function_key_value(false, "").into(),
+        };
+        e.push(entry("sys", name, value));
+    }
+    e.push(entry("sys", "dtmf_mode_flag", v.dtmf.as_str()));
+    e.push(entry("sys", "CountryCode", site.country.as_str()));
+    e.push(entry("ipp", "LanguageType", v.language.as_str()));
+    e.push(entry("ntp", "NtpZoneNum", v.zone.as_str()));
+    // NTP off is written as off (the factory's NTPFlag=0, NtpIP empty): a phone keeps a server
+    // its file stops naming.
+    match &site.ntp {
+        Some(ntp) => {
+            e.push(entry("ntp", "NTPFlag", "1"));
+            e.push(entry("ntp", "NtpIP", ntp.as_str()));
+        }
+        None => {
+            e.push(entry("ntp", "NTPFlag", "0"));
+            e.push(entry("ntp", "NtpIP", ""));
+        }
+    }
+    e.push(entry("sys", "WebPWD", secrets.admin.as_str()));
+    e.push(entry("sys", "TelnetPWD", secrets.admin.as_str()));
+    if let Some(u) = &secrets.user {
+        e.push(entry("sys", "UserPWD", u.as_str()));
+    }
+    // The codec order, always stated: a phone with codecs of its own, once they are removed,
+    // takes its model's again.
+    e.push(entry("sys", "CodecPriority", phone.codecs.1.as_str()));
+    // Keys other phones of the model override: this phone states the common value, so a key
+    // dropped from its own settings takes the common value again.
+    for (s, k) in &files.override_keys {
+        if let Some(value) = files.settings.get(s, k) {
+            e.push(entry(s, k, value));
+        }
+    }
+    e.extend(settings_entries(&phone.settings));
+    e.push(entry("sys", "config_sn", CONFIG_SN_SENTINEL));
+    in_vendor_order(phone.model, e)
+}
+
+/// Renders a phone's file, config_sn as [`CONFIG_SN_SENTINEL`].
+pub(super) fn render_phone(input: PhoneInput<'_>) -> Result<Vec<u8>, String> {
+    let PhoneInput {
+        templates,
+        site,
+        files,
+        phone,
+        secrets,
+    } = input;
+    let entries = phone_entries(site, files, phone, secrets);
+    let encoded = if templates.overridden.contains(PHONE_TEMPLATE) {
+        let text = templates.render(
+            PHONE_TEMPLATE,
+            context! {
+                sections => sections(&entries),
+                phone => context! { mac => phone.mac, model => phone.model.name(), name => phone.name },
+                config_sn => CONFIG_SN_SENTINEL,
+                site => crate::render::site_ctx(site),
+            },
+        )?;
+        format::encode(&text)
+    } else {
+        write_default(&entries)
+    };
+    encoded.map_err(|c| format!("phone {}: `{c}` cannot be encoded in ISO-8859-1", phone.mac))
+}
+
+/// The template of a phone's own file.
+pub(super) const PHONE_TEMPLATE: &str = "phone.txt";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn sample() -> Vec<Entry<'static>> {
+        let mut e = Vec::new();
+        for (sec, k, v) in [
+            ("sys", "config_sn", CONFIG_SN_SENTINEL),
+            ("ntp", "NtpZoneNum", "22"),
+            ("sip", "TEL1Number", "1001"),
+            ("sip", "DisplayName1", "Hélène"),
+            ("ipp", "LanguageType", "0"),
+            ("sys", "FeatureKeyExt01", "S/<sip:1002>"),
+            ("ipp", "LanguageType", "1"),
+        ] {
+            e.push(entry(sec, k, v));
+        }
+        in_vendor_order(ModelId::ST2030, e)
+    }
+
+    #[test]
+    fn vendor_order_puts_sections_and_keys_as_the_vendor_file_does() {
+        let out = sample();
+        let grouped = sections(&out);
+        let names: Vec<&str> = grouped.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["ipp", "sip", "sys", "ntp"]);
+        assert_eq!(
+            grouped[2].entries.last().unwrap().0,
+            "config_sn",
+            "config_sn closes [sys]"
+        );
+        assert_eq!(
+            grouped[0].entries,
+            [("LanguageType", "1")],
+            "the last value given wins"
+        );
+    }
+
+    #[test]
+    fn the_direct_writer_equals_the_default_templates() {
+        let (templates, _) = Templates::new(&BTreeMap::new(), "inventory").unwrap();
+        let entries = sample();
+        let direct = write_default(&entries).unwrap();
+        for name in ["phone.txt", "common.txt"] {
+            let text = templates
+                .render(
+                    name,
+                    context! {
+                        sections => sections(&entries),
+                        phone => context! { mac => "001F9F16E849", model => "ST2030", name => () },
+                        config_sn => CONFIG_SN_SENTINEL,
+                        model => "ST2030",
+                        site => context! { name => "x", base_url => "http://x/" },
+                    },
+                )
+                .unwrap();
+            assert_eq!(format::encode(&text).unwrap(), direct, "{name}");
+        }
+        assert!(direct.ends_with(b"\r\n") && !direct.ends_with(b"\r\n\r\n"));
+        assert_eq!(
+            write_default(&[entry("sip", "DisplayName1", "☎")]),
+            Err('☎')
+        );
+    }
+}
