@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::error::Error;
+use crate::error::{Area, Error};
 use crate::inventory::{FnKey, Inventory};
 use crate::secrets::{self, SiteSecret};
 use crate::syntax::{self, comment_block, Unwritable};
@@ -55,18 +55,18 @@ pub fn accounts(inv: &Inventory, site_secret: &SiteSecret) -> Result<Vec<Account
                     continue;
                 }
             };
-            let here = (p.mac.clone(), p.model.name().to_string(), i + 1);
+            let here = (p.mac.to_string(), p.model.name().to_string(), i + 1);
             let codecs = p.codecs.0.clone();
             match by_user.get_mut(&l.user) {
                 Some(a) => {
                     if a.password != password || a.auth_user != l.auth_user {
-                        return Err(Error::Build(format!(
+                        return Err(Error::of(Area::Generate, format!(
                             "line {} is on phones {} and {} with different credentials; a shared line needs the same auth user and password everywhere",
                             l.user, a.phones[0].0, p.mac
                         )));
                     }
                     if a.codecs != codecs {
-                        return Err(Error::Build(format!(
+                        return Err(Error::of(Area::Generate, format!(
                             "line {} is on phones {} and {} with different codecs ({} and {}); one Asterisk account offers one list: give both phones the same `codecs:`",
                             l.user,
                             a.phones[0].0,
@@ -94,10 +94,13 @@ pub fn accounts(inv: &Inventory, site_secret: &SiteSecret) -> Result<Vec<Account
         }
     }
     if !missing.is_empty() {
-        return Err(Error::Build(format!(
-            "the passwords the phones carry are needed for the Asterisk side:\n  {}",
-            missing.join("\n  ")
-        )));
+        return Err(Error::of(
+            Area::Generate,
+            format!(
+                "the passwords the phones carry are needed for the Asterisk side:\n  {}",
+                missing.join("\n  ")
+            ),
+        ));
     }
     Ok(by_user.into_values().collect())
 }

@@ -9,7 +9,7 @@ use git2::Oid;
 use serde::Serialize;
 
 use crate::config_sn;
-use crate::error::{sort_diagnostics, Diagnostic, Error, Result};
+use crate::error::{sort_diagnostics, Area, Diagnostic, Error, Result};
 use crate::family::ModelId;
 use crate::firmware_store::{self, FirmwareFiles};
 use crate::history::{self, Numbering, Stamp};
@@ -138,7 +138,8 @@ fn site_secret(
     diags: &mut Vec<Diagnostic>,
     site_path: &str,
 ) -> Result<SiteSecret> {
-    let s = SiteSecret::load(opts.secret_file.as_deref()).map_err(Error::Build)?;
+    let s =
+        SiteSecret::load(opts.secret_file.as_deref()).map_err(|e| Error::of(Area::Render, e))?;
     if s.is_set() {
         return Ok(s);
     }
@@ -448,7 +449,7 @@ fn check_one(opts: &Options) -> Result<Vec<Diagnostic>> {
             &loaded.site_secret,
             &Quiet,
         )
-        .map_err(Error::Build)?;
+        .map_err(|e| Error::of(Area::Render, e))?;
     }
     Ok(loaded.warnings)
 }
@@ -481,13 +482,13 @@ pub fn previous_manifest(prev: &str) -> Result<(Option<Manifest>, Option<String>
                 r.into_reader()
                     .take(256 << 20)
                     .read_to_end(&mut b)
-                    .map_err(|e| Error::Build(format!("--previous {url}: {e}")))?;
+                    .map_err(|e| Error::of(Area::Render, format!("--previous {url}: {e}")))?;
                 (b, url)
             }
             // No site yet: nothing the phones can have applied.
             Err(ureq::Error::Status(404, _)) => return Ok((None, Some(url))),
             Err(e) => {
-                return Err(Error::Build(format!(
+                return Err(Error::of(Area::Render, format!(
                     "--previous {url}: {e}; give the live site's URL, a web root folder or a manifest.json (or leave --previous out on a first build)"
                 )))
             }
@@ -508,7 +509,7 @@ pub fn previous_manifest(prev: &str) -> Result<(Option<Manifest>, Option<String>
         }
     };
     let m = Manifest::from_untrusted(&bytes)
-        .map_err(|e| Error::Build(format!("--previous {from}: {e}")))?;
+        .map_err(|e| Error::of(Area::Render, format!("--previous {from}: {e}")))?;
     Ok((Some(m), Some(from)))
 }
 
@@ -526,7 +527,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         &loaded.site_secret,
         progress,
     )
-    .map_err(Error::Build)?;
+    .map_err(|e| Error::of(Area::Render, e))?;
     let inv = &loaded.inv;
 
     timing("render", t0);
@@ -535,7 +536,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         .phones
         .iter()
         .zip(&rendered.phones)
-        .map(|(p, f)| (p.mac.clone(), f.digest.clone()))
+        .map(|(p, f)| (p.mac.to_string(), f.digest.clone()))
         .collect();
     // The output folder's manifest: a record for the numbering, and what unchanged phone files
     // are linked from.
@@ -698,7 +699,7 @@ fn write_model_files(
     for (m, files) in &rendered.models {
         let entry = files
             .entry_point_bytes(&loaded.templates, base, release)
-            .map_err(Error::Build)?;
+            .map_err(|e| Error::of(Area::Render, e))?;
         output::write_file(&rel_dir.join(&files.entry_point), &entry, mtime)?;
         files_written += 1;
         // Shared files go to `common/`, named by content and kept across releases.
@@ -768,14 +769,14 @@ fn write_phone_files(
         let mut out = Vec::with_capacity(phones.len());
         let mut linked = 0;
         for (i, (p, f)) in phones.iter().zip(files).enumerate() {
-            let Stamp { sn, time } = numbering.phones[&p.mac];
+            let Stamp { sn, time } = numbering.phones[p.mac.as_str()];
             let sn = config_sn::format(sn);
             let body = render::fill_config_sn(&f.body, &sn);
             let name = render::phone_file_name(p);
             let file = file_entry("phone", format!("releases/{release}/config/{name}"), &body);
             let target = config_dir.join(&name);
             let same_as_live = previous
-                .and_then(|(m, _)| m.phones.get(&p.mac))
+                .and_then(|(m, _)| m.phones.get(p.mac.as_str()))
                 .is_some_and(|old| old.file.sha256 == file.sha256 && old.changed_at == time);
             let mtime = output::release_mtime(time);
             let was_linked = same_as_live
@@ -798,7 +799,7 @@ fn write_phone_files(
                 digest: f.digest.clone(),
                 file,
             };
-            out.push((p.mac.clone(), entry));
+            out.push((p.mac.to_string(), entry));
             if i % 256 == 255 {
                 progress.advance(256);
             }

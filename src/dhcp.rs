@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use crate::error::Error;
+use crate::error::{Area, Error};
 use crate::family::ModelId;
 use crate::inventory::Inventory;
 use crate::syntax::comment_block;
@@ -43,7 +43,7 @@ pub struct Network {
 
 impl Network {
     pub fn parse(subnet: &str, range: &str, interface: Option<String>) -> Result<Network, Error> {
-        let bad = |what: &str| Error::Build(what.to_string());
+        let bad = |what: &str| Error::of(Area::Generate, what.to_string());
         let (addr, prefix) = subnet.split_once('/').ok_or_else(|| {
             bad(&format!(
                 "--subnet `{subnet}`: write it as ADDRESS/PREFIX, e.g. 192.0.2.0/24"
@@ -166,7 +166,7 @@ fn classes(inv: &Inventory) -> Vec<Class> {
                     inv.phones
                         .iter()
                         .filter(|p| p.model == m)
-                        .map(|p| p.mac.clone())
+                        .map(|p| p.mac.to_string())
                         .collect()
                 } else {
                     Vec::new()
@@ -182,27 +182,33 @@ fn fixed(inv: &Inventory, net: Option<&Network>) -> Result<Vec<Fixed>, Error> {
     for p in &inv.phones {
         let Some(addr) = p.ip else { continue };
         if let Some(other) = seen.insert(addr, p.mac.clone()) {
-            return Err(Error::Build(format!(
-                "phones {other} and {} both have ip {addr}; give each phone its own address",
-                p.mac
-            )));
+            return Err(Error::of(
+                Area::Generate,
+                format!(
+                    "phones {other} and {} both have ip {addr}; give each phone its own address",
+                    p.mac
+                ),
+            ));
         }
         if let Some(n) = net {
             if !n.contains(addr) {
-                return Err(Error::Build(format!(
-                    "phone {}: ip {addr} is outside --subnet {}/{}",
-                    p.mac, n.network, n.prefix
-                )));
+                return Err(Error::of(
+                    Area::Generate,
+                    format!(
+                        "phone {}: ip {addr} is outside --subnet {}/{}",
+                        p.mac, n.network, n.prefix
+                    ),
+                ));
             }
             if n.in_range(addr) {
-                return Err(Error::Build(format!(
+                return Err(Error::of(Area::Generate, format!(
                     "phone {}: ip {addr} is inside the dynamic --range {}-{}; fixed addresses must be outside it",
                     p.mac, n.first, n.last
                 )));
             }
         }
         out.push(Fixed {
-            mac: p.mac.clone(),
+            mac: p.mac.to_string(),
             ip: addr,
         });
     }

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::build::{self, Options, Quiet};
-use crate::error::Error;
+use crate::error::{Area, Error};
 use crate::family::ConfigFile;
 use crate::family::ModelId;
 use crate::hashing::sha256_hex;
@@ -183,7 +183,7 @@ fn side(opts: &Options, rev: &str) -> Result<Side, Error> {
         &loaded.site_secret,
         &Quiet,
     )
-    .map_err(Error::Build)?;
+    .map_err(|e| Error::of(Area::Render, e))?;
     // The phone files are rendered with the config_sn's stand-in, which is not a change.
     let kv = |f: &ConfigFile| -> BTreeMap<(String, String), String> {
         let mut m = BTreeMap::new();
@@ -200,7 +200,7 @@ fn side(opts: &Options, rev: &str) -> Result<Side, Error> {
     let mut phones = BTreeMap::new();
     for (p, f) in inv.phones.iter().zip(&rendered.phones) {
         phones.insert(
-            p.mac.clone(),
+            p.mac.to_string(),
             (
                 p.model,
                 p.name.clone(),

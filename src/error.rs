@@ -96,6 +96,32 @@ pub fn sort_diagnostics(diags: &mut [Diagnostic]) {
     });
 }
 
+/// Where a failure happened: what the user was doing, for messages and for callers that react
+/// to one kind of failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    /// The command line itself.
+    Usage,
+    /// The repository: a revision, a commit's files, its history.
+    Source,
+    /// Site secret and passwords.
+    Secrets,
+    /// Templates and the phones' files.
+    Render,
+    /// The output folder: what is in it, what may be replaced.
+    Output,
+    /// A destination: folder, rsync or S3.
+    Publish,
+    /// `provsite serve`.
+    Serve,
+    /// DHCP, Asterisk and web-server configurations.
+    Generate,
+    /// Importing Asterisk users.
+    Import,
+    /// Walking a phone's boot against a server.
+    Probe,
+}
+
 /// Everything that can make a command fail.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -107,10 +133,21 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("git: {0}")]
-    Git(String),
-    #[error("{0}")]
-    Build(String),
+    #[error("git: {context}")]
+    Git {
+        context: String,
+        #[source]
+        source: git2::Error,
+    },
+    /// Any other failure: what went wrong, in which area, how to fix it, and its cause.
+    #[error("{message}{}", .hint.as_ref().map(|h| format!("\n  = hint: {h}")).unwrap_or_default())]
+    Failed {
+        area: Area,
+        message: String,
+        hint: Option<String>,
+        #[source]
+        cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 }
 
 fn count_errors(diags: &[Diagnostic]) -> usize {
@@ -124,17 +161,69 @@ impl Error {
             source,
         }
     }
+
+    /// A failure in an area, with its message.
+    pub fn of(area: Area, message: impl Into<String>) -> Self {
+        Error::Failed {
+            area,
+            message: message.into(),
+            hint: None,
+            cause: None,
+        }
+    }
+
+    /// A failure in an area caused by another error, which is kept (and printed as the cause).
+    pub fn caused(
+        area: Area,
+        message: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Failed {
+            area,
+            message: message.into(),
+            hint: None,
+            cause: Some(Box::new(cause)),
+        }
+    }
+
+    /// A git failure, with what provsite was doing.
+    pub fn git(context: impl Into<String>, source: git2::Error) -> Self {
+        Error::Git {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Adds how to fix it (a failure of an area; other errors are returned as they are).
+    pub fn hint(mut self, text: impl Into<String>) -> Self {
+        if let Error::Failed { hint, .. } = &mut self {
+            *hint = Some(text.into());
+        }
+        self
+    }
+
+    /// The area of a failure, for callers that react to one kind.
+    pub fn area(&self) -> Option<Area> {
+        match self {
+            Error::Failed { area, .. } => Some(*area),
+            Error::Git { .. } => Some(Area::Source),
+            _ => None,
+        }
+    }
 }
 
 impl From<crate::syntax::Unwritable> for Error {
     fn from(e: crate::syntax::Unwritable) -> Self {
-        Error::Build(e.to_string())
+        Error::of(Area::Generate, e.to_string())
     }
 }
 
 impl From<git2::Error> for Error {
     fn from(e: git2::Error) -> Self {
-        Error::Git(e.message().to_string())
+        Error::Git {
+            context: e.message().to_string(),
+            source: e,
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use git2::Oid;
 
-use crate::error::{Diagnostic, Error, IoContext, Result};
+use crate::error::{Area, Diagnostic, Error, IoContext, Result};
 use crate::hashing;
 use crate::inventory::{self, FirmwareFile, Inventory, SourceText};
 use crate::source::{Snapshot, Source};
@@ -233,10 +233,13 @@ fn stage(
         hashing::sha256_stream(r, Some(&mut f)).with_path(&target)
     })?;
     if copied != sha {
-        return Err(Error::Build(format!(
-            "{} changed while it was copied (SHA-256 {copied}, expected {sha})",
-            file.repo_path
-        )));
+        return Err(Error::of(
+            Area::Source,
+            format!(
+                "{} changed while it was copied (SHA-256 {copied}, expected {sha})",
+                file.repo_path
+            ),
+        ));
     }
     f.sync_all().with_path(&target)?;
     Ok(())

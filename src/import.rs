@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::asterisk_conf::{At, Config, Section};
-use crate::error::Error;
+use crate::error::{Area, Error};
 use crate::family::ModelId;
 use crate::inventory::normalize_mac;
 
@@ -163,7 +163,7 @@ fn read_macs(path: &Path) -> Result<Vec<MacRow>, Error> {
         if i == 0 && cols[0].eq_ignore_ascii_case("mac") {
             continue;
         }
-        let bad = |why: String| Error::Build(format!("{at}: {why}"));
+        let bad = |why: String| Error::of(Area::Import, format!("{at}: {why}"));
         if cols.len() < 2 || cols[1].is_empty() {
             return Err(bad(format!(
                 "`{line}`: write mac,peer or mac,peer,line (a model may follow)"
@@ -189,7 +189,7 @@ fn read_macs(path: &Path) -> Result<Vec<MacRow>, Error> {
             }
         }
         rows.push(MacRow {
-            mac,
+            mac: mac.to_string(),
             name: cols[1].to_string(),
             slot,
             model,
@@ -201,7 +201,7 @@ fn read_macs(path: &Path) -> Result<Vec<MacRow>, Error> {
 
 /// Reads the source and returns the phones and the sections that gave none.
 fn collect(opts: &ImportOptions, report: &mut Report) -> Result<Vec<Phone>, Error> {
-    let cfg = Config::read(&opts.from).map_err(|e| Error::Build(format!("{e}")))?;
+    let cfg = Config::read(&opts.from).map_err(|e| Error::of(Area::Import, format!("{e}")))?;
     let skip = |report: &mut Report, s: &Section, reason: String| {
         report.skipped.push(Skipped {
             at: s.at.to_string(),
@@ -296,7 +296,7 @@ fn collect(opts: &ImportOptions, report: &mut Report) -> Result<Vec<Phone>, Erro
                 };
                 add(
                     &mut phones,
-                    mac,
+                    mac.to_string(),
                     model_from(val(s, "profile").as_deref()),
                     line,
                     &s.at,
@@ -345,7 +345,7 @@ fn collect(opts: &ImportOptions, report: &mut Report) -> Result<Vec<Phone>, Erro
                     };
                     wanted.push((
                         ep.to_string(),
-                        mac,
+                        mac.to_string(),
                         model_from(s.get("PROFILE")),
                         s.get("LINE").and_then(|n| n.parse().ok()).unwrap_or(1),
                         s.get("DISPLAY_NAME").map(str::to_string),
@@ -439,7 +439,7 @@ fn collect(opts: &ImportOptions, report: &mut Report) -> Result<Vec<Phone>, Erro
         }
         Kind::Sip => {
             let Some(rows) = rows else {
-                return Err(Error::Build(format!(
+                return Err(Error::of(Area::Import, format!(
                     "{}: a sip.conf carries no MAC addresses; pass --macs FILE, a CSV of mac,peer (or mac,peer,line)",
                     opts.from.display()
                 )));
@@ -567,10 +567,13 @@ pub fn run(opts: &ImportOptions) -> Result<Report, Error> {
     let phones_dir = opts.out.join("phones");
     let phones_file = phones_dir.join("imported.yaml");
     if phones_file.exists() && !opts.force {
-        return Err(Error::Build(format!(
-            "{} exists; pass --force to replace it",
-            phones_file.display()
-        )));
+        return Err(Error::of(
+            Area::Import,
+            format!(
+                "{} exists; pass --force to replace it",
+                phones_file.display()
+            ),
+        ));
     }
     let mut secrets: BTreeMap<String, String> = BTreeMap::new();
     let mut out = Vec::new();
@@ -590,7 +593,7 @@ pub fn run(opts: &ImportOptions) -> Result<Report, Error> {
                     let name = env_name(&l.user);
                     if let Some(old) = secrets.insert(name.clone(), pw.clone()) {
                         if &old != pw {
-                            return Err(Error::Build(format!(
+                            return Err(Error::of(Area::Import, format!(
                                 "two lines map to the environment variable {name} with different passwords; rename one of the users"
                             )));
                         }
@@ -716,7 +719,7 @@ fn write_private(path: &Path, text: &str) -> Result<(), Error> {
         .open(path)
         .map_err(|e| {
             if e.raw_os_error() == Some(libc::ELOOP) {
-                Error::Build(format!(
+                Error::of(Area::Import, format!(
                     "{} is a symbolic link; the secrets file is never written through one: remove it or choose another path with --secrets",
                     path.display()
                 ))

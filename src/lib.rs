@@ -19,6 +19,7 @@ pub mod hashing;
 pub mod history;
 pub mod import;
 pub mod inventory;
+pub mod mac;
 pub mod manifest;
 pub mod output;
 pub mod parallel;

@@ -14,7 +14,7 @@ use cli::{
     ProbeArgs, PublishArgs, ServeArgs, SourceArgs, WebserverArgs,
 };
 use provsite::build::{self, Options, Progress};
-use provsite::error::{Diagnostic, Error};
+use provsite::error::{Area, Diagnostic, Error};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -81,7 +81,8 @@ fn run_diff(a: DiffArgs) -> Result<(), Error> {
 
 fn run_publish(a: PublishArgs) -> Result<(), Error> {
     use provsite::publish::{parse_duration, publish, PublishOptions};
-    let grace = parse_duration(&a.grace).map_err(|e| Error::Build(format!("--grace: {e}")))?;
+    let grace =
+        parse_duration(&a.grace).map_err(|e| Error::of(Area::Usage, format!("--grace: {e}")))?;
     let r = publish(&PublishOptions {
         out: a.out,
         to: a.to,
@@ -220,10 +221,13 @@ fn run_import(a: ImportArgs) -> Result<(), Error> {
         eprintln!("passwords are in {s} (mode 600): keep it out of git; load it into your CI secrets or the environment of provsite build");
     }
     if !report.problems.is_empty() {
-        return Err(Error::Build(format!(
+        return Err(Error::of(
+            Area::Usage,
+            format!(
             "{} phone(s) or section(s) could not be imported (listed above); the rest was written",
             report.problems.len()
-        )));
+        ),
+        ));
     }
     Ok(())
 }
@@ -251,7 +255,7 @@ fn run_probe(a: ProbeArgs) -> Result<(), Error> {
     let client = probe::Client::new(a.connect_to).with_timeout(a.timeout);
     if a.all {
         let rows = probe::probe_all(&client, &a.url, a.jobs as usize)
-            .map_err(|f| Error::Build(f.to_string()))?;
+            .map_err(|f| Error::of(Area::Probe, f.to_string()))?;
         if a.json {
             println!(
                 "{}",
@@ -269,10 +273,10 @@ fn run_probe(a: ProbeArgs) -> Result<(), Error> {
             .filter(|r| matches!(r.outcome, probe::Outcome::Failed(_)))
             .count();
         if failed > 0 {
-            return Err(Error::Build(format!(
-                "{failed} of {} phone(s) would not provision",
-                rows.len()
-            )));
+            return Err(Error::of(
+                Area::Usage,
+                format!("{failed} of {} phone(s) would not provision", rows.len()),
+            ));
         }
         return Ok(());
     }
@@ -307,7 +311,10 @@ fn run_probe(a: ProbeArgs) -> Result<(), Error> {
                     serde_json::to_string_pretty(&f).expect("failure serialises")
                 );
             }
-            Err(Error::Build(format!("the phone would not provision: {f}")))
+            Err(Error::of(
+                Area::Probe,
+                format!("the phone would not provision: {f}"),
+            ))
         }
     }
 }
@@ -342,11 +349,18 @@ fn report(e: &Error) {
         other => {
             // Messages may quote file names and values from untrusted input.
             let shown = provsite::text_rules::shown_lines;
-            eprintln!("error: {}", shown(&other.to_string()));
+            let (message, hint) = match other {
+                Error::Failed { message, hint, .. } => (message.clone(), hint.as_deref()),
+                _ => (other.to_string(), None),
+            };
+            eprintln!("error: {}", shown(&message));
             let mut source = std::error::Error::source(other);
             while let Some(s) = source {
                 eprintln!("  caused by: {}", shown(&s.to_string()));
                 source = s.source();
+            }
+            if let Some(h) = hint {
+                eprintln!("  = hint: {}", shown(h));
             }
         }
     }

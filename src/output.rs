@@ -7,7 +7,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Area, Error, IoContext, Result};
 use crate::firmware_store;
 use crate::manifest::Manifest;
 
@@ -23,7 +23,12 @@ pub struct Staging {
 fn work_dir(out: &Path) -> Result<PathBuf> {
     let name = out
         .file_name()
-        .ok_or_else(|| Error::Build(format!("--out {} must name a folder", out.display())))?
+        .ok_or_else(|| {
+            Error::of(
+                Area::Output,
+                format!("--out {} must name a folder", out.display()),
+            )
+        })?
         .to_string_lossy()
         .into_owned();
     let parent = out
@@ -43,11 +48,14 @@ impl Staging {
         let lock_path = work.join("lock");
         let lock = File::create(&lock_path).with_path(&lock_path)?;
         lock.try_lock().map_err(|_| {
-            Error::Build(format!(
+            Error::of(
+                Area::Output,
+                format!(
                 "another provsite build is writing to {} (lock {} is held); wait for it to finish",
                 out.display(),
                 lock_path.display()
-            ))
+            ),
+            )
         })?;
         // Leftovers of a build that was killed: nobody holds the lock, so they are dead.
         if let Ok(entries) = std::fs::read_dir(&work) {
@@ -154,7 +162,7 @@ fn commit_common(staged: &Path, common: &Path) -> Result<()> {
         match std::fs::read(&to) {
             Ok(there) => {
                 if there != std::fs::read(e.path()).with_path(e.path())? {
-                    return Err(Error::Build(format!(
+                    return Err(Error::of(Area::Output, format!(
                         "{} exists with other content; its name follows its content, so it was changed by hand: remove it and build again",
                         to.display()
                     )));
@@ -184,7 +192,7 @@ pub fn read_manifest(out: &Path) -> Result<Option<Manifest>> {
     match std::fs::read(&path) {
         Ok(b) => Manifest::from_untrusted(&b)
             .map(Some)
-            .map_err(|e| Error::Build(format!("{}: {e}", path.display()))),
+            .map_err(|e| Error::of(Area::Output, format!("{}: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(&path, e)),
     }
@@ -202,7 +210,7 @@ pub fn check_out(out: &Path, inventory: &Path) -> Result<()> {
     if let (Ok(o), Ok(inv)) = (nearest_existing.canonicalize(), inventory.canonicalize()) {
         let rest = out.strip_prefix(nearest_existing).unwrap_or(Path::new(""));
         if o.join(rest).starts_with(&inv) {
-            return Err(Error::Build(format!(
+            return Err(Error::of(Area::Output, format!(
                 "--out {} is inside the inventory {}: the web root would be read back as inventory and committed with it; choose a folder outside it, such as public/",
                 out.display(),
                 inventory.display()
@@ -214,10 +222,10 @@ pub fn check_out(out: &Path, inventory: &Path) -> Result<()> {
     };
     if read_manifest(out)
         .map_err(|e| {
-            Error::Build(format!(
-                "--out {} is not a provsite web root: {e}",
-                out.display()
-            ))
+            Error::of(
+                Area::Output,
+                format!("--out {} is not a provsite web root: {e}", out.display()),
+            )
         })?
         .is_some()
     {
@@ -243,7 +251,7 @@ pub fn check_out(out: &Path, inventory: &Path) -> Result<()> {
     }
     foreign.sort();
     foreign.truncate(5);
-    Err(Error::Build(format!(
+    Err(Error::of(Area::Output, format!(
         "--out {} holds files provsite did not write ({}) and no provsite manifest.json: building there would replace and prune them; choose an empty or new folder (or a provsite web root)",
         out.display(),
         foreign

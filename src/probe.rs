@@ -224,16 +224,18 @@ pub fn probe(client: &Client, target: &PhoneTarget) -> Result<Report, Failure> {
         url: url.to_string(),
         reason,
     };
-    let mac = crate::inventory::normalize_mac(&target.mac).ok_or_else(|| {
-        fail(
-            "arguments",
-            &target.entry_url,
-            format!(
-                "`{}` is not a MAC address (12 hex digits, separators allowed)",
-                target.mac
-            ),
-        )
-    })?;
+    let mac: String = crate::mac::Mac::parse(&target.mac)
+        .map(String::from)
+        .ok_or_else(|| {
+            fail(
+                "arguments",
+                &target.entry_url,
+                format!(
+                    "`{}` is not a MAC address (12 hex digits, separators allowed)",
+                    target.mac
+                ),
+            )
+        })?;
     let entry_url = target.entry_url.as_str();
     if !(entry_url.starts_with("http://") || entry_url.starts_with("https://")) {
         return Err(fail(

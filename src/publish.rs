@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use crate::error::{Area, Error};
 use crate::hashing::sha256_hex;
 use crate::manifest::Manifest;
 use crate::release;
@@ -148,7 +148,7 @@ fn check_release_name(name: &str) -> Result<(), Error> {
     if release::is_name(name) {
         Ok(())
     } else {
-        Err(Error::Build(format!(
+        Err(Error::of(Area::Publish, format!(
             "`{}` is not a release name (such as 202611260022-3d26cc34ebae); see releases/ at the destination",
             crate::text_rules::shown(name)
         )))
@@ -158,7 +158,7 @@ fn check_release_name(name: &str) -> Result<(), Error> {
 /// Parses a manifest that came from the destination or the local web root, checking every path
 /// it names (see [`Manifest::from_untrusted`]).
 fn untrusted_manifest(bytes: &[u8], origin: &str) -> Result<Manifest, Error> {
-    Manifest::from_untrusted(bytes).map_err(|e| Error::Build(format!("{origin}: {e}")))
+    Manifest::from_untrusted(bytes).map_err(|e| Error::of(Area::Publish, format!("{origin}: {e}")))
 }
 
 /// The invariant phones rely on: a config_sn they may have applied always means the same bytes. A
@@ -184,13 +184,13 @@ fn check_numbers_keep_their_bytes(
         return Ok(());
     }
     let shown: Vec<&str> = clashes.iter().take(10).map(|m| m.as_str()).collect();
-    Err(Error::Build(format!(
-        "release {} gives {} phone(s) ({}{}) the config_sn they have at {dest} with different bytes: they would ignore their new files (a rotated secret or an amended commit?); nothing was published.\n  = hint: build against the live site: `provsite build --previous {dest}` (or its URL), then publish again",
+    Err(Error::of(Area::Publish, format!(
+        "release {} gives {} phone(s) ({}{}) the config_sn they have at {dest} with different bytes: they would ignore their new files (a rotated secret or an amended commit?); nothing was published.",
         target.release,
         clashes.len(),
         shown.join(", "),
         if clashes.len() > 10 { ", ..." } else { "" }
-    )))
+    )).hint(format!("build against the live site: `provsite build --previous {dest}` (or its URL), then publish again")))
 }
 
 /// Every object of a release as it lies in the local web root, with its digest, and the firmware
@@ -258,10 +258,13 @@ fn release_uploads(root: &Path, manifest: &Manifest) -> Result<(Vec<Upload>, Vec
         }
         if let Some(u) = shared.get(f.path.as_str()) {
             if u.sha256 != f.sha256 {
-                return Err(Error::Build(format!(
-                    "{}: its SHA-256 differs from the manifest's; rebuild the web root",
-                    u.local.display()
-                )));
+                return Err(Error::of(
+                    Area::Publish,
+                    format!(
+                        "{}: its SHA-256 differs from the manifest's; rebuild the web root",
+                        u.local.display()
+                    ),
+                ));
             }
             continue;
         }
@@ -274,26 +277,35 @@ fn release_uploads(root: &Path, manifest: &Manifest) -> Result<(Vec<Upload>, Vec
         match by_path.get(path.as_str()) {
             Some(u) if u.sha256 == f.sha256 => {}
             Some(_) => {
-                return Err(Error::Build(format!(
-                    "{}: its SHA-256 differs from the manifest's; rebuild the web root",
-                    root.join(&path).display()
-                )))
+                return Err(Error::of(
+                    Area::Publish,
+                    format!(
+                        "{}: its SHA-256 differs from the manifest's; rebuild the web root",
+                        root.join(&path).display()
+                    ),
+                ))
             }
             None => {
-                return Err(Error::Build(format!(
-                    "{} is missing from the local web root; rebuild it",
-                    root.join(&path).display()
-                )))
+                return Err(Error::of(
+                    Area::Publish,
+                    format!(
+                        "{} is missing from the local web root; rebuild it",
+                        root.join(&path).display()
+                    ),
+                ))
             }
         }
     }
     for f in firmware.iter().filter(|f| f.path.starts_with("firmware/")) {
         let bytes = std::fs::read(&f.local).map_err(|e| Error::io(&f.local, e))?;
         if sha256_hex(&bytes) != f.sha256 {
-            return Err(Error::Build(format!(
-                "{}: its SHA-256 differs from its name; rebuild the web root",
-                f.local.display()
-            )));
+            return Err(Error::of(
+                Area::Publish,
+                format!(
+                    "{}: its SHA-256 differs from its name; rebuild the web root",
+                    f.local.display()
+                ),
+            ));
         }
     }
     Ok((files, firmware))
@@ -331,7 +343,7 @@ pub fn publish(opts: &PublishOptions) -> Result<Report, Error> {
     let (target, local_copy): (Manifest, bool) = match &opts.rollback {
         None => {
             let m = local_manifest(None)?.ok_or_else(|| {
-                Error::Build(format!(
+                Error::of(Area::Publish, format!(
                     "{} holds no built web root (no manifest.json); run `provsite build --out {}` first",
                     opts.out.display(),
                     opts.out.display()
@@ -349,7 +361,7 @@ pub fn publish(opts: &PublishOptions) -> Result<Report, Error> {
                 None => match local_manifest(Some(r))? {
                     Some(m) => (m, true),
                     None => {
-                        return Err(Error::Build(format!(
+                        return Err(Error::of(Area::Publish, format!(
                             "release {r} is neither at {dest} nor in {}; `provsite publish --rollback` names a kept release",
                             opts.out.display()
                         )))
@@ -364,7 +376,7 @@ pub fn publish(opts: &PublishOptions) -> Result<Report, Error> {
     }
     if let Some(l) = &live {
         if opts.rollback.is_none() && release::sn_of(&release) < release::sn_of(&l.release) {
-            return Err(Error::Build(format!(
+            return Err(Error::of(Area::Publish, format!(
                 "release {release} is older than the live {}; to go back to it on purpose, `provsite publish --rollback {release}`",
                 l.release
             )));
@@ -397,10 +409,13 @@ pub fn publish(opts: &PublishOptions) -> Result<Report, Error> {
     if !opts.dry_run {
         let problems = store.check(&expected)?;
         if !problems.is_empty() {
-            return Err(Error::Build(format!(
-                "{dest}: the release {release} is incomplete, nothing was switched:\n  {}",
-                problems.join("\n  ")
-            )));
+            return Err(Error::of(
+                Area::Publish,
+                format!(
+                    "{dest}: the release {release} is incomplete, nothing was switched:\n  {}",
+                    problems.join("\n  ")
+                ),
+            ));
         }
     }
 
@@ -415,7 +430,7 @@ pub fn publish(opts: &PublishOptions) -> Result<Report, Error> {
             } else {
                 store
                     .get(&path)?
-                    .ok_or_else(|| Error::Build(format!("{dest}: {path} is missing")))
+                    .ok_or_else(|| Error::of(Area::Publish, format!("{dest}: {path} is missing")))
             };
             bytes.map(|b| (m.entry_point.clone(), b))
         })
@@ -514,10 +529,10 @@ fn expected_objects(
     for m in target.models.values() {
         let path = format!("releases/{}/{}", target.release, m.entry_point);
         if store.get(&path)?.is_none() {
-            return Err(Error::Build(format!(
-                "{}: {path} is missing",
-                store.describe()
-            )));
+            return Err(Error::of(
+                Area::Publish,
+                format!("{}: {path} is missing", store.describe()),
+            ));
         }
     }
     all.sort_by(|a, b| a.path.cmp(&b.path));

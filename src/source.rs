@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Area, Error, IoContext, Result};
 use crate::inventory::SourceText;
 
 /// A commit as the numbering needs it.
@@ -64,16 +64,20 @@ impl Source {
             PathBuf::from(".")
         };
         let repo = Repository::discover(&start).map_err(|e| {
-            Error::Build(format!(
-                "{} is not inside a git repository ({}).\n  = hint: provsite builds commits: run `git init && git add -A && git commit -m inventory`, or point --inventory at the inventory folder of a clone",
-                start.display(),
-                e.message()
-            ))
+            Error::caused(
+                Area::Source,
+                format!("{} is not inside a git repository", start.display()),
+                e,
+            )
+            .hint("provsite builds commits: run `git init && git add -A && git commit -m inventory`, or point --inventory at the inventory folder of a clone")
         })?;
         let workdir = repo
             .workdir()
             .ok_or_else(|| {
-                Error::Build("a bare repository has no working tree: build from a clone".into())
+                Error::of(
+                    Area::Source,
+                    "a bare repository has no working tree: build from a clone",
+                )
             })?
             .canonicalize()
             .with_path(repo.path())?;
@@ -85,11 +89,14 @@ impl Source {
         let abs = normalize(&abs);
         let abs = abs.canonicalize().unwrap_or(abs);
         let rel = abs.strip_prefix(&workdir).map_err(|_| {
-            Error::Build(format!(
-                "the inventory {} is outside the repository at {}",
-                inventory.display(),
-                workdir.display()
-            ))
+            Error::of(
+                Area::Source,
+                format!(
+                    "the inventory {} is outside the repository at {}",
+                    inventory.display(),
+                    workdir.display()
+                ),
+            )
         })?;
         let inventory_dir = rel
             .components()
@@ -119,14 +126,15 @@ impl Source {
     pub fn resolve(&self, rev: &str) -> Result<CommitInfo> {
         let obj = self.repo.revparse_single(rev).map_err(|e| {
             if self.repo.is_empty().unwrap_or(false) {
-                Error::Build("the repository has no commit yet.\n  = hint: commit the inventory first: `git add -A && git commit -m inventory`".into())
+                Error::of(Area::Source, "the repository has no commit yet")
+                    .hint("commit the inventory first: `git add -A && git commit -m inventory`")
             } else {
-                Error::Build(format!("cannot find revision `{rev}`: {}", e.message()))
+                Error::caused(Area::Source, format!("cannot find revision `{rev}`"), e)
             }
         })?;
         let commit = obj
             .peel_to_commit()
-            .map_err(|_| Error::Build(format!("revision `{rev}` is not a commit")))?;
+            .map_err(|_| Error::of(Area::Source, format!("revision `{rev}` is not a commit")))?;
         self.info(commit.id())
     }
 
@@ -231,11 +239,15 @@ impl Source {
 
     fn read_inventory_tree(&self, commit: Oid) -> Result<InventoryFiles> {
         let tree_id = self.inventory_tree(commit)?.ok_or_else(|| {
-            Error::Build(format!(
-                "commit {} has no folder `{}`.\n  = hint: commit the inventory, or name its folder with --inventory",
-                short(commit),
-                self.inventory_dir
-            ))
+            Error::of(
+                Area::Source,
+                format!(
+                    "commit {} has no folder `{}`",
+                    short(commit),
+                    self.inventory_dir
+                ),
+            )
+            .hint("commit the inventory, or name its folder with --inventory")
         })?;
         let tree = self.repo.find_tree(tree_id)?;
         let mut site = None;
@@ -441,7 +453,7 @@ impl Source {
             p.push(part);
             match std::fs::symlink_metadata(&p) {
                 Ok(m) if m.file_type().is_symlink() => {
-                    return Err(Error::Build(format!(
+                    return Err(Error::of(Area::Source, format!(
                         "{repo_path}: {} is a symbolic link; a --worktree build reads only the repository's own files (a link can lead outside it): put the file itself there",
                         p.display()
                     )))

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use minijinja::{context, Environment};
 
-use crate::error::Error;
+use crate::error::{Area, Error};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -41,9 +41,12 @@ struct Listen {
 
 fn parse_listen(s: &str) -> Result<Listen, Error> {
     let bad = || {
-        Error::Build(format!(
+        Error::of(
+            Area::Generate,
+            format!(
             "--listen `{s}`: give a port (80), an address and port (127.0.0.1:8080) or [::1]:8080"
-        ))
+        ),
+        )
     };
     if let Ok(port) = s.parse::<u16>() {
         return Ok(Listen { host: None, port });
@@ -77,7 +80,7 @@ fn check_config_text(what: &str, s: &str) -> Result<(), Error> {
         .chars()
         .find(|c| matches!(c, '"' | '\\' | '$' | '{' | '}' | ';' | '`' | '#') || c.is_control())
     {
-        return Err(Error::Build(format!(
+        return Err(Error::of(Area::Generate, format!(
             "{what} `{s}` holds `{}`, which the server configurations cannot quote safely; choose another",
             c.escape_default()
         )));
@@ -102,9 +105,10 @@ pub fn render(opts: &WebserverOptions) -> Result<String, Error> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '*'))
         {
-            return Err(Error::Build(format!(
-                "--server-name `{n}` is not a host name (letters, digits, `.`, `-`)"
-            )));
+            return Err(Error::of(
+                Area::Generate,
+                format!("--server-name `{n}` is not a host name (letters, digits, `.`, `-`)"),
+            ));
         }
     }
     let (name, source) = match opts.format {
@@ -145,7 +149,7 @@ pub fn render(opts: &WebserverOptions) -> Result<String, Error> {
     env.set_lstrip_blocks(true);
     env.set_keep_trailing_newline(true);
     env.add_template(name, source)
-        .map_err(|e| Error::Build(format!("template {name}: {e}")))?;
+        .map_err(|e| Error::caused(Area::Generate, format!("template {name}"), e))?;
     let text = env
         .get_template(name)
         .and_then(|t| {
@@ -162,7 +166,7 @@ pub fn render(opts: &WebserverOptions) -> Result<String, Error> {
                 phone_check => opts.phone_check,
             })
         })
-        .map_err(|e| Error::Build(format!("template {name}: {e}")))?;
+        .map_err(|e| Error::caused(Area::Generate, format!("template {name}"), e))?;
     Ok(text)
 }
 

@@ -14,7 +14,7 @@ use git2::Oid;
 use crate::config_sn;
 
 mod past;
-use crate::error::{Error, Result};
+use crate::error::{Area, Error, Result};
 use crate::source::{CommitInfo, Source};
 pub(crate) use past::History;
 
@@ -88,10 +88,11 @@ pub fn number(
         // libgit2 may list the parent of a shallow clone's oldest commit without having it.
         if parent.is_none() && (last.first_parent.is_some() || source.is_shallow_boundary(last.id))
         {
-            return Err(Error::Build(format!(
-                "this clone is shallow: history before commit {} is missing, and config_sn is derived from it.\n  = hint: fetch the whole history: `git fetch --unshallow` (in GitHub Actions: actions/checkout with `fetch-depth: 0`)",
+            return Err(Error::of(Area::Source, format!(
+                "this clone is shallow: history before commit {} is missing, and config_sn is derived from it",
                 crate::source::short(last.id)
-            )));
+            ))
+            .hint("fetch the whole history: `git fetch --unshallow` (in GitHub Actions: actions/checkout with `fetch-depth: 0`)"));
         }
         match parent {
             Some(p) => chain.push(p),

@@ -222,7 +222,7 @@ impl History<'_> {
                     .digest
                 }
             };
-            out.push((p.mac.clone(), digest.clone()));
+            out.push((p.mac.to_string(), digest.clone()));
             now.insert(p.spec.clone(), digest);
         }
         self.by_path
@@ -399,7 +399,7 @@ impl History<'_> {
             let entries = by_file.remove(path.as_str()).unwrap_or_default();
             let digests: Vec<(String, String)> = entries
                 .iter()
-                .map(|(p, f)| (p.mac.clone(), f.digest.clone()))
+                .map(|(p, f)| (p.mac.to_string(), f.digest.clone()))
                 .collect();
             let contents = entries
                 .iter()

@@ -201,8 +201,7 @@ pub struct Line {
 /// here is part of that key by construction (there is no copy of the fields to forget).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PhoneSpec {
-    /// 12 upper-case hex digits.
-    pub mac: String,
+    pub mac: crate::mac::Mac,
     pub model: ModelId,
     pub name: Option<String>,
     pub profile: Option<String>,

@@ -11,7 +11,7 @@ pub(super) fn resolve_phones(
     phone_srcs: &[(SourceText, Arc<Vec<PhoneDoc>>)],
 ) -> Vec<Phone> {
     let mut phones = Vec::new();
-    let mut macs: HashMap<String, Origin> = HashMap::new();
+    let mut macs: HashMap<crate::mac::Mac, Origin> = HashMap::new();
     let mut users: HashMap<String, Origin> = HashMap::new();
     // Profiles: checked once against every model a phone using them has.
     let mut profile_settings: HashMap<(String, ModelId), Settings> = HashMap::new();
@@ -25,7 +25,7 @@ pub(super) fn resolve_phones(
             };
             let errors_before = r.error_count();
             let mac = match normalize_mac(&doc.mac.0) {
-                Some(m) => m,
+                Some(m) => Some(m),
                 None => {
                     r.error(
                         f,
@@ -33,15 +33,15 @@ pub(super) fn resolve_phones(
                         format!("bad MAC address `{}`", doc.mac.0),
                         "write 12 hex digits, e.g. 00:1F:9F:16:E8:49 or 001F9F16E849 (quote it)",
                     );
-                    String::new()
+                    None
                 }
             };
-            if !mac.is_empty() {
+            if let Some(mac) = &mac {
                 let origin = Origin {
                     file: f.to_string(),
                     path: at(&[key("mac")]),
                 };
-                if let Some(first) = macs.get(&mac) {
+                if let Some(first) = macs.get(mac) {
                     let first_at = r.here(&first.file, &first.path);
                     r.error(
                         f,
@@ -151,7 +151,7 @@ pub(super) fn resolve_phones(
                 (None, None) => (Vec::new(), String::new()),
             };
             // A phone with a problem is reported and left out (the inventory is refused anyway).
-            if r.error_count() == errors_before {
+            if let Some(mac) = mac.filter(|_| r.error_count() == errors_before) {
                 phones.push(Phone {
                     spec: PhoneSpec {
                         mac,

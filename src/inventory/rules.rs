@@ -6,13 +6,8 @@ use super::*;
 // Resolving and validating.
 
 /// Normalises a MAC address written in any usual notation to 12 upper-case hex digits.
-pub fn normalize_mac(s: &str) -> Option<String> {
-    let hex: String = s
-        .chars()
-        .filter(|c| !matches!(c, ':' | '-' | '.' | ' '))
-        .collect();
-    (hex.len() == 12 && hex.chars().all(|c| c.is_ascii_hexdigit()))
-        .then(|| hex.to_ascii_uppercase())
+pub fn normalize_mac(s: &str) -> Option<crate::mac::Mac> {
+    crate::mac::Mac::parse(s)
 }
 
 /// Checks a base URL: http(s), a host, ending with `/`.

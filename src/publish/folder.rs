@@ -8,7 +8,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use super::{wrote, Sent, Store, Upload};
-use crate::error::Error;
+use crate::error::{Area, Error};
 use crate::hashing::sha256_hex;
 
 pub struct Folder {
@@ -44,11 +44,14 @@ impl Folder {
         use std::os::unix::io::AsRawFd;
         // SAFETY: flock on a file descriptor we own.
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            return Err(Error::Build(format!(
-                "{}: another provsite publish is running (it holds {}); wait for it",
-                root.display(),
-                lock_path.display()
-            )));
+            return Err(Error::of(
+                Area::Publish,
+                format!(
+                    "{}: another provsite publish is running (it holds {}); wait for it",
+                    root.display(),
+                    lock_path.display()
+                ),
+            ));
         }
         // Under the lock, temporary and trash folders of earlier publishes are dead: remove them.
         if let Ok(rd) = std::fs::read_dir(&meta_dir) {
@@ -120,7 +123,7 @@ impl Store for Folder {
                     sent.skipped += 1;
                     continue;
                 }
-                return Err(Error::Build(format!(
+                return Err(Error::of(Area::Publish, format!(
                     "{} exists with other content; an immutable object is never overwritten (remove it by hand if it is debris)",
                     dest.display()
                 )));
@@ -185,7 +188,7 @@ impl Store for Folder {
         // Under the lock, the manifest can only have changed by hand; check anyway.
         let now = self.get("manifest.json")?;
         if now.as_deref() != expected {
-            return Err(Error::Build(format!(
+            return Err(Error::of(Area::Publish, format!(
                 "{}: manifest.json changed while publishing; nothing was switched over it, run the publish again",
                 self.root.display()
             )));

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::{Command, Output};
 
 use super::{wrote, Sent, Store, Upload};
-use crate::error::Error;
+use crate::error::{Area, Error};
 
 pub struct Rsync {
     dest: String,
@@ -30,14 +30,14 @@ pub fn is_remote(to: &str) -> bool {
 impl Rsync {
     pub fn open(to: &str) -> Result<Rsync, Error> {
         if Command::new("rsync").arg("--version").output().is_err() {
-            return Err(Error::Build(
-                "publishing to an rsync destination needs the rsync program (apt-get install rsync)".into(),
+            return Err(Error::of(Area::Publish,
+                "publishing to an rsync destination needs the rsync program (apt-get install rsync)",
             ));
         }
         Ok(Rsync {
             dest: to.trim_end_matches('/').to_string(),
             tmp: tempfile::tempdir()
-                .map_err(|e| Error::Build(format!("a temporary folder: {e}")))?,
+                .map_err(|e| Error::caused(Area::Publish, "a temporary folder", e))?,
         })
     }
 
@@ -49,18 +49,21 @@ impl Rsync {
         Command::new("rsync")
             .args(args)
             .output()
-            .map_err(|e| Error::Build(format!("rsync: {e}")))
+            .map_err(|e| Error::caused(Area::Publish, "rsync", e))
     }
 
     fn ok(&self, what: &str, out: Output) -> Result<String, Error> {
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
-            Err(Error::Build(format!(
-                "rsync ({what} at {}) failed: {}",
-                self.dest,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )))
+            Err(Error::of(
+                Area::Publish,
+                format!(
+                    "rsync ({what} at {}) failed: {}",
+                    self.dest,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            ))
         }
     }
 
@@ -142,7 +145,7 @@ impl Store for Rsync {
         // Objects that were there already must hold the same content.
         let differ = self.check(files)?;
         if !differ.is_empty() {
-            return Err(Error::Build(format!(
+            return Err(Error::of(Area::Publish, format!(
                 "{}: objects exist with other content; immutable objects are never overwritten:\n  {}",
                 self.dest,
                 differ.join("\n  ")
@@ -232,7 +235,7 @@ impl Store for Rsync {
 
     fn swap_manifest(&mut self, bytes: &[u8], expected: Option<&[u8]>) -> Result<(), Error> {
         if self.get("manifest.json")?.as_deref() != expected {
-            return Err(Error::Build(format!(
+            return Err(Error::of(Area::Publish, format!(
                 "{}: manifest.json changed while publishing (another publish?); nothing was switched over it, run the publish again",
                 self.dest
             )));

@@ -12,7 +12,7 @@ use object_store::{
 };
 
 use super::{wrote, PublishOptions, Sent, Store, Upload};
-use crate::error::Error;
+use crate::error::{Area, Error};
 use crate::hashing::sha256_hex;
 use crate::serve::{cache_control, content_type};
 
@@ -29,7 +29,7 @@ pub struct S3 {
 type BytesAndEtag = (Vec<u8>, Option<String>);
 
 fn err(what: &str, e: object_store::Error) -> Error {
-    Error::Build(format!("S3 {what}: {e}"))
+    Error::caused(Area::Publish, format!("S3 {what}"), e)
 }
 
 impl S3 {
@@ -44,8 +44,9 @@ impl S3 {
     pub fn open(rest: &str, opts: &PublishOptions) -> Result<S3, Error> {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
-            return Err(Error::Build(
-                "--to s3://BUCKET/PREFIX names no bucket".into(),
+            return Err(Error::of(
+                Area::Publish,
+                "--to s3://BUCKET/PREFIX names no bucket",
             ));
         }
         let mut b = AmazonS3Builder::from_env()
@@ -73,7 +74,7 @@ impl S3 {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::Build(format!("a runtime for S3: {e}")))?;
+            .map_err(|e| Error::caused(Area::Publish, "a runtime for S3", e))?;
         Ok(S3 {
             store,
             bucket: bucket.to_string(),
@@ -182,7 +183,7 @@ impl Store for S3 {
                         .get_bytes(&f.path)?
                         .is_some_and(|b| sha256_hex(&b) == f.sha256);
                 if !same {
-                    return Err(Error::Build(format!(
+                    return Err(Error::of(Area::Publish, format!(
                         "{}: {} exists with other content; an immutable object is never overwritten",
                         self.describe(),
                         f.path
@@ -266,8 +267,9 @@ impl Store for S3 {
                 version: None,
             }),
             (Some(_), None) => {
-                return Err(Error::Build(
-                    "S3: the live manifest has no ETag to compare against".into(),
+                return Err(Error::of(
+                    Area::Publish,
+                    "S3: the live manifest has no ETag to compare against",
                 ))
             }
         };
@@ -287,7 +289,7 @@ impl Store for S3 {
                 Ok(())
             }
             Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => {
-                Err(Error::Build(format!(
+                Err(Error::of(Area::Publish, format!(
                     "{}: manifest.json changed while publishing (another publish?); nothing was switched over it, run the publish again",
                     self.describe()
                 )))

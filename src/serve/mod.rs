@@ -23,7 +23,7 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
-use crate::error::Error;
+use crate::error::{Area, Error};
 
 mod stream;
 use crate::family::{file_mac, parse_agent, PhoneAgent};
@@ -137,29 +137,40 @@ pub fn cache_control(rel: &str) -> &'static str {
 /// `on_ready` gets the bound address (useful with port 0).
 pub fn run(opts: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result<(), Error> {
     let root = opts.root.canonicalize().map_err(|e| {
-        Error::Build(format!(
+        Error::of(Area::Serve, format!(
             "cannot serve `{}`: {e}; build a web root first (`provsite build --out {}`) or name it with --root",
             opts.root.display(),
             opts.root.display()
         ))
     })?;
     if !root.is_dir() {
-        return Err(Error::Build(format!(
-            "`{}` is not a folder; --root names the web root that `provsite build` wrote",
-            opts.root.display()
-        )));
+        return Err(Error::of(
+            Area::Serve,
+            format!(
+                "`{}` is not a folder; --root names the web root that `provsite build` wrote",
+                opts.root.display()
+            ),
+        ));
     }
     let addr = opts
         .listen
         .to_socket_addrs()
         .map_err(|e| {
-            Error::Build(format!(
+            Error::of(
+                Area::Serve,
+                format!(
                 "--listen `{}`: {e}; give an address and port such as 127.0.0.1:8080 or [::]:80",
                 opts.listen
-            ))
+            ),
+            )
         })?
         .next()
-        .ok_or_else(|| Error::Build(format!("--listen `{}` names no address", opts.listen)))?;
+        .ok_or_else(|| {
+            Error::of(
+                Area::Serve,
+                format!("--listen `{}` names no address", opts.listen),
+            )
+        })?;
     let listener = StdListener::bind(addr).map_err(|e| {
         let why = match e.kind() {
             io::ErrorKind::AddrInUse => {
@@ -170,7 +181,7 @@ pub fn run(opts: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result<(),
             }
             _ => e.to_string(),
         };
-        Error::Build(format!("cannot listen on {addr}: {why}"))
+        Error::of(Area::Serve, format!("cannot listen on {addr}: {why}"))
     })?;
     {
         use std::os::fd::AsRawFd;
@@ -180,11 +191,11 @@ pub fn run(opts: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result<(),
     }
     listener
         .set_nonblocking(true)
-        .map_err(|e| Error::Build(format!("cannot listen on {addr}: {e}")))?;
+        .map_err(|e| Error::caused(Area::Serve, format!("cannot listen on {addr}"), e))?;
     let max_connections = connection_budget(opts.max_connections);
     let bound = listener
         .local_addr()
-        .map_err(|e| Error::Build(e.to_string()))?;
+        .map_err(|e| Error::of(Area::Serve, e.to_string()))?;
     let log: Box<dyn Write + Send> = match &opts.log {
         Some(p) => Box::new(io::LineWriter::new(
             std::fs::OpenOptions::new()
@@ -208,10 +219,10 @@ pub fn run(opts: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result<(),
         // nothing past a few dozen.
         .max_blocking_threads(BLOCKING_THREADS)
         .build()
-        .map_err(|e| Error::Build(format!("cannot start the server runtime: {e}")))?;
+        .map_err(|e| Error::caused(Area::Serve, "cannot start the server runtime", e))?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)
-            .map_err(|e| Error::Build(format!("cannot listen on {addr}: {e}")))?;
+            .map_err(|e| Error::caused(Area::Serve, format!("cannot listen on {addr}"), e))?;
         on_ready(bound);
         let limits = Limits {
             connections: Arc::new(tokio::sync::Semaphore::new(max_connections)),

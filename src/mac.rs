@@ -1,0 +1,109 @@
+//! A phone's MAC address: 12 upper-case hex digits once read, however the inventory, a lease file
+//! or a User-Agent wrote it.
+
+use std::fmt;
+
+/// A MAC address, always 12 upper-case hex digits (`001F9F16E849`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct Mac(String);
+
+impl Mac {
+    /// Reads a MAC in any usual notation (`00:1f:9f:16:e8:49`, `00-1F-9F-16-E8-49`,
+    /// `001f.9f16.e849`, `001F9F16E849`).
+    pub fn parse(s: &str) -> Option<Mac> {
+        let hex: String = s
+            .chars()
+            .filter(|c| !matches!(c, ':' | '-' | '.' | ' '))
+            .collect();
+        (hex.len() == 12 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+            .then(|| Mac(hex.to_ascii_uppercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// With `sep` between the byte pairs: `00:1F:9F:16:E8:49` for `:`.
+    pub fn separated(&self, sep: &str) -> String {
+        crate::phone_http::separated_mac(&self.0, sep)
+    }
+}
+
+impl std::ops::Deref for Mac {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Mac {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Mac {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for Mac {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Mac {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for Mac {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl From<Mac> for String {
+    fn from(m: Mac) -> String {
+        m.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_usual_notations() {
+        for s in [
+            "00:1f:9f:16:e8:49",
+            "00-1F-9F-16-E8-49",
+            "001f.9f16.e849",
+            "001F9F16E849",
+        ] {
+            assert_eq!(Mac::parse(s).as_deref(), Some("001F9F16E849"), "{s}");
+        }
+        for s in [
+            "",
+            "00:1f:9f:16:e8",
+            "00:1f:9f:16:e8:4g",
+            "00:1f:9f:16:e8:49:00",
+        ] {
+            assert_eq!(Mac::parse(s), None, "{s}");
+        }
+        assert_eq!(
+            Mac::parse("001f9f16e849").unwrap().separated(":"),
+            "00:1F:9F:16:E8:49"
+        );
+    }
+}
