@@ -647,13 +647,7 @@ fn number_phones(
 ) -> Result<(Numbering, Vec<String>, Option<String>)> {
     let mut past = history::History::new(loaded, &opts.out, (!opts.worktree).then_some(rendered));
 
-    let mut numbering: Numbering = history::number(
-        &loaded.source,
-        loaded.head,
-        opts.worktree,
-        digests,
-        &mut past,
-    )?;
+    let mut numbering: Numbering = history::number(loaded.head, opts.worktree, digests, &mut past)?;
     // The live record: --previous, else the output folder's manifest.
     let (given, given_from) = match &opts.previous {
         Some(p) => previous_manifest(p)?,

@@ -279,76 +279,22 @@ pub fn probe(client: &Client, target: &PhoneTarget) -> Result<Report, Failure> {
         )
     })?;
 
-    // The manifest, to check sizes and digests: the release's own (the config folder names
-    // it), else the web root's.
-    let mut manifests = Vec::new();
-    if let Some(rel) = plan.config_folder.strip_prefix(base) {
-        if let Some(release) = rel
-            .strip_prefix("releases/")
-            .and_then(|r| r.split('/').next())
-        {
-            manifests.push(format!("{base}releases/{release}/manifest.json"));
-        }
-    }
-    manifests.push(format!("{base}manifest.json"));
-    let manifest: Option<Manifest> =
-        manifests
-            .iter()
-            .find_map(|u| match &*client.get_shared(u, &ua, model.name()) {
-                Ok(b) => Manifest::from_bytes(b).ok(),
-                Err(_) => None,
-            });
+    let manifest = find_manifest(client, base, &plan.config_folder, &ua, model);
     if manifest.is_none() {
         warnings.push(format!(
             "no manifest.json under {base}: sizes and digests are not checked"
         ));
     }
-    let expected: BTreeMap<String, FileEntry> = manifest
-        .iter()
-        .flat_map(|m| {
-            m.models
-                .values()
-                .flat_map(|e| e.files.iter())
-                .chain(m.phones.values().map(|p| &p.file))
-        })
-        .map(|f| (format!("{base}{}", f.path), f.clone()))
-        .collect();
-
-    let mut files = Vec::new();
-    let check = |step: &str, url: &str, bytes: &[u8]| -> Result<Fetched, Failure> {
-        let sha = sha256_hex(bytes);
-        let size = bytes.len() as u64;
-        let mut verified = false;
-        if let Some(e) = expected.get(url) {
-            if e.size != size {
-                return Err(fail(
-                    step,
-                    url,
-                    format!("size {size} bytes, the manifest says {}", e.size),
-                ));
-            }
-            if e.sha256 != sha {
-                return Err(fail(
-                    step,
-                    url,
-                    format!("SHA-256 {sha}, the manifest says {}", e.sha256),
-                ));
-            }
-            verified = true;
-        }
-        let version = step
-            .starts_with("firmware")
-            .then(|| family.firmware_version(url.rsplit('/').next().unwrap_or(url)))
-            .flatten();
-        Ok(Fetched {
-            role: step.to_string(),
-            url: url.to_string(),
-            size,
-            sha256: sha,
-            verified,
-            version,
-        })
+    let expected = Expected::new(manifest.as_ref(), base);
+    let check = |step: &str, url: &str, bytes: &[u8]| {
+        expected.check(
+            step,
+            url,
+            bytes,
+            family.firmware_version(url.rsplit('/').next().unwrap_or(url)),
+        )
     };
+    let mut files = Vec::new();
 
     // 2. What the entry point names: firmware, then the shared files.
     let mut shared_settings = Vec::new();
@@ -451,6 +397,97 @@ pub fn probe(client: &Client, target: &PhoneTarget) -> Result<Report, Failure> {
         language_type: view.language_type,
         warnings,
     })
+}
+
+/// The manifest to check sizes and digests against: the release's own (the config folder names
+/// it), else the web root's.
+fn find_manifest(
+    client: &Client,
+    base: &str,
+    config_folder: &str,
+    ua: &str,
+    model: ModelId,
+) -> Option<Manifest> {
+    let mut urls = Vec::new();
+    if let Some(release) = config_folder
+        .strip_prefix(base)
+        .and_then(|rel| rel.strip_prefix("releases/"))
+        .and_then(|r| r.split('/').next())
+    {
+        urls.push(format!("{base}releases/{release}/manifest.json"));
+    }
+    urls.push(format!("{base}manifest.json"));
+    urls.iter()
+        .find_map(|u| match &*client.get_shared(u, ua, model.name()) {
+            Ok(b) => Manifest::from_bytes(b).ok(),
+            Err(_) => None,
+        })
+}
+
+/// What the manifest says each URL holds.
+struct Expected(BTreeMap<String, FileEntry>);
+
+impl Expected {
+    fn new(manifest: Option<&Manifest>, base: &str) -> Expected {
+        Expected(
+            manifest
+                .iter()
+                .flat_map(|m| {
+                    m.models
+                        .values()
+                        .flat_map(|e| e.files.iter())
+                        .chain(m.phones.values().map(|p| &p.file))
+                })
+                .map(|f| (format!("{base}{}", f.path), f.clone()))
+                .collect(),
+        )
+    }
+
+    /// A fetched file against the manifest: its size and digest, when the manifest lists it.
+    /// `version` is what a firmware file's name says.
+    fn check(
+        &self,
+        step: &str,
+        url: &str,
+        bytes: &[u8],
+        version: Option<String>,
+    ) -> Result<Fetched, Failure> {
+        let fail = |reason: String| Failure {
+            step: step.to_string(),
+            url: url.to_string(),
+            reason,
+        };
+        let sha = sha256_hex(bytes);
+        let size = bytes.len() as u64;
+        let mut verified = false;
+        if let Some(e) = self.0.get(url) {
+            if e.size != size {
+                return Err(fail(format!(
+                    "size {size} bytes, the manifest says {}",
+                    e.size
+                )));
+            }
+            if e.sha256 != sha {
+                return Err(fail(format!(
+                    "SHA-256 {sha}, the manifest says {}",
+                    e.sha256
+                )));
+            }
+            verified = true;
+        }
+        Ok(Fetched {
+            role: step.to_string(),
+            url: url.to_string(),
+            size,
+            sha256: sha,
+            verified,
+            version: if step.starts_with("firmware") {
+                version
+            } else {
+                None
+            },
+        })
+    }
 }
 
 /// One row of `probe --all`.

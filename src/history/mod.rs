@@ -15,7 +15,7 @@ use crate::config_sn;
 
 mod past;
 use crate::error::{Area, Error, Result};
-use crate::source::{CommitInfo, Source};
+use crate::source::CommitInfo;
 pub(crate) use past::History;
 
 /// How far above HEAD's number a working-tree (dirty) build is numbered.
@@ -42,8 +42,15 @@ pub struct Recorded {
     pub phones: HashMap<String, RecordedPhone>,
 }
 
-/// Access to older states: recorded builds, and rendering an older commit's digests.
+/// Access to older states: the commits, recorded builds, and rendering an older commit's digests.
+/// The walk sees git only through it, so a test can give it a past of its own.
 pub trait Past {
+    /// A commit's time and first parent; an error when the repository cannot read it.
+    fn commit(&self, id: Oid) -> Result<CommitInfo>;
+    /// Whether the commit is the oldest of a shallow clone (its parents are missing).
+    fn is_shallow_boundary(&self, id: Oid) -> bool;
+    /// The inventory folder's tree at a commit: equal trees render equally.
+    fn inventory_tree(&self, commit: Oid) -> Result<Option<Oid>>;
     /// Whether an earlier build of this commit is recorded (cheap).
     fn has_record(&self, commit: Oid) -> bool;
     fn record(&mut self, commit: Oid) -> Option<Recorded>;
@@ -68,26 +75,47 @@ pub struct Numbering {
 /// Numbers a build of `head` (or, when `dirty`, of the working tree on top of `head`) whose phones
 /// have `digests` (MAC → digest).
 pub fn number(
-    source: &Source,
     head: CommitInfo,
     dirty: bool,
     digests: &HashMap<String, String>,
     past: &mut dyn Past,
 ) -> Result<Numbering> {
-    // 1. The first-parent chain, newest first, until the root or a recorded build.
+    let chain = first_parent_chain(head, past)?;
+    let (sns, recorded_tail) = release_numbers(&chain, past);
+    // A dirty build takes a number the next commits of the day will not reach (unless 5,000 of
+    // them come): a phone that applied it still takes the next commit's file, whose number then
+    // differs. Phones only need a different number, not a greater one.
+    let release_sn = if dirty { sns[0] + DIRTY_OFFSET } else { sns[0] };
+    let (phones, rendered) = phone_stamps(
+        &chain,
+        &sns,
+        release_sn,
+        recorded_tail.as_ref(),
+        dirty,
+        digests,
+        past,
+    )?;
+    Ok(Numbering {
+        release_sn,
+        phones,
+        commits_rendered: rendered,
+    })
+}
+
+/// The first-parent chain, newest first, until the root or a recorded build.
+fn first_parent_chain(head: CommitInfo, past: &dyn Past) -> Result<Vec<CommitInfo>> {
     let mut chain: Vec<CommitInfo> = vec![head];
     loop {
         let last = *chain.last().expect("chain starts with head");
         if chain.len() > 1 && past.has_record(last.id) {
-            break;
+            return Ok(chain);
         }
         let parent = match last.first_parent {
-            Some(p) => source.info(p).ok(),
+            Some(p) => past.commit(p).ok(),
             None => None,
         };
         // libgit2 may list the parent of a shallow clone's oldest commit without having it.
-        if parent.is_none() && (last.first_parent.is_some() || source.is_shallow_boundary(last.id))
-        {
+        if parent.is_none() && (last.first_parent.is_some() || past.is_shallow_boundary(last.id)) {
             return Err(Error::of(Area::Source, format!(
                 "this clone is shallow: history before commit {} is missing, and config_sn is derived from it",
                 crate::source::short(last.id)
@@ -96,10 +124,14 @@ pub fn number(
         }
         match parent {
             Some(p) => chain.push(p),
-            None => break,
+            None => return Ok(chain),
         }
     }
-    // 2. Release numbers, oldest first.
+}
+
+/// Release numbers along the chain, computed oldest first (each from its parent's), and the
+/// record the chain ends on, if it ends on one.
+fn release_numbers(chain: &[CommitInfo], past: &mut dyn Past) -> (Vec<u64>, Option<Recorded>) {
     let mut sns = vec![0u64; chain.len()];
     let mut recorded_tail = None;
     for i in (0..chain.len()).rev() {
@@ -117,15 +149,23 @@ pub fn number(
             config_sn::release_sn(c.time, Some(sns[i + 1]))
         };
     }
-    // A dirty build takes a number the next commits of the day will not reach (unless 5,000 of
-    // them come): a phone that applied it still takes the next commit's file, whose number then
-    // differs. Phones only need a different number, not a greater one.
-    let release_sn = if dirty { sns[0] + DIRTY_OFFSET } else { sns[0] };
+    (sns, recorded_tail)
+}
 
-    // 3. Phones: walk back while what each phone fetches stays the same. Every phone still in
-    //    its run shares one stamp (`current`); a phone leaves the run, with that stamp, at the
-    //    first older commit where its digest differs. Only files that changed between two
-    //    commits are looked into, so an older commit costs what it changed.
+/// Each phone's stamp: walk back while what each phone fetches stays the same. Every phone still
+/// in its run shares one stamp (`current`); a phone leaves the run, with that stamp, at the first
+/// older commit where its digest differs. Only files that changed between two commits are looked
+/// into, so an older commit costs what it changed. Returns the stamps and the commits rendered.
+fn phone_stamps(
+    chain: &[CommitInfo],
+    sns: &[u64],
+    release_sn: u64,
+    recorded_tail: Option<&Recorded>,
+    dirty: bool,
+    digests: &HashMap<String, String>,
+    past: &mut dyn Past,
+) -> Result<(BTreeMap<String, Stamp>, usize)> {
+    let head = chain[0];
     let mut current = Stamp {
         sn: release_sn,
         time: head.time,
@@ -142,7 +182,7 @@ pub fn number(
     let mut prev_tree = if dirty {
         None
     } else {
-        source.inventory_tree(head.id)?
+        past.inventory_tree(head.id)?
     };
     for i in start..chain.len() {
         if active.is_empty() {
@@ -153,7 +193,7 @@ pub fn number(
             sn: sns[i],
             time: c.time,
         };
-        if let (true, Some(rec)) = (i == chain.len() - 1 && i > 0, recorded_tail.as_ref()) {
+        if let (true, Some(rec)) = (i == chain.len() - 1 && i > 0, recorded_tail) {
             for mac in active.drain() {
                 let recorded = rec
                     .phones
@@ -163,7 +203,7 @@ pub fn number(
             }
             break;
         }
-        let tree = source.inventory_tree(c.id)?;
+        let tree = past.inventory_tree(c.id)?;
         let unchanged_tree = tree.is_some() && tree == prev_tree;
         prev_tree = tree;
         if unchanged_tree {
@@ -176,35 +216,7 @@ pub fn number(
             newer_asked = true;
         }
         let older = past.files_at(c.id).unwrap_or_default();
-        // The phones to look at: those of files that differ from the newer commit's (all of them
-        // when there is no newer list to compare with).
-        let mut look: Vec<&str> = Vec::new();
-        let mut older_digest: HashMap<&str, &str> = HashMap::new();
-        match &newer {
-            Some(newer_files) => {
-                for (path, list) in &older {
-                    if !newer_files.get(path).is_some_and(|n| Arc::ptr_eq(n, list)) {
-                        for (mac, d) in list.iter() {
-                            older_digest.insert(mac, d);
-                            look.push(mac);
-                        }
-                    }
-                }
-                for (path, list) in newer_files {
-                    if !older.get(path).is_some_and(|o| Arc::ptr_eq(o, list)) {
-                        look.extend(list.iter().map(|(mac, _)| mac.as_str()));
-                    }
-                }
-            }
-            None => {
-                for list in older.values() {
-                    for (mac, d) in list.iter() {
-                        older_digest.insert(mac, d);
-                    }
-                }
-                look.extend(active.iter().copied());
-            }
-        }
+        let (look, older_digest) = phones_to_compare(newer.as_ref(), &older, &active);
         for mac in look {
             let same = older_digest
                 .get(mac)
@@ -221,11 +233,44 @@ pub fn number(
     for mac in active {
         done.insert(mac.to_string(), current);
     }
-    Ok(Numbering {
-        release_sn,
-        phones: done,
-        commits_rendered: rendered,
-    })
+    Ok((done, rendered))
+}
+
+/// The phones to compare at an older commit, and their digests there: those of files that differ
+/// from the newer commit's (every active phone when there is no newer list to compare with).
+fn phones_to_compare<'a>(
+    newer: Option<&'a BTreeMap<String, FileDigests>>,
+    older: &'a BTreeMap<String, FileDigests>,
+    active: &HashSet<&'a str>,
+) -> (Vec<&'a str>, HashMap<&'a str, &'a str>) {
+    let mut look: Vec<&str> = Vec::new();
+    let mut older_digest: HashMap<&str, &str> = HashMap::new();
+    match newer {
+        Some(newer_files) => {
+            for (path, list) in older {
+                if !newer_files.get(path).is_some_and(|n| Arc::ptr_eq(n, list)) {
+                    for (mac, d) in list.iter() {
+                        older_digest.insert(mac, d);
+                        look.push(mac);
+                    }
+                }
+            }
+            for (path, list) in newer_files {
+                if !older.get(path).is_some_and(|o| Arc::ptr_eq(o, list)) {
+                    look.extend(list.iter().map(|(mac, _)| mac.as_str()));
+                }
+            }
+        }
+        None => {
+            for list in older.values() {
+                for (mac, d) in list.iter() {
+                    older_digest.insert(mac, d);
+                }
+            }
+            look.extend(active.iter().copied());
+        }
+    }
+    (look, older_digest)
 }
 
 /// The live site's record of each phone: what the phones may have applied.
@@ -396,5 +441,208 @@ mod invariant_tests {
             keep_invariant(&mut n, &live(202611260002, &[]), &digests(&[("C", "c")]), 0);
         assert!(renumbered.is_empty());
         assert_eq!(n.phones["C"].sn, 202611260002);
+    }
+}
+
+#[cfg(test)]
+mod walk_tests {
+    //! The walk over a past given by the test: commits, trees and each commit's digests.
+    use super::*;
+
+    const DAY: i64 = 86_400;
+    /// 2026-11-26 00:00 UTC.
+    const NOV_26: i64 = 1_795_651_200;
+
+    fn oid(n: u8) -> Oid {
+        Oid::from_bytes(&[n; 20]).expect("20 bytes")
+    }
+
+    /// Commit n (from 1, oldest) at `NOV_26 + times[n-1]`, each the first parent of the next. A
+    /// commit's files are one file per phone, so that a phone's digest change shows as its file's.
+    struct FakePast {
+        commits: Vec<CommitInfo>,
+        trees: Vec<Oid>,
+        files: Vec<BTreeMap<String, FileDigests>>,
+        recorded: HashMap<Oid, Recorded>,
+        asked: std::cell::Cell<usize>,
+        shallow: bool,
+    }
+
+    impl FakePast {
+        /// `states[i]`: commit i+1's (MAC, digest) pairs; equal states share their tree.
+        fn new(times: &[i64], states: &[&[(&str, &str)]]) -> FakePast {
+            let mut commits = Vec::new();
+            let mut trees = Vec::new();
+            let mut files = Vec::new();
+            let mut last: Option<BTreeMap<String, FileDigests>> = None;
+            for (i, (t, state)) in times.iter().zip(states).enumerate() {
+                let n = i as u8 + 1;
+                commits.push(CommitInfo {
+                    id: oid(n),
+                    time: NOV_26 + t,
+                    first_parent: (n > 1).then(|| oid(n - 1)),
+                });
+                // Lists equal to the previous commit's are the same Arc, as the real past gives.
+                let mut map: BTreeMap<String, FileDigests> = BTreeMap::new();
+                for (mac, d) in state.iter() {
+                    let list = Arc::new(vec![(mac.to_string(), d.to_string())]);
+                    let path = format!("phones/{mac}.yaml");
+                    let same = last
+                        .as_ref()
+                        .and_then(|l| l.get(&path))
+                        .filter(|l| **l == list);
+                    map.insert(path, same.cloned().unwrap_or(list));
+                }
+                let same_tree = i > 0 && states[i - 1] == *state;
+                trees.push(if same_tree {
+                    trees[i - 1]
+                } else {
+                    oid(100 + n)
+                });
+                last = Some(map.clone());
+                files.push(map);
+            }
+            FakePast {
+                commits,
+                trees,
+                files,
+                recorded: HashMap::new(),
+                asked: std::cell::Cell::new(0),
+                shallow: false,
+            }
+        }
+
+        fn index(&self, id: Oid) -> usize {
+            self.commits
+                .iter()
+                .position(|c| c.id == id)
+                .expect("a commit of the fake past")
+        }
+
+        fn head(&self) -> CommitInfo {
+            *self.commits.last().expect("commits")
+        }
+    }
+
+    impl Past for FakePast {
+        fn commit(&self, id: Oid) -> Result<CommitInfo> {
+            self.commits
+                .iter()
+                .find(|c| c.id == id)
+                .copied()
+                .filter(|_| !self.shallow || id != oid(1))
+                .ok_or_else(|| Error::of(Area::Source, "missing commit"))
+        }
+        fn is_shallow_boundary(&self, _id: Oid) -> bool {
+            false
+        }
+        fn inventory_tree(&self, commit: Oid) -> Result<Option<Oid>> {
+            Ok(Some(self.trees[self.index(commit)]))
+        }
+        fn has_record(&self, commit: Oid) -> bool {
+            self.recorded.contains_key(&commit)
+        }
+        fn record(&mut self, commit: Oid) -> Option<Recorded> {
+            self.recorded.get(&commit).cloned()
+        }
+        fn files_at(&mut self, commit: Oid) -> Option<BTreeMap<String, FileDigests>> {
+            self.asked.set(self.asked.get() + 1);
+            Some(self.files[self.index(commit)].clone())
+        }
+    }
+
+    fn digests_of(state: &[(&str, &str)]) -> HashMap<String, String> {
+        state
+            .iter()
+            .map(|(m, d)| (m.to_string(), d.to_string()))
+            .collect()
+    }
+
+    fn sn(day: i64, n: u64) -> u64 {
+        crate::config_sn::release_sn(NOV_26 + day * DAY, None) - 1 + n
+    }
+
+    #[test]
+    fn a_phone_keeps_the_number_of_the_commit_that_last_changed_what_it_fetches() {
+        // Day 0: A and B appear; day 1: B changes; day 2: a commit that changes no phone.
+        let states: &[&[(&str, &str)]] = &[
+            &[("A", "a1"), ("B", "b1")],
+            &[("A", "a1"), ("B", "b2")],
+            &[("A", "a1"), ("B", "b2")],
+        ];
+        let mut past = FakePast::new(&[0, DAY, 2 * DAY], states);
+        let n = number(past.head(), false, &digests_of(states[2]), &mut past).unwrap();
+        assert_eq!(n.release_sn, sn(2, 1));
+        assert_eq!(n.phones["A"].sn, sn(0, 1), "A has not changed since day 0");
+        assert_eq!(n.phones["B"].sn, sn(1, 1), "B changed on day 1");
+        assert_eq!(
+            n.commits_rendered, 1,
+            "the unchanged tree of commit 2 is not rendered"
+        );
+    }
+
+    #[test]
+    fn commits_of_one_day_count_up_and_a_dirty_build_takes_a_number_of_its_own() {
+        let states: &[&[(&str, &str)]] = &[&[("A", "a1")], &[("A", "a2")], &[("A", "a3")]];
+        let mut past = FakePast::new(&[10, 20, 30], states);
+        let n = number(past.head(), false, &digests_of(states[2]), &mut past).unwrap();
+        assert_eq!(n.release_sn, sn(0, 3));
+        assert_eq!(n.phones["A"].sn, sn(0, 3));
+        // The working tree on top of HEAD, with A changed again.
+        let dirty = number(past.head(), true, &digests_of(&[("A", "a4")]), &mut past).unwrap();
+        assert_eq!(dirty.release_sn, sn(0, 3) + DIRTY_OFFSET);
+        assert_eq!(dirty.phones["A"].sn, dirty.release_sn);
+        // A dirty build with HEAD's own bytes keeps HEAD's number.
+        let same = number(past.head(), true, &digests_of(states[2]), &mut past).unwrap();
+        assert_eq!(same.phones["A"].sn, sn(0, 3));
+    }
+
+    #[test]
+    fn the_walk_stops_at_a_recorded_build_and_takes_its_numbers() {
+        let states: &[&[(&str, &str)]] = &[
+            &[("A", "a1"), ("B", "b1")],
+            &[("A", "a1"), ("B", "b1")],
+            &[("A", "a1"), ("B", "b2")],
+        ];
+        let mut past = FakePast::new(&[0, DAY, 2 * DAY], states);
+        // Commit 2 was built before, with numbers of its own (say, from a longer history).
+        let stamp = |sn| Stamp { sn, time: NOV_26 };
+        past.recorded.insert(
+            oid(2),
+            Recorded {
+                release_sn: 202601010007,
+                phones: [("A", "a1"), ("B", "b1")]
+                    .iter()
+                    .map(|(m, d)| {
+                        (
+                            m.to_string(),
+                            RecordedPhone {
+                                digest: d.to_string(),
+                                stamp: stamp(202601010005),
+                            },
+                        )
+                    })
+                    .collect(),
+            },
+        );
+        let n = number(past.head(), false, &digests_of(states[2]), &mut past).unwrap();
+        assert_eq!(n.phones["A"].sn, 202601010005, "A is as recorded");
+        assert_eq!(n.phones["B"].sn, n.release_sn, "B changed after the record");
+        assert!(n.release_sn > 202601010007);
+        assert_eq!(
+            past.asked.get(),
+            0,
+            "nothing older than the record is rendered"
+        );
+    }
+
+    #[test]
+    fn a_missing_parent_is_a_shallow_clone_error() {
+        let states: &[&[(&str, &str)]] = &[&[("A", "a1")], &[("A", "a2")]];
+        let mut past = FakePast::new(&[0, DAY], states);
+        past.shallow = true;
+        let e = number(past.head(), false, &digests_of(states[1]), &mut past).unwrap_err();
+        assert!(e.to_string().contains("shallow"), "{e}");
+        assert_eq!(e.area(), Some(Area::Source));
     }
 }

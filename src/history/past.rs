@@ -87,6 +87,18 @@ impl<'a> History<'a> {
 }
 
 impl Past for History<'_> {
+    fn commit(&self, id: Oid) -> crate::error::Result<crate::source::CommitInfo> {
+        self.loaded.source.info(id)
+    }
+
+    fn is_shallow_boundary(&self, id: Oid) -> bool {
+        self.loaded.source.is_shallow_boundary(id)
+    }
+
+    fn inventory_tree(&self, commit: Oid) -> crate::error::Result<Option<Oid>> {
+        self.loaded.source.inventory_tree(commit)
+    }
+
     fn has_record(&self, commit: Oid) -> bool {
         self.releases.contains_key(&crate::source::short(commit))
     }
