@@ -191,7 +191,9 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
     let files = source.read_inventory(snap)?;
     let mut cache = HashMap::new();
     let parsed = parse_all(&files, &mut cache, &mut diags);
-    let (inv, inv_diags) = inventory::resolve(&files.site, &parsed, &source.inventory_dir);
+    let group_srcs: Vec<SourceText> = files.groups.iter().map(|(s, _)| s.clone()).collect();
+    let (inv, inv_diags) =
+        inventory::resolve(&files.site, &group_srcs, &parsed, &source.inventory_dir);
     diags.extend(inv_diags);
     let templates = match Templates::new(&files.templates, &source.inventory_dir) {
         Ok((t, w)) => {
@@ -205,7 +207,9 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
     };
     let (Some(inv), Some(templates)) = (inv, templates) else {
         // Report the firmware's problems in the same run when the site itself is valid.
-        if let (Some(site_only), _) = inventory::resolve(&files.site, &[], &source.inventory_dir) {
+        if let (Some(site_only), _) =
+            inventory::resolve(&files.site, &[], &[], &source.inventory_dir)
+        {
             let store_root = opts.out.join("firmware");
             if let Ok((_, fw_diags)) =
                 firmware_store::prepare(&source, snap, &site_only, &files.site, &store_root, None)
@@ -261,23 +265,36 @@ fn check_secrets(
     diags: &mut Vec<Diagnostic>,
 ) {
     let mut srcs: Vec<&SourceText> = vec![&files.site];
+    srcs.extend(files.groups.iter().map(|(s, _)| s));
     srcs.extend(parsed.iter().map(|(s, _)| s));
+    // The page passwords of every scope (the site's, and those groups, profiles, models or phones
+    // set), each (secret, origin) once.
+    let mut seen = std::collections::HashSet::new();
+    let mut page_passwords: Vec<(&Secret, &inventory::Origin, &str)> = Vec::new();
+    for scope in std::iter::once(&inv.site.scope).chain(inv.phones.iter().map(|p| &p.scope)) {
+        for (pw, what) in [
+            (&scope.admin_password, "admin_password"),
+            (&scope.user_password, "user_password"),
+        ] {
+            if seen.insert((&pw.0, &pw.1)) {
+                page_passwords.push((&pw.0, &pw.1, what));
+            }
+        }
+    }
     // The factory password is refused wherever it comes from, the environment included.
-    if let (Secret::Env(name), Ok(pw)) = (
-        &inv.site.admin_password.0,
-        secrets::resolve(&inv.site.admin_password.0, site),
-    ) {
-        if pw == inventory::FACTORY_ADMIN_PASSWORD {
-            let d = Diagnostic::error(
-                "",
-                format!("admin_password: environment variable {name} holds the factory admin password 784518"),
-            )
-            .hint("anyone on the LAN knows it: set a password of your own");
-            diags.push(inventory::diagnostic_at(
-                &srcs,
-                &inv.site.admin_password.1,
-                d,
-            ));
+    for (secret, origin, what) in &page_passwords {
+        if *what != "admin_password" {
+            continue;
+        }
+        if let (Secret::Env(name), Ok(pw)) = (secret, secrets::resolve(secret, site)) {
+            if pw == inventory::FACTORY_ADMIN_PASSWORD {
+                let d = Diagnostic::error(
+                    "",
+                    format!("admin_password: environment variable {name} holds the factory admin password 784518"),
+                )
+                .hint("anyone on the LAN knows it: set a password of your own");
+                diags.push(inventory::diagnostic_at(&srcs, origin, d));
+            }
         }
     }
     let mut derived_lines = Vec::new();
@@ -315,14 +332,8 @@ fn check_secrets(
         };
         diags.push(inventory::diagnostic_at(&srcs, origin, d.hint(hint)));
     };
-    report(
-        &inv.site.admin_password.0,
-        &inv.site.admin_password.1,
-        "admin_password".into(),
-        &mut derived_lines,
-    );
-    if let Some((s, o)) = &inv.site.user_password {
-        report(s, o, "user_password".into(), &mut derived_lines);
+    for (secret, origin, what) in &page_passwords {
+        report(secret, origin, what.to_string(), &mut derived_lines);
     }
     for p in &inv.phones {
         for (l, origin) in p.lines.iter().zip(&p.password_origins) {
@@ -355,21 +366,14 @@ fn check_secrets(
     }
 }
 
-pub(crate) fn phone_secrets(
-    inv_site: &inventory::Site,
-    phone: &inventory::Phone,
-    site: &SiteSecret,
-) -> Option<PhoneSecrets> {
+pub(crate) fn phone_secrets(phone: &inventory::Phone, site: &SiteSecret) -> Option<PhoneSecrets> {
     let lines = phone
         .lines
         .iter()
         .map(|l| secrets::resolve(&l.password, site).ok())
         .collect::<Option<Vec<_>>>()?;
-    let admin = secrets::resolve(&inv_site.admin_password.0, site).ok()?;
-    let user = match &inv_site.user_password {
-        Some((s, _)) => Some(secrets::resolve(s, site).ok()?),
-        None => None,
-    };
+    let admin = secrets::resolve(&phone.scope.admin_password.0, site).ok()?;
+    let user = Some(secrets::resolve(&phone.scope.user_password.0, site).ok()?);
     Some(PhoneSecrets { lines, admin, user })
 }
 
@@ -392,12 +396,15 @@ pub fn render_all(
     for m in inv.models_in_use() {
         models.insert(m, render::render_model(templates, inv, m, firmware)?);
     }
-    let admin = secrets::resolve(&inv.site.admin_password.0, site_secret)
-        .map_err(|_| "admin password unavailable".to_string())?;
-    if admin == inventory::FACTORY_ADMIN_PASSWORD {
-        return Err(
-            "admin_password resolves to the factory password 784518: choose another".into(),
-        );
+    for p in &inv.phones {
+        let admin = secrets::resolve(&p.scope.admin_password.0, site_secret)
+            .map_err(|_| "admin password unavailable".to_string())?;
+        if admin == inventory::FACTORY_ADMIN_PASSWORD {
+            return Err(format!(
+                "the admin password of phone {} resolves to the factory password 784518: choose another",
+                p.mac
+            ));
+        }
     }
     progress.stage("render", inv.phones.len() as u64);
     let results = parallel::in_chunks(
@@ -406,7 +413,7 @@ pub fn render_all(
         |_, phones| -> std::result::Result<Vec<PhoneFile>, String> {
             let mut out = Vec::with_capacity(phones.len());
             for (i, p) in phones.iter().enumerate() {
-                let s = phone_secrets(&inv.site, p, site_secret)
+                let s = phone_secrets(p, site_secret)
                     .ok_or_else(|| format!("a password of phone {} is unavailable", p.mac))?;
                 out.push(render::render_phone(
                     templates,
@@ -458,7 +465,7 @@ fn all_secrets_available(l: &Loaded) -> bool {
     l.inv
         .phones
         .iter()
-        .all(|p| phone_secrets(&l.inv.site, p, &l.site_secret).is_some())
+        .all(|p| phone_secrets(p, &l.site_secret).is_some())
 }
 
 /// The live site's manifest named by `--previous` (a web root folder, a manifest file, or the

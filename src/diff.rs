@@ -7,8 +7,9 @@
 //! file, its model's common file or telcfg, or the firmware); it upgrades firmware when its model's
 //! firmware changes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -17,7 +18,7 @@ use crate::error::{Area, Error};
 use crate::family::ConfigFile;
 use crate::family::ModelId;
 use crate::hashing::sha256_hex;
-use crate::inventory::{Inventory, Secret};
+use crate::inventory::{self, Inventory, Secret};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Change {
@@ -144,10 +145,22 @@ fn masked(inv: &Inventory) -> Inventory {
     if let Some((s, _)) = &mut inv.site.user_password {
         *s = mask(s);
     }
+    let mut scopes: HashMap<*const inventory::Scope, Arc<inventory::Scope>> = HashMap::new();
     for p in &mut inv.phones {
         for l in &mut p.spec.lines {
             l.password = mask(&l.password);
         }
+        // Phones that share a scope share its masked copy.
+        let masked = scopes
+            .entry(Arc::as_ptr(&p.spec.scope))
+            .or_insert_with(|| {
+                let mut s = (*p.spec.scope).clone();
+                s.admin_password.0 = mask(&s.admin_password.0);
+                s.user_password.0 = mask(&s.user_password.0);
+                Arc::new(s)
+            })
+            .clone();
+        p.spec.scope = masked;
     }
     inv
 }

@@ -32,6 +32,8 @@ pub struct InventoryFiles {
     pub site: SourceText,
     /// `phones/**/*.yaml`, sorted by path, each with its blob id when read from git.
     pub phones: Vec<(SourceText, Option<Oid>)>,
+    /// `phones/**/group.yaml`: settings for the phones below their folder, sorted by path.
+    pub groups: Vec<(SourceText, Option<Oid>)>,
     /// `templates/<name>` overrides.
     pub templates: BTreeMap<String, String>,
     /// Id of the inventory folder's tree: equal ids mean equal inventories.
@@ -46,6 +48,8 @@ pub struct Listing {
     pub templates: Option<Oid>,
     /// (path from the repository root, blob id), sorted by path.
     pub phones: Vec<(String, Oid)>,
+    /// The group files, likewise.
+    pub groups: Vec<(String, Oid)>,
 }
 
 pub struct Source {
@@ -185,6 +189,7 @@ impl Source {
             site: None,
             templates: None,
             phones: Vec::new(),
+            groups: Vec::new(),
         };
         tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
             let name = entry.name().unwrap_or("");
@@ -198,11 +203,17 @@ impl Source {
                         .phones
                         .push((self.inv_path(&format!("{dir}{name}")), entry.id()));
                 }
+                (Some(ObjectType::Blob), Some(Role::Group)) => {
+                    listing
+                        .groups
+                        .push((self.inv_path(&format!("{dir}{name}")), entry.id()));
+                }
                 _ => {}
             }
             TreeWalkResult::Ok
         })?;
         listing.phones.sort();
+        listing.groups.sort();
         Ok(Some(listing))
     }
 
@@ -252,6 +263,7 @@ impl Source {
         let tree = self.repo.find_tree(tree_id)?;
         let mut site = None;
         let mut phones = Vec::new();
+        let mut groups = Vec::new();
         let mut templates = BTreeMap::new();
         let mut failure = None;
         let walked = tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
@@ -280,6 +292,7 @@ impl Source {
                     templates.insert(t, src.text);
                 }
                 Role::Phones => phones.push((src, Some(entry.id()))),
+                Role::Group => groups.push((src, Some(entry.id()))),
             }
             TreeWalkResult::Ok
         });
@@ -290,9 +303,11 @@ impl Source {
         walked?;
         let (site, site_blob) = site.ok_or_else(|| self.no_site())?;
         phones.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+        groups.sort_by(|a, b| a.0.path.cmp(&b.0.path));
         Ok(InventoryFiles {
             site,
             phones,
+            groups,
             templates,
             tree_id: Some(tree_id),
             site_blob: Some(site_blob),
@@ -348,6 +363,7 @@ impl Source {
         };
         let site = read(&site_path, "site.yaml")?;
         let mut phones = Vec::new();
+        let mut groups = Vec::new();
         let mut stack = vec![root.join("phones")];
         while let Some(dir) = stack.pop() {
             let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -365,13 +381,16 @@ impl Source {
                         .unwrap_or(&p)
                         .to_string_lossy()
                         .replace('\\', "/");
-                    if role_of(&rel) == Some(Role::Phones) {
-                        phones.push((read(&p, &rel)?, None));
+                    match role_of(&rel) {
+                        Some(Role::Phones) => phones.push((read(&p, &rel)?, None)),
+                        Some(Role::Group) => groups.push((read(&p, &rel)?, None)),
+                        _ => {}
                     }
                 }
             }
         }
         phones.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+        groups.sort_by(|a, b| a.0.path.cmp(&b.0.path));
         let mut templates = BTreeMap::new();
         if let Ok(entries) = std::fs::read_dir(root.join("templates")) {
             for e in entries.flatten() {
@@ -384,6 +403,7 @@ impl Source {
         Ok(InventoryFiles {
             site,
             phones,
+            groups,
             templates,
             tree_id: None,
             site_blob: None,
@@ -483,6 +503,8 @@ pub enum Role {
     Site,
     /// A list of phones: a `.yaml` or `.yml` file anywhere under `phones/`.
     Phones,
+    /// Settings for the phones below a folder: `group.yaml` (or `.yml`) anywhere under `phones/`.
+    Group,
     /// A template override: a file directly in `templates/` (the name is the template's).
     Template(String),
 }
@@ -492,6 +514,10 @@ pub fn role_of(rel: &str) -> Option<Role> {
         return Some(Role::Site);
     }
     if rel.starts_with("phones/") && (rel.ends_with(".yaml") || rel.ends_with(".yml")) {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        if name == "group.yaml" || name == "group.yml" {
+            return Some(Role::Group);
+        }
         return Some(Role::Phones);
     }
     match rel.strip_prefix("templates/") {
@@ -548,6 +574,8 @@ mod role_tests {
         assert_eq!(role_of("site.yaml"), Some(Role::Site));
         assert_eq!(role_of("phones/a.yaml"), Some(Role::Phones));
         assert_eq!(role_of("phones/lyon/b.yml"), Some(Role::Phones));
+        assert_eq!(role_of("phones/lyon/group.yaml"), Some(Role::Group));
+        assert_eq!(role_of("phones/group.yml"), Some(Role::Group));
         assert_eq!(
             role_of("templates/phone.txt"),
             Some(Role::Template("phone.txt".into()))

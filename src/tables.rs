@@ -192,7 +192,7 @@ pub fn ntp_zone_num(zone: &str) -> Result<u8, ZoneError> {
 }
 
 /// A display language of the phone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Language {
     pub code: &'static str,
     /// `[ipp] LanguageType`

@@ -111,7 +111,7 @@ fn resolve(site: &str, phones: &str) -> Option<inventory::Inventory> {
         text: phones.into(),
     };
     let docs = inventory::parse_phones(&phones_src).ok()?;
-    let (inv, _) = inventory::resolve(&site, &[(phones_src, Arc::new(docs))], "inventory");
+    let (inv, _) = inventory::resolve(&site, &[], &[(phones_src, Arc::new(docs))], "inventory");
     inv
 }
 

@@ -163,7 +163,6 @@ impl PhoneFamily for Fake {
     fn render_phone(&self, input: PhoneInput<'_>) -> Result<Vec<u8>, String> {
         let PhoneInput {
             templates,
-            site,
             phone,
             secrets,
             ..
@@ -189,7 +188,7 @@ impl PhoneFamily for Fake {
             .render(
                 "acme/phone.conf",
                 context! {
-                    lines => lines, keys => keys, server => site.pbx.host,
+                    lines => lines, keys => keys, server => phone.scope.pbx.host,
                     config_sn => CONFIG_SN_SENTINEL,
                 },
             )

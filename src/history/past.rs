@@ -51,8 +51,22 @@ pub(crate) struct History<'a> {
 /// Per model, the raw keys its phones override.
 type Overrides = BTreeMap<ModelId, BTreeSet<(String, String)>>;
 
-/// site.yaml's blob and the templates tree: what an older site renders with.
-type SiteKey = (Oid, Option<Oid>);
+/// site.yaml's blob, the templates tree and the group files (one id for all of them, None when
+/// there is none): what an older site renders with. A group file reaches every phone below its
+/// folder, so a change to one re-renders the commit's phones files.
+type SiteKey = (Oid, Option<Oid>, Option<Oid>);
+
+/// One id for a commit's group files (their paths and blobs).
+fn groups_id(groups: &[(String, Oid)]) -> Option<Oid> {
+    if groups.is_empty() {
+        return None;
+    }
+    let mut text = String::new();
+    for (path, blob) in groups {
+        text.push_str(&format!("{blob} {path}\n"));
+    }
+    Oid::hash_object(git2::ObjectType::Blob, text.as_bytes()).ok()
+}
 
 /// A cache of results that may have failed (None: that older state does not build).
 type Memo<K, V> = HashMap<K, Option<Arc<V>>>;
@@ -60,6 +74,7 @@ type Memo<K, V> = HashMap<K, Option<Arc<V>>>;
 /// What an older site.yaml (with its templates) renders with.
 struct SiteCtx {
     src: SourceText,
+    groups: Vec<SourceText>,
     site: inventory::Site,
     templates: Templates,
     firmware: FirmwareFiles,
@@ -147,8 +162,8 @@ impl History<'_> {
         }
         self.fresh.clear();
         let listing = self.loaded.source.list_inventory(commit).ok()??;
-        let site_key = (listing.site?, listing.templates);
-        let ctx = self.site_ctx(commit, site_key)?;
+        let site_key = (listing.site?, listing.templates, groups_id(&listing.groups));
+        let ctx = self.site_ctx(commit, site_key, &listing.groups)?;
         let mut overrides = Overrides::new();
         for (path, blob) in &listing.phones {
             let file = self.file_overrides(&ctx, site_key, path, *blob)?;
@@ -221,7 +236,7 @@ impl History<'_> {
             let digest = match known.get(&p.spec) {
                 Some(d) => d.clone(),
                 None => {
-                    let s = phone_secrets(&ctx.site, p, &self.loaded.site_secret)?;
+                    let s = phone_secrets(p, &self.loaded.site_secret)?;
                     render::render_phone(
                         &ctx.templates,
                         &ctx.site,
@@ -275,19 +290,33 @@ impl History<'_> {
         Some(docs)
     }
 
-    fn site_ctx(&mut self, commit: Oid, key: SiteKey) -> Option<Arc<SiteCtx>> {
+    fn site_ctx(
+        &mut self,
+        commit: Oid,
+        key: SiteKey,
+        groups: &[(String, Oid)],
+    ) -> Option<Arc<SiteCtx>> {
         if let Some(hit) = self.sites.get(&key) {
             return hit.clone();
         }
-        let ctx = self.read_site(commit, key).map(Arc::new);
+        let ctx = self.read_site(commit, key, groups).map(Arc::new);
         self.sites.insert(key, ctx.clone());
         ctx
     }
 
-    fn read_site(&self, commit: Oid, (site_blob, templates): SiteKey) -> Option<SiteCtx> {
+    fn read_site(
+        &self,
+        commit: Oid,
+        (site_blob, templates, _): SiteKey,
+        groups: &[(String, Oid)],
+    ) -> Option<SiteCtx> {
         let l = self.loaded;
         let src = l.source.read_text(site_blob, &l.files.site.path).ok()?;
-        let (inv, _) = inventory::resolve(&src, &[], &l.source.inventory_dir);
+        let group_srcs = groups
+            .iter()
+            .map(|(path, blob)| l.source.read_text(*blob, path).ok())
+            .collect::<Option<Vec<_>>>()?;
+        let (inv, _) = inventory::resolve(&src, &group_srcs, &[], &l.source.inventory_dir);
         let site = inv?.site;
         let templates = l.source.read_templates(templates).ok()?;
         let (templates, _) = Templates::new(&templates, &l.source.inventory_dir).ok()?;
@@ -313,6 +342,7 @@ impl History<'_> {
         }
         Some(SiteCtx {
             src,
+            groups: group_srcs,
             site,
             templates,
             firmware,
@@ -354,7 +384,12 @@ impl History<'_> {
                 d
             }
         };
-        let (inv, _) = inventory::resolve(&ctx.src, &[(src, docs)], &l.source.inventory_dir);
+        let (inv, _) = inventory::resolve(
+            &ctx.src,
+            &ctx.groups,
+            &[(src, docs)],
+            &l.source.inventory_dir,
+        );
         let phones = Arc::new(inv?.phones);
         self.fresh.insert(blob, phones.clone());
         Some(phones)
@@ -388,7 +423,7 @@ impl History<'_> {
         let Some(site_blob) = listing.site else {
             return Ok(());
         };
-        let site_key = (site_blob, listing.templates);
+        let site_key = (site_blob, listing.templates, groups_id(&listing.groups));
         let (_, overrides_key) = overrides_of(l.inv.phones.iter());
         let mut by_file: HashMap<&str, Vec<(&inventory::Phone, &PhoneFile)>> = HashMap::new();
         for (p, f) in l.inv.phones.iter().zip(&rendered.phones) {

@@ -136,6 +136,111 @@ where
 /// Raw vendor settings: section → key → value.
 pub type SettingsDoc = UniqueMap<String, UniqueMap<String, serde_yaml::Value>>;
 
+/// `pbx:` below the site (a group, a profile, a phone): any of the site's fields, each optional.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PbxPatchDoc {
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub backup_host: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub transport: Option<String>,
+    #[serde(default)]
+    pub dtmf: Option<String>,
+    #[serde(default)]
+    pub voicemail: Option<Text>,
+    #[serde(default)]
+    pub pickup: Option<Text>,
+    #[serde(default)]
+    pub outbound_proxy: Option<String>,
+}
+
+/// The fields a group, a profile or a phone may set over the site's (see [`ScopeDoc`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScopeDoc {
+    pub timezone: Option<String>,
+    pub ntp_zone: Option<u8>,
+    pub language: Option<String>,
+    pub country: Option<String>,
+    pub ntp: Option<String>,
+    pub pbx: Option<PbxPatchDoc>,
+    pub admin_password: Option<SecretDoc>,
+    pub admin_user: Option<String>,
+    pub user_password: Option<SecretDoc>,
+    pub user_id: Option<String>,
+    pub vlan: Option<serde_yaml::Value>,
+    pub dns: Option<serde_yaml::Value>,
+    pub directory: Option<serde_yaml::Value>,
+}
+
+/// Defines a document type with the scope fields after its own, and its `scope_doc()`.
+macro_rules! with_scope_fields {
+    ($(#[$meta:meta])* pub struct $name:ident { $($own:tt)* }) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($own)*
+            /// IANA time zone (`NtpZoneNum`).
+            #[serde(default)]
+            pub timezone: Option<String>,
+            /// Explicit `NtpZoneNum`.
+            #[serde(default)]
+            pub ntp_zone: Option<u8>,
+            #[serde(default)]
+            pub language: Option<String>,
+            #[serde(default)]
+            pub country: Option<String>,
+            /// NTP server, or `off`.
+            #[serde(default)]
+            pub ntp: Option<String>,
+            #[serde(default)]
+            pub pbx: Option<PbxPatchDoc>,
+            #[serde(default)]
+            pub admin_password: Option<SecretDoc>,
+            /// The admin login name (`TelnetID`).
+            #[serde(default)]
+            pub admin_user: Option<String>,
+            #[serde(default)]
+            pub user_password: Option<SecretDoc>,
+            /// The user login name (`UserID`).
+            #[serde(default)]
+            pub user_id: Option<String>,
+            /// `{voice: N, pc: N, priority: N}` or `off`.
+            #[serde(default)]
+            pub vlan: Option<serde_yaml::Value>,
+            /// Up to two DNS servers, or `off`.
+            #[serde(default)]
+            pub dns: Option<serde_yaml::Value>,
+            /// Up to 8 `{name, url}` XML directories, or `off`.
+            #[serde(default)]
+            pub directory: Option<serde_yaml::Value>,
+        }
+
+        impl $name {
+            /// The scope fields this document sets.
+            pub fn scope_doc(&self) -> ScopeDoc {
+                ScopeDoc {
+                    timezone: self.timezone.clone(),
+                    ntp_zone: self.ntp_zone,
+                    language: self.language.clone(),
+                    country: self.country.clone(),
+                    ntp: self.ntp.clone(),
+                    pbx: self.pbx.clone(),
+                    admin_password: self.admin_password.clone(),
+                    admin_user: self.admin_user.clone(),
+                    user_password: self.user_password.clone(),
+                    user_id: self.user_id.clone(),
+                    vlan: self.vlan.clone(),
+                    dns: self.dns.clone(),
+                    directory: self.directory.clone(),
+                }
+            }
+        }
+    };
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SiteDoc {
@@ -157,6 +262,21 @@ pub struct SiteDoc {
     pub admin_password: Option<SecretDoc>,
     #[serde(default)]
     pub user_password: Option<SecretDoc>,
+    /// The admin login name (`TelnetID`).
+    #[serde(default)]
+    pub admin_user: Option<String>,
+    /// The user login name (`UserID`).
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// `{voice: N, pc: N, priority: N}` or `off`.
+    #[serde(default)]
+    pub vlan: Option<serde_yaml::Value>,
+    /// Up to two DNS servers, or `off`.
+    #[serde(default)]
+    pub dns: Option<serde_yaml::Value>,
+    /// Up to 8 `{name, url}` XML directories, or `off`.
+    #[serde(default)]
+    pub directory: Option<serde_yaml::Value>,
     /// A site secret file for the example inventory only; PROVSITE_SECRET or --secret-file win.
     #[serde(default)]
     pub example_secret_file: Option<String>,
@@ -231,6 +351,9 @@ pub struct PbxDoc {
     pub voicemail: Option<Text>,
     #[serde(default)]
     pub pickup: Option<Text>,
+    /// Where the phones send their SIP requests (`ProxyServerMP`), when not the registrar.
+    #[serde(default)]
+    pub outbound_proxy: Option<String>,
 }
 
 pub(super) fn default_port() -> u16 {
@@ -279,15 +402,20 @@ pub struct ModelDoc {
     pub codecs: Option<Vec<String>>,
     #[serde(default)]
     pub settings: SettingsDoc,
+    /// The admin password of this model's phones (over the site's).
+    #[serde(default)]
+    pub admin_password: Option<SecretDoc>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProfileDoc {
-    #[serde(default)]
-    pub keys: UniqueMap<u32, KeyDoc>,
-    #[serde(default)]
-    pub settings: SettingsDoc,
+with_scope_fields! {
+    #[derive(Debug, Clone, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ProfileDoc {
+        #[serde(default)]
+        pub keys: UniqueMap<u32, KeyDoc>,
+        #[serde(default)]
+        pub settings: SettingsDoc,
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, Hash)]
@@ -301,27 +429,29 @@ pub struct KeyDoc {
     pub line: Option<Text>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PhoneDoc {
-    pub mac: Text,
-    pub model: String,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub profile: Option<String>,
-    #[serde(default)]
-    pub lines: Vec<LineDoc>,
-    #[serde(default)]
-    pub keys: UniqueMap<u32, KeyDoc>,
-    #[serde(default)]
-    pub settings: SettingsDoc,
-    /// A fixed address for DHCP; not written to the phone's files.
-    #[serde(default)]
-    pub ip: Option<String>,
-    /// This phone's codecs (default: its model's), for its file and its Asterisk accounts.
-    #[serde(default)]
-    pub codecs: Option<Vec<String>>,
+with_scope_fields! {
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct PhoneDoc {
+        pub mac: Text,
+        pub model: String,
+        #[serde(default)]
+        pub name: Option<String>,
+        #[serde(default)]
+        pub profile: Option<String>,
+        #[serde(default)]
+        pub lines: Vec<LineDoc>,
+        #[serde(default)]
+        pub keys: UniqueMap<u32, KeyDoc>,
+        #[serde(default)]
+        pub settings: SettingsDoc,
+        /// A fixed address for DHCP; not written to the phone's files.
+        #[serde(default)]
+        pub ip: Option<String>,
+        /// This phone's codecs (default: its model's), for its file and its Asterisk accounts.
+        #[serde(default)]
+        pub codecs: Option<Vec<String>>,
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -334,4 +464,45 @@ pub struct LineDoc {
     pub display_name: Option<String>,
     #[serde(default)]
     pub password: Option<SecretDoc>,
+    /// This line's registrar, when not the PBX's.
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub transport: Option<String>,
+    /// This line's backup registrar, or `off`.
+    #[serde(default)]
+    pub backup_host: Option<String>,
+}
+
+with_scope_fields! {
+    /// `phones/**/group.yaml`: settings for every phone below its folder (nested folders inherit
+    /// from their parents). Its fields are the site's, so moving a setting down is a cut and paste.
+    #[derive(Debug, Clone, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct GroupDoc {
+        /// Per model: settings and codecs, as in site.yaml.
+        #[serde(default)]
+        pub models: UniqueMap<String, GroupModelDoc>,
+        /// The profile of phones that name none.
+        #[serde(default)]
+        pub profile: Option<String>,
+        #[serde(default)]
+        pub settings: SettingsDoc,
+        #[serde(default)]
+        pub codecs: Option<Vec<String>>,
+    }
+}
+
+/// `models:` in a group file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupModelDoc {
+    #[serde(default)]
+    pub settings: SettingsDoc,
+    #[serde(default)]
+    pub codecs: Option<Vec<String>>,
+    #[serde(default)]
+    pub admin_password: Option<SecretDoc>,
 }

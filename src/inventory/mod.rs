@@ -19,11 +19,13 @@ use crate::text_rules::{self, Field};
 use crate::yaml_locate::{self, idx, key, Seg};
 
 mod docs;
+mod groups;
 mod model;
 mod parse;
 mod phones;
 mod report;
 mod rules;
+mod scope;
 mod site;
 
 pub use docs::*;
@@ -31,11 +33,14 @@ pub use model::*;
 pub use parse::*;
 pub use report::diagnostic_at;
 pub use rules::{check_base_url, normalize_mac};
+pub use scope::{Directory, Scope, Vlan, MAX_DIRECTORIES};
 pub use site::join_repo_path;
 
+use groups::*;
 use phones::*;
 use report::*;
 use rules::*;
+use scope::*;
 use site::*;
 
 /// The factory web admin password: a site that keeps it is open to anyone on the LAN.
@@ -45,11 +50,15 @@ pub const FACTORY_ADMIN_PASSWORD: &str = "784518";
 /// warnings either way.
 pub fn resolve(
     site_src: &SourceText,
+    group_srcs: &[SourceText],
     phone_srcs: &[(SourceText, Arc<Vec<PhoneDoc>>)],
     inventory_dir: &str,
 ) -> (Option<Inventory>, Vec<Diagnostic>) {
     let mut r = Reporter::new();
     r.add_text(site_src);
+    for src in group_srcs {
+        r.add_text(src);
+    }
     for (src, _) in phone_srcs {
         r.add_text(src);
     }
@@ -57,8 +66,23 @@ pub fn resolve(
         Ok(d) => d,
         Err(d) => return (None, vec![d]),
     };
+    let mut group_docs = Vec::new();
+    for src in group_srcs {
+        match parse_group(src) {
+            Ok(d) => group_docs.push((src.clone(), d)),
+            Err(d) => r.diags.push(d),
+        }
+    }
     let site = resolve_site(&mut r, site_src, &site_doc, inventory_dir);
-    let phones = resolve_phones(&mut r, &site_src.path, &site_doc, site.as_ref(), phone_srcs);
+    let groups = resolve_groups(&mut r, &group_docs);
+    let phones = resolve_phones(
+        &mut r,
+        &site_src.path,
+        &site_doc,
+        site.as_ref(),
+        &groups,
+        phone_srcs,
+    );
     let ok = !r.diags.iter().any(Diagnostic::is_error);
     let inv = match (site, ok) {
         (Some(site), true) => Some(Inventory { site, phones }),
@@ -90,7 +114,7 @@ mod tests {
             Ok(d) => d,
             Err(d) => return (None, d),
         };
-        resolve(&site_src, &[(src, Arc::new(docs))], "inventory")
+        resolve(&site_src, &[], &[(src, Arc::new(docs))], "inventory")
     }
 
     #[test]

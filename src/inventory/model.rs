@@ -23,7 +23,7 @@ pub struct Origin {
 
 pub type Settings = BTreeMap<String, BTreeMap<String, String>>;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Pbx {
     pub host: String,
     pub backup_host: Option<String>,
@@ -32,6 +32,8 @@ pub struct Pbx {
     pub dtmf: tables::Dtmf,
     pub voicemail: Option<String>,
     pub pickup: Option<String>,
+    /// Where the phones send their requests (`ProxyServerMP`), when not the registrar.
+    pub outbound_proxy: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -149,6 +151,8 @@ pub struct Site {
     pub firmware: BTreeMap<String, FirmwareSet>,
     pub models: BTreeMap<ModelId, ModelCfg>,
     pub settings: Settings,
+    /// What the phones take from the site unless a model, group, profile or phone says otherwise.
+    pub scope: Arc<Scope>,
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +198,11 @@ pub struct Line {
     pub auth_user: String,
     pub display_name: String,
     pub password: Secret,
+    /// This line's own registrar, port, transport and backup, over the phone's PBX.
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub transport: Option<tables::Transport>,
+    pub backup_host: Option<Option<String>>,
 }
 
 /// Everything a phone's files are rendered from, and nothing else: the renderer sees only this,
@@ -213,6 +222,8 @@ pub struct PhoneSpec {
     /// Asterisk's names of the phone's codecs and its `CodecPriority` (the model's unless the
     /// phone sets its own).
     pub codecs: (Vec<String>, String),
+    /// The site's fields as the phone's model, groups, profile and own file leave them.
+    pub scope: Arc<Scope>,
 }
 
 /// A phone: what it is rendered from, and where the inventory says it (for messages).

@@ -92,6 +92,15 @@ pub fn parse_site(src: &SourceText) -> Result<SiteDoc, Diagnostic> {
     serde_yaml::from_str(&src.text).map_err(|e| yaml_error(&src.path, &src.text, &e, &[]))
 }
 
+/// Parses a group file (`phones/**/group.yaml`); an empty one sets nothing.
+pub fn parse_group(src: &SourceText) -> Result<GroupDoc, Diagnostic> {
+    if src.text.trim().is_empty() {
+        return Ok(GroupDoc::default());
+    }
+    check_depth(src)?;
+    serde_yaml::from_str(&src.text).map_err(|e| yaml_error(&src.path, &src.text, &e, &[]))
+}
+
 /// Parses a phones file (a list of phones). Reports one error per phone that does not parse.
 pub fn parse_phones(src: &SourceText) -> Result<Vec<PhoneDoc>, Vec<Diagnostic>> {
     if src.text.trim().is_empty() {

@@ -8,8 +8,10 @@ pub(super) fn resolve_phones(
     site_file: &str,
     site_doc: &SiteDoc,
     site: Option<&Site>,
+    groups: &[Group],
     phone_srcs: &[(SourceText, Arc<Vec<PhoneDoc>>)],
 ) -> Vec<Phone> {
+    let mut scopes = Scopes::default();
     let mut phones = Vec::new();
     let mut macs: HashMap<crate::mac::Mac, Origin> = HashMap::new();
     let mut users: HashMap<String, Origin> = HashMap::new();
@@ -17,6 +19,7 @@ pub(super) fn resolve_phones(
     let mut profile_settings: HashMap<(String, ModelId), Settings> = HashMap::new();
     for (src, docs) in phone_srcs {
         let f = src.path.as_str();
+        let chain = groups_of(groups, f);
         for (i, doc) in docs.iter().enumerate() {
             let at = |rest: &[Seg]| -> Vec<Seg> {
                 let mut p = vec![idx(i)];
@@ -76,7 +79,19 @@ pub(super) fn resolve_phones(
             }
             let max_lines = cfg.map_or(model.lines(), |c| c.max_lines);
             // Profile.
-            let profile = match &doc.profile {
+            // The phone's profile, else its innermost group's.
+            let (profile_name, profile_at) = match (
+                &doc.profile,
+                chain
+                    .iter()
+                    .rev()
+                    .find_map(|g| g.doc.profile.as_ref().map(|p| (p, g))),
+            ) {
+                (Some(name), _) => (Some(name), (f.to_string(), at(&[key("profile")]))),
+                (None, Some((name, g))) => (Some(name), (g.file.clone(), vec![key("profile")])),
+                (None, None) => (None, (f.to_string(), Vec::new())),
+            };
+            let profile = match profile_name {
                 None => None,
                 Some(name) => match site_doc.profiles.get(name) {
                     Some(p) => Some((name.clone(), p)),
@@ -91,8 +106,8 @@ pub(super) fn resolve_phones(
                             None => format!("the profiles are: {}", names.join(", ")),
                         };
                         r.error(
-                            f,
-                            &at(&[key("profile")]),
+                            &profile_at.0,
+                            &profile_at.1,
                             format!("unknown profile `{name}`"),
                             hint,
                         );
@@ -103,8 +118,13 @@ pub(super) fn resolve_phones(
             let (lines, password_origins) =
                 resolve_lines(r, f, &at, doc, model, max_lines, &mut users);
             let keys = resolve_keys(r, f, site_file, &at, doc, profile.as_ref(), model);
-            // Raw settings: profile's (checked once per model), then the phone's.
+            // Raw settings: the groups' (outermost first, each its own then its model's), the
+            // profile's (checked once per model), then the phone's.
             let mut settings = Settings::new();
+            for g in &chain {
+                let own = scopes.group_settings(r, g, model);
+                settings = merge_settings(&settings, &own);
+            }
             if let Some((name, p)) = &profile {
                 let cached = profile_settings
                     .entry((name.clone(), model))
@@ -117,7 +137,7 @@ pub(super) fn resolve_phones(
                             &[model],
                         )
                     });
-                settings = cached.clone();
+                settings = merge_settings(&settings, cached);
             }
             let own = resolve_settings(r, f, &at(&[key("settings")]), &doc.settings, &[model]);
             settings = merge_settings(&settings, &own);
@@ -139,9 +159,24 @@ pub(super) fn resolve_phones(
                         None
                     }
                 });
-            let codecs = match (&doc.codecs, cfg) {
-                (Some(list), _) => {
-                    let c = resolve_codecs(r, f, &at(&[key("codecs")]), list);
+            // Codecs: the phone's, else its innermost group's (for its model, else for all), else
+            // its model's.
+            let group_codecs = chain.iter().rev().find_map(|g| match g.model_doc(model) {
+                Some((name, m)) if m.codecs.is_some() => Some((
+                    g.file.as_str(),
+                    vec![key("models"), key(name.clone()), key("codecs")],
+                    m.codecs.as_ref()?,
+                )),
+                _ => g
+                    .doc
+                    .codecs
+                    .as_ref()
+                    .map(|c| (g.file.as_str(), vec![key("codecs")], c)),
+            });
+            let own_codecs = doc.codecs.as_ref().map(|c| (f, at(&[key("codecs")]), c));
+            let codecs = match (own_codecs.or(group_codecs), cfg) {
+                (Some((file, path, list)), _) => {
+                    let c = resolve_codecs(r, file, &path, list);
                     (
                         c.iter().map(|c| c.asterisk.to_string()).collect(),
                         tables::codec_priority(&c),
@@ -150,8 +185,21 @@ pub(super) fn resolve_phones(
                 (None, Some(cfg)) => (cfg.codecs.clone(), cfg.codec_priority.clone()),
                 (None, None) => (Vec::new(), String::new()),
             };
+            let scope = site.map(|site| {
+                scopes.of(
+                    r,
+                    site,
+                    site_doc,
+                    model,
+                    &chain,
+                    profile.as_ref().map(|(n, p)| (n.as_str(), *p)),
+                    (f, &at(&[]), doc),
+                )
+            });
             // A phone with a problem is reported and left out (the inventory is refused anyway).
-            if let Some(mac) = mac.filter(|_| r.error_count() == errors_before) {
+            if let (Some(mac), Some(scope)) =
+                (mac.filter(|_| r.error_count() == errors_before), scope)
+            {
                 phones.push(Phone {
                     spec: PhoneSpec {
                         mac,
@@ -163,6 +211,7 @@ pub(super) fn resolve_phones(
                         settings,
                         ip,
                         codecs,
+                        scope,
                     },
                     origin: Origin {
                         file: f.to_string(),
@@ -280,11 +329,36 @@ fn resolve_lines(
             }
             None => Secret::Derived(format!("sip:{}", l.user.0)),
         };
+        if let Some(h) = &l.host {
+            r.text(f, &lp("host"), Field::Host, "line host", h);
+        }
+        if l.port == Some(0) {
+            r.error(
+                f,
+                &lp("port"),
+                "port 0",
+                "give the registrar's SIP port, e.g. 5060",
+            );
+        }
+        let transport = l
+            .transport
+            .as_ref()
+            .and_then(|t| parse_transport(r, f, &lp("transport"), t));
+        let backup_host = l.backup_host.as_ref().map(|h| {
+            (h != OFF).then(|| {
+                r.text(f, &lp("backup_host"), Field::Host, "line backup_host", h);
+                h.clone()
+            })
+        });
         lines.push(Line {
             user: l.user.0.clone(),
             auth_user,
             display_name,
             password,
+            host: l.host.clone(),
+            port: l.port,
+            transport,
+            backup_host,
         });
         password_origins.push(Origin {
             file: f.to_string(),
@@ -383,4 +457,113 @@ fn resolve_keys(
         }
     }
     keys
+}
+
+/// Scopes and group settings, each resolved once: phones that share a model, groups and profile
+/// and set no scope field of their own share one `Arc<Scope>`.
+#[derive(Default)]
+pub(super) struct Scopes {
+    shared: HashMap<(ModelId, Vec<String>, Option<String>), Arc<Scope>>,
+    profiles: HashMap<String, Patch>,
+    models: HashMap<ModelId, Patch>,
+    group_settings: HashMap<(String, ModelId), Settings>,
+}
+
+impl Scopes {
+    /// A group's raw settings for a model: its own, then its model entry's.
+    fn group_settings(&mut self, r: &mut Reporter, g: &Group, model: ModelId) -> Settings {
+        self.group_settings
+            .entry((g.file.clone(), model))
+            .or_insert_with(|| {
+                let own =
+                    resolve_settings(r, &g.file, &[key("settings")], &g.doc.settings, &[model]);
+                match g.model_doc(model) {
+                    Some((name, m)) => {
+                        let for_model = resolve_settings(
+                            r,
+                            &g.file,
+                            &[key("models"), key(name.clone()), key("settings")],
+                            &m.settings,
+                            &[model],
+                        );
+                        merge_settings(&own, &for_model)
+                    }
+                    None => own,
+                }
+            })
+            .clone()
+    }
+
+    /// The phone's scope: site → model → groups (outermost first) → profile → phone.
+    #[allow(clippy::too_many_arguments)]
+    fn of(
+        &mut self,
+        r: &mut Reporter,
+        site: &Site,
+        site_doc: &SiteDoc,
+        model: ModelId,
+        chain: &[&Group],
+        profile: Option<(&str, &ProfileDoc)>,
+        (f, at, doc): (&str, &[Seg], &PhoneDoc),
+    ) -> Arc<Scope> {
+        let own = resolve_patch(r, f, at, &doc.scope_doc());
+        let cache_key = (
+            model,
+            chain.iter().map(|g| g.file.clone()).collect::<Vec<_>>(),
+            profile.map(|(n, _)| n.to_string()),
+        );
+        let site_file = site.scope.admin_password.1.file.clone();
+        let shared = match self.shared.get(&cache_key) {
+            Some(s) => s.clone(),
+            None => {
+                let model_patch = self
+                    .models
+                    .entry(model)
+                    .or_insert_with(|| {
+                        let mut d = ScopeDoc::default();
+                        let name = site_doc
+                            .models
+                            .keys()
+                            .find(|n| ModelId::parse(n) == Some(model));
+                        if let Some(name) = name {
+                            d.admin_password = site_doc.models[name].admin_password.clone();
+                            resolve_patch(r, &site_file, &[key("models"), key(name.clone())], &d)
+                        } else {
+                            Patch::default()
+                        }
+                    })
+                    .clone();
+                let mut s = model_patch.apply(&site.scope);
+                for g in chain {
+                    s = g.patch.apply(&s);
+                    if let Some(p) = g.model_patches.get(&model) {
+                        s = p.apply(&s);
+                    }
+                }
+                if let Some((name, p)) = profile {
+                    let patch = self.profiles.entry(name.to_string()).or_insert_with(|| {
+                        resolve_patch(
+                            r,
+                            &site_file,
+                            &[key("profiles"), key(name.to_string())],
+                            &p.scope_doc(),
+                        )
+                    });
+                    s = patch.apply(&s);
+                }
+                let s = if s == *site.scope {
+                    site.scope.clone()
+                } else {
+                    Arc::new(s)
+                };
+                self.shared.insert(cache_key, s.clone());
+                s
+            }
+        };
+        if own.is_empty() {
+            shared
+        } else {
+            Arc::new(own.apply(&shared))
+        }
+    }
 }

@@ -4,7 +4,7 @@
 use super::*;
 
 /// The value that turns a setting off explicitly (`ntp: off`, `pbx.pickup: off`).
-const OFF: &str = "off";
+pub(super) const OFF: &str = "off";
 
 pub(super) fn resolve_site(
     r: &mut Reporter,
@@ -45,6 +45,44 @@ pub(super) fn resolve_site(
     let settings = resolve_settings(r, f, &[key("settings")], &doc.settings, &all_models);
     let dhcp = resolve_dhcp(r, f, &doc.dhcp);
     let asterisk = resolve_asterisk(r, f, &doc.asterisk, pbx.transport.name());
+    let scope = Arc::new(Scope {
+        timezone: doc.timezone.clone(),
+        ntp_zone,
+        language,
+        country: country.clone(),
+        ntp: ntp.clone(),
+        pbx: pbx.clone(),
+        admin_password: admin_password.clone(),
+        admin_user: doc
+            .admin_user
+            .as_ref()
+            .filter(|u| *u != OFF)
+            .filter(|u| r.text(f, &[key("admin_user")], Field::SipUser, "admin_user", u))
+            .cloned(),
+        user_password: user_password
+            .clone()
+            .expect("the user password is always decided"),
+        user_id: doc
+            .user_id
+            .as_ref()
+            .filter(|u| *u != OFF)
+            .filter(|u| r.text(f, &[key("user_id")], Field::SipUser, "user_id", u))
+            .cloned(),
+        vlan: doc
+            .vlan
+            .as_ref()
+            .and_then(|v| resolve_vlan(r, f, &[key("vlan")], v)),
+        dns: doc
+            .dns
+            .as_ref()
+            .map(|v| resolve_dns(r, f, &[key("dns")], v))
+            .unwrap_or_default(),
+        directory: doc
+            .directory
+            .as_ref()
+            .map(|v| resolve_directory(r, f, &[key("directory")], v))
+            .unwrap_or_default(),
+    });
     // Every problem was reported where it was found; the site exists only without errors.
     (!r.diags.iter().any(Diagnostic::is_error)).then(|| Site {
         dhcp,
@@ -63,71 +101,20 @@ pub(super) fn resolve_site(
         firmware,
         models,
         settings,
+        scope,
     })
 }
 
 /// The phones' time zone index, language and country.
 fn resolve_locale(r: &mut Reporter, f: &str, doc: &SiteDoc) -> (u8, Language, String) {
-    let zone = tables::ntp_zone_num(&doc.timezone);
-    if let Err(ZoneError::Unknown(suggestion)) = &zone {
-        let hint = match suggestion {
-            Some(z) => format!("did you mean {z}? (IANA names such as Europe/Paris)"),
-            None => "use an IANA name such as Europe/Paris".to_string(),
-        };
-        r.error(
-            f,
-            &[key("timezone")],
-            format!("unknown time zone `{}`", doc.timezone),
-            hint,
-        );
-    }
-    let ntp_zone = match (doc.ntp_zone, zone) {
-        (Some(n), _) => {
-            if n > tables::NTP_ZONE_MAX {
-                r.error(
-                    f,
-                    &[key("ntp_zone")],
-                    format!(
-                        "ntp_zone {n} is outside the phone's table (0 to {})",
-                        tables::NTP_ZONE_MAX
-                    ),
-                    "see the NtpZoneNum table in the README",
-                );
-            }
-            n
-        }
-        (None, Ok(n)) => n,
-        (None, Err(ZoneError::NoMatch)) => {
-            r.error(f, &[key("timezone")], format!("time zone `{}` has no match in the phone's zone table (NtpZoneNum)", doc.timezone), "add `ntp_zone: N` to site.yaml with the index of the phone's zone that fits (see the README's NtpZoneNum table)");
-            0
-        }
-        (None, Err(ZoneError::Unknown(_))) => 0,
-    };
-    let language = match tables::language(&doc.language) {
-        Some(l) => l,
-        None => {
-            let codes: Vec<&str> = tables::LANGUAGES.iter().map(|l| l.code).collect();
-            r.error(
-                f,
-                &[key("language")],
-                format!("unknown language `{}`", doc.language),
-                format!("the phones know {}", codes.join(", ")),
-            );
-            tables::LANGUAGES[0]
-        }
-    };
+    let ntp_zone = resolve_zone(r, f, &[], &doc.timezone, doc.ntp_zone);
+    let language =
+        resolve_language(r, f, &[key("language")], &doc.language).unwrap_or(tables::LANGUAGES[0]);
     let country = doc
         .country
         .clone()
         .unwrap_or_else(|| language.country.to_string());
-    if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
-        r.error(
-            f,
-            &[key("country")],
-            format!("country `{country}` is not a two-letter upper-case code"),
-            "write e.g. FR, US, DE",
-        );
-    }
+    check_country(r, f, &[key("country")], &country);
     (ntp_zone, language, country)
 }
 
@@ -174,6 +161,16 @@ fn resolve_pbx(r: &mut Reporter, f: &str, p: &PbxDoc) -> Pbx {
             .map(|s| s.strip_suffix('X').unwrap_or(s).to_string())
     };
     let (voicemail, pickup) = (code(&p.voicemail), code(&p.pickup));
+    let outbound_proxy = p.outbound_proxy.clone().filter(|h| h != OFF);
+    if let Some(h) = &outbound_proxy {
+        r.text(
+            f,
+            &[key("pbx"), key("outbound_proxy")],
+            Field::Host,
+            "pbx.outbound_proxy",
+            h,
+        );
+    }
     for (field, v) in [("voicemail", &voicemail), ("pickup", &pickup)] {
         if let Some(v) = v {
             r.text(
@@ -193,6 +190,7 @@ fn resolve_pbx(r: &mut Reporter, f: &str, p: &PbxDoc) -> Pbx {
         dtmf,
         voicemail,
         pickup,
+        outbound_proxy,
     }
 }
 

@@ -89,6 +89,16 @@ pub fn key_names(model: ModelId) -> &'static KeyNames {
     })
 }
 
+/// `[sys] PhonebookN_name` / `PhonebookN_url`, N from 1 to 8: the XML directories.
+pub fn phonebook_keys() -> &'static [(String, String)] {
+    static KEYS: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        (1..=crate::inventory::MAX_DIRECTORIES)
+            .map(|n| (format!("Phonebook{n}_name"), format!("Phonebook{n}_url")))
+            .collect()
+    })
+}
+
 /// Keys provsite writes from the inventory's own fields: a raw setting may not set them.
 pub fn managed_key(section: &str, key: &str) -> Option<&'static str> {
     let line_key = |k: &str| {
@@ -139,6 +149,17 @@ pub fn managed_key(section: &str, key: &str) -> Option<&'static str> {
             Some("set `codecs:` in site.yaml (or per model): it drives Asterisk's allow= too")
         }
         ("sys", "WebPWD") | ("sys", "TelnetPWD") => Some("set `admin_password:` in site.yaml"),
+        ("sys", "TelnetID") => Some("set `admin_user:` (site, group, profile or phone)"),
+        ("sys", "UserID") => Some("set `user_id:` (site, group, profile or phone)"),
+        ("net", "VLAN") | ("qos", "VLANid1") | ("qos", "VLANid2") | ("qos", "VLANTag1") => {
+            Some("set `vlan: {voice: N, pc: N, priority: N}` (or `vlan: off`)")
+        }
+        ("net", "DNSSrv1") | ("net", "DNSSrv2") => Some("set `dns: [address, address]`"),
+        ("sys", k)
+            if k.starts_with("Phonebook") && (k.ends_with("_name") || k.ends_with("_url")) =>
+        {
+            Some("set `directory: [{name: ..., url: ...}]`")
+        }
         ("sys", "UserPWD") => Some("set `user_password:` in site.yaml"),
         ("sip", k) if line_key(k) => Some("set lines under the phone's `lines:`"),
         _ => None,

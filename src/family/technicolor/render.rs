@@ -12,7 +12,7 @@ use super::format::{self, FileKind};
 use super::keys;
 use crate::family::{ModelId, PhoneInput, Shared, SharedFile, SharedInput};
 use crate::hashing::sha256_hex;
-use crate::inventory::{FnKey, PhoneSpec, Settings, Site};
+use crate::inventory::{FnKey, Pbx, PhoneSpec, Scope, Settings, Site};
 use crate::render::{
     content_name, ModelFiles, PhoneSecrets, Templates, COMMON_DIR, CONFIG_SN_SENTINEL,
 };
@@ -229,7 +229,7 @@ pub(super) fn render_shared(input: SharedInput<'_>) -> Result<Shared, String> {
     Ok(Shared {
         files,
         settings: common_values,
-        private: Arc::new(SiteValues::new(site)),
+        private: Arc::new(SiteValues::new(&site.scope)),
     })
 }
 
@@ -274,12 +274,12 @@ pub(super) fn entry_point(
     Ok(bytes)
 }
 
-/// Site-wide values as the files write them, formatted once per model rather than per phone.
+/// A scope's values as the files write them: formatted once per model for the phones that keep
+/// the site's scope, per phone for the others.
 #[derive(Debug, Clone)]
 struct SiteValues {
     port: String,
     transport: String,
-    backup: String,
     dtmf: String,
     language: String,
     zone: String,
@@ -287,16 +287,28 @@ struct SiteValues {
 }
 
 impl SiteValues {
-    fn new(site: &Site) -> SiteValues {
+    fn new(scope: &Scope) -> SiteValues {
         SiteValues {
-            pickup_code: site.pbx.pickup.as_ref().map(|c| format!("{c}X")),
-            port: site.pbx.port.to_string(),
-            transport: site.pbx.transport.flag().to_string(),
-            backup: site.pbx.backup_host.clone().unwrap_or_default(),
-            dtmf: site.pbx.dtmf.flag().to_string(),
-            language: site.language.language_type.to_string(),
-            zone: site.ntp_zone.to_string(),
+            pickup_code: scope.pbx.pickup.as_ref().map(|c| format!("{c}X")),
+            port: scope.pbx.port.to_string(),
+            transport: scope.pbx.transport.flag().to_string(),
+            dtmf: scope.pbx.dtmf.flag().to_string(),
+            language: scope.language.language_type.to_string(),
+            zone: scope.ntp_zone.to_string(),
         }
+    }
+}
+
+/// A value of the scope's formatted values, borrowed when they are the model's shared ones.
+fn formatted<'a>(
+    shared: Option<&'a SiteValues>,
+    own: &Option<SiteValues>,
+    pick: fn(&SiteValues) -> &String,
+) -> Cow<'a, str> {
+    match (shared, own) {
+        (Some(v), _) => Cow::Borrowed(pick(v).as_str()),
+        (None, Some(v)) => Cow::Owned(pick(v).clone()),
+        (None, None) => Cow::Borrowed(""),
     }
 }
 
@@ -309,13 +321,109 @@ fn phone_entries<'a>(
     secrets: &'a PhoneSecrets,
 ) -> Vec<Entry<'a>> {
     let names = keys::key_names(phone.model);
-    let v: &SiteValues = files
-        .private
-        .downcast_ref()
-        .expect("the model's files were rendered by this family");
-    let pbx = &site.pbx;
+    let scope: &'a Scope = &phone.scope;
+    let shared: Option<&'a SiteValues> = Arc::ptr_eq(&phone.scope, &site.scope).then(|| {
+        files
+            .private
+            .downcast_ref()
+            .expect("the model's files were rendered by this family")
+    });
+    let own = shared.is_none().then(|| SiteValues::new(scope));
+    let fmt = |pick: fn(&SiteValues) -> &String| formatted(shared, &own, pick);
+    let pbx = &scope.pbx;
     let mut e: Vec<Entry<'a>> = Vec::with_capacity(200);
-    for (n, keys) in names.lines.iter().enumerate() {
+    line_entries(&mut e, &names.lines, phone, secrets, pbx, &fmt);
+    match &pbx.voicemail {
+        Some(vm) => {
+            e.push(entry("sip", "VoiceMailTelNum", vm.as_str()));
+            e.push(entry("sip", "subscribe_event", "1"));
+        }
+        None => {
+            e.push(entry("sip", "VoiceMailTelNum", ""));
+            e.push(entry("sip", "subscribe_event", "0"));
+        }
+    }
+    // Pickup by service code: the code then `X`, the place the phone puts the number of the
+    // call to pick up (a BLF key picks up the monitored phone's ringing call). Without one, the
+    // factory's values: local pickup, no code.
+    match &pbx.pickup {
+        Some(_) => {
+            e.push(entry("sip", "CallPkupFlg", "sc"));
+            e.push(entry(
+                "sip",
+                "CallPkupSC",
+                fmt(|v| v.pickup_code.as_ref().expect("a pickup code")),
+            ));
+        }
+        None => {
+            e.push(entry("sip", "CallPkupFlg", "local"));
+            e.push(entry("sip", "CallPkupSC", ""));
+        }
+    }
+    for (k, name) in (1..).zip(&names.function_keys) {
+        let value: Cow<str> = match phone.keys.get(&k) {
+            Some(FnKey::Blf(t)) => keys::function_key_value(true, t).into(),
+            Some(FnKey::SpeedDial(t)) => keys::function_key_value(false, t).into(),
+            None => keys::function_key_value(false, "").into(),
+        };
+        e.push(entry("sys", name, value));
+    }
+    e.push(entry("sys", "dtmf_mode_flag", fmt(|v| &v.dtmf)));
+    e.push(entry("sys", "CountryCode", scope.country.as_str()));
+    e.push(entry("ipp", "LanguageType", fmt(|v| &v.language)));
+    e.push(entry("ntp", "NtpZoneNum", fmt(|v| &v.zone)));
+    network_entries(&mut e, scope);
+    // NTP off is written as off (the factory's NTPFlag=0, NtpIP empty): a phone keeps a server
+    // its file stops naming.
+    match &scope.ntp {
+        Some(ntp) => {
+            e.push(entry("ntp", "NTPFlag", "1"));
+            e.push(entry("ntp", "NtpIP", ntp.as_str()));
+        }
+        None => {
+            e.push(entry("ntp", "NTPFlag", "0"));
+            e.push(entry("ntp", "NtpIP", ""));
+        }
+    }
+    e.push(entry("sys", "WebPWD", secrets.admin.as_str()));
+    e.push(entry("sys", "TelnetPWD", secrets.admin.as_str()));
+    if let Some(u) = &secrets.user {
+        e.push(entry("sys", "UserPWD", u.as_str()));
+    }
+    // Login names only when set: the reference gives no factory value to go back to (a name
+    // dropped from the inventory is reported as kept by the phones).
+    if let Some(id) = &scope.admin_user {
+        e.push(entry("sys", "TelnetID", id.as_str()));
+    }
+    if let Some(id) = &scope.user_id {
+        e.push(entry("sys", "UserID", id.as_str()));
+    }
+    // The codec order, always stated: a phone with codecs of its own, once they are removed,
+    // takes its model's again.
+    e.push(entry("sys", "CodecPriority", phone.codecs.1.as_str()));
+    // Keys other phones of the model override: this phone states the common value, so a key
+    // dropped from its own settings takes the common value again.
+    for (s, k) in &files.override_keys {
+        if let Some(value) = files.settings.get(s, k) {
+            e.push(entry(s, k, value));
+        }
+    }
+    e.extend(settings_entries(&phone.settings));
+    e.push(entry("sys", "config_sn", CONFIG_SN_SENTINEL));
+    in_vendor_order(phone.model, e)
+}
+
+/// The line slots: each used slot's identity and servers (its own or the PBX's), each unused slot
+/// written empty.
+fn line_entries<'a>(
+    e: &mut Vec<Entry<'a>>,
+    slots: &'a [keys::LineKeys],
+    phone: &'a PhoneSpec,
+    secrets: &'a PhoneSecrets,
+    pbx: &'a Pbx,
+    fmt: &dyn Fn(fn(&SiteValues) -> &String) -> Cow<'a, str>,
+) {
+    for (n, keys) in slots.iter().enumerate() {
         match phone.lines.get(n) {
             Some(line) => {
                 e.push(entry("sip", &keys.use_flag, "1"));
@@ -329,11 +437,37 @@ fn phone_entries<'a>(
                 e.push(entry("sip", &keys.display_name, line.display_name.as_str()));
                 e.push(entry("sip", &keys.display_num_flag, "1"));
                 e.push(entry("sip", &keys.display_num, line.user.as_str()));
-                for (server_keys, host) in keys.servers.iter().zip([&pbx.host, &v.backup]) {
-                    let values = [host.as_str(), host, &v.port, &v.port, &v.transport];
-                    for (k, value) in server_keys.iter().zip(values) {
-                        e.push(entry("sip", k, value));
-                    }
+                let host: &str = line.host.as_deref().unwrap_or(&pbx.host);
+                let backup: &str = match &line.backup_host {
+                    Some(b) => b.as_deref().unwrap_or(""),
+                    None => pbx.backup_host.as_deref().unwrap_or(""),
+                };
+                let port: Cow<'a, str> = match line.port {
+                    Some(p) => p.to_string().into(),
+                    None => fmt(|v| &v.port),
+                };
+                let transport: Cow<'a, str> = match line.transport {
+                    Some(t) => t.flag().to_string().into(),
+                    None => fmt(|v| &v.transport),
+                };
+                // The main proxy is the outbound proxy when there is one (a line with a
+                // registrar of its own uses that registrar for both).
+                let proxy = match (&line.host, &pbx.outbound_proxy) {
+                    (None, Some(p)) => p.as_str(),
+                    _ => host,
+                };
+                let [main, bk] = &keys.servers;
+                // [RegisterServer, ProxyServer, sip_reg_srv_port, sip_pxy_srv_port, TransportFlg]
+                for (k, value) in main.iter().zip([host, proxy]) {
+                    e.push(entry("sip", k, value));
+                }
+                for (k, value) in bk.iter().zip([backup, backup]) {
+                    e.push(entry("sip", k, value));
+                }
+                for servers in [main, bk] {
+                    e.push(entry("sip", &servers[2], port.clone()));
+                    e.push(entry("sip", &servers[3], port.clone()));
+                    e.push(entry("sip", &servers[4], transport.clone()));
                 }
             }
             None => {
@@ -353,71 +487,39 @@ fn phone_entries<'a>(
             }
         }
     }
-    match &pbx.voicemail {
-        Some(vm) => {
-            e.push(entry("sip", "VoiceMailTelNum", vm.as_str()));
-            e.push(entry("sip", "subscribe_event", "1"));
+}
+
+/// VLAN, DNS servers and XML directories, each written off when unset: `VLAN=0`,
+/// `DNSSrvN=0.0.0.0` (as Wazo writes them) and empty directory slots.
+fn network_entries<'a>(e: &mut Vec<Entry<'a>>, scope: &'a Scope) {
+    match &scope.vlan {
+        Some(v) => {
+            e.push(entry("net", "VLAN", "1"));
+            e.push(entry("qos", "VLANid1", v.voice.to_string()));
+            if let Some(pc) = v.pc {
+                e.push(entry("qos", "VLANid2", pc.to_string()));
+            }
+            if let Some(p) = v.priority {
+                e.push(entry("qos", "VLANTag1", p.to_string()));
+            }
         }
-        None => {
-            e.push(entry("sip", "VoiceMailTelNum", ""));
-            e.push(entry("sip", "subscribe_event", "0"));
-        }
+        None => e.push(entry("net", "VLAN", "0")),
     }
-    // Pickup by service code: the code then `X`, the place the phone puts the number of the
-    // call to pick up (a BLF key picks up the monitored phone's ringing call). Without one, the
-    // factory's values: local pickup, no code.
-    match &v.pickup_code {
-        Some(code) => {
-            e.push(entry("sip", "CallPkupFlg", "sc"));
-            e.push(entry("sip", "CallPkupSC", code.as_str()));
-        }
-        None => {
-            e.push(entry("sip", "CallPkupFlg", "local"));
-            e.push(entry("sip", "CallPkupSC", ""));
-        }
-    }
-    for (k, name) in (1..).zip(&names.function_keys) {
-        let value: Cow<str> = match phone.keys.get(&k) {
-            Some(FnKey::Blf(t)) => keys::function_key_value(true, t).into(),
-            Some(FnKey::SpeedDial(t)) => keys::function_key_value(false, t).into(),
-            None => keys::function_key_value(false, "").into(),
+    for (k, dns) in ["DNSSrv1", "DNSSrv2"].into_iter().enumerate() {
+        let value: Cow<'a, str> = match scope.dns.get(k) {
+            Some(a) => a.to_string().into(),
+            None => "0.0.0.0".into(),
         };
-        e.push(entry("sys", name, value));
+        e.push(entry("net", dns, value));
     }
-    e.push(entry("sys", "dtmf_mode_flag", v.dtmf.as_str()));
-    e.push(entry("sys", "CountryCode", site.country.as_str()));
-    e.push(entry("ipp", "LanguageType", v.language.as_str()));
-    e.push(entry("ntp", "NtpZoneNum", v.zone.as_str()));
-    // NTP off is written as off (the factory's NTPFlag=0, NtpIP empty): a phone keeps a server
-    // its file stops naming.
-    match &site.ntp {
-        Some(ntp) => {
-            e.push(entry("ntp", "NTPFlag", "1"));
-            e.push(entry("ntp", "NtpIP", ntp.as_str()));
-        }
-        None => {
-            e.push(entry("ntp", "NTPFlag", "0"));
-            e.push(entry("ntp", "NtpIP", ""));
-        }
+    for (i, (name_key, url_key)) in keys::phonebook_keys().iter().enumerate() {
+        let (name, url) = match scope.directory.get(i) {
+            Some(d) => (d.name.as_str(), d.url.as_str()),
+            None => ("", ""),
+        };
+        e.push(entry("sys", name_key, name));
+        e.push(entry("sys", url_key, url));
     }
-    e.push(entry("sys", "WebPWD", secrets.admin.as_str()));
-    e.push(entry("sys", "TelnetPWD", secrets.admin.as_str()));
-    if let Some(u) = &secrets.user {
-        e.push(entry("sys", "UserPWD", u.as_str()));
-    }
-    // The codec order, always stated: a phone with codecs of its own, once they are removed,
-    // takes its model's again.
-    e.push(entry("sys", "CodecPriority", phone.codecs.1.as_str()));
-    // Keys other phones of the model override: this phone states the common value, so a key
-    // dropped from its own settings takes the common value again.
-    for (s, k) in &files.override_keys {
-        if let Some(value) = files.settings.get(s, k) {
-            e.push(entry(s, k, value));
-        }
-    }
-    e.extend(settings_entries(&phone.settings));
-    e.push(entry("sys", "config_sn", CONFIG_SN_SENTINEL));
-    in_vendor_order(phone.model, e)
 }
 
 /// Renders a phone's file, config_sn as [`CONFIG_SN_SENTINEL`].
