@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use crate::config_sn;
 use crate::error::{sort_diagnostics, Area, Diagnostic, Error, Result};
-use crate::family::ModelId;
 use crate::firmware_store::{self, FirmwareFiles};
 use crate::history::{self, Numbering, Stamp};
 use crate::inventory::{self, Inventory, PhoneDoc, Secret, SourceText};
@@ -379,7 +378,8 @@ pub(crate) fn phone_secrets(phone: &inventory::Phone, site: &SiteSecret) -> Opti
 
 /// Rendered files of a whole inventory.
 pub struct Rendered {
-    pub models: BTreeMap<ModelId, ModelFiles>,
+    /// Per model and firmware set.
+    pub models: BTreeMap<inventory::Variant, ModelFiles>,
     /// In the inventory's phone order (by MAC).
     pub phones: Vec<PhoneFile>,
 }
@@ -393,8 +393,9 @@ pub fn render_all(
     progress: &dyn Progress,
 ) -> std::result::Result<Rendered, String> {
     let mut models = BTreeMap::new();
-    for m in inv.models_in_use() {
-        models.insert(m, render::render_model(templates, inv, m, firmware)?);
+    for v in inv.variants_in_use() {
+        let files = render::render_model(templates, inv, &v, firmware)?;
+        models.insert(v, files);
     }
     for p in &inv.phones {
         let admin = secrets::resolve(&p.scope.admin_password.0, site_secret)
@@ -418,7 +419,7 @@ pub fn render_all(
                 out.push(render::render_phone(
                     templates,
                     &inv.site,
-                    &models[&p.model],
+                    &models[&p.variant()],
                     p,
                     &s,
                     true,
@@ -697,7 +698,7 @@ fn write_model_files(
     let base = &loaded.inv.site.base_url;
     let mut files_written = 0;
     let mut entry_points = Vec::new();
-    for (m, files) in &rendered.models {
+    for files in rendered.models.values() {
         let entry = files
             .entry_point_bytes(&loaded.templates, base, release)
             .map_err(|e| Error::of(Area::Render, e))?;
@@ -733,7 +734,7 @@ fn write_model_files(
         }
         list.sort();
         manifest.models.insert(
-            m.name().to_string(),
+            render::manifest_key(files),
             ModelEntry {
                 entry_point: files.entry_point.clone(),
                 files: list,
@@ -792,8 +793,15 @@ fn write_phone_files(
             } else {
                 output::write_new_file(&target, &body, mtime)?;
             }
+            let rollout = inv
+                .site
+                .models
+                .get(&p.model)
+                .filter(|cfg| cfg.firmware != p.firmware)
+                .map(|_| format!("{}@{}", p.model.name(), p.firmware));
             let entry = PhoneEntry {
                 model: p.model.name().to_string(),
+                variant: rollout,
                 name: p.name.clone(),
                 config_sn: sn,
                 changed_at: time,

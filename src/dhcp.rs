@@ -126,13 +126,22 @@ impl Network {
     }
 }
 
-/// One model's class: what recognises it and what it is sent.
+/// One model's class (or a rollout's): what recognises it and what it is sent.
 struct Class {
     name: String,
+    /// The model's classes; empty for a rollout, which goes by MAC alone.
     user_class: String,
     vendor_class: String,
     payload: String,
     macs: Vec<String>,
+    /// Phones of the model that a rollout class serves instead.
+    except: Vec<String>,
+}
+
+impl Class {
+    fn by_mac_only(&self) -> bool {
+        self.user_class.is_empty()
+    }
 }
 
 /// A phone with a fixed address.
@@ -151,29 +160,63 @@ fn classes(inv: &Inventory) -> Vec<Class> {
     models.extend(site.models.keys().copied());
     models.sort();
     models.dedup();
-    models
-        .into_iter()
-        .filter_map(|m| {
-            let cfg = site.models.get(&m)?;
-            let url = format!("{}{}", site.base_url, cfg.entry_point);
-            let matched = m.family().dhcp_match(m);
-            Some(Class {
-                name: format!("provsite-{}", m.name()),
-                user_class: matched.user_class,
-                vendor_class: matched.vendor_class,
+    let mut out = Vec::new();
+    for m in models {
+        let Some(cfg) = site.models.get(&m) else {
+            continue;
+        };
+        // Phones on another firmware set than their model's: a class of their own, by MAC, sends
+        // them that set's entry point; the model's class leaves them out.
+        let mut rollouts: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for p in inv
+            .phones
+            .iter()
+            .filter(|p| p.model == m && p.firmware != cfg.firmware)
+        {
+            rollouts
+                .entry(&p.firmware)
+                .or_default()
+                .push(p.mac.to_string());
+        }
+        let url = format!("{}{}", site.base_url, cfg.entry_point);
+        let matched = m.family().dhcp_match(m);
+        out.push(Class {
+            name: format!("provsite-{}", m.name()),
+            user_class: matched.user_class,
+            vendor_class: matched.vendor_class,
+            payload: site.dhcp.option43.replace("{url}", &url),
+            macs: if site.dhcp.by_mac {
+                inv.phones
+                    .iter()
+                    .filter(|p| p.model == m && p.firmware == cfg.firmware)
+                    .map(|p| p.mac.to_string())
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            except: rollouts.values().flatten().cloned().collect(),
+        });
+        for (set, macs) in rollouts {
+            let variant = crate::inventory::Variant {
+                model: m,
+                firmware: set.to_string(),
+            };
+            let url = format!(
+                "{}{}",
+                site.base_url,
+                crate::render::entry_point_name(cfg, &variant)
+            );
+            out.push(Class {
+                name: format!("provsite-{}-{set}", m.name()),
+                user_class: String::new(),
+                vendor_class: String::new(),
                 payload: site.dhcp.option43.replace("{url}", &url),
-                macs: if site.dhcp.by_mac {
-                    inv.phones
-                        .iter()
-                        .filter(|p| p.model == m)
-                        .map(|p| p.mac.to_string())
-                        .collect()
-                } else {
-                    Vec::new()
-                },
-            })
-        })
-        .collect()
+                macs,
+                except: Vec::new(),
+            });
+        }
+    }
+    out
 }
 
 fn fixed(inv: &Inventory, net: Option<&Network>) -> Result<Vec<Fixed>, Error> {
@@ -254,21 +297,31 @@ fn isc(classes: &[Class], fixed: &[Fixed], net: Option<&Network>, origin: &str) 
         t.push_str("\nauthoritative;\ndefault-lease-time 3600;\nmax-lease-time 86400;\n");
     }
     for c in classes {
-        let _ = write!(
-            t,
-            "\nclass \"{}\" {{\n  match if option user-class = \"{}\"\n    or substring(option vendor-class-identifier, 2, {}) = \"{}\"",
-            c.name,
-            c.user_class,
-            c.vendor_class.len(),
-            c.vendor_class
-        );
+        let mut tests: Vec<String> = Vec::new();
+        if !c.by_mac_only() {
+            tests.push(format!("option user-class = \"{}\"", c.user_class));
+            tests.push(format!(
+                "substring(option vendor-class-identifier, 2, {}) = \"{}\"",
+                c.vendor_class.len(),
+                c.vendor_class
+            ));
+        }
         for m in &c.macs {
-            let _ = write!(t, "\n    or hardware = 1:{}", colon_mac(m));
+            tests.push(format!("hardware = 1:{}", colon_mac(m)));
+        }
+        let mut test = tests.join("\n    or ");
+        if !c.except.is_empty() {
+            let except: Vec<String> = c
+                .except
+                .iter()
+                .map(|m| format!("hardware = 1:{}", colon_mac(m)))
+                .collect();
+            test = format!("({test})\n    and not ({})", except.join("\n      or "));
         }
         let _ = writeln!(
             t,
-            ";\n  option vendor-encapsulated-options \"{}\";\n}}",
-            c.payload
+            "\nclass \"{}\" {{\n  match if {test};\n  option vendor-encapsulated-options \"{}\";\n}}",
+            c.name, c.payload
         );
     }
     if let Some(n) = net {
@@ -315,14 +368,26 @@ fn kea(classes: &[Class], fixed: &[Fixed], net: Option<&Network>, origin: &str) 
     let class_json: Vec<String> = classes
         .iter()
         .map(|c| {
-            let mut test = format!(
-                "option[77].hex == '{}' or substring(option[60].hex, 2, {}) == '{}'",
-                c.user_class,
-                c.vendor_class.len(),
-                c.vendor_class
-            );
+            let mut tests: Vec<String> = Vec::new();
+            if !c.by_mac_only() {
+                tests.push(format!(
+                    "option[77].hex == '{}' or substring(option[60].hex, 2, {}) == '{}'",
+                    c.user_class,
+                    c.vendor_class.len(),
+                    c.vendor_class
+                ));
+            }
             for m in &c.macs {
-                let _ = write!(test, " or pkt4.mac == 0x{}", m.to_ascii_lowercase());
+                tests.push(format!("pkt4.mac == 0x{}", m.to_ascii_lowercase()));
+            }
+            let mut test = tests.join(" or ");
+            if !c.except.is_empty() {
+                let except: Vec<String> = c
+                    .except
+                    .iter()
+                    .map(|m| format!("pkt4.mac == 0x{}", m.to_ascii_lowercase()))
+                    .collect();
+                test = format!("({test}) and not ({})", except.join(" or "));
             }
             format!(
                 "    {{\n      \"name\": {},\n      \"test\": {},\n      \"option-def\": [ {{ \"name\": \"vendor-encapsulated-options\", \"code\": 43, \"type\": \"string\" }} ],\n      \"option-data\": [ {{ \"name\": \"vendor-encapsulated-options\", \"code\": 43, \"data\": {}, \"always-send\": true }} ]\n    }}",
@@ -398,14 +463,24 @@ fn dnsmasq(classes: &[Class], fixed: &[Fixed], net: Option<&Network>, origin: &s
         let _ = writeln!(t, "dhcp-range={},{},{},1h", n.first, n.last, n.mask());
     }
     for c in classes {
-        let _ = writeln!(
-            t,
-            "\ndhcp-userclass=set:{name},{}\ndhcp-vendorclass=set:{name},{}\ndhcp-option=tag:{name},43,\"{}\"",
-            c.user_class,
-            c.vendor_class,
-            c.payload,
-            name = c.name
-        );
+        // A rollout's phones carry its tag (dhcp-host below); the model's option leaves them out.
+        let not_rollouts: String = classes
+            .iter()
+            .filter(|r| r.by_mac_only() && r.macs.iter().any(|m| c.except.contains(m)))
+            .map(|r| format!("tag:!{},", r.name))
+            .collect();
+        if c.by_mac_only() {
+            let _ = writeln!(t, "\ndhcp-option=tag:{},43,\"{}\"", c.name, c.payload);
+        } else {
+            let _ = writeln!(
+                t,
+                "\ndhcp-userclass=set:{name},{}\ndhcp-vendorclass=set:{name},{}\ndhcp-option=tag:{name},{not_rollouts}43,\"{}\"",
+                c.user_class,
+                c.vendor_class,
+                c.payload,
+                name = c.name
+            );
+        }
     }
     // One dhcp-host line per MAC: the class tag (by_mac) and the fixed address together.
     let mut hosts: std::collections::BTreeMap<String, (Option<String>, Option<Ipv4Addr>)> =

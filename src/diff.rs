@@ -38,6 +38,10 @@ pub struct PhoneDiff {
     /// Its shared files (common file, telcfg) changed even if its own file did not.
     pub shared_changed: bool,
     pub upgrades_firmware: bool,
+    /// Its firmware set, and the one it leaves when that changed (a rollout reaching it).
+    pub firmware: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firmware_before: Option<String>,
 }
 
 /// A phone added or removed.
@@ -98,13 +102,13 @@ impl Kept {
 fn kept_keys(a: &Side, b: &Side) -> Vec<Kept> {
     let mut kept: BTreeMap<(String, String), (String, Vec<String>)> = BTreeMap::new();
     let mut families = BTreeMap::new();
-    for (mac, (model, _, _, kv)) in &b.phones {
-        let Some((old_model, _, _, old_kv)) = a.phones.get(mac) else {
+    for (mac, (model, _, _, kv, fw)) in &b.phones {
+        let Some((_, _, _, old_kv, old_fw)) = a.phones.get(mac) else {
             continue;
         };
         let empty = BTreeMap::new();
-        let common_now = b.common.get(model.name()).unwrap_or(&empty);
-        let common_before = a.common.get(old_model.name()).unwrap_or(&empty);
+        let common_now = b.common.get(&fw.key).unwrap_or(&empty);
+        let common_before = a.common.get(&old_fw.key).unwrap_or(&empty);
         for (k, v) in old_kv.iter().chain(common_before.iter()) {
             if !kv.contains_key(k) && !common_now.contains_key(k) {
                 families.entry(k.clone()).or_insert(model.family());
@@ -172,7 +176,15 @@ type PhoneSide = (
     Option<String>,
     String,
     BTreeMap<(String, String), String>,
+    Firmware,
 );
+
+/// A phone's firmware set and the manifest's name of its model on it (`ST2030`, `ST2030@pilot`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Firmware {
+    set: String,
+    key: String,
+}
 
 struct Side {
     label: String,
@@ -212,6 +224,7 @@ fn side(opts: &Options, rev: &str) -> Result<Side, Error> {
     let read = |model: ModelId, bytes: &[u8]| model.family().read_file(bytes).unwrap_or_default();
     let mut phones = BTreeMap::new();
     for (p, f) in inv.phones.iter().zip(&rendered.phones) {
+        let key = crate::render::manifest_key(&rendered.models[&p.variant()]);
         phones.insert(
             p.mac.to_string(),
             (
@@ -219,21 +232,26 @@ fn side(opts: &Options, rev: &str) -> Result<Side, Error> {
                 p.name.clone(),
                 f.digest.clone(),
                 kv(&read(p.model, &f.body)),
+                Firmware {
+                    set: p.firmware.clone(),
+                    key,
+                },
             ),
         );
     }
     let mut firmware = BTreeMap::new();
     let mut common = BTreeMap::new();
     let mut shared = BTreeMap::new();
-    for (m, files) in &rendered.models {
+    for files in rendered.models.values() {
+        let key = crate::render::manifest_key(files);
         for f in &files.firmware {
             firmware.insert(
-                (m.name().to_string(), f.role.to_string()),
+                (key.clone(), f.role.to_string()),
                 format!("{} ({})", f.name, &f.sha256[..12]),
             );
         }
-        common.insert(m.name().to_string(), kv(&files.settings));
-        shared.insert(m.name().to_string(), files.shared_digest.clone());
+        common.insert(key.clone(), kv(&files.settings));
+        shared.insert(key, files.shared_digest.clone());
     }
     Ok(Side {
         label: format!("{rev} ({})", crate::source::short(loaded.head.id)),
@@ -446,7 +464,7 @@ fn compare(a: Side, b: Side) -> Diff {
             d.common.insert(m.clone(), c);
         }
     }
-    for (mac, (model, name, _, _)) in &a.phones {
+    for (mac, (model, name, _, _, _)) in &a.phones {
         if !b.phones.contains_key(mac) {
             d.removed.push(PhoneRef {
                 mac: mac.clone(),
@@ -455,7 +473,7 @@ fn compare(a: Side, b: Side) -> Diff {
             });
         }
     }
-    for (mac, (model, name, digest, kv)) in &b.phones {
+    for (mac, (model, name, digest, kv, fw)) in &b.phones {
         match a.phones.get(mac) {
             None => {
                 d.added.push(PhoneRef {
@@ -466,19 +484,20 @@ fn compare(a: Side, b: Side) -> Diff {
                 d.reload.push(mac.clone());
                 d.upgrade.push(mac.clone());
             }
-            Some((old_model, _, old_digest, old_kv)) => {
+            Some((old_model, _, old_digest, old_kv, old_fw)) => {
                 if old_digest == digest {
                     continue;
                 }
-                let m = model.name().to_string();
-                let upgrades = fw_models.contains(&m) || old_model != model;
+                let upgrades = fw_models.contains(&fw.key) || old_model != model || old_fw != fw;
                 d.changed.push(PhoneDiff {
                     mac: mac.clone(),
-                    model: m.clone(),
+                    model: model.name().to_string(),
                     name: name.clone(),
                     changes: changes(model.family(), old_kv, kv),
-                    shared_changed: a.shared.get(old_model.name()) != b.shared.get(&m),
+                    shared_changed: a.shared.get(&old_fw.key) != b.shared.get(&fw.key),
                     upgrades_firmware: upgrades,
+                    firmware: fw.set.clone(),
+                    firmware_before: (old_fw.set != fw.set).then(|| old_fw.set.clone()),
                 });
                 d.reload.push(mac.clone());
                 if upgrades {
@@ -597,8 +616,17 @@ pub fn render(d: &Diff, markdown: bool) -> String {
             if p.shared_changed {
                 why.push("its model's shared files changed".to_string());
             }
-            if p.upgrades_firmware {
-                why.push("upgrades firmware".to_string());
+            match (&p.firmware_before, p.upgrades_firmware) {
+                (Some(before), _) => why.push(format!(
+                    "moves from firmware set {} to {}",
+                    esc(before, markdown),
+                    esc(&p.firmware, markdown)
+                )),
+                (None, true) => why.push(format!(
+                    "upgrades firmware (set {})",
+                    esc(&p.firmware, markdown)
+                )),
+                (None, false) => {}
             }
             let _ = writeln!(
                 t,

@@ -52,6 +52,10 @@ pub struct FirmwareEntry {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PhoneEntry {
     pub model: String,
+    /// The key of `models` its entry point is under when it runs another firmware set than its
+    /// model's (a staged rollout): `ST2030@<set>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub config_sn: String,

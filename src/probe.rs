@@ -503,7 +503,13 @@ pub struct Row {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "result", rename_all = "lowercase")]
 pub enum Outcome {
-    Ok { config_sn: String, lines: usize },
+    Ok {
+        config_sn: String,
+        lines: usize,
+        /// The application firmware the entry point sends: its version when its name carries
+        /// one, else its file name.
+        firmware: String,
+    },
     Failed(Failure),
 }
 
@@ -546,7 +552,7 @@ pub fn probe_all(client: &Client, base_url: &str, jobs: usize) -> Result<Vec<Row
                 let model = ModelId::parse(&p.model);
                 let entry = manifest
                     .models
-                    .get(&p.model)
+                    .get(p.variant.as_deref().unwrap_or(&p.model))
                     .map(|m| format!("{base}{}", m.entry_point))
                     .unwrap_or_default();
                 let outcome = match probe(
@@ -559,6 +565,16 @@ pub fn probe_all(client: &Client, base_url: &str, jobs: usize) -> Result<Vec<Row
                     },
                 ) {
                     Ok(r) => Outcome::Ok {
+                        firmware: r
+                            .files
+                            .iter()
+                            .find(|f| f.role.starts_with("firmware"))
+                            .map(|f| {
+                                f.version.clone().unwrap_or_else(|| {
+                                    f.url.rsplit('/').next().unwrap_or("").to_string()
+                                })
+                            })
+                            .unwrap_or_default(),
                         config_sn: r.config_sn,
                         lines: r.lines.len(),
                     },
@@ -647,24 +663,34 @@ pub fn render_report(r: &Report) -> String {
 /// `provsite probe --all`'s table.
 pub fn render_rows(rows: &[Row]) -> String {
     let mut out = format!(
-        "{:<12}  {:<6}  {:<20}  {:<12}  {}\n",
-        "MAC", "MODEL", "NAME", "CONFIG_SN", "RESULT"
+        "{:<12}  {:<6}  {:<20}  {:<12}  {:<10}  {}\n",
+        "MAC", "MODEL", "NAME", "CONFIG_SN", "FIRMWARE", "RESULT"
     );
     for r in rows {
         let name = r.name.clone().unwrap_or_default();
-        let (sn, result) = match &r.outcome {
-            Outcome::Ok { config_sn, lines } => (config_sn.clone(), format!("ok, {lines} line(s)")),
+        let (sn, fw, result) = match &r.outcome {
+            Outcome::Ok {
+                config_sn,
+                lines,
+                firmware,
+            } => (
+                config_sn.clone(),
+                firmware.clone(),
+                format!("ok, {lines} line(s)"),
+            ),
             Outcome::Failed(f) => (
+                "-".to_string(),
                 "-".to_string(),
                 format!("FAILED at {}: {} ({})", f.step, f.reason, f.url),
             ),
         };
         out.push_str(&format!(
-            "{:<12}  {:<6}  {:<20}  {:<12}  {result}\n",
+            "{:<12}  {:<6}  {:<20}  {:<12}  {:<10}  {result}\n",
             r.mac,
             r.model,
             truncate(&name, 20),
-            sn
+            sn,
+            truncate(&fw, 10)
         ));
     }
     let failed = rows

@@ -13,7 +13,7 @@ use crate::error::Diagnostic;
 use crate::family::{ConfigFile, ModelId, PhoneInput, SharedFile, SharedInput};
 use crate::firmware_store::FirmwareFiles;
 use crate::hashing::sha256_hex;
-use crate::inventory::{Inventory, Phone, PhoneSpec, Site};
+use crate::inventory::{Inventory, ModelCfg, Phone, PhoneSpec, Site, Variant};
 
 /// Stands for the config_sn while a phone file is rendered: the file is compared with its history
 /// without it, then the number is put in. Twelve characters, like the number.
@@ -130,6 +130,9 @@ impl FirmwareRef {
 #[derive(Clone)]
 pub struct ModelFiles {
     pub model: ModelId,
+    /// The firmware set, and whether it is the model's own (else a rollout's).
+    pub firmware_set: String,
+    pub default_set: bool,
     pub entry_point: String,
     pub firmware: Vec<FirmwareRef>,
     /// Files in `common/`, named after their content.
@@ -163,20 +166,45 @@ pub fn content_name(stem: &str, ext: &str, digest: &str) -> String {
     format!("{stem}_{}{ext}", &digest[..12])
 }
 
-/// Renders a model's shared files.
+/// Renders the shared files of a model on a firmware set.
 pub fn render_model(
     templates: &Templates,
     inv: &Inventory,
-    model: ModelId,
+    variant: &Variant,
     fw: &FirmwareFiles,
 ) -> Result<ModelFiles, String> {
     render_model_with(
         templates,
         &inv.site,
-        model,
+        variant,
         fw,
-        override_keys(inv.phones.iter().filter(|p| p.model == model)),
+        override_keys(inv.phones.iter().filter(|p| p.variant() == *variant)),
     )
+}
+
+/// The entry point of a model on a firmware set: the model's own for its set, else
+/// `<name>-<set><ending>` beside it (`ST2030S-st2030-pilot.inf`), which DHCP hands to the phones
+/// of that rollout by MAC.
+pub fn entry_point_name(cfg: &ModelCfg, variant: &Variant) -> String {
+    if variant.firmware == cfg.firmware {
+        return cfg.entry_point.clone();
+    }
+    let suffix = variant.model.family().entry_point_suffix();
+    let stem = cfg
+        .entry_point
+        .strip_suffix(suffix)
+        .unwrap_or(&cfg.entry_point);
+    format!("{stem}-{}{suffix}", variant.firmware)
+}
+
+/// How the manifest names a model on a firmware set: the model's name for its own set,
+/// `<model>@<set>` for another.
+pub fn manifest_key(files: &ModelFiles) -> String {
+    if files.default_set {
+        files.model.name().to_string()
+    } else {
+        format!("{}@{}", files.model.name(), files.firmware_set)
+    }
 }
 
 /// Keys some of these phones set through raw settings. The common file's name follows them too,
@@ -194,22 +222,23 @@ pub fn override_keys<'a>(phones: impl Iterator<Item = &'a Phone>) -> BTreeSet<(S
     keys
 }
 
-/// Renders a model's shared files, given the keys its phones override.
+/// Renders a model's shared files on a firmware set, given the keys its phones override.
 pub fn render_model_with(
     templates: &Templates,
     site: &Site,
-    model: ModelId,
+    variant: &Variant,
     fw: &FirmwareFiles,
     override_keys: BTreeSet<(String, String)>,
 ) -> Result<ModelFiles, String> {
+    let model = variant.model;
     let cfg = site
         .models
         .get(&model)
         .ok_or_else(|| format!("model {model} is not configured"))?;
     let set = site
         .firmware
-        .get(&cfg.firmware)
-        .ok_or_else(|| format!("unknown firmware set {}", cfg.firmware))?;
+        .get(&variant.firmware)
+        .ok_or_else(|| format!("unknown firmware set {}", variant.firmware))?;
     let firmware = set
         .firmware()
         .map(|(role, f)| FirmwareRef {
@@ -230,7 +259,9 @@ pub fn render_model_with(
     })?;
     let mut files = ModelFiles {
         model,
-        entry_point: cfg.entry_point.clone(),
+        firmware_set: variant.firmware.clone(),
+        default_set: variant.firmware == cfg.firmware,
+        entry_point: entry_point_name(cfg, variant),
         firmware,
         shared: shared.files,
         settings: shared.settings,

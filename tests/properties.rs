@@ -208,7 +208,7 @@ proptest! {
             site: "s".into(),
             models: [("ST2030".to_string(), ModelEntry { entry_point: entry.clone(), files: vec![fe("entry_point", &entry), fe("common", &file)] })].into(),
             firmware: [(Z.to_string(), FirmwareEntry { size: 1, names: vec![file.rsplit('/').next().unwrap_or("").to_string()] })].into(),
-            phones: [("001F9F16E849".to_string(), PhoneEntry { model: "ST2030".into(), name: None, config_sn: "202611260001".into(), changed_at: 0, digest: Z.into(), file: fe("phone", &file) })].into(),
+            phones: [("001F9F16E849".to_string(), PhoneEntry { model: "ST2030".into(), variant: None, name: None, config_sn: "202611260001".into(), changed_at: 0, digest: Z.into(), file: fe("phone", &file) })].into(),
         };
         if m.check_paths().is_ok() {
             let root = Path::new("/srv/root");

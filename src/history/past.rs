@@ -10,9 +10,8 @@ use git2::Oid;
 use super::{FileDigests, Past, Recorded, RecordedPhone, Stamp};
 use crate::build::{phone_secrets, Loaded, Rendered};
 use crate::error::{Error, Result};
-use crate::family::ModelId;
 use crate::firmware_store::FirmwareFiles;
-use crate::inventory::{self, PhoneDoc, SourceText};
+use crate::inventory::{self, PhoneDoc, SourceText, Variant};
 use crate::manifest::Manifest;
 use crate::render::{self, ModelFiles, PhoneFile, Templates};
 use crate::source::Snapshot;
@@ -38,7 +37,7 @@ pub(crate) struct History<'a> {
     /// The build's own render, to fill the caches from once the walk needs them.
     seed_with: Option<&'a Rendered>,
     /// (site key, override keys) → each model's shared files.
-    models: Memo<(SiteKey, String), BTreeMap<ModelId, ModelFiles>>,
+    models: Memo<(SiteKey, String), BTreeMap<Variant, ModelFiles>>,
     /// (site key, override keys, phones file blob) → (MAC, digest) of that file's phones.
     digests: Memo<(SiteKey, String, Oid), Vec<(String, String)>>,
     /// Parsed phones by the exact text of their list item (see [`inventory::split_items`]).
@@ -49,7 +48,7 @@ pub(crate) struct History<'a> {
 }
 
 /// Per model, the raw keys its phones override.
-type Overrides = BTreeMap<ModelId, BTreeSet<(String, String)>>;
+type Overrides = BTreeMap<Variant, BTreeSet<(String, String)>>;
 
 /// site.yaml's blob, the templates tree and the group files (one id for all of them, None when
 /// there is none): what an older site renders with. A group file reaches every phone below its
@@ -169,7 +168,7 @@ impl History<'_> {
             let file = self.file_overrides(&ctx, site_key, path, *blob)?;
             for (m, keys) in file.iter() {
                 overrides
-                    .entry(*m)
+                    .entry(m.clone())
                     .or_default()
                     .extend(keys.iter().cloned());
             }
@@ -181,9 +180,9 @@ impl History<'_> {
             .or_insert_with(|| {
                 overrides
                     .into_iter()
-                    .map(|(m, o)| {
-                        render::render_model_with(&ctx.templates, &ctx.site, m, &ctx.firmware, o)
-                            .map(|f| (m, f))
+                    .map(|(v, o)| {
+                        render::render_model_with(&ctx.templates, &ctx.site, &v, &ctx.firmware, o)
+                            .map(|f| (v, f))
                     })
                     .collect::<std::result::Result<BTreeMap<_, _>, _>>()
                     .ok()
@@ -221,7 +220,7 @@ impl History<'_> {
         ctx: &SiteCtx,
         site_key: SiteKey,
         overrides_key: &str,
-        models: &BTreeMap<ModelId, ModelFiles>,
+        models: &BTreeMap<Variant, ModelFiles>,
         path: &str,
         phones: &[inventory::Phone],
     ) -> Option<Arc<Vec<(String, String)>>> {
@@ -240,7 +239,7 @@ impl History<'_> {
                     render::render_phone(
                         &ctx.templates,
                         &ctx.site,
-                        models.get(&p.model)?,
+                        models.get(&p.variant())?,
                         p,
                         &s,
                         false,
@@ -399,14 +398,14 @@ impl History<'_> {
 /// Each model's overridden keys, and the same as a memo key.
 fn overrides_of<'a>(
     phones: impl Iterator<Item = &'a inventory::Phone>,
-) -> (BTreeMap<ModelId, BTreeSet<(String, String)>>, String) {
-    let mut by_model: BTreeMap<ModelId, Vec<&inventory::Phone>> = BTreeMap::new();
+) -> (BTreeMap<Variant, BTreeSet<(String, String)>>, String) {
+    let mut by_model: BTreeMap<Variant, Vec<&inventory::Phone>> = BTreeMap::new();
     for p in phones {
-        by_model.entry(p.model).or_default().push(p);
+        by_model.entry(p.variant()).or_default().push(p);
     }
-    let overrides: BTreeMap<ModelId, BTreeSet<(String, String)>> = by_model
+    let overrides: BTreeMap<Variant, BTreeSet<(String, String)>> = by_model
         .iter()
-        .map(|(m, phones)| (*m, render::override_keys(phones.iter().copied())))
+        .map(|(v, phones)| (v.clone(), render::override_keys(phones.iter().copied())))
         .collect();
     let key = format!("{overrides:?}");
     (overrides, key)

@@ -451,6 +451,9 @@ with_scope_fields! {
         /// This phone's codecs (default: its model's), for its file and its Asterisk accounts.
         #[serde(default)]
         pub codecs: Option<Vec<String>>,
+        /// This phone's firmware set (default: its groups', else its model's).
+        #[serde(default)]
+        pub firmware: Option<String>,
     }
 }
 
@@ -499,6 +502,9 @@ with_scope_fields! {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupModelDoc {
+    /// The firmware set of this model's phones in the group (a staged rollout).
+    #[serde(default)]
+    pub firmware: Option<String>,
     #[serde(default)]
     pub settings: SettingsDoc,
     #[serde(default)]

@@ -224,6 +224,26 @@ pub struct PhoneSpec {
     pub codecs: (Vec<String>, String),
     /// The site's fields as the phone's model, groups, profile and own file leave them.
     pub scope: Arc<Scope>,
+    /// The firmware set the phone runs: its own, else its innermost group's for its model, else
+    /// its model's.
+    pub firmware: String,
+}
+
+impl PhoneSpec {
+    /// The model and firmware set: the phones that share one share an entry point.
+    pub fn variant(&self) -> Variant {
+        Variant {
+            model: self.model,
+            firmware: self.firmware.clone(),
+        }
+    }
+}
+
+/// A model on a firmware set: what an entry point serves.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Variant {
+    pub model: ModelId,
+    pub firmware: String,
 }
 
 /// A phone: what it is rendered from, and where the inventory says it (for messages).
@@ -253,5 +273,10 @@ impl Inventory {
     /// The models at least one phone uses, in a stable order.
     pub fn models_in_use(&self) -> BTreeSet<ModelId> {
         self.phones.iter().map(|p| p.model).collect()
+    }
+
+    /// The models and firmware sets the phones use, in a stable order.
+    pub fn variants_in_use(&self) -> BTreeSet<Variant> {
+        self.phones.iter().map(|p| p.variant()).collect()
     }
 }

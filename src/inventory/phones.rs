@@ -185,6 +185,14 @@ pub(super) fn resolve_phones(
                 (None, Some(cfg)) => (cfg.codecs.clone(), cfg.codec_priority.clone()),
                 (None, None) => (Vec::new(), String::new()),
             };
+            let firmware = scopes.firmware(
+                r,
+                site_doc,
+                cfg,
+                &chain,
+                model,
+                (f, &at(&[key("firmware")]), doc),
+            );
             let scope = site.map(|site| {
                 scopes.of(
                     r,
@@ -212,6 +220,7 @@ pub(super) fn resolve_phones(
                         ip,
                         codecs,
                         scope,
+                        firmware,
                     },
                     origin: Origin {
                         file: f.to_string(),
@@ -467,9 +476,44 @@ pub(super) struct Scopes {
     profiles: HashMap<String, Patch>,
     models: HashMap<ModelId, Patch>,
     group_settings: HashMap<(String, ModelId), Settings>,
+    /// A group's firmware choice for a model, checked once.
+    group_firmware: HashMap<(String, ModelId), Option<String>>,
 }
 
 impl Scopes {
+    /// The phone's firmware set: its own, else its innermost group's for its model, else its
+    /// model's.
+    fn firmware(
+        &mut self,
+        r: &mut Reporter,
+        site_doc: &SiteDoc,
+        cfg: Option<&ModelCfg>,
+        chain: &[&Group],
+        model: ModelId,
+        (f, path, doc): (&str, &[Seg], &PhoneDoc),
+    ) -> String {
+        if let Some(fw) = &doc.firmware {
+            check_firmware_choice(r, f, path, site_doc, fw, model);
+            return fw.clone();
+        }
+        for g in chain.iter().rev() {
+            let chosen = self
+                .group_firmware
+                .entry((g.file.clone(), model))
+                .or_insert_with(|| {
+                    let (name, m) = g.model_doc(model)?;
+                    let fw = m.firmware.as_ref()?;
+                    let path = [key("models"), key(name.clone()), key("firmware")];
+                    check_firmware_choice(r, &g.file, &path, site_doc, fw, model)
+                        .then(|| fw.clone())
+                });
+            if let Some(fw) = chosen {
+                return fw.clone();
+            }
+        }
+        cfg.map(|c| c.firmware.clone()).unwrap_or_default()
+    }
+
     /// A group's raw settings for a model: its own, then its model entry's.
     fn group_settings(&mut self, r: &mut Reporter, g: &Group, model: ModelId) -> Settings {
         self.group_settings

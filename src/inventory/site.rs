@@ -351,6 +351,39 @@ fn resolve_site_codecs(r: &mut Reporter, f: &str, doc: &SiteDoc) -> Vec<tables::
     }
 }
 
+/// Checks that `fw` names a firmware set of `doc` made for `model` (at `path` in file `f`).
+pub(super) fn check_firmware_choice(
+    r: &mut Reporter,
+    f: &str,
+    path: &[Seg],
+    doc: &SiteDoc,
+    fw: &str,
+    model: ModelId,
+) -> bool {
+    match doc.firmware.get(fw) {
+        None => {
+            let names: Vec<&str> = doc.firmware.keys().map(String::as_str).collect();
+            let hint = match crate::suggest::closest(fw, names.iter().copied()) {
+                Some(s) => format!("did you mean {s}?"),
+                None if names.is_empty() => "define it under `firmware:` in site.yaml".to_string(),
+                None => format!("the firmware sets are: {}", names.join(", ")),
+            };
+            r.error(f, path, format!("unknown firmware set `{fw}`"), hint);
+            false
+        }
+        Some(set) if ModelId::parse(&set.model).is_some_and(|sm| sm != model) => {
+            r.error(
+                f,
+                path,
+                format!("firmware set `{fw}` is for {}, not {model}", set.model),
+                "name a set made for this model",
+            );
+            false
+        }
+        Some(_) => true,
+    }
+}
+
 /// `models:`: each model's firmware set, entry point, line limit, codecs and raw settings.
 fn resolve_models(
     r: &mut Reporter,
@@ -380,32 +413,9 @@ fn resolve_models(
             );
             continue;
         };
-        match doc.firmware.get(fw) {
-            None => {
-                let names: Vec<&str> = doc.firmware.keys().map(String::as_str).collect();
-                let hint = match crate::suggest::closest(fw, names.iter().copied()) {
-                    Some(s) => format!("did you mean {s}?"),
-                    None if names.is_empty() => {
-                        "define it under `firmware:` in site.yaml".to_string()
-                    }
-                    None => format!("the firmware sets are: {}", names.join(", ")),
-                };
-                let mut p = base.to_vec();
-                p.push(key("firmware"));
-                r.error(f, &p, format!("unknown firmware set `{fw}`"), hint);
-            }
-            Some(set) if ModelId::parse(&set.model).is_some_and(|sm| sm != model) => {
-                let mut p = base.to_vec();
-                p.push(key("firmware"));
-                r.error(
-                    f,
-                    &p,
-                    format!("firmware set `{fw}` is for {}, not {model}", set.model),
-                    "name a set made for this model",
-                );
-            }
-            Some(_) => {}
-        }
+        let mut p = base.to_vec();
+        p.push(key("firmware"));
+        check_firmware_choice(r, f, &p, doc, fw, model);
         let entry_point = m
             .entry_point
             .clone()

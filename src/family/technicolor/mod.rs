@@ -179,8 +179,9 @@ impl PhoneFamily for Technicolor {
     }
 
     fn model_of_entry_point(&self, file_name: &str) -> Option<ModelId> {
-        // `ST2030S.inf` and `ST2030.inf` → ST2030.
+        // `ST2030S.inf`, `ST2030.inf` and a rollout's `ST2030S-<set>.inf` → ST2030.
         let name = file_name.strip_suffix(".inf")?;
+        let name = name.split_once('-').map_or(name, |(model, _)| model);
         let name = name.strip_suffix('S').unwrap_or(name);
         ModelId::parse(name).filter(|m| m.family().name() == self.name())
     }
@@ -285,6 +286,7 @@ mod tests {
         assert_eq!(m("ST2030S.inf"), Some(ST2030));
         assert_eq!(m("TB30S.inf"), Some(TB30));
         assert_eq!(m("ST2022.inf"), Some(ST2022));
+        assert_eq!(m("ST2030S-st2030-pilot.inf"), Some(ST2030));
         assert_eq!(m("phones.inf"), None);
     }
 }
