@@ -42,12 +42,28 @@ pub enum Output {
     Notify,
 }
 
-/// The accounts of the inventory, by SIP user, with their passwords resolved.
-pub fn accounts(inv: &Inventory, site_secret: &SiteSecret) -> Result<Vec<Account>, Error> {
+/// The lines that register with another PBX than the one asked for, by that PBX's host.
+pub type Elsewhere = BTreeMap<String, usize>;
+
+/// The accounts of the inventory that register with `pbx` (default: the site's PBX), by SIP user,
+/// with their passwords resolved; and how many lines register elsewhere (a group's or a line's
+/// own PBX), by host.
+pub fn accounts(
+    inv: &Inventory,
+    site_secret: &SiteSecret,
+    pbx: Option<&str>,
+) -> Result<(Vec<Account>, Elsewhere), Error> {
     let mut by_user: BTreeMap<String, Account> = BTreeMap::new();
     let mut missing = Vec::new();
+    let mut elsewhere = Elsewhere::new();
+    let wanted = pbx.unwrap_or(&inv.site.pbx.host);
     for p in &inv.phones {
         for (i, l) in p.lines.iter().enumerate() {
+            let host = l.host.as_deref().unwrap_or(&p.scope.pbx.host);
+            if host != wanted {
+                *elsewhere.entry(host.to_string()).or_default() += 1;
+                continue;
+            }
             let password = match secrets::resolve(&l.password, site_secret) {
                 Ok(pw) => pw,
                 Err(e) => {
@@ -102,7 +118,7 @@ pub fn accounts(inv: &Inventory, site_secret: &SiteSecret) -> Result<Vec<Account
             ),
         ));
     }
-    Ok(by_user.into_values().collect())
+    Ok((by_user.into_values().collect(), elsewhere))
 }
 
 /// The BLF targets, and those that are no line of the inventory (they may be external).

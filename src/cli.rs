@@ -153,6 +153,10 @@ pub struct AsteriskArgs {
     /// res_pjsip_phoneprov_provider and `provsite import` read them
     #[arg(long, conflicts_with_all = ["hints", "notify"])]
     pub phoneprov: bool,
+    /// Write the accounts of the lines that register with this PBX host (default: site.yaml's
+    /// pbx.host); a group's or a line's own PBX has its own
+    #[arg(long, value_name = "HOST")]
+    pub pbx: Option<String>,
 }
 
 #[derive(Debug, Args)]

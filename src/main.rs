@@ -168,13 +168,20 @@ fn run_asterisk(a: AsteriskArgs) -> Result<(), Error> {
     } else {
         Output::Accounts
     };
-    let accts = if output == Output::Accounts {
-        accounts(&loaded.inv, &loaded.site_secret)?
+    let (accts, elsewhere) = if output == Output::Accounts {
+        accounts(&loaded.inv, &loaded.site_secret, a.pbx.as_deref())?
     } else {
-        Vec::new()
+        Default::default()
     };
     let (text, warnings) = render(&loaded.inv, &accts, a.format, output, a.phoneprov, &origin)?;
     print!("{text}");
+    for (host, n) in elsewhere {
+        eprintln!(
+            "note: {n} line(s) register with {} instead: `provsite asterisk --pbx {}` writes their accounts",
+            provsite::text_rules::shown(&host),
+            provsite::text_rules::shown(&host)
+        );
+    }
     for w in warnings {
         eprintln!("warning: {w}");
     }

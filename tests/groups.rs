@@ -704,3 +704,26 @@ fn a_group_profile_is_the_default_of_its_phones() {
     );
     assert_eq!(v.value("ipp", "AutoAnsMode").as_deref(), Some("0"));
 }
+
+#[test]
+fn asterisk_writes_the_accounts_of_one_pbx_at_a_time() {
+    let r = Repo::with_base();
+    r.write("inventory/phones/lyon/group.yaml", "pbx: {host: lyon-pbx.test}\n");
+    r.write(
+        "inventory/phones/lyon/l.yaml",
+        &phone_item("001F9F000010", "4001", ""),
+    );
+    r.commit("lyon has its own PBX");
+    let out = r.provsite(&["asterisk"]);
+    assert!(out.status.success());
+    let paris = String::from_utf8(out.stdout).unwrap();
+    let note = String::from_utf8(out.stderr).unwrap();
+    assert!(paris.contains("[1001]") && !paris.contains("[4001]"), "{paris}");
+    assert!(
+        note.contains("1 line(s) register with lyon-pbx.test instead")
+            && note.contains("--pbx lyon-pbx.test"),
+        "{note}"
+    );
+    let lyon = r.stdout(&["asterisk", "--pbx", "lyon-pbx.test"]);
+    assert!(lyon.contains("[4001]") && !lyon.contains("[1001]"), "{lyon}");
+}

@@ -125,7 +125,7 @@ proptest! {
         let (site, phones) = inventory_with(field, &value);
         let Some(inv) = resolve(&site, &phones) else { return Ok(()) };
         let secret = SiteSecret::from_bytes(b"0123456789abcdef0123", SecretSource::Env);
-        let accounts = asterisk::accounts(&inv, &secret).unwrap();
+        let (accounts, _) = asterisk::accounts(&inv, &secret, None).unwrap();
         for format in [Format::Pjsip, Format::Sip] {
             for output in [Output::Accounts, Output::Hints, Output::Notify] {
                 let (text, _) = asterisk::render(&inv, &accounts, format, output, true, "p").unwrap();
