@@ -94,6 +94,8 @@ pub struct Report {
     pub keys: Vec<Key>,
     pub timezone: Option<String>,
     pub language_type: Option<String>,
+    /// VLAN, DNS, directories, as the phone ends up with them.
+    pub settings: BTreeMap<String, String>,
     pub warnings: Vec<String>,
 }
 
@@ -395,6 +397,7 @@ pub fn probe(client: &Client, target: &PhoneTarget) -> Result<Report, Failure> {
         keys: view.keys,
         timezone: view.timezone,
         language_type: view.language_type,
+        settings: view.settings.into_iter().collect(),
         warnings,
     })
 }
@@ -653,6 +656,9 @@ pub fn render_report(r: &Report) -> String {
     }
     if let Some(l) = &r.language_type {
         line(format!("language LanguageType {l}"));
+    }
+    for (what, value) in &r.settings {
+        line(format!("{what}: {value}"));
     }
     for w in &r.warnings {
         line(format!("warning: {w}"));

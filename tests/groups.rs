@@ -708,7 +708,10 @@ fn a_group_profile_is_the_default_of_its_phones() {
 #[test]
 fn asterisk_writes_the_accounts_of_one_pbx_at_a_time() {
     let r = Repo::with_base();
-    r.write("inventory/phones/lyon/group.yaml", "pbx: {host: lyon-pbx.test}\n");
+    r.write(
+        "inventory/phones/lyon/group.yaml",
+        "pbx: {host: lyon-pbx.test}\n",
+    );
     r.write(
         "inventory/phones/lyon/l.yaml",
         &phone_item("001F9F000010", "4001", ""),
@@ -718,12 +721,18 @@ fn asterisk_writes_the_accounts_of_one_pbx_at_a_time() {
     assert!(out.status.success());
     let paris = String::from_utf8(out.stdout).unwrap();
     let note = String::from_utf8(out.stderr).unwrap();
-    assert!(paris.contains("[1001]") && !paris.contains("[4001]"), "{paris}");
+    assert!(
+        paris.contains("[1001]") && !paris.contains("[4001]"),
+        "{paris}"
+    );
     assert!(
         note.contains("1 line(s) register with lyon-pbx.test instead")
             && note.contains("--pbx lyon-pbx.test"),
         "{note}"
     );
     let lyon = r.stdout(&["asterisk", "--pbx", "lyon-pbx.test"]);
-    assert!(lyon.contains("[4001]") && !lyon.contains("[1001]"), "{lyon}");
+    assert!(
+        lyon.contains("[4001]") && !lyon.contains("[1001]"),
+        "{lyon}"
+    );
 }

@@ -56,7 +56,9 @@ fn rollout_repo(base_url: &str) -> Repo {
     );
     r.write(
         "inventory/phones/pilot/group.yaml",
-        &format!("models:\n  ST2030: {{firmware: {PILOT_SET}}}\n"),
+        &format!(
+            "vlan: {{voice: 20, priority: 5}}\ndns: [192.0.2.53]\nmodels:\n  ST2030: {{firmware: {PILOT_SET}}}\n"
+        ),
     );
     r.write(
         "inventory/phones/pilot/p.yaml",
@@ -232,6 +234,12 @@ fn probe_walks_the_pilot_entry_point_and_reports_firmware_per_phone() {
         .unwrap();
     assert_eq!(app["sha256"], provsite::hashing::sha256_hex(PILOT_APP));
     assert_eq!(app["verified"], true);
+    // What the pilot group gives its phones, as the phone ends up with it.
+    assert_eq!(report["settings"]["vlan"], "voice 20, priority 5");
+    assert_eq!(report["settings"]["dns"], "192.0.2.53");
+    let text = probe(server.addr, &[&pilot_url, "--mac", PILOT]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("vlan: voice 20, priority 5"), "{text}");
     // Every phone, each through its own entry point, with the firmware it would get.
     let out = probe(server.addr, &["http://prov.test/", "--all", "--json"]);
     assert!(

@@ -320,6 +320,7 @@ impl PhoneFamily for Fake {
             keys,
             timezone: None,
             language_type: None,
+            settings: Vec::new(),
         }
     }
 

@@ -246,6 +246,8 @@ pub struct PhoneView {
     pub keys: Vec<Key>,
     pub timezone: Option<String>,
     pub language_type: Option<String>,
+    /// Other settings the phone ends up with, as (what, value): `vlan`, `dns`, `directory 1`.
+    pub settings: Vec<(String, String)>,
 }
 
 /// How a DHCP server recognises a model's phones.

@@ -94,7 +94,47 @@ pub(super) fn view(model: ModelId, own: &ConfigFile, shared: &[&ConfigFile]) -> 
             };
             format!("{l}{name}")
         }),
+        settings: network_view(&merged),
     }
+}
+
+/// VLAN, DNS and directories as the phone ends up with them.
+fn network_view(m: &Merged<'_>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let get = |s: &str, k: &str| m.get(s, k).unwrap_or("").to_string();
+    let vlan = if get("net", "VLAN") == "1" {
+        let mut v = format!("voice {}", get("qos", "VLANid1"));
+        for (what, key) in [("pc", "VLANid2"), ("priority", "VLANTag1")] {
+            let value = get("qos", key);
+            if !value.is_empty() {
+                v.push_str(&format!(", {what} {value}"));
+            }
+        }
+        v
+    } else {
+        "off".to_string()
+    };
+    out.push(("vlan".to_string(), vlan));
+    let dns: Vec<String> = ["DNSSrv1", "DNSSrv2"]
+        .iter()
+        .map(|k| get("net", k))
+        .filter(|a| !a.is_empty() && a != "0.0.0.0")
+        .collect();
+    out.push((
+        "dns".to_string(),
+        if dns.is_empty() {
+            "off".to_string()
+        } else {
+            dns.join(", ")
+        },
+    ));
+    for (i, (name, url)) in keys::phonebook_keys().iter().enumerate() {
+        let (name, url) = (get("sys", name), get("sys", url));
+        if !url.is_empty() {
+            out.push((format!("directory {}", i + 1), format!("{name} {url}")));
+        }
+    }
+    out
 }
 
 /// The phones read ISO-8859-1: a file whose non-ASCII bytes form valid UTF-8 was almost surely
