@@ -32,6 +32,9 @@ pub struct Account {
     pub phones: Vec<(String, String, usize)>,
     /// The codecs of the phones' model (Asterisk's names), in order.
     pub codecs: Vec<String>,
+    /// Whether the line has a mailbox: its phone has a voicemail code and the line does not
+    /// switch voicemail off.
+    pub voicemail: bool,
 }
 
 /// What the output is for.
@@ -73,6 +76,7 @@ pub fn accounts(
             };
             let here = (p.mac.to_string(), p.model.name().to_string(), i + 1);
             let codecs = p.codecs.0.clone();
+            let voicemail = l.voicemail && p.scope.pbx.voicemail.is_some();
             match by_user.get_mut(&l.user) {
                 Some(a) => {
                     if a.password != password || a.auth_user != l.auth_user {
@@ -91,6 +95,7 @@ pub fn accounts(
                             codecs.join(",")
                         )));
                     }
+                    a.voicemail |= voicemail;
                     a.phones.push(here);
                 }
                 None => {
@@ -103,6 +108,7 @@ pub fn accounts(
                             password,
                             phones: vec![here],
                             codecs,
+                            voicemail,
                         },
                     );
                 }
@@ -172,13 +178,10 @@ fn written(a: &Account) -> Result<Written, Unwritable> {
     })
 }
 
-/// The line's mailbox, `<user>@<voicemail context>`, when the site has voicemail.
-fn mailbox(inv: &Inventory, user: &str) -> Option<String> {
-    inv.site
-        .pbx
-        .voicemail
-        .as_ref()
-        .map(|_| format!("{user}@{}", inv.site.asterisk.voicemail_context))
+/// The line's mailbox, `<user>@<voicemail context>`, when it has voicemail.
+fn mailbox(inv: &Inventory, a: &Account, user: &str) -> Option<String> {
+    a.voicemail
+        .then(|| format!("{user}@{}", inv.site.asterisk.voicemail_context))
 }
 
 /// The text for `format` and `output`. Warnings (BLF targets outside the inventory) are listed at
@@ -246,7 +249,7 @@ pub fn render(
                             ast.qualify_frequency,
                             // The phones subscribe to message waiting (subscribe_event=1): the
                             // AOR's mailboxes answer that subscription.
-                            mailbox(inv, &w.user)
+                            mailbox(inv, a, &w.user)
                                 .map(|m| format!("mailboxes={m}\n"))
                                 .unwrap_or_default(),
                             user = w.user,
@@ -271,7 +274,7 @@ pub fn render(
                         for c in &a.codecs {
                             let _ = writeln!(t, "allow={c}");
                         }
-                        if let Some(m) = mailbox(inv, &w.user) {
+                        if let Some(m) = mailbox(inv, a, &w.user) {
                             let _ = writeln!(t, "mailbox={m}");
                         }
                         let _ = write!(

@@ -110,6 +110,30 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
+            field: "pbx.backup_host",
+            yaml: [
+                None, // none
+                Some("pbx: {backup_host: bk1.test}"),
+                Some("pbx: {backup_host: bk2.test}"),
+                Some("pbx: {backup_host: bk3.test}"),
+                Some("pbx: {backup_host: \"off\"}"),
+            ],
+            key: ("sip", "RegisterServerBK1"),
+            expect: ["", "bk1.test", "bk2.test", "bk3.test", ""],
+        },
+        Case {
+            field: "pbx.dtmf",
+            yaml: [
+                None, // rfc2833
+                Some("pbx: {dtmf: inband}"),
+                Some("pbx: {dtmf: info}"),
+                Some("pbx: {dtmf: rfc2833}"),
+                Some("pbx: {dtmf: info}"),
+            ],
+            key: ("sys", "dtmf_mode_flag"),
+            expect: ["", "", "", "", ""], // computed in `expected`
+        },
+        Case {
             field: "pbx.port",
             yaml: [
                 None, // 5060
@@ -338,6 +362,10 @@ fn expected(c: &Case) -> Vec<String> {
         "language" => ["fr", "en", "es", "de", "fr"]
             .iter()
             .map(|l| lang(l))
+            .collect(),
+        "pbx.dtmf" => ["rfc2833", "inband", "info", "rfc2833", "info"]
+            .iter()
+            .map(|d| provsite::tables::Dtmf::parse(d).unwrap().flag().to_string())
             .collect(),
         _ => c.expect.iter().map(|s| s.to_string()).collect(),
     }
@@ -613,6 +641,16 @@ fn bad_values_in_a_group_file_are_located_there() {
             1,
         ),
         ("admin_password: \"784518\"\n", "factory admin password", 1),
+        ("user_id: \"a b\"\n", "bad user_id", 1),
+        ("pbx: {outbound_proxy: \"proxy;x\"}\n", "bad pbx.outbound_proxy", 1),
+        ("pbx: {port: 0}\n", "port 0", 1),
+        ("ntp_zone: 22\n", "ntp_zone without timezone", 1),
+        ("models: {ST2030: {firmware: nosuch}}\n", "unknown firmware set `nosuch`", 1),
+        (
+            "directory:\n  - {name: a, url: \"http://d/1\"}\n  - {name: a, url: \"http://d/2\"}\n  - {name: a, url: \"http://d/3\"}\n  - {name: a, url: \"http://d/4\"}\n  - {name: a, url: \"http://d/5\"}\n  - {name: a, url: \"http://d/6\"}\n  - {name: a, url: \"http://d/7\"}\n  - {name: a, url: \"http://d/8\"}\n  - {name: a, url: \"http://d/9\"}\n",
+            "9 directories: the phones take 8",
+            2,
+        ),
     ] {
         let r = Repo::with_base();
         r.write("inventory/phones/lyon/group.yaml", yaml);
@@ -735,4 +773,38 @@ fn asterisk_writes_the_accounts_of_one_pbx_at_a_time() {
         lyon.contains("[4001]") && !lyon.contains("[1001]"),
         "{lyon}"
     );
+}
+
+#[test]
+fn a_line_without_voicemail_has_no_mailbox_and_a_phone_without_any_writes_it_off() {
+    let r = Repo::with_base();
+    r.edit(
+        "inventory/phones/base.yaml",
+        "  lines: [{user: \"1003\"}]",
+        "  lines: [{user: \"1003\", voicemail: false}]",
+    );
+    r.edit(
+        "inventory/phones/base.yaml",
+        "{user: \"1002\", display_name: \"Zoé\"}",
+        "{user: \"1002\", display_name: \"Zoé\"}, {user: \"1009\", voicemail: false}",
+    );
+    r.commit("no voicemail for 1003 and 1009");
+    let conf = provsite::asterisk_conf::Config::parse(
+        std::path::Path::new("generated.conf"),
+        &r.stdout(&["asterisk"]),
+    )
+    .unwrap();
+    let aor = |user: &str| conf_section(&conf, user, "aor");
+    assert_eq!(aor("1002").get("mailboxes"), Some("1002@default"));
+    assert_eq!(aor("1009").get("mailboxes"), None);
+    assert_eq!(aor("1003").get("mailboxes"), None);
+    r.build(&[]);
+    // The ST2022's only line has none: its phone is told no voicemail, no message waiting.
+    let v = boot22(&r, "00147FE1FC6D");
+    assert_eq!(v.value("sip", "VoiceMailTelNum").as_deref(), Some(""));
+    assert_eq!(v.value("sip", "subscribe_event").as_deref(), Some("0"));
+    // A phone with one line still on voicemail keeps it.
+    let v = boot30(&r, "001F9F16E84A");
+    assert_eq!(v.value("sip", "VoiceMailTelNum").as_deref(), Some("*98"));
+    assert_eq!(v.value("sip", "subscribe_event").as_deref(), Some("1"));
 }

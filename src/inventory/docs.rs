@@ -477,6 +477,9 @@ pub struct LineDoc {
     /// This line's backup registrar, or `off`.
     #[serde(default)]
     pub backup_host: Option<String>,
+    /// `false`: no mailbox for this line (default: the phone's voicemail applies).
+    #[serde(default)]
+    pub voicemail: Option<bool>,
 }
 
 with_scope_fields! {

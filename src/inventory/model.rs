@@ -203,6 +203,9 @@ pub struct Line {
     pub port: Option<u16>,
     pub transport: Option<tables::Transport>,
     pub backup_host: Option<Option<String>>,
+    /// Whether the line has a mailbox (and the phone subscribes to it), when the phone has a
+    /// voicemail code.
+    pub voicemail: bool,
 }
 
 /// Everything a phone's files are rendered from, and nothing else: the renderer sees only this,

@@ -368,6 +368,7 @@ fn resolve_lines(
             port: l.port,
             transport,
             backup_host,
+            voicemail: l.voicemail.unwrap_or(true),
         });
         password_origins.push(Origin {
             file: f.to_string(),

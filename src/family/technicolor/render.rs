@@ -333,7 +333,12 @@ fn phone_entries<'a>(
     let pbx = &scope.pbx;
     let mut e: Vec<Entry<'a>> = Vec::with_capacity(200);
     line_entries(&mut e, &names.lines, phone, secrets, pbx, &fmt);
-    match &pbx.voicemail {
+    // The voicemail code and message waiting are one per phone: on when a line keeps them.
+    let voicemail = pbx
+        .voicemail
+        .as_ref()
+        .filter(|_| phone.lines.iter().any(|l| l.voicemail));
+    match voicemail {
         Some(vm) => {
             e.push(entry("sip", "VoiceMailTelNum", vm.as_str()));
             e.push(entry("sip", "subscribe_event", "1"));
