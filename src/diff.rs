@@ -368,7 +368,8 @@ fn may_drop_keys(before: &Options, after: &Options) -> Result<bool, Error> {
     };
     let a = source.read_inventory(snap(before)?)?;
     let b = source.read_inventory(snap(after)?)?;
-    if a.templates != b.templates {
+    // Templates and group files are few: any change to them takes the full comparison.
+    if a.templates != b.templates || group_texts(&a) != group_texts(&b) {
         return Ok(true);
     }
     let mut keys_before = BTreeSet::new();
@@ -386,6 +387,8 @@ fn may_drop_keys(before: &Options, after: &Options) -> Result<bool, Error> {
         }
         site_keys(&sa, &mut keys_before);
         site_keys(&sb, &mut keys_after);
+        scope_keys(&site_scope(&sa), &mut keys_before);
+        scope_keys(&site_scope(&sb), &mut keys_after);
     }
     let texts =
         |files: &[(crate::inventory::SourceText, Option<git2::Oid>)]| -> BTreeMap<String, String> {
@@ -417,6 +420,47 @@ fn site_keys(doc: &crate::inventory::SiteDoc, out: &mut BTreeSet<(String, String
             out.extend(keys.keys().map(|k| (section.clone(), k.clone())));
         }
     }
+    for p in doc.profiles.values() {
+        scope_keys(&p.scope_doc(), out);
+    }
+}
+
+fn group_texts(files: &crate::source::InventoryFiles) -> Vec<(&str, &str)> {
+    files
+        .groups
+        .iter()
+        .map(|(s, _)| (s.path.as_str(), s.text.as_str()))
+        .collect()
+}
+
+/// site.yaml's fields that write keys only when set.
+fn site_scope(doc: &crate::inventory::SiteDoc) -> crate::inventory::ScopeDoc {
+    crate::inventory::ScopeDoc {
+        admin_user: doc.admin_user.clone(),
+        user_id: doc.user_id.clone(),
+        vlan: doc.vlan.clone(),
+        ..Default::default()
+    }
+}
+
+/// The keys that scope fields write only when set (no documented value turns them off), as keys
+/// a phone may be left holding when the field goes away.
+fn scope_keys(doc: &crate::inventory::ScopeDoc, out: &mut BTreeSet<(String, String)>) {
+    let key = |s: &str, k: &str| (s.to_string(), k.to_string());
+    if doc.admin_user.is_some() {
+        out.insert(key("sys", "TelnetID"));
+    }
+    if doc.user_id.is_some() {
+        out.insert(key("sys", "UserID"));
+    }
+    if let Some(v) = &doc.vlan {
+        if v.get("pc").is_some() {
+            out.insert(key("qos", "VLANid2"));
+        }
+        if v.get("priority").is_some() {
+            out.insert(key("qos", "VLANTag1"));
+        }
+    }
 }
 
 fn phone_keys(src: &crate::inventory::SourceText, out: &mut BTreeSet<(String, String)>) {
@@ -425,6 +469,7 @@ fn phone_keys(src: &crate::inventory::SourceText, out: &mut BTreeSet<(String, St
         for (section, keys) in &p.settings {
             out.extend(keys.keys().map(|k| (section.clone(), k.clone())));
         }
+        scope_keys(&p.scope_doc(), out);
     }
 }
 

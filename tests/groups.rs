@@ -808,3 +808,36 @@ fn a_line_without_voicemail_has_no_mailbox_and_a_phone_without_any_writes_it_off
     assert_eq!(v.value("sip", "VoiceMailTelNum").as_deref(), Some("*98"));
     assert_eq!(v.value("sip", "subscribe_event").as_deref(), Some("1"));
 }
+
+#[test]
+fn check_warns_when_a_key_written_only_when_set_goes_away() {
+    let r = Repo::with_base();
+    r.write(
+        "inventory/site.yaml",
+        &(r.read("inventory/site.yaml") + "vlan: {voice: 20, pc: 30}\n"),
+    );
+    r.write(
+        "inventory/phones/lyon/group.yaml",
+        "admin_user: lyonadmin\n",
+    );
+    r.write(
+        "inventory/phones/lyon/l.yaml",
+        &phone_item("001F9F000010", "4001", ""),
+    );
+    r.commit("a PC VLAN and a login name");
+    r.edit(
+        "inventory/site.yaml",
+        "vlan: {voice: 20, pc: 30}",
+        "vlan: {voice: 20}",
+    );
+    r.write("inventory/phones/lyon/group.yaml", "ntp: 192.0.2.40\n");
+    r.commit("both dropped");
+    let out = r.provsite(&["check"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("qos.VLANid2") || err.contains("[qos] VLANid2"),
+        "{err}"
+    );
+    assert!(err.contains("TelnetID"), "{err}");
+}
