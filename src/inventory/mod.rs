@@ -1,5 +1,6 @@
-//! The inventory: `site.yaml` and `phones/**/*.yaml` parsed into typed documents, inheritance
-//! resolved (site → model → profile → phone) and every rule checked, with each problem located.
+//! The inventory: `site.yaml`, `phones/**/group.yaml` and `phones/**/*.yaml` parsed into typed
+//! documents, inheritance resolved (site → model → groups → profile → phone, `scope.rs`) and every
+//! rule checked, with each problem located.
 //!
 //! Parsing is separate from reading files (the source stage reads; this stage takes strings), so
 //! tests feed strings and the history walk reuses parsed files by blob id.
