@@ -59,7 +59,7 @@ pub fn accounts(
     let mut by_user: BTreeMap<String, Account> = BTreeMap::new();
     let mut missing = Vec::new();
     let mut elsewhere = Elsewhere::new();
-    let wanted = pbx.unwrap_or(&inv.site.pbx.host);
+    let wanted = pbx.unwrap_or(&inv.site.scope.pbx.host);
     for p in &inv.phones {
         for (i, l) in p.lines.iter().enumerate() {
             let host = l.host.as_deref().unwrap_or(&p.scope.pbx.host);
@@ -240,7 +240,7 @@ pub fn render(
                             ast.context,
                             a.codecs.join(","),
                             w.callerid,
-                            site.pbx.dtmf.pjsip(),
+                            site.scope.pbx.dtmf.pjsip(),
                             ast.transport,
                             ast.subscribe_context,
                             w.auth_user,
@@ -280,8 +280,8 @@ pub fn render(
                         let _ = write!(
                             t,
                             "dtmfmode={}\ntransport={}\nqualify=yes\nallowsubscribe=yes\nsubscribecontext={}\ncallcounter=yes\n",
-                            site.pbx.dtmf.chan_sip(),
-                            site.pbx.transport.name(),
+                            site.scope.pbx.dtmf.chan_sip(),
+                            site.scope.pbx.transport.name(),
                             ast.subscribe_context
                         );
                     }
@@ -313,7 +313,7 @@ pub fn render(
             }
             // What a BLF key dials to pick up the monitored phone's call: the pickup code, then
             // the number (the phones' CallPkupSC is the code followed by X).
-            if let Some(code) = &site.pbx.pickup {
+            if let Some(code) = &site.scope.pbx.pickup {
                 let code = syntax::asterisk::name("the pickup code", code)?;
                 let _ = writeln!(
                     t,

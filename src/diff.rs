@@ -145,24 +145,24 @@ fn mask(s: &Secret) -> Secret {
 
 fn masked(inv: &Inventory) -> Inventory {
     let mut inv = inv.clone();
-    inv.site.admin_password.0 = mask(&inv.site.admin_password.0);
-    if let Some((s, _)) = &mut inv.site.user_password {
-        *s = mask(s);
-    }
+    let mask_scope = |s: &inventory::Scope| {
+        let mut s = s.clone();
+        s.admin_password.0 = mask(&s.admin_password.0);
+        s.user_password.0 = mask(&s.user_password.0);
+        Arc::new(s)
+    };
+    let site_scope = mask_scope(&inv.site.scope);
+    // Phones that share a scope (the site's included) share its masked copy.
     let mut scopes: HashMap<*const inventory::Scope, Arc<inventory::Scope>> = HashMap::new();
+    scopes.insert(Arc::as_ptr(&inv.site.scope), site_scope.clone());
+    inv.site.scope = site_scope;
     for p in &mut inv.phones {
         for l in &mut p.spec.lines {
             l.password = mask(&l.password);
         }
-        // Phones that share a scope share its masked copy.
         let masked = scopes
             .entry(Arc::as_ptr(&p.spec.scope))
-            .or_insert_with(|| {
-                let mut s = (*p.spec.scope).clone();
-                s.admin_password.0 = mask(&s.admin_password.0);
-                s.user_password.0 = mask(&s.user_password.0);
-                Arc::new(s)
-            })
+            .or_insert_with(|| mask_scope(&p.spec.scope))
             .clone();
         p.spec.scope = masked;
     }

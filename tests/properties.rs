@@ -41,9 +41,9 @@ fn text() -> impl Strategy<Value = String> {
 const FIELDS: &[&str] = &[
     "site.name",
     "site.ntp",
-    "site.pbx.host",
-    "site.pbx.voicemail",
-    "site.pbx.pickup",
+    "site.scope.pbx.host",
+    "site.scope.pbx.voicemail",
+    "site.scope.pbx.pickup",
     "site.entry_point",
     "site.setting",
     "site.option43",
@@ -77,9 +77,9 @@ fn inventory_with(field: &str, value: &str) -> (String, String) {
         "name: {name}\nbase_url: http://prov.test/\ntimezone: Europe/Paris\nlanguage: fr\nntp: {ntp}\npbx:\n  host: {host}\n  voicemail: {vm}\n  pickup: {pk}\nadmin_password: {{env: TEST_ADMIN_PASSWORD}}\nfirmware:\n  fw30:\n    model: ST2030\n    app: {{file: firmware/app30.zz, sha256: \"{Z}\"}}\n    dsp: {{file: firmware/dsp30.zz, sha256: \"{Z}\"}}\n    boot: {{file: firmware/boot30.zz, sha256: \"{Z}\"}}\nmodels:\n  ST2030:\n    firmware: fw30\n    entry_point: {ep}\n    settings: {{ipp: {{Ringer_default_vol: {set}}}}}\ndhcp:\n  option43: {o43}\n",
         name = pick("site.name", "Site"),
         ntp = pick("site.ntp", "192.0.2.10"),
-        host = pick("site.pbx.host", "pbx.test"),
-        vm = pick("site.pbx.voicemail", "\"*98\""),
-        pk = pick("site.pbx.pickup", "\"*8\""),
+        host = pick("site.scope.pbx.host", "pbx.test"),
+        vm = pick("site.scope.pbx.voicemail", "\"*98\""),
+        pk = pick("site.scope.pbx.pickup", "\"*8\""),
         ep = pick("site.entry_point", "ST2030S.inf"),
         set = pick("site.setting", "\"4\""),
         o43 = if field == "site.option43" {
@@ -159,7 +159,7 @@ proptest! {
                         // its own, one hint per BLF target.
                         prop_assert_eq!(c.sections.len(), 1, "{:?}", names);
                         let targets = asterisk::blf_targets(&inv).0;
-                        let pickup = usize::from(inv.site.pbx.pickup.is_some());
+                        let pickup = usize::from(inv.site.scope.pbx.pickup.is_some());
                         prop_assert_eq!(c.sections[0].entries.len(), targets.len() + pickup);
                         for (e, t) in c.sections[0].entries.iter().zip(&targets) {
                             prop_assert_eq!(e.key.as_str(), "exten");

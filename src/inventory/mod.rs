@@ -140,8 +140,8 @@ mod tests {
             "4"
         );
         assert_eq!(p.lines[0].password, Secret::Env("P".into()));
-        assert_eq!(inv.site.ntp_zone, 22);
-        assert_eq!(inv.site.country, "FR");
+        assert_eq!(inv.site.scope.ntp_zone, 22);
+        assert_eq!(inv.site.scope.country, "FR");
     }
 
     #[test]

@@ -139,19 +139,12 @@ pub struct Site {
     pub asterisk: AsteriskCfg,
     pub name: String,
     pub base_url: String,
-    pub timezone: String,
-    pub ntp_zone: u8,
-    pub language: Language,
-    pub country: String,
-    pub ntp: Option<String>,
-    pub pbx: Pbx,
-    pub admin_password: (Secret, Origin),
-    pub user_password: Option<(Secret, Origin)>,
     pub example_secret_file: Option<String>,
     pub firmware: BTreeMap<String, FirmwareSet>,
     pub models: BTreeMap<ModelId, ModelCfg>,
     pub settings: Settings,
-    /// What the phones take from the site unless a model, group, profile or phone says otherwise.
+    /// What the phones take from the site unless a model, group, profile or phone says otherwise:
+    /// time zone, language, NTP, PBX, page passwords and logins, VLAN, DNS, directories.
     pub scope: Arc<Scope>,
 }
 

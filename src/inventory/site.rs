@@ -49,19 +49,17 @@ pub(super) fn resolve_site(
         timezone: doc.timezone.clone(),
         ntp_zone,
         language,
-        country: country.clone(),
-        ntp: ntp.clone(),
-        pbx: pbx.clone(),
-        admin_password: admin_password.clone(),
+        country,
+        ntp,
+        pbx,
+        admin_password,
         admin_user: doc
             .admin_user
             .as_ref()
             .filter(|u| *u != OFF)
             .filter(|u| r.text(f, &[key("admin_user")], Field::SipUser, "admin_user", u))
             .cloned(),
-        user_password: user_password
-            .clone()
-            .expect("the user password is always decided"),
+        user_password: user_password.expect("the user password is always decided"),
         user_id: doc
             .user_id
             .as_ref()
@@ -89,14 +87,6 @@ pub(super) fn resolve_site(
         asterisk,
         name: doc.name.clone(),
         base_url: doc.base_url.clone(),
-        timezone: doc.timezone.clone(),
-        ntp_zone,
-        language,
-        country,
-        ntp,
-        pbx,
-        admin_password,
-        user_password,
         example_secret_file: doc.example_secret_file.clone(),
         firmware,
         models,
