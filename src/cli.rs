@@ -53,6 +53,70 @@ pub enum Command {
     Publish(PublishArgs),
     /// Show what a change of the inventory does to the phones (for a pull request)
     Diff(DiffArgs),
+    /// Tell the phones whose files changed to fetch them again (SIP NOTIFY check-sync)
+    Notify(NotifyArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("how").required(true).args(["ami", "print", "sip"])))]
+pub struct NotifyArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The new web root (its manifest.json says what the phones will fetch)
+    #[arg(long, default_value = "public", value_name = "DIR")]
+    pub out: PathBuf,
+    /// What the phones applied before: the live site's URL, a web root or a saved manifest.json
+    /// (needed unless --all or --mac)
+    #[arg(long, value_name = "DIR|URL|FILE")]
+    pub previous: Option<String>,
+    /// Through Asterisk's manager interface (credentials in PROVSITE_AMI_USER and
+    /// PROVSITE_AMI_SECRET)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub ami: Option<String>,
+    /// Print `asterisk -rx` lines for a script on the PBX host instead of sending
+    #[arg(long)]
+    pub print: bool,
+    /// Send the NOTIFY straight to each phone's address over UDP
+    #[arg(long)]
+    pub sip: bool,
+    /// The endpoints are chan_sip peers (SIPnotify; `sip notify` lines)
+    #[arg(long)]
+    pub chan_sip: bool,
+    /// A phone's address for --sip: MAC=IP[:PORT] (port 5060 by default); repeatable
+    #[arg(long, value_name = "MAC=IP[:PORT]")]
+    pub address: Vec<String>,
+    /// Phones' addresses for --sip from DHCP leases (ISC dhcpd or dnsmasq)
+    #[arg(long, value_name = "FILE")]
+    pub leases: Option<PathBuf>,
+    /// Phones' addresses for --sip from an access log (the last address each phone came from)
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Every phone of the release, changed or not
+    #[arg(long, conflicts_with = "mac")]
+    pub all: bool,
+    /// Only these phones; repeatable
+    #[arg(long, value_name = "MAC")]
+    pub mac: Vec<String>,
+    /// Phones notified per second, so a site does not re-provision in the same second
+    #[arg(long, default_value_t = 2.0, value_name = "N", value_parser = parse_rate)]
+    pub rate: f64,
+    /// Say which phones would be notified and how, without sending anything
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// How long one phone (or one AMI exchange) may take
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = parse_stall)]
+    pub timeout: std::time::Duration,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let r: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if !(r > 0.0 && r <= 1000.0) {
+        return Err("give a rate from 0.01 to 1000 phones a second".into());
+    }
+    Ok(r)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

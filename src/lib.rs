@@ -21,6 +21,7 @@ pub mod import;
 pub mod inventory;
 pub mod mac;
 pub mod manifest;
+pub mod notify;
 pub mod output;
 pub mod parallel;
 pub mod phone_http;

@@ -11,7 +11,7 @@ mod cli;
 
 use cli::{
     AsteriskArgs, BuildArgs, CheckArgs, Cli, Command, DhcpArgs, DiffArgs, DiffFormat, ImportArgs,
-    ProbeArgs, PublishArgs, ServeArgs, SourceArgs, WebserverArgs,
+    NotifyArgs, ProbeArgs, PublishArgs, ServeArgs, SourceArgs, WebserverArgs,
 };
 use provsite::build::{self, Options, Progress};
 use provsite::error::{Area, Diagnostic, Error};
@@ -59,6 +59,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Import(a) => run_import(a),
         Command::Publish(a) => run_publish(a),
         Command::Diff(a) => run_diff(a),
+        Command::Notify(a) => run_notify(a),
     }
 }
 
@@ -184,6 +185,73 @@ fn run_asterisk(a: AsteriskArgs) -> Result<(), Error> {
     }
     for w in warnings {
         eprintln!("warning: {w}");
+    }
+    Ok(())
+}
+
+fn run_notify(a: NotifyArgs) -> Result<(), Error> {
+    use provsite::notify::{addresses, render, run, Options as NotifyOptions, Via};
+    let env = |name: &str| {
+        std::env::var(name).map_err(|_| {
+            Error::of(Area::Usage, format!("--ami needs {name} in the environment"))
+                .hint("credentials never go on the command line: export PROVSITE_AMI_USER and PROVSITE_AMI_SECRET (a manager.conf user allowed `originate` or `system`)")
+        })
+    };
+    let via = if let Some(addr) = &a.ami {
+        Via::Ami {
+            addr: addr.clone(),
+            user: env("PROVSITE_AMI_USER")?,
+            secret: env("PROVSITE_AMI_SECRET")?,
+            chan_sip: a.chan_sip,
+        }
+    } else if a.print {
+        Via::Print {
+            chan_sip: a.chan_sip,
+        }
+    } else {
+        let mut found = addresses::Addresses::new();
+        if let Some(p) = &a.log {
+            found.extend(addresses::from_log(p)?);
+        }
+        if let Some(p) = &a.leases {
+            found.extend(addresses::from_leases(p)?);
+        }
+        for given in &a.address {
+            let (mac, addr) = addresses::parse_given(given)?;
+            found.insert(mac, addr);
+        }
+        Via::Sip { addresses: found }
+    };
+    let mut build = options(&a.source);
+    build.out = a.out.clone();
+    build.previous = a.previous.clone();
+    let outcomes = run(&NotifyOptions {
+        build,
+        via,
+        all: a.all,
+        macs: a.mac.clone(),
+        rate: a.rate,
+        dry_run: a.dry_run,
+        timeout: a.timeout,
+    })?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&outcomes).expect("outcomes serialise")
+        );
+    } else if a.print && !a.dry_run {
+        for o in &outcomes {
+            println!("{}", o.result);
+        }
+    } else {
+        print!("{}", render(&outcomes));
+    }
+    let failed = outcomes.iter().filter(|o| !o.ok).count();
+    if failed > 0 {
+        return Err(Error::of(
+            Area::Usage,
+            format!("{failed} phone(s) were not notified"),
+        ));
     }
     Ok(())
 }
