@@ -439,6 +439,7 @@ fn site_scope(doc: &crate::inventory::SiteDoc) -> crate::inventory::ScopeDoc {
         admin_user: doc.admin_user.clone(),
         user_id: doc.user_id.clone(),
         vlan: doc.vlan.clone(),
+        autoprovision: doc.autoprovision.clone(),
         ..Default::default()
     }
 }
@@ -452,6 +453,18 @@ fn scope_keys(doc: &crate::inventory::ScopeDoc, out: &mut BTreeSet<(String, Stri
     }
     if doc.user_id.is_some() {
         out.insert(key("sys", "UserID"));
+    }
+    if let Some(p) = doc.autoprovision.as_ref().and_then(|a| a.get("periodic")) {
+        for (field, k) in [
+            ("days", "AutoprovisionTimeDays"),
+            ("start", "Autoprovisionstarttime"),
+            ("span", "AutoprovisionTimeSpan"),
+            ("retry", "AutoprovisionRetryPeriod"),
+        ] {
+            if p.get(field).is_some() {
+                out.insert(key("autoprovision", k));
+            }
+        }
     }
     if let Some(v) = &doc.vlan {
         if v.get("pc").is_some() {

@@ -315,6 +315,25 @@ fn cases() -> Vec<Case> {
             expect: ["Site", "Outer", "Inner", "Profile", "Phone"],
         },
         Case {
+            field: "autoprovision",
+            yaml: [
+                Some("autoprovision: {check_sync: 192.0.2.100}"),
+                Some("autoprovision: {check_sync: 192.0.2.101}"),
+                Some("autoprovision: {check_sync: pbx}"),
+                Some("autoprovision: {check_sync: 192.0.2.103}"),
+                Some("autoprovision: {check_sync: \"off\"}"),
+            ],
+            key: ("sip", "AuthNotifyCheckSync"),
+            // `pbx`: the phone's PBX at that level (the inner group's host).
+            expect: [
+                "192.0.2.100",
+                "192.0.2.101",
+                "inner.test",
+                "192.0.2.103",
+                "",
+            ],
+        },
+        Case {
             field: "settings",
             yaml: [
                 Some("settings: {ipp: {AutoAnsTimer: \"1\"}}"),
@@ -492,6 +511,10 @@ fn settings_left_unset_are_written_off() {
     r.build(&[]);
     let v = boot30(&r, SITE_ONLY);
     for (s, k, off) in [
+        // Check-sync accepted from the PBX only, and no periodic check, unless told otherwise.
+        ("sip", "sw_notify_autoprovision", "1"),
+        ("sip", "AuthNotifyCheckSync", "pbx.test"),
+        ("autoprovision", "AutoprovisionFlag", "0"),
         ("net", "VLAN", "0"),
         ("net", "DNSSrv1", "0.0.0.0"),
         ("net", "DNSSrv2", "0.0.0.0"),
@@ -641,6 +664,9 @@ fn bad_values_in_a_group_file_are_located_there() {
             1,
         ),
         ("admin_password: \"784518\"\n", "factory admin password", 1),
+        ("autoprovision: {check_sync: [a]}\n", "check_sync is `pbx`, an address, or `off`", 1),
+        ("autoprovision: {periodic: {hour: 2}}\n", "unknown field `hour` in periodic", 1),
+        ("autoprovision: {period: 2}\n", "unknown field `period` in autoprovision", 1),
         ("user_id: \"a b\"\n", "bad user_id", 1),
         ("pbx: {outbound_proxy: \"proxy;x\"}\n", "bad pbx.outbound_proxy", 1),
         ("pbx: {port: 0}\n", "port 0", 1),
@@ -840,4 +866,42 @@ fn check_warns_when_a_key_written_only_when_set_goes_away() {
         "{err}"
     );
     assert!(err.contains("TelnetID"), "{err}");
+}
+
+#[test]
+fn a_periodic_check_passes_the_vendors_values_through() {
+    let r = Repo::with_base();
+    r.write(
+        "inventory/phones/night/group.yaml",
+        "autoprovision:\n  check_sync: \"off\"\n  periodic: {days: \"127\", start: \"02:00\", span: \"60\"}\n",
+    );
+    r.write(
+        "inventory/phones/night/n.yaml",
+        &phone_item("001F9F000050", "8001", ""),
+    );
+    r.commit("a nightly check");
+    r.build(&[]);
+    let v = boot30(&r, "001F9F000050");
+    for (s, k, want) in [
+        ("autoprovision", "AutoprovisionFlag", "1"),
+        ("autoprovision", "AutoprovisionTimeDays", "127"),
+        ("autoprovision", "Autoprovisionstarttime", "02:00"),
+        ("autoprovision", "AutoprovisionTimeSpan", "60"),
+        ("sip", "sw_notify_autoprovision", "0"),
+        ("sip", "AuthNotifyCheckSync", ""),
+    ] {
+        assert_eq!(v.value(s, k).as_deref(), Some(want), "{s}.{k}");
+    }
+    assert_eq!(v.own.get("autoprovision", "AutoprovisionRetryPeriod"), None);
+    // Raw settings may not fight the field.
+    r.write(
+        "inventory/phones/night/group.yaml",
+        "settings: {autoprovision: {AutoprovisionFlag: \"1\"}}\n",
+    );
+    r.commit("raw");
+    check_fails_at(
+        &r,
+        "inventory/phones/night/group.yaml",
+        "autoprovision.AutoprovisionFlag is managed by provsite",
+    );
 }

@@ -174,6 +174,7 @@ pub struct ScopeDoc {
     pub vlan: Option<serde_yaml::Value>,
     pub dns: Option<serde_yaml::Value>,
     pub directory: Option<serde_yaml::Value>,
+    pub autoprovision: Option<serde_yaml::Value>,
 }
 
 /// Defines a document type with the scope fields after its own, and its `scope_doc()`.
@@ -216,6 +217,9 @@ macro_rules! with_scope_fields {
             /// Up to 8 `{name, url}` XML directories, or `off`.
             #[serde(default)]
             pub directory: Option<serde_yaml::Value>,
+            /// `{check_sync: pbx|ADDRESS|off, periodic: off|{days, start, span, retry}}`.
+            #[serde(default)]
+            pub autoprovision: Option<serde_yaml::Value>,
         }
 
         impl $name {
@@ -235,6 +239,7 @@ macro_rules! with_scope_fields {
                     vlan: self.vlan.clone(),
                     dns: self.dns.clone(),
                     directory: self.directory.clone(),
+                    autoprovision: self.autoprovision.clone(),
                 }
             }
         }
@@ -277,6 +282,9 @@ pub struct SiteDoc {
     /// Up to 8 `{name, url}` XML directories, or `off`.
     #[serde(default)]
     pub directory: Option<serde_yaml::Value>,
+    /// `{check_sync: pbx|ADDRESS|off, periodic: off|{days, start, span, retry}}`.
+    #[serde(default)]
+    pub autoprovision: Option<serde_yaml::Value>,
     /// A site secret file for the example inventory only; PROVSITE_SECRET or --secret-file win.
     #[serde(default)]
     pub example_secret_file: Option<String>,

@@ -34,7 +34,7 @@ pub use model::*;
 pub use parse::*;
 pub use report::diagnostic_at;
 pub use rules::{check_base_url, normalize_mac};
-pub use scope::{Directory, Scope, Vlan, MAX_DIRECTORIES};
+pub use scope::{Autoprovision, CheckSync, Directory, Periodic, Scope, Vlan, MAX_DIRECTORIES};
 pub use site::join_repo_path;
 
 use groups::*;

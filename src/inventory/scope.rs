@@ -24,6 +24,44 @@ pub struct Directory {
     pub url: String,
 }
 
+/// When the phones fetch their files again by themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Autoprovision {
+    /// Accept a check-sync NOTIFY from this address (`[sip] sw_notify_autoprovision=1`,
+    /// `AuthNotifyCheckSync`); None: refuse them.
+    pub check_sync: Option<CheckSync>,
+    /// A periodic check (`[autoprovision] AutoprovisionFlag=1`) with the vendor's values, whose
+    /// formats the reference does not document: passed through, checked as one-line text.
+    pub periodic: Option<Periodic>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CheckSync {
+    /// The phone's PBX (its `pbx.host`).
+    Pbx,
+    Address(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Periodic {
+    /// `AutoprovisionTimeDays`, `Autoprovisionstarttime`, `AutoprovisionTimeSpan`,
+    /// `AutoprovisionRetryPeriod`: each written only when given.
+    pub days: Option<String>,
+    pub start: Option<String>,
+    pub span: Option<String>,
+    pub retry: Option<String>,
+}
+
+impl Default for Autoprovision {
+    /// Check-sync accepted from the PBX only; no periodic check (its value formats are unknown).
+    fn default() -> Self {
+        Autoprovision {
+            check_sync: Some(CheckSync::Pbx),
+            periodic: None,
+        }
+    }
+}
+
 /// The most XML directories the phones take (`Phonebook1` to `Phonebook8`).
 pub const MAX_DIRECTORIES: usize = 8;
 
@@ -44,6 +82,7 @@ pub struct Scope {
     pub vlan: Option<Vlan>,
     pub dns: Vec<Ipv4Addr>,
     pub directory: Vec<Directory>,
+    pub autoprovision: Autoprovision,
 }
 
 /// What one level sets: each field `None` where the level says nothing.
@@ -61,6 +100,7 @@ pub(super) struct Patch {
     vlan: Option<Option<Vlan>>,
     dns: Option<Vec<Ipv4Addr>>,
     directory: Option<Vec<Directory>>,
+    autoprovision: Option<Autoprovision>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -89,6 +129,7 @@ impl Patch {
             && self.vlan.is_none()
             && self.dns.is_none()
             && self.directory.is_none()
+            && self.autoprovision.is_none()
     }
 
     /// The scope with this level's fields over it.
@@ -115,6 +156,7 @@ impl Patch {
         set(&mut s.vlan, &self.vlan);
         set(&mut s.dns, &self.dns);
         set(&mut s.directory, &self.directory);
+        set(&mut s.autoprovision, &self.autoprovision);
         s
     }
 }
@@ -231,7 +273,129 @@ pub(super) fn resolve_patch(r: &mut Reporter, f: &str, base: &[Seg], doc: &Scope
     if let Some(v) = &doc.directory {
         p.directory = Some(resolve_directory(r, f, &at(&["directory"]), v));
     }
+    if let Some(v) = &doc.autoprovision {
+        p.autoprovision = Some(resolve_autoprovision(r, f, &at(&["autoprovision"]), v));
+    }
     p
+}
+
+/// `autoprovision: {check_sync: pbx|ADDRESS|off, periodic: off|{days, start, span, retry}}`;
+/// the fields left out keep their defaults (check-sync from the PBX, no periodic check).
+pub(super) fn resolve_autoprovision(
+    r: &mut Reporter,
+    f: &str,
+    path: &[Seg],
+    v: &serde_yaml::Value,
+) -> Autoprovision {
+    let mut a = Autoprovision::default();
+    let Some(map) = v.as_mapping() else {
+        r.error(
+            f,
+            path,
+            "autoprovision is a mapping",
+            "write `autoprovision: {check_sync: pbx, periodic: off}`",
+        );
+        return a;
+    };
+    for (k, val) in map {
+        let name = k.as_str().unwrap_or("");
+        let at = path_of(path, &[name]);
+        match name {
+            "check_sync" => {
+                a.check_sync = match val.as_str() {
+                    Some("pbx") => Some(CheckSync::Pbx),
+                    _ if is_off(val) => None,
+                    Some(host) => {
+                        r.text(f, &at, Field::Host, "check_sync address", host);
+                        Some(CheckSync::Address(host.to_string()))
+                    }
+                    None => {
+                        r.error(
+                            f,
+                            &at,
+                            "check_sync is `pbx`, an address, or `off`",
+                            "write `check_sync: pbx` to accept check-sync from the phone's PBX only",
+                        );
+                        None
+                    }
+                }
+            }
+            "periodic" => a.periodic = resolve_periodic(r, f, &at, val),
+            other => r.error_at_key(
+                f,
+                &at,
+                format!(
+                    "unknown field `{}` in autoprovision",
+                    text_rules::shown(other)
+                ),
+                "autoprovision takes check_sync and periodic",
+            ),
+        }
+    }
+    a
+}
+
+fn resolve_periodic(
+    r: &mut Reporter,
+    f: &str,
+    path: &[Seg],
+    v: &serde_yaml::Value,
+) -> Option<Periodic> {
+    if is_off(v) {
+        return None;
+    }
+    let Some(map) = v.as_mapping() else {
+        r.error(
+            f,
+            path,
+            "periodic is `off` or a mapping of the vendor's values",
+            "write `periodic: {days: ..., start: ..., span: ..., retry: ...}` with the values your firmware takes (see the README)",
+        );
+        return None;
+    };
+    let mut p = Periodic {
+        days: None,
+        start: None,
+        span: None,
+        retry: None,
+    };
+    for (k, val) in map {
+        let name = k.as_str().unwrap_or("");
+        let at = path_of(path, &[name]);
+        let text = match val {
+            serde_yaml::Value::String(s) => Some(s.clone()),
+            serde_yaml::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        let slot = match name {
+            "days" => &mut p.days,
+            "start" => &mut p.start,
+            "span" => &mut p.span,
+            "retry" => &mut p.retry,
+            other => {
+                r.error_at_key(
+                    f,
+                    &at,
+                    format!("unknown field `{}` in periodic", text_rules::shown(other)),
+                    "periodic takes days, start, span and retry",
+                );
+                continue;
+            }
+        };
+        match text {
+            Some(t) if r.text(f, &at, Field::SettingValue, &format!("periodic.{name}"), &t) => {
+                *slot = Some(t)
+            }
+            Some(_) => {}
+            None => r.error(
+                f,
+                &at,
+                format!("periodic.{name} is a value of one line"),
+                "quote it: the phone's own format is passed through",
+            ),
+        }
+    }
+    Some(p)
 }
 
 /// A login name (`admin_user`, `user_id`), or `off` for the phone's default.

@@ -80,6 +80,11 @@ pub(super) fn resolve_site(
             .as_ref()
             .map(|v| resolve_directory(r, f, &[key("directory")], v))
             .unwrap_or_default(),
+        autoprovision: doc
+            .autoprovision
+            .as_ref()
+            .map(|v| resolve_autoprovision(r, f, &[key("autoprovision")], v))
+            .unwrap_or_default(),
     });
     // Every problem was reported where it was found; the site exists only without errors.
     (!r.diags.iter().any(Diagnostic::is_error)).then(|| Site {

@@ -155,6 +155,16 @@ pub fn managed_key(section: &str, key: &str) -> Option<&'static str> {
             Some("set `vlan: {voice: N, pc: N, priority: N}` (or `vlan: off`)")
         }
         ("net", "DNSSrv1") | ("net", "DNSSrv2") => Some("set `dns: [address, address]`"),
+        ("sip", "sw_notify_autoprovision") | ("sip", "AuthNotifyCheckSync") => {
+            Some("set `autoprovision: {check_sync: pbx|ADDRESS|off}`")
+        }
+        ("autoprovision", k)
+            if k != "AutoprovisionHTTPServer"
+                && k != "AutoprovisionTFTPServer"
+                && k != "Decryption_Key" =>
+        {
+            Some("set `autoprovision: {periodic: {days, start, span, retry}}`")
+        }
         ("sys", k)
             if k.starts_with("Phonebook") && (k.ends_with("_name") || k.ends_with("_url")) =>
         {

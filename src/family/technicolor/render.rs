@@ -12,7 +12,7 @@ use super::format::{self, FileKind};
 use super::keys;
 use crate::family::{ModelId, PhoneInput, Shared, SharedFile, SharedInput};
 use crate::hashing::sha256_hex;
-use crate::inventory::{FnKey, Pbx, PhoneSpec, Scope, Settings, Site};
+use crate::inventory::{CheckSync, FnKey, Pbx, PhoneSpec, Scope, Settings, Site};
 use crate::render::{
     content_name, ModelFiles, PhoneSecrets, Templates, COMMON_DIR, CONFIG_SN_SENTINEL,
 };
@@ -516,6 +516,37 @@ fn network_entries<'a>(e: &mut Vec<Entry<'a>>, scope: &'a Scope) {
             None => "0.0.0.0".into(),
         };
         e.push(entry("net", dns, value));
+    }
+    let auto = &scope.autoprovision;
+    match &auto.check_sync {
+        Some(from) => {
+            let addr = match from {
+                CheckSync::Pbx => scope.pbx.host.as_str(),
+                CheckSync::Address(a) => a.as_str(),
+            };
+            e.push(entry("sip", "sw_notify_autoprovision", "1"));
+            e.push(entry("sip", "AuthNotifyCheckSync", addr));
+        }
+        None => {
+            e.push(entry("sip", "sw_notify_autoprovision", "0"));
+            e.push(entry("sip", "AuthNotifyCheckSync", ""));
+        }
+    }
+    match &auto.periodic {
+        Some(p) => {
+            e.push(entry("autoprovision", "AutoprovisionFlag", "1"));
+            for (k, v) in [
+                ("AutoprovisionTimeDays", &p.days),
+                ("Autoprovisionstarttime", &p.start),
+                ("AutoprovisionTimeSpan", &p.span),
+                ("AutoprovisionRetryPeriod", &p.retry),
+            ] {
+                if let Some(v) = v {
+                    e.push(entry("autoprovision", k, v.as_str()));
+                }
+            }
+        }
+        None => e.push(entry("autoprovision", "AutoprovisionFlag", "0")),
     }
     for (i, (name_key, url_key)) in keys::phonebook_keys().iter().enumerate() {
         let (name, url) = match scope.directory.get(i) {
