@@ -55,6 +55,32 @@ pub enum Command {
     Diff(DiffArgs),
     /// Tell the phones whose files changed to fetch them again (SIP NOTIFY check-sync)
     Notify(NotifyArgs),
+    /// The fleet from the web server's log: who took which release, who is stuck, who asks unknown
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Access logs: provsite serve's, or nginx's / Apache's combined format; repeatable
+    #[arg(long, value_name = "FILE", required = true)]
+    pub log: Vec<PathBuf>,
+    /// The web root whose manifest.json is live
+    #[arg(
+        long,
+        default_value = "public",
+        value_name = "DIR",
+        conflicts_with = "manifest"
+    )]
+    pub out: PathBuf,
+    /// The live manifest instead: a file or the site's URL
+    #[arg(long, value_name = "FILE|URL")]
+    pub manifest: Option<String>,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Also write a self-contained HTML page of the fleet
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -32,6 +32,7 @@ pub mod render;
 pub mod secrets;
 pub mod serve;
 pub mod source;
+pub mod status;
 pub mod suggest;
 pub mod syntax;
 pub mod tables;

@@ -11,7 +11,7 @@ mod cli;
 
 use cli::{
     AsteriskArgs, BuildArgs, CheckArgs, Cli, Command, DhcpArgs, DiffArgs, DiffFormat, ImportArgs,
-    NotifyArgs, ProbeArgs, PublishArgs, ServeArgs, SourceArgs, WebserverArgs,
+    NotifyArgs, ProbeArgs, PublishArgs, ServeArgs, SourceArgs, StatusArgs, WebserverArgs,
 };
 use provsite::build::{self, Options, Progress};
 use provsite::error::{Area, Diagnostic, Error};
@@ -60,6 +60,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Publish(a) => run_publish(a),
         Command::Diff(a) => run_diff(a),
         Command::Notify(a) => run_notify(a),
+        Command::Status(a) => run_status(a),
     }
 }
 
@@ -252,6 +253,29 @@ fn run_notify(a: NotifyArgs) -> Result<(), Error> {
             Area::Usage,
             format!("{failed} phone(s) were not notified"),
         ));
+    }
+    Ok(())
+}
+
+fn run_status(a: StatusArgs) -> Result<(), Error> {
+    use provsite::status::{manifest_from, render_html, render_text, report};
+    let source = a
+        .manifest
+        .clone()
+        .unwrap_or_else(|| a.out.display().to_string());
+    let manifest = manifest_from(&source)?;
+    let logs: Vec<&std::path::Path> = a.log.iter().map(|p| p.as_path()).collect();
+    let r = report(&manifest, &logs)?;
+    if let Some(path) = &a.html {
+        std::fs::write(path, render_html(&r)).map_err(|e| Error::io(path, e))?;
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).expect("a report serialises")
+        );
+    } else {
+        print!("{}", render_text(&r));
     }
     Ok(())
 }
