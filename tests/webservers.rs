@@ -221,6 +221,39 @@ fn nginx_serves_the_web_root() {
     wait_for_port(addr, &mut child, "nginx");
     let _server = Server { child, addr };
     check_served(addr, &r);
+    // nginx's own access log (its default combined format) read by `provsite status`: a phone
+    // that boots through nginx is up to date, from the address nginx saw.
+    let out = probe(
+        addr,
+        &["http://prov.test/ST2030S.inf", "--mac", "001F9F16E849"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_provsite"))
+        .args(["status", "--json", "--log"])
+        .arg(d.join("logs/access.log"))
+        .arg("--out")
+        .arg(r.public())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m1 = v["phones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["mac"] == "001F9F16E849")
+        .unwrap();
+    assert_eq!(m1["state"], "up-to-date", "{v}");
+    assert_eq!(m1["address"], "127.0.0.1");
+    assert_eq!(m1["firmware_running"], "2.74");
 }
 
 #[test]
