@@ -366,14 +366,50 @@ fn check_secrets(
 }
 
 pub(crate) fn phone_secrets(phone: &inventory::Phone, site: &SiteSecret) -> Option<PhoneSecrets> {
+    let page = page_secrets(&phone.scope, site)?;
+    phone_secrets_with(phone, site, &page)
+}
+
+/// A scope's admin and user page passwords.
+pub(crate) type PageSecrets = (String, String);
+
+pub(crate) fn page_secrets(scope: &inventory::Scope, site: &SiteSecret) -> Option<PageSecrets> {
+    Some((
+        secrets::resolve(&scope.admin_password.0, site).ok()?,
+        secrets::resolve(&scope.user_password.0, site).ok()?,
+    ))
+}
+
+/// A phone's passwords, its page passwords given (they are its scope's, shared by many phones:
+/// derived once per scope rather than once per phone).
+pub(crate) fn phone_secrets_with(
+    phone: &inventory::Phone,
+    site: &SiteSecret,
+    page: &PageSecrets,
+) -> Option<PhoneSecrets> {
     let lines = phone
         .lines
         .iter()
         .map(|l| secrets::resolve(&l.password, site).ok())
         .collect::<Option<Vec<_>>>()?;
-    let admin = secrets::resolve(&phone.scope.admin_password.0, site).ok()?;
-    let user = Some(secrets::resolve(&phone.scope.user_password.0, site).ok()?);
-    Some(PhoneSecrets { lines, admin, user })
+    Some(PhoneSecrets {
+        lines,
+        admin: page.0.clone(),
+        user: Some(page.1.clone()),
+    })
+}
+
+/// The page passwords of every scope the phones have, by the scope's address.
+fn scope_secrets(
+    phones: &[inventory::Phone],
+    site: &SiteSecret,
+) -> std::collections::HashMap<usize, Option<PageSecrets>> {
+    let mut out = std::collections::HashMap::new();
+    for p in phones {
+        out.entry(Arc::as_ptr(&p.scope) as usize)
+            .or_insert_with(|| page_secrets(&p.scope, site));
+    }
+    out
 }
 
 /// Rendered files of a whole inventory.
@@ -397,24 +433,28 @@ pub fn render_all(
         let files = render::render_model(templates, inv, &v, firmware)?;
         models.insert(v, files);
     }
+    progress.stage("render", inv.phones.len() as u64);
+    let pages = scope_secrets(&inv.phones, site_secret);
     for p in &inv.phones {
-        let admin = secrets::resolve(&p.scope.admin_password.0, site_secret)
-            .map_err(|_| "admin password unavailable".to_string())?;
-        if admin == inventory::FACTORY_ADMIN_PASSWORD {
+        let page = pages[&(Arc::as_ptr(&p.scope) as usize)]
+            .as_ref()
+            .ok_or_else(|| "admin password unavailable".to_string())?;
+        if page.0 == inventory::FACTORY_ADMIN_PASSWORD {
             return Err(format!(
                 "the admin password of phone {} resolves to the factory password 784518: choose another",
                 p.mac
             ));
         }
     }
-    progress.stage("render", inv.phones.len() as u64);
     let results = parallel::in_chunks(
         &inv.phones,
         parallel::cores(),
         |_, phones| -> std::result::Result<Vec<PhoneFile>, String> {
             let mut out = Vec::with_capacity(phones.len());
             for (i, p) in phones.iter().enumerate() {
-                let s = phone_secrets(p, site_secret)
+                let s = pages[&(Arc::as_ptr(&p.scope) as usize)]
+                    .as_ref()
+                    .and_then(|page| phone_secrets_with(p, site_secret, page))
                     .ok_or_else(|| format!("a password of phone {} is unavailable", p.mac))?;
                 out.push(render::render_phone(
                     templates,
@@ -463,10 +503,13 @@ fn check_one(opts: &Options) -> Result<Vec<Diagnostic>> {
 }
 
 fn all_secrets_available(l: &Loaded) -> bool {
-    l.inv
-        .phones
-        .iter()
-        .all(|p| phone_secrets(p, &l.site_secret).is_some())
+    let pages = scope_secrets(&l.inv.phones, &l.site_secret);
+    l.inv.phones.iter().all(|p| {
+        pages[&(Arc::as_ptr(&p.scope) as usize)]
+            .as_ref()
+            .and_then(|page| phone_secrets_with(p, &l.site_secret, page))
+            .is_some()
+    })
 }
 
 /// The live site's manifest named by `--previous` (a web root folder, a manifest file, or the
