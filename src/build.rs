@@ -870,7 +870,21 @@ fn write_phone_files(
 
 fn timing(stage: &str, t0: std::time::Instant) {
     if std::env::var_os("PROVSITE_TIMING").is_some() {
-        eprintln!("timing: {stage} done at {:.3}s", t0.elapsed().as_secs_f64());
+        // Peak and current resident memory so far (Linux), to see which stage holds what.
+        let mem = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .map(|s| {
+                s.lines()
+                    .filter(|l| l.starts_with("VmHWM") || l.starts_with("VmRSS"))
+                    .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        eprintln!(
+            "timing: {stage} done at {:.3}s {mem}",
+            t0.elapsed().as_secs_f64()
+        );
     }
 }
 

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::firmware_store::FirmwareFiles;
 use crate::inventory::{self, PhoneDoc, SourceText, Variant};
 use crate::manifest::Manifest;
-use crate::render::{self, ModelFiles, PhoneFile, Templates};
+use crate::render::{self, ModelFiles, Templates};
 use crate::source::Snapshot;
 
 /// Older states for the numbering: earlier releases in the output, and older commits rendered.
@@ -45,6 +45,20 @@ pub(crate) struct History<'a> {
     /// Per phones file path, the digests of the last version rendered, by phone content: a
     /// commit that edits one phone of a file renders that phone only.
     by_path: HashMap<String, (SiteKey, String, HashMap<inventory::PhoneSpec, String>)>,
+    /// The build's own render, and its phones' indices per phones file: the caches above are
+    /// filled from it for a file only when the walk reaches a changed version of that file, so a
+    /// build of 100,000 phones does not copy every phone into them.
+    head: Option<Head<'a>>,
+    /// Paths whose items of the build's own version are in `items`.
+    items_seeded: std::collections::HashSet<String>,
+}
+
+/// The commit being built, for filling the caches on demand.
+struct Head<'a> {
+    rendered: &'a Rendered,
+    by_file: HashMap<String, Vec<usize>>,
+    site_key: SiteKey,
+    overrides_key: String,
 }
 
 /// Per model, the raw keys its phones override.
@@ -96,6 +110,8 @@ impl<'a> History<'a> {
             digests: HashMap::new(),
             by_path: HashMap::new(),
             items: HashMap::new(),
+            head: None,
+            items_seeded: Default::default(),
         }
     }
 }
@@ -225,8 +241,24 @@ impl History<'_> {
         phones: &[inventory::Phone],
     ) -> Option<Arc<Vec<(String, String)>>> {
         let empty = HashMap::new();
-        let known = match self.by_path.get(path) {
-            Some((k, o, map)) if *k == site_key && o == overrides_key => map,
+        let from_head = match (self.by_path.contains_key(path), &self.head) {
+            (false, Some(h)) if h.site_key == site_key && h.overrides_key == overrides_key => {
+                h.by_file.get(path).map(|idx| {
+                    idx.iter()
+                        .map(|&i| {
+                            (
+                                self.loaded.inv.phones[i].spec.clone(),
+                                h.rendered.phones[i].digest.clone(),
+                            )
+                        })
+                        .collect::<HashMap<_, _>>()
+                })
+            }
+            _ => None,
+        };
+        let known = match (&from_head, self.by_path.get(path)) {
+            (Some(map), _) => map,
+            (None, Some((k, o, map))) if *k == site_key && o == overrides_key => map,
             _ => &empty,
         };
         let mut now = HashMap::with_capacity(phones.len());
@@ -259,6 +291,7 @@ impl History<'_> {
     /// Parses a phones file, reusing the phones whose list item has the same text as one parsed
     /// before: a commit that edits one phone parses that phone only.
     fn parse_by_items(&mut self, src: &SourceText) -> Option<Vec<PhoneDoc>> {
+        self.seed_items(&src.path);
         let whole = || inventory::parse_phones(src).ok();
         let Some(items) = inventory::split_items(&src.text) else {
             return whole();
@@ -411,10 +444,11 @@ fn overrides_of<'a>(
     (overrides, key)
 }
 
-impl History<'_> {
+impl<'a> History<'a> {
     /// Fills the caches with the commit being built, so the walk's first step renders only what
-    /// that step changed.
-    fn seed(&mut self, rendered: &Rendered) -> Result<()> {
+    /// that step changed: each file's digests and overrides now, the rest (each phone's content
+    /// and parsed list item) when a changed version of its file comes.
+    fn seed(&mut self, rendered: &'a Rendered) -> Result<()> {
         let l = self.loaded;
         let Some(listing) = l.source.list_inventory(l.head.id)? else {
             return Ok(());
@@ -424,44 +458,56 @@ impl History<'_> {
         };
         let site_key = (site_blob, listing.templates, groups_id(&listing.groups));
         let (_, overrides_key) = overrides_of(l.inv.phones.iter());
-        let mut by_file: HashMap<&str, Vec<(&inventory::Phone, &PhoneFile)>> = HashMap::new();
-        for (p, f) in l.inv.phones.iter().zip(&rendered.phones) {
-            by_file
-                .entry(p.origin.file.as_str())
-                .or_default()
-                .push((p, f));
-        }
-        for (src, blob) in &l.files.phones {
-            let (Some(blob), Some(items)) = (blob, inventory::split_items(&src.text)) else {
-                continue;
-            };
-            if let Some(docs) = l.docs.get(blob).filter(|d| d.len() == items.len()) {
-                for (item, doc) in items.into_iter().zip(docs.iter()) {
-                    self.items.insert(item.to_string(), doc.clone());
-                }
-            }
+        let mut by_file: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, p) in l.inv.phones.iter().enumerate() {
+            by_file.entry(p.origin.file.clone()).or_default().push(i);
         }
         for (path, blob) in &listing.phones {
-            let entries = by_file.remove(path.as_str()).unwrap_or_default();
-            let digests: Vec<(String, String)> = entries
+            let idx = by_file.get(path.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+            let digests: Vec<(String, String)> = idx
                 .iter()
-                .map(|(p, f)| (p.mac.to_string(), f.digest.clone()))
+                .map(|&i| {
+                    (
+                        l.inv.phones[i].mac.to_string(),
+                        rendered.phones[i].digest.clone(),
+                    )
+                })
                 .collect();
-            let contents = entries
-                .iter()
-                .map(|(p, f)| (p.spec.clone(), f.digest.clone()))
-                .collect();
-            let overrides = overrides_of(entries.iter().map(|(p, _)| *p)).0;
+            let overrides = overrides_of(idx.iter().map(|&i| &l.inv.phones[i])).0;
             self.overrides
                 .insert((site_key, *blob), Some(Arc::new(overrides)));
             self.digests.insert(
                 (site_key, overrides_key.clone(), *blob),
                 Some(Arc::new(digests)),
             );
-            self.by_path
-                .insert(path.clone(), (site_key, overrides_key.clone(), contents));
         }
+        self.head = Some(Head {
+            rendered,
+            by_file,
+            site_key,
+            overrides_key,
+        });
         Ok(())
+    }
+
+    /// The parsed list items of the build's own version of a phones file, for reuse by an older
+    /// version of it.
+    fn seed_items(&mut self, path: &str) {
+        if !self.items_seeded.insert(path.to_string()) {
+            return;
+        }
+        let l = self.loaded;
+        let Some((src, Some(blob))) = l.files.phones.iter().find(|(s, _)| s.path == path) else {
+            return;
+        };
+        let Some(items) = inventory::split_items(&src.text) else {
+            return;
+        };
+        if let Some(docs) = l.docs.get(blob).filter(|d| d.len() == items.len()) {
+            for (item, doc) in items.into_iter().zip(docs.iter()) {
+                self.items.insert(item.to_string(), doc.clone());
+            }
+        }
     }
 }
 
