@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use git2::Oid;
 use serde::Serialize;
 
 use crate::config_sn;
@@ -95,14 +94,11 @@ pub struct Loaded {
     pub firmware: FirmwareFiles,
     pub site_secret: SiteSecret,
     pub warnings: Vec<Diagnostic>,
-    /// Parsed phones files by blob id, for the history walk to start from.
-    pub docs: HashMap<Oid, Arc<Vec<PhoneDoc>>>,
 }
 
 /// Parses every phones file, on all cores; keeps the parses by blob id for the history walk.
 fn parse_all(
     files: &InventoryFiles,
-    cache: &mut HashMap<Oid, Arc<Vec<PhoneDoc>>>,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<(SourceText, Arc<Vec<PhoneDoc>>)> {
     let parsed = parallel::in_chunks(&files.phones, parallel::cores(), |_, part| {
@@ -113,15 +109,9 @@ fn parse_all(
     .into_iter()
     .flatten();
     let mut out = Vec::new();
-    for ((src, blob), result) in files.phones.iter().zip(parsed) {
+    for ((src, _), result) in files.phones.iter().zip(parsed) {
         match result {
-            Ok(docs) => {
-                let docs = Arc::new(docs);
-                if let Some(b) = blob {
-                    cache.insert(*b, docs.clone());
-                }
-                out.push((src.clone(), docs));
-            }
+            Ok(docs) => out.push((src.clone(), Arc::new(docs))),
             Err(d) => diags.extend(d),
         }
     }
@@ -187,12 +177,15 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
     if !opts.worktree && opts.rev == "HEAD" && source.inventory_is_dirty().unwrap_or(false) {
         diags.push(Diagnostic::warning(source.inventory_dir.clone(), "the inventory has uncommitted changes; they are not built").hint("commit them, or build the working tree with --worktree (the release is marked dirty)"));
     }
+    let t0 = std::time::Instant::now();
     let files = source.read_inventory(snap)?;
-    let mut cache = HashMap::new();
-    let parsed = parse_all(&files, &mut cache, &mut diags);
+    timing("load: read", t0);
+    let parsed = parse_all(&files, &mut diags);
+    timing("load: parse", t0);
     let group_srcs: Vec<SourceText> = files.groups.iter().map(|(s, _)| s.clone()).collect();
     let (inv, inv_diags) =
         inventory::resolve(&files.site, &group_srcs, &parsed, &source.inventory_dir);
+    timing("load: resolve", t0);
     diags.extend(inv_diags);
     let templates = match Templates::new(&files.templates, &source.inventory_dir) {
         Ok((t, w)) => {
@@ -245,7 +238,6 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
         firmware,
         site_secret,
         warnings: diags,
-        docs: cache,
     })
 }
 

@@ -49,8 +49,6 @@ pub(crate) struct History<'a> {
     /// filled from it for a file only when the walk reaches a changed version of that file, so a
     /// build of 100,000 phones does not copy every phone into them.
     head: Option<Head<'a>>,
-    /// Paths whose items of the build's own version are in `items`.
-    items_seeded: std::collections::HashSet<String>,
 }
 
 /// The commit being built, for filling the caches on demand.
@@ -101,7 +99,7 @@ impl<'a> History<'a> {
             loaded,
             out: out.to_path_buf(),
             releases: list_releases(out),
-            docs: loaded.docs.clone(),
+            docs: HashMap::new(),
             sites: HashMap::new(),
             overrides: HashMap::new(),
             fresh: HashMap::new(),
@@ -111,7 +109,6 @@ impl<'a> History<'a> {
             by_path: HashMap::new(),
             items: HashMap::new(),
             head: None,
-            items_seeded: Default::default(),
         }
     }
 }
@@ -291,7 +288,6 @@ impl History<'_> {
     /// Parses a phones file, reusing the phones whose list item has the same text as one parsed
     /// before: a commit that edits one phone parses that phone only.
     fn parse_by_items(&mut self, src: &SourceText) -> Option<Vec<PhoneDoc>> {
-        self.seed_items(&src.path);
         let whole = || inventory::parse_phones(src).ok();
         let Some(items) = inventory::split_items(&src.text) else {
             return whole();
@@ -446,8 +442,9 @@ fn overrides_of<'a>(
 
 impl<'a> History<'a> {
     /// Fills the caches with the commit being built, so the walk's first step renders only what
-    /// that step changed: each file's digests and overrides now, the rest (each phone's content
-    /// and parsed list item) when a changed version of its file comes.
+    /// that step changed: each file's digests and overrides now, each phone's content when a
+    /// changed version of its file comes (that version's list items are parsed one by one, and
+    /// only once each, as the walk goes).
     fn seed(&mut self, rendered: &'a Rendered) -> Result<()> {
         let l = self.loaded;
         let Some(listing) = l.source.list_inventory(l.head.id)? else {
@@ -488,26 +485,6 @@ impl<'a> History<'a> {
             overrides_key,
         });
         Ok(())
-    }
-
-    /// The parsed list items of the build's own version of a phones file, for reuse by an older
-    /// version of it.
-    fn seed_items(&mut self, path: &str) {
-        if !self.items_seeded.insert(path.to_string()) {
-            return;
-        }
-        let l = self.loaded;
-        let Some((src, Some(blob))) = l.files.phones.iter().find(|(s, _)| s.path == path) else {
-            return;
-        };
-        let Some(items) = inventory::split_items(&src.text) else {
-            return;
-        };
-        if let Some(docs) = l.docs.get(blob).filter(|d| d.len() == items.len()) {
-            for (item, doc) in items.into_iter().zip(docs.iter()) {
-                self.items.insert(item.to_string(), doc.clone());
-            }
-        }
     }
 }
 
