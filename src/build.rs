@@ -97,25 +97,29 @@ pub struct Loaded {
 }
 
 /// Parses every phones file, on all cores; keeps the parses by blob id for the history walk.
-fn parse_all(
-    files: &InventoryFiles,
-    diags: &mut Vec<Diagnostic>,
-) -> Vec<(SourceText, Arc<Vec<PhoneDoc>>)> {
-    let parsed = parallel::in_chunks(&files.phones, parallel::cores(), |_, part| {
-        part.iter()
-            .map(|(src, _)| inventory::parse_phones(src))
-            .collect::<Vec<_>>()
-    })
-    .into_iter()
-    .flatten();
-    let mut out = Vec::new();
-    for ((src, _), result) in files.phones.iter().zip(parsed) {
-        match result {
-            Ok(docs) => out.push((src.clone(), Arc::new(docs))),
-            Err(d) => diags.extend(d),
+/// The phones files parsed a few at a time (on every core), yielded file by file: the resolver
+/// takes each file's documents and lets them go, so the whole inventory's documents never sit in
+/// memory at once. Parse errors go to `diags`.
+fn parse_in_batches<'f>(
+    files: &'f InventoryFiles,
+    diags: &'f std::cell::RefCell<Vec<Diagnostic>>,
+) -> impl Iterator<Item = (&'f SourceText, Arc<Vec<PhoneDoc>>)> + 'f {
+    const BATCH: usize = 64;
+    files.phones.chunks(BATCH).flat_map(move |batch| {
+        let parsed = parallel::in_chunks(batch, parallel::cores(), |_, part| {
+            part.iter()
+                .map(|(src, _)| inventory::parse_phones(src))
+                .collect::<Vec<_>>()
+        });
+        let mut out = Vec::with_capacity(batch.len());
+        for ((src, _), result) in batch.iter().zip(parsed.into_iter().flatten()) {
+            match result {
+                Ok(docs) => out.push((src, Arc::new(docs))),
+                Err(d) => diags.borrow_mut().extend(d),
+            }
         }
-    }
-    out
+        out
+    })
 }
 
 /// The site secret: PROVSITE_SECRET, --secret-file, or the example inventory's file (warned).
@@ -180,12 +184,19 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
     let t0 = std::time::Instant::now();
     let files = source.read_inventory(snap)?;
     timing("load: read", t0);
-    let parsed = parse_all(&files, &mut diags);
-    timing("load: parse", t0);
     let group_srcs: Vec<SourceText> = files.groups.iter().map(|(s, _)| s.clone()).collect();
-    let (inv, inv_diags) =
-        inventory::resolve(&files.site, &group_srcs, &parsed, &source.inventory_dir);
-    timing("load: resolve", t0);
+    let texts: Vec<&SourceText> = files.phones.iter().map(|(s, _)| s).collect();
+    let parse_diags = std::cell::RefCell::new(Vec::new());
+    let (inv, inv_diags) = inventory::resolve_each(
+        &files.site,
+        &group_srcs,
+        &texts,
+        parse_in_batches(&files, &parse_diags),
+        &source.inventory_dir,
+    );
+    timing("load: parse and resolve", t0);
+    // Parse errors first, as each file is read; then what resolving found.
+    diags.extend(parse_diags.into_inner());
     diags.extend(inv_diags);
     let templates = match Templates::new(&files.templates, &source.inventory_dir) {
         Ok((t, w)) => {
@@ -212,14 +223,7 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
         return Err(fail(diags));
     };
     let site_secret = site_secret(opts, &source, snap, &inv, &mut diags, &files.site.path)?;
-    check_secrets(
-        &inv,
-        &site_secret,
-        &files,
-        &parsed,
-        secrets_required,
-        &mut diags,
-    );
+    check_secrets(&inv, &site_secret, &files, secrets_required, &mut diags);
     let store_root = opts.out.join("firmware");
     let (firmware, fw_diags) =
         firmware_store::prepare(&source, snap, &inv, &files.site, &store_root, staging)?;
@@ -251,13 +255,12 @@ fn check_secrets(
     inv: &Inventory,
     site: &SiteSecret,
     files: &InventoryFiles,
-    parsed: &[(SourceText, Arc<Vec<PhoneDoc>>)],
     required: bool,
     diags: &mut Vec<Diagnostic>,
 ) {
     let mut srcs: Vec<&SourceText> = vec![&files.site];
     srcs.extend(files.groups.iter().map(|(s, _)| s));
-    srcs.extend(parsed.iter().map(|(s, _)| s));
+    srcs.extend(files.phones.iter().map(|(s, _)| s));
     // The page passwords of every scope (the site's, and those groups, profiles, models or phones
     // set), each (secret, origin) once.
     let mut seen = std::collections::HashSet::new();
@@ -563,7 +566,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let staging = Staging::begin(&opts.out)?;
     let loaded = load(opts, Some(&staging.firmware_dir()), true)?;
     timing("load", t0);
-    let rendered = render_all(
+    let mut rendered = render_all(
         &loaded.inv,
         &loaded.templates,
         &loaded.firmware,
@@ -616,7 +619,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     std::fs::create_dir_all(&config_dir).map_err(|e| Error::io(&config_dir, e))?;
     let (phone_entries, linked) = write_phone_files(
         inv,
-        &rendered.phones,
+        &mut rendered.phones,
         &numbering,
         &config_dir,
         &release,
@@ -780,13 +783,14 @@ fn write_model_files(
     Ok((entry_points, files_written))
 }
 
-/// Writes every phone's file with its config_sn, from several threads: creating files is
+/// Writes every phone's file with its config_sn (each rendered body is let go once written), from
+/// several threads: creating files is
 /// latency-bound, so a few writers keep the disk busy. A file identical to the live release's
 /// (same bytes, same mtime) becomes a hard link to it, which costs a fraction of a write.
 /// Returns the manifest's phone entries and how many were linked.
 fn write_phone_files(
     inv: &Inventory,
-    files: &[PhoneFile],
+    files: &mut [PhoneFile],
     numbering: &Numbering,
     config_dir: &Path,
     release: &str,
@@ -801,11 +805,11 @@ fn write_phone_files(
         previous.map(|(m, out)| out.join("releases").join(&m.release).join("config"));
     let previous_dir = previous_dir.as_deref();
     type Written = (Vec<(String, PhoneEntry)>, usize);
-    let results = parallel::in_chunks(&inv.phones, writers, |offset, phones| -> Result<Written> {
-        let files = &files[offset..offset + phones.len()];
+    let results = parallel::in_chunks_mut(files, writers, |offset, files| -> Result<Written> {
+        let phones = &inv.phones[offset..offset + files.len()];
         let mut out = Vec::with_capacity(phones.len());
         let mut linked = 0;
-        for (i, (p, f)) in phones.iter().zip(files).enumerate() {
+        for (i, (p, f)) in phones.iter().zip(files.iter_mut()).enumerate() {
             let Stamp { sn, time } = numbering.phones[p.mac.as_str()];
             let sn = config_sn::format(sn);
             let body = render::fill_config_sn(&f.body, &sn);
@@ -840,9 +844,11 @@ fn write_phone_files(
                 name: p.name.clone(),
                 config_sn: sn,
                 changed_at: time,
-                digest: f.digest.clone(),
+                digest: std::mem::take(&mut f.digest),
                 file,
             };
+            // Written: its bytes are needed no more.
+            f.body = Vec::new();
             out.push((p.mac.to_string(), entry));
             if i % 256 == 255 {
                 progress.advance(256);

@@ -55,12 +55,32 @@ pub fn resolve(
     phone_srcs: &[(SourceText, Arc<Vec<PhoneDoc>>)],
     inventory_dir: &str,
 ) -> (Option<Inventory>, Vec<Diagnostic>) {
+    let texts: Vec<&SourceText> = phone_srcs.iter().map(|(s, _)| s).collect();
+    resolve_each(
+        site_src,
+        group_srcs,
+        &texts,
+        phone_srcs.iter().map(|(s, d)| (s, d.clone())),
+        inventory_dir,
+    )
+}
+
+/// The same, the phones files parsed as they are reached (`phones` yields each file's documents
+/// in turn): a caller can parse a few files at a time and let each file's documents go once its
+/// phones are resolved. `phone_texts` are every phones file, for locating problems.
+pub fn resolve_each<'s>(
+    site_src: &'s SourceText,
+    group_srcs: &'s [SourceText],
+    phone_texts: &[&'s SourceText],
+    phones: impl Iterator<Item = (&'s SourceText, Arc<Vec<PhoneDoc>>)>,
+    inventory_dir: &str,
+) -> (Option<Inventory>, Vec<Diagnostic>) {
     let mut r = Reporter::new();
     r.add_text(site_src);
     for src in group_srcs {
         r.add_text(src);
     }
-    for (src, _) in phone_srcs {
+    for src in phone_texts {
         r.add_text(src);
     }
     let site_doc = match parse_site(site_src) {
@@ -82,7 +102,7 @@ pub fn resolve(
         &site_doc,
         site.as_ref(),
         &groups,
-        phone_srcs,
+        phones,
     );
     let ok = !r.diags.iter().any(Diagnostic::is_error);
     let inv = match (site, ok) {

@@ -3,13 +3,13 @@
 #[allow(unused_imports)]
 use super::*;
 
-pub(super) fn resolve_phones(
+pub(super) fn resolve_phones<'s>(
     r: &mut Reporter,
     site_file: &str,
     site_doc: &SiteDoc,
     site: Option<&Site>,
     groups: &[Group],
-    phone_srcs: &[(SourceText, Arc<Vec<PhoneDoc>>)],
+    phone_srcs: impl Iterator<Item = (&'s SourceText, Arc<Vec<PhoneDoc>>)>,
 ) -> Vec<Phone> {
     let mut scopes = Scopes::default();
     let mut phones = Vec::new();
