@@ -210,8 +210,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Builds `rev` into a fresh `out` (after `prepare`, untimed) `reps` times; returns the median
-/// build time, the highest peak RSS, and the median `cp -r` of the same output.
+/// Builds `rev` into a fresh `out` (after `prepare`, untimed) `reps` times, printing every round;
+/// returns the median build time, the highest peak RSS, and the median `cp -r` of the same output
+/// (each round, and the worst, go to stderr).
 fn timed(dir: &Path, rev: &str, reps: usize, prepare: Option<&str>) -> (f64, f64, f64) {
     let (mut secs, mut cps, mut peak) = (Vec::new(), Vec::new(), 0f64);
     for r in 0..reps {
@@ -225,9 +226,16 @@ fn timed(dir: &Path, rev: &str, reps: usize, prepare: Option<&str>) -> (f64, f64
         peak = peak.max(mib);
         settle();
         cps.push(cp_floor(dir, &out));
+        eprintln!(
+            "  round {}: build {s:.2} s, {mib:.0} MiB, cp -r {:.2} s",
+            r + 1,
+            cps[cps.len() - 1]
+        );
         let _ = std::fs::remove_dir_all(dir.join(&out));
         let _ = std::fs::remove_dir_all(dir.join(format!("{out}-copy")));
     }
+    let worst = secs.iter().cloned().fold(0.0, f64::max);
+    eprintln!("  worst round: {worst:.2} s");
     (median(secs), peak, median(cps))
 }
 
