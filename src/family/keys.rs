@@ -88,6 +88,15 @@ impl Vocabulary {
             .unwrap_or(usize::MAX)
     }
 
+    /// A section's sort position and its keys' positions (vendor order), looked up once for a run
+    /// of keys of the same section.
+    pub fn section_keys(
+        &self,
+        section: &str,
+    ) -> (usize, Option<&HashMap<String, usize, FastHash>>) {
+        (self.section_rank(section), self.keys.get(section))
+    }
+
     /// Sort position of a key (vendor order; unknown keys last).
     pub fn key_rank(&self, section: &str, key: &str) -> usize {
         self.keys

@@ -43,18 +43,24 @@ fn entry<'a>(section: &'a str, key: &'a str, value: impl Into<Cow<'a, str>>) -> 
 /// last one given. Unknown names sort last; (section, key) breaks ties, so the order is total.
 fn in_vendor_order(model: ModelId, entries: Vec<Entry<'_>>) -> Vec<Entry<'_>> {
     let vocab = model.vocabulary();
-    let mut ranked: Vec<(usize, usize, usize, Entry)> = entries
-        .into_iter()
-        .enumerate()
-        .map(|(seq, e)| {
-            (
-                vocab.section_rank(e.section),
-                vocab.key_rank(e.section, e.key),
-                seq,
-                e,
-            )
-        })
-        .collect();
+    // Entries come in runs of one section: its lookup is made once a run.
+    let mut current: Option<(&str, usize, Option<&std::collections::HashMap<_, usize, _>>)> = None;
+    let mut ranked: Vec<(usize, usize, usize, Entry)> = Vec::with_capacity(entries.len());
+    for (seq, e) in entries.into_iter().enumerate() {
+        let (section_rank, keys) = match current {
+            Some((name, rank, keys)) if name == e.section => (rank, keys),
+            _ => {
+                let (rank, keys) = vocab.section_keys(e.section);
+                current = Some((e.section, rank, keys));
+                (rank, keys)
+            }
+        };
+        let key_rank = keys
+            .and_then(|k| k.get(e.key))
+            .copied()
+            .unwrap_or(usize::MAX);
+        ranked.push((section_rank, key_rank, seq, e));
+    }
     ranked.sort_unstable_by(|a, b| {
         (a.0, a.1, a.3.section, a.3.key, std::cmp::Reverse(a.2)).cmp(&(
             b.0,
