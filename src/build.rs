@@ -423,6 +423,20 @@ pub fn render_all(
     site_secret: &SiteSecret,
     progress: &dyn Progress,
 ) -> std::result::Result<Rendered, String> {
+    render_all_into(inv, templates, firmware, site_secret, progress, None)
+}
+
+/// The same; with `stage`, each phone's file goes to that folder as it is rendered (its
+/// config_sn still the stand-in, filled in place once the numbering is known) and only its
+/// digest stays in memory: the rendered files of a whole fleet never sit in memory at once.
+pub fn render_all_into(
+    inv: &Inventory,
+    templates: &Templates,
+    firmware: &FirmwareFiles,
+    site_secret: &SiteSecret,
+    progress: &dyn Progress,
+    stage: Option<&Path>,
+) -> std::result::Result<Rendered, String> {
     let mut models = BTreeMap::new();
     for v in inv.variants_in_use() {
         let files = render::render_model(templates, inv, &v, firmware)?;
@@ -451,14 +465,15 @@ pub fn render_all(
                     .as_ref()
                     .and_then(|page| phone_secrets_with(p, site_secret, page))
                     .ok_or_else(|| format!("a password of phone {} is unavailable", p.mac))?;
-                out.push(render::render_phone(
-                    templates,
-                    &inv.site,
-                    &models[&p.variant()],
-                    p,
-                    &s,
-                    true,
-                )?);
+                let mut f =
+                    render::render_phone(templates, &inv.site, &models[&p.variant()], p, &s, true)?;
+                if let Some(dir) = stage {
+                    let path = dir.join(render::phone_file_name(p));
+                    std::fs::write(&path, &f.body)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    f.body = Vec::new();
+                }
+                out.push(f);
                 if i % 256 == 255 {
                     progress.advance(256);
                 }
@@ -566,12 +581,15 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let staging = Staging::begin(&opts.out)?;
     let loaded = load(opts, Some(&staging.firmware_dir()), true)?;
     timing("load", t0);
-    let mut rendered = render_all(
+    let config_dir = staging.release_dir().join("config");
+    std::fs::create_dir_all(&config_dir).map_err(|e| Error::io(&config_dir, e))?;
+    let rendered = render_all_into(
         &loaded.inv,
         &loaded.templates,
         &loaded.firmware,
         &loaded.site_secret,
         progress,
+        Some(&config_dir),
     )
     .map_err(|e| Error::of(Area::Render, e))?;
     let inv = &loaded.inv;
@@ -615,11 +633,9 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let (entry_points, shared_written) =
         write_model_files(&staging, &loaded, &rendered, &release, mtime, &mut manifest)?;
     files_written += shared_written;
-    let config_dir = rel_dir.join("config");
-    std::fs::create_dir_all(&config_dir).map_err(|e| Error::io(&config_dir, e))?;
     let (phone_entries, linked) = write_phone_files(
         inv,
-        &mut rendered.phones,
+        &rendered.phones,
         &numbering,
         &config_dir,
         &release,
@@ -783,14 +799,14 @@ fn write_model_files(
     Ok((entry_points, files_written))
 }
 
-/// Writes every phone's file with its config_sn (each rendered body is let go once written), from
-/// several threads: creating files is
+/// Puts each phone's config_sn into its file, staged in `config_dir` by the render, from several
+/// threads: creating files is
 /// latency-bound, so a few writers keep the disk busy. A file identical to the live release's
 /// (same bytes, same mtime) becomes a hard link to it, which costs a fraction of a write.
 /// Returns the manifest's phone entries and how many were linked.
 fn write_phone_files(
     inv: &Inventory,
-    files: &mut [PhoneFile],
+    files: &[PhoneFile],
     numbering: &Numbering,
     config_dir: &Path,
     release: &str,
@@ -805,17 +821,18 @@ fn write_phone_files(
         previous.map(|(m, out)| out.join("releases").join(&m.release).join("config"));
     let previous_dir = previous_dir.as_deref();
     type Written = (Vec<(String, PhoneEntry)>, usize);
-    let results = parallel::in_chunks_mut(files, writers, |offset, files| -> Result<Written> {
+    let results = parallel::in_chunks(files, writers, |offset, files| -> Result<Written> {
         let phones = &inv.phones[offset..offset + files.len()];
         let mut out = Vec::with_capacity(phones.len());
         let mut linked = 0;
-        for (i, (p, f)) in phones.iter().zip(files.iter_mut()).enumerate() {
+        for (i, (p, f)) in phones.iter().zip(files).enumerate() {
             let Stamp { sn, time } = numbering.phones[p.mac.as_str()];
             let sn = config_sn::format(sn);
-            let body = render::fill_config_sn(&f.body, &sn);
             let name = render::phone_file_name(p);
-            let file = file_entry("phone", format!("releases/{release}/config/{name}"), &body);
             let target = config_dir.join(&name);
+            let staged = std::fs::read(&target).map_err(|e| Error::io(&target, e))?;
+            let body = render::fill_config_sn(&staged, &sn);
+            let file = file_entry("phone", format!("releases/{release}/config/{name}"), &body);
             let same_as_live = previous
                 .and_then(|(m, _)| m.phones.get(p.mac.as_str()))
                 .is_some_and(|old| old.file.sha256 == file.sha256 && old.changed_at == time);
@@ -825,12 +842,15 @@ fn write_phone_files(
                     let live = d.join(&name);
                     let same_mtime =
                         std::fs::metadata(&live).and_then(|m| m.modified()).ok() == Some(mtime);
-                    same_mtime && std::fs::hard_link(&live, &target).is_ok()
+                    // The staged file gives way to a link to the live one (same bytes, same time).
+                    same_mtime
+                        && std::fs::remove_file(&target).is_ok()
+                        && std::fs::hard_link(&live, &target).is_ok()
                 });
             if was_linked {
                 linked += 1;
             } else {
-                output::write_new_file(&target, &body, mtime)?;
+                output::fill_in_place(&target, &staged, &body, mtime)?;
             }
             let rollout = inv
                 .site
@@ -844,11 +864,9 @@ fn write_phone_files(
                 name: p.name.clone(),
                 config_sn: sn,
                 changed_at: time,
-                digest: std::mem::take(&mut f.digest),
+                digest: f.digest.clone(),
                 file,
             };
-            // Written: its bytes are needed no more.
-            f.body = Vec::new();
             out.push((p.mac.to_string(), entry));
             if i % 256 == 255 {
                 progress.advance(256);

@@ -286,6 +286,39 @@ pub fn write_new_file(path: &Path, bytes: &[u8], mtime: SystemTime) -> Result<()
     Ok(())
 }
 
+/// Makes a staged file `filled`, which differs from `staged` only in bytes it overwrites (a
+/// config_sn put in place of its stand-in, the same length), and sets its mtime: only the changed
+/// bytes are written. A file that does not exist any more (a failed link) is written whole.
+pub fn fill_in_place(path: &Path, staged: &[u8], filled: &[u8], mtime: SystemTime) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    if staged.len() != filled.len() {
+        return write_new_file(path, filled, mtime);
+    }
+    let f = match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return write_new_file(path, filled, mtime)
+        }
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    // Each run of differing bytes, written where it belongs.
+    let mut i = 0;
+    while i < filled.len() {
+        if staged[i] == filled[i] {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < filled.len() && staged[i] != filled[i] {
+            i += 1;
+        }
+        f.write_all_at(&filled[start..i], start as u64)
+            .with_path(path)?;
+    }
+    f.set_modified(mtime).with_path(path)?;
+    Ok(())
+}
+
 fn write_all(mut f: &File, path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     f.write_all(bytes).with_path(path)

@@ -31,27 +31,6 @@ pub fn in_chunks<T: Sync, R: Send>(
     })
 }
 
-/// The same over items the work may change (or empty as it goes, to free them early).
-pub fn in_chunks_mut<T: Send, R: Send>(
-    items: &mut [T],
-    threads: usize,
-    work: impl Fn(usize, &mut [T]) -> R + Sync,
-) -> Vec<R> {
-    let chunk = items.len().div_ceil(threads.max(1)).max(1);
-    std::thread::scope(|scope| {
-        let work = &work;
-        let handles: Vec<_> = items
-            .chunks_mut(chunk)
-            .enumerate()
-            .map(|(i, part)| scope.spawn(move || work(i * chunk, part)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -65,14 +44,5 @@ mod tests {
             assert_eq!(parts.concat(), items);
         }
         assert!(super::in_chunks(&[] as &[u32], 4, |_, p| p.len()).is_empty());
-        let mut items: Vec<u32> = (0..103).collect();
-        let offsets = super::in_chunks_mut(&mut items, 8, |offset, part| {
-            for x in part.iter_mut() {
-                *x += 1;
-            }
-            offset
-        });
-        assert_eq!(offsets[1], 13);
-        assert_eq!(items, (1..104).collect::<Vec<u32>>());
     }
 }
