@@ -102,6 +102,15 @@ pub enum State {
 }
 
 impl State {
+    /// Every state, in the order reports list them.
+    pub const ALL: [State; 5] = [
+        State::UpToDate,
+        State::Pending,
+        State::Upgrading,
+        State::Stuck,
+        State::NeverSeen,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             State::UpToDate => "up-to-date",
@@ -408,13 +417,7 @@ pub fn render_html(r: &Report) -> String {
         r.phones.len(),
         r.lines_read
     ));
-    for s in [
-        State::UpToDate,
-        State::Pending,
-        State::Upgrading,
-        State::Stuck,
-        State::NeverSeen,
-    ] {
+    for s in State::ALL {
         let n = r.counts.get(s.name()).copied().unwrap_or(0);
         t.push_str(&format!(
             "<span class=\"count {0}\" data-state=\"{0}\"><b>{n}</b>{0}</span>\n",
@@ -430,13 +433,7 @@ pub fn render_html(r: &Report) -> String {
         ));
     }
     t.push_str("</table>\n<h2>Phones</h2>\n<label>State <select id=\"filter\"><option value=\"\">all</option>");
-    for s in [
-        State::UpToDate,
-        State::Pending,
-        State::Upgrading,
-        State::Stuck,
-        State::NeverSeen,
-    ] {
+    for s in State::ALL {
         t.push_str(&format!("<option>{}</option>", s.name()));
     }
     t.push_str("</select></label> <span id=\"shown\"></span>\n<table id=\"phones\"><tr><th>MAC</th><th>model</th><th>name</th><th>state</th><th>last seen</th><th>address</th><th>firmware running</th><th>firmware expected</th><th>release fetched</th></tr>\n");

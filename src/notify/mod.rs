@@ -95,27 +95,28 @@ pub fn targets(
         let (reload, flash) = match selection {
             Selection::All => (true, false),
             Selection::Macs(_) => (wanted.as_ref().is_some_and(|w| w.contains(mac)), false),
-            Selection::Changed { live } => match live.as_ref().and_then(|l| l.phones.get(mac)) {
-                None => (true, true),
-                Some(old) => {
-                    let old_key = old.variant.as_deref().unwrap_or(&old.model);
-                    let firmware = |m: &Manifest, k: &str| -> Vec<String> {
-                        m.models
-                            .get(k)
-                            .map(|e| {
-                                e.files
-                                    .iter()
-                                    .filter(|f| f.path.starts_with("firmware/"))
-                                    .map(|f| f.sha256.clone())
-                                    .collect()
-                            })
-                            .unwrap_or_default()
-                    };
-                    let flash =
-                        firmware(live.as_ref().expect("live"), old_key) != firmware(new, key);
-                    (old.digest != p.digest || flash, flash)
+            Selection::Changed { live } => {
+                match live.as_deref().and_then(|l| Some((l, l.phones.get(mac)?))) {
+                    None => (true, true),
+                    Some((live, old)) => {
+                        let old_key = old.variant.as_deref().unwrap_or(&old.model);
+                        let firmware = |m: &Manifest, k: &str| -> Vec<String> {
+                            m.models
+                                .get(k)
+                                .map(|e| {
+                                    e.files
+                                        .iter()
+                                        .filter(|f| f.path.starts_with("firmware/"))
+                                        .map(|f| f.sha256.clone())
+                                        .collect()
+                                })
+                                .unwrap_or_default()
+                        };
+                        let flash = firmware(live, old_key) != firmware(new, key);
+                        (old.digest != p.digest || flash, flash)
+                    }
                 }
-            },
+            }
         };
         if !reload {
             continue;
