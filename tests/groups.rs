@@ -905,3 +905,46 @@ fn a_periodic_check_passes_the_vendors_values_through() {
         "autoprovision.AutoprovisionFlag is managed by provsite",
     );
 }
+
+#[test]
+fn a_groups_model_entry_goes_over_the_group_and_the_sites_model() {
+    // site.yaml's ST2030 sets Ringer_default_vol 5; the group sets 6 for every model and, for the
+    // ST2030, 7 and codecs of its own; the ST2022 in the same group takes the group's 6.
+    let r = Repo::with_base();
+    r.write(
+        "inventory/phones/desk/group.yaml",
+        "settings: {ipp: {Ringer_default_vol: \"6\"}}\ncodecs: [ulaw]\nmodels:\n  ST2030:\n    settings: {ipp: {Ringer_default_vol: \"7\"}}\n    codecs: [g729, alaw]\n",
+    );
+    r.write(
+        "inventory/phones/desk/d.yaml",
+        &(phone_item("001F9F000060", "9001", "")
+            + "- mac: \"00:14:7F:00:00:61\"\n  model: ST2022\n  lines: [{user: \"9002\"}]\n"),
+    );
+    r.commit("a desk group");
+    r.build(&[]);
+    let st2030 = boot30(&r, "001F9F000060");
+    assert_eq!(
+        st2030.value("ipp", "Ringer_default_vol").as_deref(),
+        Some("7")
+    );
+    assert_eq!(
+        st2030.value("sys", "CodecPriority").as_deref(),
+        Some("g729(1)g711a(2)")
+    );
+    let st2022 = boot22(&r, "00147F000061");
+    assert_eq!(
+        st2022.value("ipp", "Ringer_default_vol").as_deref(),
+        Some("6")
+    );
+    assert_eq!(
+        st2022.value("sys", "CodecPriority").as_deref(),
+        Some("g711mu(1)")
+    );
+    // Outside the group, the site's model setting.
+    assert_eq!(
+        boot30(&r, SITE_ONLY)
+            .value("ipp", "Ringer_default_vol")
+            .as_deref(),
+        Some("5")
+    );
+}
