@@ -1,6 +1,5 @@
-//! MAC addresses as phones and servers spell them, and what a phone says over HTTP (its
-//! User-Agent and the per-phone file names it asks for, read by its family). Shared by `serve`
-//! (to log and check requests) and `probe` (to act as a phone).
+//! MAC addresses as phones and servers spell them, and the parsed User-Agent type (each family
+//! reads its own phones' User-Agents and file names: `family::parse_agent`, `family::file_mac`).
 
 pub use crate::family::PhoneAgent;
 
@@ -29,9 +28,4 @@ pub fn separated_mac(mac: &str, sep: &str) -> String {
         .map(|c| String::from_utf8_lossy(c).into_owned())
         .collect::<Vec<_>>()
         .join(sep)
-}
-
-/// The MAC a per-phone file name of any family stands for.
-pub fn file_mac(file_name: &str) -> Option<String> {
-    crate::family::file_mac(file_name)
 }

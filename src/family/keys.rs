@@ -97,15 +97,6 @@ impl Vocabulary {
         (self.section_rank(section), self.keys.get(section))
     }
 
-    /// Sort position of a key (vendor order; unknown keys last).
-    pub fn key_rank(&self, section: &str, key: &str) -> usize {
-        self.keys
-            .get(section)
-            .and_then(|m| m.get(key))
-            .copied()
-            .unwrap_or(usize::MAX)
-    }
-
     /// The closest known names to an unknown `section.key`, for a "did you mean" hint.
     pub fn suggest(&self, section: &str, key: &str) -> Option<String> {
         if !self.has_section(section) {

@@ -266,11 +266,6 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    /// The models at least one phone uses, in a stable order.
-    pub fn models_in_use(&self) -> BTreeSet<ModelId> {
-        self.phones.iter().map(|p| p.model).collect()
-    }
-
     /// The models and firmware sets the phones use, in a stable order.
     pub fn variants_in_use(&self) -> BTreeSet<Variant> {
         self.phones.iter().map(|p| p.variant()).collect()
