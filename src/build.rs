@@ -16,6 +16,7 @@ use crate::manifest::{FileEntry, FirmwareEntry, Manifest, ModelEntry, PhoneEntry
 use crate::output::{self, Staging};
 use crate::parallel;
 use crate::render::{self, ModelFiles, PhoneFile, PhoneSecrets, Templates};
+use crate::render_cache::{self, Key, RenderCache};
 use crate::secrets::{self, Missing, SecretSource, SiteSecret};
 use crate::source::{CommitInfo, InventoryFiles, Snapshot, Source};
 
@@ -79,6 +80,9 @@ pub struct Summary {
     /// Where the live record came from (`--previous`, or the output folder), if any.
     pub live_from: Option<String>,
     pub commits_rendered: usize,
+    /// Phone files rendered by this build: the render cache spares the phones whose inputs are
+    /// those of the last build's (see `render_cache`).
+    pub phones_rendered: usize,
     #[serde(skip)]
     pub warnings: Vec<Diagnostic>,
 }
@@ -296,8 +300,8 @@ fn check_secrets(
                       origin: &inventory::Origin,
                       what: String,
                       derived_lines: &mut Vec<String>| {
-        let missing = match secrets::resolve(secret, site) {
-            Ok(_) => return,
+        let missing = match secrets::check_available(secret, site) {
+            Ok(()) => return,
             Err(m) => m,
         };
         let (msg, hint) = match missing {
@@ -413,6 +417,12 @@ pub struct Rendered {
     pub models: BTreeMap<inventory::Variant, ModelFiles>,
     /// In the inventory's phone order (by MAC).
     pub phones: Vec<PhoneFile>,
+    /// Each phone's render-cache key (None when no cache was asked for, or this renderer cannot
+    /// be identified).
+    pub keys: Vec<Option<Key>>,
+    /// The phones the cache spared rendering: their digest is known, their body is not (nothing
+    /// staged).
+    pub cached: Vec<bool>,
 }
 
 /// Renders every model and phone, on all cores.
@@ -423,12 +433,20 @@ pub fn render_all(
     site_secret: &SiteSecret,
     progress: &dyn Progress,
 ) -> std::result::Result<Rendered, String> {
-    render_all_into(inv, templates, firmware, site_secret, progress, None)
+    render_all_into(inv, templates, firmware, site_secret, progress, None, None)
+}
+
+/// What the render cache is given: the last build's digests, and the template overrides (part of
+/// every key).
+pub struct CacheUse<'a> {
+    pub cache: &'a RenderCache,
+    pub template_overrides: &'a BTreeMap<String, String>,
 }
 
 /// The same; with `stage`, each phone's file goes to that folder as it is rendered (its
 /// config_sn still the stand-in, filled in place once the numbering is known) and only its
 /// digest stays in memory: the rendered files of a whole fleet never sit in memory at once.
+/// With `cache`, a phone whose key is in it is not rendered (see [`crate::render_cache`]).
 pub fn render_all_into(
     inv: &Inventory,
     templates: &Templates,
@@ -436,6 +454,7 @@ pub fn render_all_into(
     site_secret: &SiteSecret,
     progress: &dyn Progress,
     stage: Option<&Path>,
+    cache: Option<CacheUse>,
 ) -> std::result::Result<Rendered, String> {
     let mut models = BTreeMap::new();
     for v in inv.variants_in_use() {
@@ -455,12 +474,39 @@ pub fn render_all_into(
             ));
         }
     }
+    let keys = cache.as_ref().and_then(|c| {
+        render_cache::Keys::new(
+            &inv.site,
+            c.template_overrides,
+            site_secret,
+            &models,
+            &inv.phones,
+            &pages,
+        )
+    });
+    type Part = (Vec<PhoneFile>, Vec<Option<Key>>, Vec<bool>);
     let results = parallel::in_chunks(
         &inv.phones,
         parallel::cores(),
-        |_, phones| -> std::result::Result<Vec<PhoneFile>, String> {
+        |_, phones| -> std::result::Result<Part, String> {
             let mut out = Vec::with_capacity(phones.len());
+            let mut part_keys = Vec::new();
+            let mut part_cached = Vec::new();
             for (i, p) in phones.iter().enumerate() {
+                let key = keys.as_ref().and_then(|k| k.of(p));
+                let known = key
+                    .as_ref()
+                    .zip(cache.as_ref())
+                    .and_then(|(k, c)| c.cache.get(k));
+                part_keys.push(key);
+                part_cached.push(known.is_some());
+                if let Some(digest) = known {
+                    out.push(PhoneFile {
+                        digest,
+                        body: Vec::new(),
+                    });
+                    continue;
+                }
                 let s = pages[&(Arc::as_ptr(&p.scope) as usize)]
                     .as_ref()
                     .and_then(|page| phone_secrets_with(p, site_secret, page))
@@ -479,33 +525,57 @@ pub fn render_all_into(
                 }
             }
             progress.advance((phones.len() % 256) as u64);
-            Ok(out)
+            Ok((out, part_keys, part_cached))
         },
     );
     let mut phones = Vec::with_capacity(inv.phones.len());
+    let (mut all_keys, mut cached) = (Vec::new(), Vec::new());
     for r in results {
-        phones.extend(r?);
+        let (files, k, c) = r?;
+        phones.extend(files);
+        all_keys.extend(k);
+        cached.extend(c);
     }
-    Ok(Rendered { models, phones })
+    Ok(Rendered {
+        models,
+        phones,
+        keys: all_keys,
+        cached,
+    })
 }
 
 /// `provsite check`: everything but writing.
 pub fn check(opts: &Options) -> Result<Vec<Diagnostic>> {
+    let t0 = std::time::Instant::now();
     let mut warnings = check_one(opts)?;
+    timing("check", t0);
     warnings.extend(crate::diff::kept_since_parent(opts));
+    timing("kept keys", t0);
     Ok(warnings)
 }
 
 fn check_one(opts: &Options) -> Result<Vec<Diagnostic>> {
+    let t0 = std::time::Instant::now();
     let loaded = load(opts, None, false)?;
+    timing("load", t0);
     // Without every password the files cannot be rendered; check has reported what is missing.
     if all_secrets_available(&loaded) {
-        render_all(
+        // The last build's render cache, when there is one: a phone whose key is in it rendered
+        // and passed the strict check with exactly these inputs (see crate::render_cache).
+        let cache = output::work_dir(&opts.out)
+            .map(|w| RenderCache::load(&w))
+            .unwrap_or_default();
+        render_all_into(
             &loaded.inv,
             &loaded.templates,
             &loaded.firmware,
             &loaded.site_secret,
             &Quiet,
+            None,
+            (!cache.is_empty()).then_some(CacheUse {
+                cache: &cache,
+                template_overrides: &loaded.files.templates,
+            }),
         )
         .map_err(|e| Error::of(Area::Render, e))?;
     }
@@ -515,10 +585,10 @@ fn check_one(opts: &Options) -> Result<Vec<Diagnostic>> {
 fn all_secrets_available(l: &Loaded) -> bool {
     let pages = scope_secrets(&l.inv.phones, &l.site_secret);
     l.inv.phones.iter().all(|p| {
-        pages[&(Arc::as_ptr(&p.scope) as usize)]
-            .as_ref()
-            .and_then(|page| phone_secrets_with(p, &l.site_secret, page))
-            .is_some()
+        pages[&(Arc::as_ptr(&p.scope) as usize)].is_some()
+            && p.lines
+                .iter()
+                .all(|line| secrets::check_available(&line.password, &l.site_secret).is_ok())
     })
 }
 
@@ -583,6 +653,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     timing("load", t0);
     let config_dir = staging.release_dir().join("config");
     std::fs::create_dir_all(&config_dir).map_err(|e| Error::io(&config_dir, e))?;
+    let cache = RenderCache::load(staging.work_dir());
     let rendered = render_all_into(
         &loaded.inv,
         &loaded.templates,
@@ -590,6 +661,10 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         &loaded.site_secret,
         progress,
         Some(&config_dir),
+        Some(CacheUse {
+            cache: &cache,
+            template_overrides: &loaded.files.templates,
+        }),
     )
     .map_err(|e| Error::of(Area::Render, e))?;
     let inv = &loaded.inv;
@@ -633,9 +708,24 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let (entry_points, shared_written) =
         write_model_files(&staging, &loaded, &rendered, &release, mtime, &mut manifest)?;
     files_written += shared_written;
-    let (phone_entries, linked) = write_phone_files(
+    // A phone the cache spared rendering whose live file cannot serve is rendered here.
+    let render_late = |p: &inventory::Phone| -> Result<Vec<u8>> {
+        let s = phone_secrets(p, &loaded.site_secret).ok_or_else(|| {
+            Error::of(
+                Area::Render,
+                format!("a password of phone {} is unavailable", p.mac),
+            )
+        })?;
+        let files = &rendered.models[&p.variant()];
+        render::render_phone(&loaded.templates, &inv.site, files, p, &s, true)
+            .map(|f| f.body)
+            .map_err(|e| Error::of(Area::Render, e))
+    };
+    let (phone_entries, linked, rendered_late) = write_phone_files(
         inv,
         &rendered.phones,
+        &rendered.cached,
+        &render_late,
         &numbering,
         &config_dir,
         &release,
@@ -648,6 +738,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     files_written += 1;
 
     timing("write", t0);
+    let work = staging.work_dir().to_path_buf();
     // Switch.
     let firmware_stored = staging.publish(
         &release,
@@ -659,7 +750,18 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     )?;
     timing("publish", t0);
     loaded.firmware.save_cache();
-    let pruned = output::prune(&opts.out, opts.keep, &release)?;
+    RenderCache::save(
+        &work,
+        rendered
+            .keys
+            .iter()
+            .zip(&rendered.phones)
+            .filter_map(|(k, f)| Some((k.as_ref()?, f.digest.as_str()))),
+    );
+    let known: Vec<&Manifest> = std::iter::once(&manifest)
+        .chain(previous.as_ref())
+        .collect();
+    let pruned = output::prune(&opts.out, opts.keep, &release, &known)?;
     timing("prune", t0);
     let changed_phones = manifest
         .phones
@@ -687,6 +789,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         renumbered,
         live_from,
         commits_rendered: numbering.commits_rendered,
+        phones_rendered: rendered.cached.iter().filter(|c| !**c).count() + rendered_late,
         warnings: loaded.warnings.clone(),
     };
     // Freeing millions of small allocations takes a noticeable share of a large build (see the
@@ -803,16 +906,20 @@ fn write_model_files(
 /// threads: creating files is
 /// latency-bound, so a few writers keep the disk busy. A file identical to the live release's
 /// (same bytes, same mtime) becomes a hard link to it, which costs a fraction of a write.
-/// Returns the manifest's phone entries and how many were linked.
+/// Returns the manifest's phone entries, how many were linked, and how many were rendered here
+/// (spared by the render cache, but with no live file to link).
+#[allow(clippy::too_many_arguments)]
 fn write_phone_files(
     inv: &Inventory,
     files: &[PhoneFile],
+    cached: &[bool],
+    render_late: &(dyn Fn(&inventory::Phone) -> Result<Vec<u8>> + Sync),
     numbering: &Numbering,
     config_dir: &Path,
     release: &str,
     previous: Option<(&Manifest, &Path)>,
     progress: &dyn Progress,
-) -> Result<(Vec<(String, PhoneEntry)>, usize)> {
+) -> Result<(Vec<(String, PhoneEntry)>, usize, usize)> {
     let writers: usize = std::env::var("PROVSITE_WRITERS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -820,38 +927,69 @@ fn write_phone_files(
     let previous_dir =
         previous.map(|(m, out)| out.join("releases").join(&m.release).join("config"));
     let previous_dir = previous_dir.as_deref();
-    type Written = (Vec<(String, PhoneEntry)>, usize);
+    type Written = (Vec<(String, PhoneEntry)>, usize, usize);
     let results = parallel::in_chunks(files, writers, |offset, files| -> Result<Written> {
         let phones = &inv.phones[offset..offset + files.len()];
         let mut out = Vec::with_capacity(phones.len());
-        let mut linked = 0;
+        let (mut linked, mut late) = (0, 0);
         for (i, (p, f)) in phones.iter().zip(files).enumerate() {
             let Stamp { sn, time } = numbering.phones[p.mac.as_str()];
             let sn = config_sn::format(sn);
             let name = render::phone_file_name(p);
             let target = config_dir.join(&name);
-            let staged = std::fs::read(&target).map_err(|e| Error::io(&target, e))?;
-            let body = render::fill_config_sn(&staged, &sn);
-            let file = file_entry("phone", format!("releases/{release}/config/{name}"), &body);
-            let same_as_live = previous
-                .and_then(|(m, _)| m.phones.get(p.mac.as_str()))
-                .is_some_and(|old| old.file.sha256 == file.sha256 && old.changed_at == time);
+            let path = format!("releases/{release}/config/{name}");
             let mtime = output::release_mtime(time);
-            let was_linked = same_as_live
-                && previous_dir.is_some_and(|d| {
+            let live_entry = previous.and_then(|(m, _)| m.phones.get(p.mac.as_str()));
+            // The live file, when it has this phone's bytes under this number and time.
+            // `staged`: a staged file is there and gives way to the link.
+            let link_live = |target: &Path, staged: bool| {
+                previous_dir.is_some_and(|d| {
                     let live = d.join(&name);
                     let same_mtime =
                         std::fs::metadata(&live).and_then(|m| m.modified()).ok() == Some(mtime);
-                    // The staged file gives way to a link to the live one (same bytes, same time).
                     same_mtime
-                        && std::fs::remove_file(&target).is_ok()
-                        && std::fs::hard_link(&live, &target).is_ok()
+                        && (!staged || std::fs::remove_file(target).is_ok())
+                        && std::fs::hard_link(&live, target).is_ok()
+                })
+            };
+            let file = if cached.get(offset + i).copied().unwrap_or(false) {
+                // Not rendered: its digest came from the cache. The live file serves when the
+                // live manifest records the same digest under the same number and time (the
+                // same bytes); otherwise it is rendered now.
+                let live_same = live_entry.filter(|old| {
+                    old.digest == f.digest && old.config_sn == sn && old.changed_at == time
                 });
-            if was_linked {
-                linked += 1;
+                match live_same {
+                    Some(old) if link_live(&target, false) => {
+                        linked += 1;
+                        FileEntry {
+                            role: "phone".into(),
+                            path,
+                            sha256: old.file.sha256.clone(),
+                            size: old.file.size,
+                        }
+                    }
+                    _ => {
+                        late += 1;
+                        let body = render::fill_config_sn(&render_late(p)?, &sn);
+                        output::write_new_file(&target, &body, mtime)?;
+                        file_entry("phone", path, &body)
+                    }
+                }
             } else {
-                output::fill_in_place(&target, &staged, &body, mtime)?;
-            }
+                let staged = std::fs::read(&target).map_err(|e| Error::io(&target, e))?;
+                let body = render::fill_config_sn(&staged, &sn);
+                let file = file_entry("phone", path, &body);
+                let same_as_live = live_entry
+                    .is_some_and(|old| old.file.sha256 == file.sha256 && old.changed_at == time);
+                // The staged file gives way to a link to the live one (same bytes, same time).
+                if same_as_live && link_live(&target, true) {
+                    linked += 1;
+                } else {
+                    output::fill_in_place(&target, &staged, &body, mtime)?;
+                }
+                file
+            };
             let rollout = inv
                 .site
                 .models
@@ -872,16 +1010,17 @@ fn write_phone_files(
                 progress.advance(256);
             }
         }
-        Ok((out, linked))
+        Ok((out, linked, late))
     });
     let mut all = Vec::with_capacity(inv.phones.len());
-    let mut linked = 0;
+    let (mut linked, mut late) = (0, 0);
     for r in results {
-        let (entries, n) = r?;
+        let (entries, n, l) = r?;
         all.extend(entries);
         linked += n;
+        late += l;
     }
-    Ok((all, linked))
+    Ok((all, linked, late))
 }
 
 fn timing(stage: &str, t0: std::time::Instant) {

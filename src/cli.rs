@@ -409,4 +409,8 @@ pub struct BuildArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+    /// The web root `provsite build` writes: the render cache its builds keep beside it spares
+    /// rendering again the phones whose inputs are unchanged (nothing is written)
+    #[arg(long, default_value = "public", value_name = "DIR")]
+    pub out: PathBuf,
 }

@@ -29,6 +29,7 @@ pub mod probe;
 pub mod publish;
 pub mod release;
 pub mod render;
+pub mod render_cache;
 pub mod secrets;
 pub mod serve;
 pub mod source;

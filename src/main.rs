@@ -466,7 +466,10 @@ fn report(e: &Error) {
 }
 
 fn run_check(a: CheckArgs) -> Result<(), Error> {
-    let warnings = build::check(&options(&a.source))?;
+    let warnings = build::check(&Options {
+        out: a.out,
+        ..options(&a.source)
+    })?;
     print_diags(&warnings);
     eprintln!("ok: the inventory is valid ({} warning(s))", warnings.len());
     Ok(())

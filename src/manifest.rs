@@ -82,16 +82,31 @@ impl Manifest {
 
     /// The names of the files of `common/` this release's entry points name.
     pub fn common_files(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .models
-            .values()
-            .flat_map(|m| m.files.iter())
-            .filter_map(|f| f.path.strip_prefix("common/"))
-            .map(str::to_string)
-            .collect();
-        names.sort();
-        names.dedup();
-        names
+        common_files_of(&self.models)
+    }
+
+    /// What a release shares with other releases, by name.
+    pub fn shared(&self) -> SharedRefs {
+        SharedRefs {
+            firmware: self.firmware.keys().cloned().collect(),
+            common: self.common_files(),
+        }
+    }
+
+    /// The firmware store entries and `common/` files a manifest names, read without its phones
+    /// (the bulk of a large fleet's manifest: they are skipped, not built). Only used to decide
+    /// what to keep, never as paths.
+    pub fn shared_refs(bytes: &[u8]) -> Result<SharedRefs, String> {
+        #[derive(Deserialize)]
+        struct Light {
+            models: BTreeMap<String, ModelEntry>,
+            firmware: BTreeMap<String, serde::de::IgnoredAny>,
+        }
+        let l: Light = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        Ok(SharedRefs {
+            firmware: l.firmware.into_keys().collect(),
+            common: common_files_of(&l.models),
+        })
     }
 
     /// Parses a manifest read back from disk or from a destination, and checks every path it
@@ -167,4 +182,23 @@ impl Manifest {
         }
         Ok(())
     }
+}
+
+/// The firmware store entries (sha256) and `common/` file names a release names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SharedRefs {
+    pub firmware: std::collections::BTreeSet<String>,
+    pub common: Vec<String>,
+}
+
+fn common_files_of(models: &BTreeMap<String, ModelEntry>) -> Vec<String> {
+    let mut names: Vec<String> = models
+        .values()
+        .flat_map(|m| m.files.iter())
+        .filter_map(|f| f.path.strip_prefix("common/"))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }

@@ -20,7 +20,7 @@ pub struct Staging {
     done: bool,
 }
 
-fn work_dir(out: &Path) -> Result<PathBuf> {
+pub(crate) fn work_dir(out: &Path) -> Result<PathBuf> {
     let name = out
         .file_name()
         .ok_or_else(|| {
@@ -77,6 +77,12 @@ impl Staging {
 
     pub fn release_dir(&self) -> PathBuf {
         self.root.join("release")
+    }
+
+    /// The work folder beside the web root (`.<out>.provsite/`, the owner's only): the lock,
+    /// staging, and the render cache.
+    pub fn work_dir(&self) -> &Path {
+        self.root.parent().unwrap_or(&self.root)
     }
 
     pub fn firmware_dir(&self) -> PathBuf {
@@ -375,7 +381,8 @@ pub struct Pruned {
 }
 
 /// Keeps the `keep` newest releases (never `current`) and the firmware they name.
-pub fn prune(out: &Path, keep: usize, current: &str) -> Result<Pruned> {
+/// `known`: manifests already in memory (the new release's, the live one's), not read again.
+pub fn prune(out: &Path, keep: usize, current: &str, known: &[&Manifest]) -> Result<Pruned> {
     let releases_dir = out.join("releases");
     // Only release names of provsite's shape: any other folder there is not ours to prune.
     let releases: Vec<String> = match std::fs::read_dir(&releases_dir) {
@@ -397,12 +404,16 @@ pub fn prune(out: &Path, keep: usize, current: &str) -> Result<Pruned> {
     let mut used = std::collections::BTreeSet::new();
     let mut used_common = std::collections::BTreeSet::new();
     for r in &kept {
-        match Manifest::from_untrusted(
-            &std::fs::read(releases_dir.join(r).join("manifest.json")).unwrap_or_default(),
-        ) {
-            Ok(m) => {
-                used.extend(m.firmware.keys().cloned());
-                used_common.extend(m.common_files());
+        let refs = match known.iter().find(|m| &m.release == r) {
+            Some(m) => Ok(m.shared()),
+            None => Manifest::shared_refs(
+                &std::fs::read(releases_dir.join(r).join("manifest.json")).unwrap_or_default(),
+            ),
+        };
+        match refs {
+            Ok(refs) => {
+                used.extend(refs.firmware);
+                used_common.extend(refs.common);
             }
             // A release whose manifest cannot be read might use anything: prune nothing shared.
             Err(_) => return Ok(pruned),

@@ -145,6 +145,16 @@ impl std::fmt::Display for Missing {
     }
 }
 
+/// Whether the password can be had now, without deriving it (what [`resolve`] would refuse).
+pub fn check_available(secret: &Secret, site: &SiteSecret) -> Result<(), Missing> {
+    match secret {
+        Secret::Literal(_) => Ok(()),
+        Secret::Env(_) => resolve(secret, site).map(drop),
+        Secret::Derived(_) if site.is_set() => Ok(()),
+        Secret::Derived(_) => Err(Missing::SiteSecret),
+    }
+}
+
 /// The password's value now: a literal as is, an environment variable, or derived.
 pub fn resolve(secret: &Secret, site: &SiteSecret) -> Result<String, Missing> {
     match secret {

@@ -1,0 +1,297 @@
+//! The render cache beside the web root: a build that uses it gives exactly what a build without
+//! it gives, after every kind of change that reaches a phone's file, and it spares rendering the
+//! phones a change did not reach.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use serde_json::Value;
+
+fn build_into(repo: &Repo, out: &str, env: &[(&str, &str)]) -> Value {
+    let out = run_provsite(repo.path(), &["build", "--json", "--out", out], env);
+    assert!(
+        out.status.success(),
+        "build failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn cache_file(repo: &Repo, out: &str) -> std::path::PathBuf {
+    repo.path()
+        .join(format!(".{out}.provsite"))
+        .join("render-cache")
+}
+
+fn rendered(v: &Value) -> u64 {
+    v["phones_rendered"].as_u64().unwrap()
+}
+
+/// Two web roots built from the same commits: `a` keeps its render cache from the base build,
+/// `b` loses it before the changed commit. They must be identical, file by file, bytes and
+/// mtimes; returns both summaries of the changed build.
+fn warm_and_cold(
+    repo: &Repo,
+    change: impl Fn(&Repo),
+    before: &[(&str, &str)],
+    after: &[(&str, &str)],
+) -> (Value, Value) {
+    let base_a = build_into(repo, "a", before);
+    build_into(repo, "b", before);
+    assert_eq!(rendered(&base_a), 3, "a first build renders every phone");
+    assert!(cache_file(repo, "a").exists());
+    change(repo);
+    repo.commit("change");
+    let warm = build_into(repo, "a", after);
+    std::fs::remove_file(cache_file(repo, "b")).unwrap();
+    let cold = build_into(repo, "b", after);
+    assert_eq!(
+        rendered(&cold),
+        3,
+        "without a cache every phone is rendered"
+    );
+    assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
+    assert_eq!(warm["config_sn"], cold["config_sn"]);
+    assert_eq!(warm["changed_phones"], cold["changed_phones"]);
+    (warm, cold)
+}
+
+fn assert_same_tree(a: &Path, b: &Path) {
+    let (sa, sb) = (snapshot(a), snapshot(b));
+    assert_eq!(
+        sa.keys().collect::<Vec<_>>(),
+        sb.keys().collect::<Vec<_>>(),
+        "the same files"
+    );
+    for (path, (bytes, mtime)) in &sa {
+        let (other, other_mtime) = &sb[path];
+        assert!(bytes == other, "{path} differs with and without the cache");
+        assert_eq!(mtime, other_mtime, "{path}: mtime");
+    }
+}
+
+const M1: &str = "001F9F16E849";
+
+#[test]
+fn an_unchanged_phone_is_not_rendered_again_and_a_changed_one_is() {
+    let repo = Repo::with_base();
+    let (warm, _) = warm_and_cold(
+        &repo,
+        |r| {
+            r.edit(
+                "inventory/phones/base.yaml",
+                "display_name: \"Zoé\"",
+                "display_name: \"Zoé Martin\"",
+            )
+        },
+        &[],
+        &[],
+    );
+    assert_eq!(rendered(&warm), 1, "only the edited phone: {warm}");
+    assert_eq!(warm["changed_phones"], serde_json::json!(["001F9F16E84A"]));
+    // A build of the same commit again renders nothing: every file is linked from the live one.
+    let again = build_into(&repo, "a", &[]);
+    assert_eq!(rendered(&again), 0, "{again}");
+    assert_eq!(again["files_linked"], 3);
+}
+
+#[test]
+fn a_template_change_reaches_every_phone_through_the_cache() {
+    let repo = Repo::with_base();
+    let default = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("site-template/phone.txt"),
+    )
+    .unwrap();
+    let (warm, _) = warm_and_cold(
+        &repo,
+        |r| {
+            r.write(
+                "inventory/templates/phone.txt",
+                &format!("{default}[qos]\nVLANid1=10\n"),
+            )
+        },
+        &[],
+        &[],
+    );
+    assert_eq!(rendered(&warm), 3);
+    let v = boot(
+        &repo.path().join("a"),
+        BASE_URL,
+        "ST2030S.inf",
+        "ST2030S",
+        M1,
+    );
+    assert_eq!(v.value("qos", "VLANid1").as_deref(), Some("10"));
+}
+
+#[test]
+fn a_secret_change_reaches_every_phone_through_the_cache() {
+    let repo = Repo::with_base();
+    // Page passwords from the environment: only the lines' passwords derive from the secret.
+    repo.edit(
+        "inventory/site.yaml",
+        "admin_password: {env: TEST_ADMIN_PASSWORD}",
+        "admin_password: {env: TEST_ADMIN_PASSWORD}\nuser_password: {env: TEST_USER_PW}",
+    );
+    repo.commit("user password from the environment");
+    let user = ("TEST_USER_PW", "User-pass-3");
+    let (warm, _) = warm_and_cold(
+        &repo,
+        |_| {},
+        &[user],
+        &[user, ("PROVSITE_SECRET", "another-site-secret-98765")],
+    );
+    assert_eq!(rendered(&warm), 3, "derived passwords changed: {warm}");
+    assert_eq!(warm["changed_phones"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn an_environment_password_change_reaches_its_phone_through_the_cache() {
+    let repo = Repo::with_base();
+    repo.edit(
+        "inventory/phones/base.yaml",
+        "{user: \"1003\"}",
+        "{user: \"1003\", password: {env: TEST_LINE_PW}}",
+    );
+    repo.commit("a line password from the environment");
+    let (warm, _) = warm_and_cold(
+        &repo,
+        |_| {},
+        &[("TEST_LINE_PW", "Line-pass-one-1")],
+        &[("TEST_LINE_PW", "Line-pass-two-2")],
+    );
+    assert_eq!(rendered(&warm), 1, "{warm}");
+    assert_eq!(warm["changed_phones"], serde_json::json!(["00147FE1FC6D"]));
+    let admin = std::fs::read_to_string(
+        repo.path()
+            .join("a/releases")
+            .join(warm["release"].as_str().unwrap())
+            .join("config/ST2022S_00147FE1FC6D.txt"),
+    )
+    .unwrap();
+    assert!(admin.contains("Line-pass-two-2"), "{admin}");
+}
+
+#[test]
+fn a_firmware_change_reaches_its_model_through_the_cache() {
+    let repo = Repo::with_base();
+    let (warm, _) = warm_and_cold(
+        &repo,
+        |r| {
+            r.write("inventory/firmware/app30b.zz", "app v2\n");
+            let sha = provsite::hashing::sha256_hex(b"app v2\n");
+            let site = r.read("inventory/site.yaml");
+            let start = site.find("app: {file: firmware/app30.zz").unwrap();
+            let end = start + site[start..].find('\n').unwrap();
+            r.write(
+                "inventory/site.yaml",
+                &format!(
+                    "{}app: {{file: firmware/app30b.zz, sha256: \"{sha}\"}}{}",
+                    &site[..start],
+                    &site[end..]
+                ),
+            );
+        },
+        &[],
+        &[],
+    );
+    // The two ST2030s follow their new firmware; the ST2022's file is unchanged. (A change of
+    // site.yaml's firmware sets reaches every key, so all three are rendered: the cache is
+    // coarse there, never wrong.)
+    assert_eq!(
+        warm["changed_phones"],
+        serde_json::json!(["001F9F16E849", "001F9F16E84A"])
+    );
+    assert_eq!(rendered(&warm), 3, "{warm}");
+}
+
+#[test]
+fn a_profile_change_reaches_its_phones_through_the_cache() {
+    let repo = Repo::with_base();
+    let (warm, _) = warm_and_cold(
+        &repo,
+        |r| {
+            r.edit(
+                "inventory/site.yaml",
+                "settings: {ipp: {AutoAnsMode: \"0\"}}",
+                "settings: {ipp: {AutoAnsMode: \"1\"}}",
+            )
+        },
+        &[],
+        &[],
+    );
+    assert!(rendered(&warm) >= 1, "{warm}");
+    assert!(
+        warm["changed_phones"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("001F9F16E84A")),
+        "{warm}"
+    );
+}
+
+#[test]
+fn a_group_change_reaches_its_phones_through_the_cache() {
+    let repo = Repo::with_base();
+    repo.write(
+        "inventory/phones/lyon/phones.yaml",
+        "- mac: \"00:1F:9F:00:00:01\"\n  model: ST2030\n  lines: [{user: \"2001\"}]\n",
+    );
+    repo.write("inventory/phones/lyon/group.yaml", "ntp: 192.0.2.77\n");
+    repo.commit("a branch");
+    let before = build_into(&repo, "a", &[]);
+    assert_eq!(before["phones"], 4);
+    build_into(&repo, "b", &[]);
+    repo.write("inventory/phones/lyon/group.yaml", "ntp: 192.0.2.88\n");
+    repo.commit("the branch's NTP");
+    let warm = build_into(&repo, "a", &[]);
+    std::fs::remove_file(cache_file(&repo, "b")).unwrap();
+    let cold = build_into(&repo, "b", &[]);
+    assert_eq!(rendered(&cold), 4);
+    assert_eq!(rendered(&warm), 1, "only the branch's phone: {warm}");
+    assert_eq!(warm["changed_phones"], serde_json::json!(["001F9F000001"]));
+    assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
+}
+
+#[test]
+fn check_uses_the_cache_and_still_reports_errors() {
+    let repo = Repo::with_base();
+    build_into(&repo, "public", &[]);
+    let out = repo.provsite(&["check"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An error the cache cannot hide: the inventory is read and resolved every time.
+    repo.edit(
+        "inventory/phones/base.yaml",
+        "user: \"1003\"",
+        "user: \"1001\"",
+    );
+    repo.commit("a duplicate user");
+    let out = repo.provsite(&["check"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1001"), "{err}");
+}
+
+#[test]
+fn a_damaged_cache_is_ignored() {
+    let repo = Repo::with_base();
+    build_into(&repo, "a", &[]);
+    build_into(&repo, "b", &[]);
+    std::fs::write(cache_file(&repo, "a"), b"provsite render cache 1\n garbage").unwrap();
+    repo.edit(
+        "inventory/phones/base.yaml",
+        "display_name: \"Zoé\"",
+        "display_name: \"Zoé M\"",
+    );
+    repo.commit("change");
+    let damaged = build_into(&repo, "a", &[]);
+    assert_eq!(rendered(&damaged), 3, "nothing taken from a damaged cache");
+    build_into(&repo, "b", &[]);
+    assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
+}
