@@ -15,6 +15,7 @@ use crate::inventory::{self, Inventory, PhoneDoc, Secret, SourceText};
 use crate::manifest::{FileEntry, FirmwareEntry, Manifest, ModelEntry, PhoneEntry};
 use crate::output::{self, Staging};
 use crate::parallel;
+use crate::parse_cache::{self, ParseCache};
 use crate::render::{self, ModelFiles, PhoneFile, PhoneSecrets, Templates};
 use crate::render_cache::{self, Key, RenderCache};
 use crate::secrets::{self, Missing, SecretSource, SiteSecret};
@@ -83,6 +84,9 @@ pub struct Summary {
     /// Phone files rendered by this build: the render cache spares the phones whose inputs are
     /// those of the last build's (see `render_cache`).
     pub phones_rendered: usize,
+    /// Phones files parsed from their YAML: the parse cache holds the others' phones by blob id
+    /// (see `parse_cache`).
+    pub files_parsed: usize,
     #[serde(skip)]
     pub warnings: Vec<Diagnostic>,
 }
@@ -98,25 +102,58 @@ pub struct Loaded {
     pub firmware: FirmwareFiles,
     pub site_secret: SiteSecret,
     pub warnings: Vec<Diagnostic>,
+    /// The next parse cache, for a build to put in place once it succeeded.
+    pub parse_cache: Option<parse_cache::Pending>,
+    /// Phones files parsed from their YAML (the others came from the parse cache).
+    pub files_parsed: usize,
 }
 
-/// Parses every phones file, on all cores; keeps the parses by blob id for the history walk.
 /// The phones files parsed a few at a time (on every core), yielded file by file: the resolver
 /// takes each file's documents and lets them go, so the whole inventory's documents never sit in
-/// memory at once. Parse errors go to `diags`.
+/// memory at once. A file whose blob is in the parse cache is read from it; with `pending`, every
+/// file's entry goes to the new cache. Parse errors go to `diags`.
 fn parse_in_batches<'f>(
     files: &'f InventoryFiles,
     diags: &'f std::cell::RefCell<Vec<Diagnostic>>,
+    cache: &'f ParseCache,
+    pending: &'f std::cell::RefCell<Option<parse_cache::Pending>>,
+    parsed_count: &'f std::cell::Cell<usize>,
 ) -> impl Iterator<Item = (&'f SourceText, Arc<Vec<PhoneDoc>>)> + 'f {
     const BATCH: usize = 64;
+    let writing = pending.borrow().is_some();
     files.phones.chunks(BATCH).flat_map(move |batch| {
+        // Per file: its phones, whether they came from the cache, and the JSON of a new entry.
+        type Parsed = (
+            std::result::Result<Vec<PhoneDoc>, Vec<Diagnostic>>,
+            bool,
+            Option<Vec<u8>>,
+        );
         let parsed = parallel::in_chunks(batch, parallel::cores(), |_, part| {
             part.iter()
-                .map(|(src, _)| inventory::parse_phones(src))
+                .map(|(src, blob)| -> Parsed {
+                    if let Some(docs) = blob.and_then(|b| cache.get(b)) {
+                        return (Ok(docs), true, None);
+                    }
+                    let docs = inventory::parse_phones(src);
+                    let json = match (&docs, blob) {
+                        (Ok(d), Some(_)) if writing => parse_cache::encode(d),
+                        _ => None,
+                    };
+                    (docs, false, json)
+                })
                 .collect::<Vec<_>>()
         });
         let mut out = Vec::with_capacity(batch.len());
-        for ((src, _), result) in batch.iter().zip(parsed.into_iter().flatten()) {
+        let mut pending = pending.borrow_mut();
+        for ((src, blob), (result, hit, json)) in batch.iter().zip(parsed.into_iter().flatten()) {
+            parsed_count.set(parsed_count.get() + usize::from(!hit));
+            if let (Some(p), Some(blob)) = (pending.as_mut(), blob) {
+                match (hit, json) {
+                    (true, _) => p.keep(cache, *blob),
+                    (false, Some(json)) => p.add(*blob, &json),
+                    (false, None) => {}
+                }
+            }
             match result {
                 Ok(docs) => out.push((src, Arc::new(docs))),
                 Err(d) => diags.borrow_mut().extend(d),
@@ -191,13 +228,27 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
     let group_srcs: Vec<SourceText> = files.groups.iter().map(|(s, _)| s.clone()).collect();
     let texts: Vec<&SourceText> = files.phones.iter().map(|(s, _)| s).collect();
     let parse_diags = std::cell::RefCell::new(Vec::new());
+    let files_parsed = std::cell::Cell::new(0);
+    // The parse cache beside the web root; a build (with staging) writes the next one.
+    let work = output::work_dir(&opts.out).ok();
+    let cache = work
+        .as_deref()
+        .filter(|w| w.is_dir())
+        .map(ParseCache::load)
+        .unwrap_or_default();
+    let pending = std::cell::RefCell::new(
+        work.as_deref()
+            .filter(|_| staging.is_some())
+            .and_then(parse_cache::Pending::begin),
+    );
     let (inv, inv_diags) = inventory::resolve_each(
         &files.site,
         &group_srcs,
         &texts,
-        parse_in_batches(&files, &parse_diags),
+        parse_in_batches(&files, &parse_diags, &cache, &pending, &files_parsed),
         &source.inventory_dir,
     );
+    drop(cache);
     timing("load: parse and resolve", t0);
     // Parse errors first, as each file is read; then what resolving found.
     diags.extend(parse_diags.into_inner());
@@ -246,6 +297,8 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
         firmware,
         site_secret,
         warnings: diags,
+        parse_cache: pending.into_inner(),
+        files_parsed: files_parsed.get(),
     })
 }
 
@@ -649,7 +702,8 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let t0 = std::time::Instant::now();
     output::check_out(&opts.out, &opts.inventory)?;
     let staging = Staging::begin(&opts.out)?;
-    let loaded = load(opts, Some(&staging.firmware_dir()), true)?;
+    let mut loaded = load(opts, Some(&staging.firmware_dir()), true)?;
+    let parse_cache = loaded.parse_cache.take();
     timing("load", t0);
     let config_dir = staging.release_dir().join("config");
     std::fs::create_dir_all(&config_dir).map_err(|e| Error::io(&config_dir, e))?;
@@ -750,6 +804,9 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     )?;
     timing("publish", t0);
     loaded.firmware.save_cache();
+    if let Some(p) = parse_cache {
+        p.finish();
+    }
     RenderCache::save(
         &work,
         rendered
@@ -790,6 +847,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         live_from,
         commits_rendered: numbering.commits_rendered,
         phones_rendered: rendered.cached.iter().filter(|c| !**c).count() + rendered_late,
+        files_parsed: loaded.files_parsed,
         warnings: loaded.warnings.clone(),
     };
     // Freeing millions of small allocations takes a noticeable share of a large build (see the

@@ -24,6 +24,7 @@ pub mod manifest;
 pub mod notify;
 pub mod output;
 pub mod parallel;
+pub mod parse_cache;
 pub mod phone_http;
 pub mod probe;
 pub mod publish;

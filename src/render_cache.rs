@@ -169,7 +169,7 @@ fn unhex32(s: &str) -> Option<[u8; 32]> {
 }
 
 /// What identifies the renderer: this executable.
-fn binary_id() -> Option<String> {
+pub(crate) fn binary_id() -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let exe = std::env::current_exe().ok()?;
     let m = std::fs::metadata(exe).ok()?;

@@ -25,6 +25,13 @@ fn cache_file(repo: &Repo, out: &str) -> std::path::PathBuf {
         .join("render-cache")
 }
 
+/// Removes both caches of an output folder: the next build starts cold.
+fn clear_caches(repo: &Repo, out: &str) {
+    let work = repo.path().join(format!(".{out}.provsite"));
+    std::fs::remove_file(work.join("render-cache")).unwrap();
+    std::fs::remove_file(work.join("parse-cache")).unwrap();
+}
+
 fn rendered(v: &Value) -> u64 {
     v["phones_rendered"].as_u64().unwrap()
 }
@@ -45,7 +52,7 @@ fn warm_and_cold(
     change(repo);
     repo.commit("change");
     let warm = build_into(repo, "a", after);
-    std::fs::remove_file(cache_file(repo, "b")).unwrap();
+    clear_caches(repo, "b");
     let cold = build_into(repo, "b", after);
     assert_eq!(
         rendered(&cold),
@@ -90,10 +97,12 @@ fn an_unchanged_phone_is_not_rendered_again_and_a_changed_one_is() {
         &[],
     );
     assert_eq!(rendered(&warm), 1, "only the edited phone: {warm}");
+    assert_eq!(warm["files_parsed"], 1);
     assert_eq!(warm["changed_phones"], serde_json::json!(["001F9F16E84A"]));
     // A build of the same commit again renders nothing: every file is linked from the live one.
     let again = build_into(&repo, "a", &[]);
     assert_eq!(rendered(&again), 0, "{again}");
+    assert_eq!(again["files_parsed"], 0, "{again}");
     assert_eq!(again["files_linked"], 3);
 }
 
@@ -247,10 +256,13 @@ fn a_group_change_reaches_its_phones_through_the_cache() {
     repo.write("inventory/phones/lyon/group.yaml", "ntp: 192.0.2.88\n");
     repo.commit("the branch's NTP");
     let warm = build_into(&repo, "a", &[]);
-    std::fs::remove_file(cache_file(&repo, "b")).unwrap();
+    clear_caches(&repo, "b");
     let cold = build_into(&repo, "b", &[]);
     assert_eq!(rendered(&cold), 4);
+    assert_eq!(cold["files_parsed"], 2);
     assert_eq!(rendered(&warm), 1, "only the branch's phone: {warm}");
+    // Neither phones file changed: both came from the parse cache.
+    assert_eq!(warm["files_parsed"], 0, "{warm}");
     assert_eq!(warm["changed_phones"], serde_json::json!(["001F9F000001"]));
     assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
 }

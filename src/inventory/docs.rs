@@ -9,6 +9,13 @@ use super::*;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Text(pub String);
 
+// Written back (for the parse cache) in the shape it is read from.
+impl serde::Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -36,6 +43,20 @@ impl<'de> Deserialize<'de> for Text {
 pub enum SecretDoc {
     Literal(String),
     Env(String),
+}
+
+impl serde::Serialize for SecretDoc {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            SecretDoc::Literal(v) => s.serialize_str(v),
+            SecretDoc::Env(name) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("env", name)?;
+                m.end()
+            }
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for SecretDoc {
@@ -77,6 +98,12 @@ impl<'de> Deserialize<'de> for SecretDoc {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UniqueMap<K, V>(pub BTreeMap<K, V>);
 
+impl<K, V> UniqueMap<K, V> {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 impl<K, V> Default for UniqueMap<K, V> {
     fn default() -> Self {
         UniqueMap(BTreeMap::new())
@@ -95,6 +122,12 @@ impl<'a, K, V> IntoIterator for &'a UniqueMap<K, V> {
     type IntoIter = std::collections::btree_map::Iter<'a, K, V>;
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter()
+    }
+}
+
+impl<K: serde::Serialize, V: serde::Serialize> serde::Serialize for UniqueMap<K, V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
     }
 }
 
@@ -137,24 +170,24 @@ where
 pub type SettingsDoc = UniqueMap<String, UniqueMap<String, serde_yaml::Value>>;
 
 /// `pbx:` below the site (a group, a profile, a phone): any of the site's fields, each optional.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PbxPatchDoc {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_host: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dtmf: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voicemail: Option<Text>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pickup: Option<Text>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outbound_proxy: Option<String>,
 }
 
@@ -184,41 +217,41 @@ macro_rules! with_scope_fields {
         pub struct $name {
             $($own)*
             /// IANA time zone (`NtpZoneNum`).
-            #[serde(default)]
+            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub timezone: Option<String>,
             /// Explicit `NtpZoneNum`.
-            #[serde(default)]
+            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub ntp_zone: Option<u8>,
-            #[serde(default)]
+            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub language: Option<String>,
-            #[serde(default)]
+            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub country: Option<String>,
             /// NTP server, or `off`.
-            #[serde(default)]
+            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub ntp: Option<String>,
-            #[serde(default)]
+            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub pbx: Option<PbxPatchDoc>,
-            #[serde(default)]
+            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub admin_password: Option<SecretDoc>,
             /// The admin login name (`TelnetID`).
-            #[serde(default)]
+            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub admin_user: Option<String>,
-            #[serde(default)]
+            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub user_password: Option<SecretDoc>,
             /// The user login name (`UserID`).
-            #[serde(default)]
+            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub user_id: Option<String>,
             /// `{voice: N, pc: N, priority: N}` or `off`.
-            #[serde(default)]
+            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub vlan: Option<serde_yaml::Value>,
             /// Up to two DNS servers, or `off`.
-            #[serde(default)]
+            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub dns: Option<serde_yaml::Value>,
             /// Up to 8 `{name, url}` XML directories, or `off`.
-            #[serde(default)]
+            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub directory: Option<serde_yaml::Value>,
             /// `{check_sync: pbx|ADDRESS|off, periodic: off|{days, start, span, retry}}`.
-            #[serde(default)]
+            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub autoprovision: Option<serde_yaml::Value>,
         }
 
@@ -253,51 +286,51 @@ pub struct SiteDoc {
     pub base_url: String,
     pub timezone: String,
     /// Explicit `NtpZoneNum`, for a zone the built-in table does not map.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ntp_zone: Option<u8>,
     #[serde(default = "default_language")]
     pub language: String,
     /// `CountryCode`; defaults from the language.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ntp: Option<String>,
     pub pbx: PbxDoc,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_password: Option<SecretDoc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_password: Option<SecretDoc>,
     /// The admin login name (`TelnetID`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_user: Option<String>,
     /// The user login name (`UserID`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     /// `{voice: N, pc: N, priority: N}` or `off`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vlan: Option<serde_yaml::Value>,
     /// Up to two DNS servers, or `off`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<serde_yaml::Value>,
     /// Up to 8 `{name, url}` XML directories, or `off`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory: Option<serde_yaml::Value>,
     /// `{check_sync: pbx|ADDRESS|off, periodic: off|{days, start, span, retry}}`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoprovision: Option<serde_yaml::Value>,
     /// A site secret file for the example inventory only; PROVSITE_SECRET or --secret-file win.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub example_secret_file: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
     pub firmware: UniqueMap<String, FirmwareSetDoc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
     pub models: UniqueMap<String, ModelDoc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
     pub profiles: UniqueMap<String, ProfileDoc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
     pub settings: SettingsDoc,
     /// The codecs, in order of preference, for the phones and Asterisk alike.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codecs: Option<Vec<String>>,
     #[serde(default)]
     pub dhcp: DhcpDoc,
@@ -310,7 +343,7 @@ pub struct SiteDoc {
 #[serde(deny_unknown_fields)]
 pub struct DhcpDoc {
     /// Option 43's payload; `{url}` stands for the model's entry-point URL.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub option43: Option<String>,
     /// Also recognise the inventory's phones by MAC address.
     #[serde(default)]
@@ -321,21 +354,21 @@ pub struct DhcpDoc {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AsteriskDoc {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscribe_context: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codecs: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qualify_frequency: Option<u32>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_contacts: Option<u32>,
     /// The pjsip transport section the endpoints use (default `transport-<pbx.transport>`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<String>,
     /// The voicemail context of the lines' mailboxes (`<user>@<context>`), default `default`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voicemail_context: Option<String>,
 }
 
@@ -347,7 +380,7 @@ pub(super) fn default_language() -> String {
 #[serde(deny_unknown_fields)]
 pub struct PbxDoc {
     pub host: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_host: Option<String>,
     #[serde(default = "default_port")]
     pub port: u16,
@@ -355,12 +388,12 @@ pub struct PbxDoc {
     pub transport: String,
     #[serde(default = "default_dtmf")]
     pub dtmf: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voicemail: Option<Text>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pickup: Option<Text>,
     /// Where the phones send their SIP requests (`ProxyServerMP`), when not the registrar.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outbound_proxy: Option<String>,
 }
 
@@ -388,30 +421,30 @@ pub struct FirmwareSetDoc {
     pub app: FileRefDoc,
     pub dsp: FileRefDoc,
     pub boot: FileRefDoc,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telcfg: Option<FileRefDoc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub common_base: Option<FileRefDoc>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelDoc {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firmware: Option<String>,
     /// Entry-point file name; default `<MODEL>S.inf`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_point: Option<String>,
     /// Lines this site allows on the model; at most what the model registers.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_lines: Option<usize>,
     /// The codecs of this model's phones and their Asterisk accounts (default: the site's).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codecs: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
     pub settings: SettingsDoc,
     /// The admin password of this model's phones (over the site's).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_password: Option<SecretDoc>,
 }
 
@@ -419,74 +452,74 @@ with_scope_fields! {
     #[derive(Debug, Clone, Default, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct ProfileDoc {
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
         pub keys: UniqueMap<u32, KeyDoc>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
         pub settings: SettingsDoc,
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq, Eq, Hash)]
 #[serde(deny_unknown_fields)]
 pub struct KeyDoc {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blf: Option<Text>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed_dial: Option<Text>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<Text>,
 }
 
 with_scope_fields! {
-    #[derive(Debug, Clone, Deserialize)]
+    #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct PhoneDoc {
         pub mac: Text,
         pub model: String,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub name: Option<String>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub profile: Option<String>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub lines: Vec<LineDoc>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
         pub keys: UniqueMap<u32, KeyDoc>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
         pub settings: SettingsDoc,
         /// A fixed address for DHCP; not written to the phone's files.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub ip: Option<String>,
         /// This phone's codecs (default: its model's), for its file and its Asterisk accounts.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub codecs: Option<Vec<String>>,
         /// This phone's firmware set (default: its groups', else its model's).
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub firmware: Option<String>,
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LineDoc {
     pub user: Text,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_user: Option<Text>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<SecretDoc>,
     /// This line's registrar, when not the PBX's.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<String>,
     /// This line's backup registrar, or `off`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_host: Option<String>,
     /// `false`: no mailbox for this line (default: the phone's voicemail applies).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voicemail: Option<bool>,
 }
 
@@ -497,14 +530,14 @@ with_scope_fields! {
     #[serde(deny_unknown_fields)]
     pub struct GroupDoc {
         /// Per model: settings and codecs, as in site.yaml.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
         pub models: UniqueMap<String, GroupModelDoc>,
         /// The profile of phones that name none.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub profile: Option<String>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
         pub settings: SettingsDoc,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub codecs: Option<Vec<String>>,
     }
 }
@@ -514,12 +547,12 @@ with_scope_fields! {
 #[serde(deny_unknown_fields)]
 pub struct GroupModelDoc {
     /// The firmware set of this model's phones in the group (a staged rollout).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firmware: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
     pub settings: SettingsDoc,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codecs: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_password: Option<SecretDoc>,
 }

@@ -1,0 +1,280 @@
+//! The parse cache: each phones file's parsed phones, keyed by the file's git blob id, so a build
+//! parses only the phones files a commit changed (YAML is the largest cost of reading 100,000
+//! phones).
+//!
+//! An entry holds the file's phones as JSON, written only when reading that JSON back gives
+//! exactly the phones YAML gave (compared field by field): a file whose phones would not survive
+//! the trip (a float that JSON cannot hold, a tagged value) is simply not cached. A blob id names
+//! the file's bytes, and parsing depends on nothing else; the whole cache is also tied to the
+//! provsite executable that wrote it (another version may parse differently) and checksummed.
+//! Anything that does not check out is ignored and the files are parsed, with the same result.
+//!
+//! It sits in the build's work folder beside the web root (`.<out>.provsite/`), with the render
+//! cache. `build` writes it (as a new file, renamed into place once the build succeeded); `check`,
+//! `diff` and the other commands only read it.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use git2::Oid;
+use sha2::{Digest, Sha256};
+
+use crate::inventory::PhoneDoc;
+
+const MAGIC: &[u8] = b"provsite parse cache 1\n";
+/// The cache file's name in the work folder.
+pub const FILE: &str = "parse-cache";
+/// The largest cache read (beyond, it is ignored).
+const MAX_BYTES: u64 = 1 << 30;
+
+/// The parsed phones files of the last build, by blob id.
+#[derive(Default)]
+pub struct ParseCache {
+    data: Vec<u8>,
+    index: HashMap<Oid, (usize, usize)>,
+}
+
+impl ParseCache {
+    /// Reads the cache in `work`; an absent or unusable file gives an empty cache.
+    pub fn load(work: &Path) -> ParseCache {
+        let Some(id) = crate::render_cache::binary_id() else {
+            return ParseCache::default();
+        };
+        let Ok(f) = std::fs::File::open(work.join(FILE)) else {
+            return ParseCache::default();
+        };
+        let size = f.metadata().map_or(0, |m| m.len());
+        if size > MAX_BYTES {
+            return ParseCache::default();
+        }
+        // Read into a buffer of the right size at once (growing one copies and zeroes it again).
+        let mut data = Vec::with_capacity(size as usize + 1);
+        if f.take(MAX_BYTES + 1).read_to_end(&mut data).is_err() || data.len() as u64 > MAX_BYTES {
+            return ParseCache::default();
+        }
+        Self::index(data, &id).unwrap_or_default()
+    }
+
+    fn index(data: Vec<u8>, id: &str) -> Option<ParseCache> {
+        let body_len = data.len().checked_sub(32)?;
+        let (body, sum) = data.split_at(body_len);
+        if Sha256::digest(body).as_slice() != sum {
+            return None;
+        }
+        let mut pos = MAGIC.len();
+        if !body.starts_with(MAGIC) {
+            return None;
+        }
+        let id_end = pos + body[pos..].iter().position(|&b| b == b'\n')?;
+        if &body[pos..id_end] != id.as_bytes() {
+            return None;
+        }
+        pos = id_end + 1;
+        let mut index = HashMap::new();
+        while pos < body.len() {
+            let oid = Oid::from_bytes(body.get(pos..pos + 20)?).ok()?;
+            let len = u32::from_le_bytes(body.get(pos + 20..pos + 24)?.try_into().ok()?) as usize;
+            let start = pos + 24;
+            let end = start.checked_add(len).filter(|&e| e <= body.len())?;
+            index.insert(oid, (start, end));
+            pos = end;
+        }
+        Some(ParseCache { data, index })
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// The entry of a blob, as stored.
+    fn raw(&self, blob: Oid) -> Option<&[u8]> {
+        self.index.get(&blob).map(|&(s, e)| &self.data[s..e])
+    }
+
+    /// The phones of a phones file, by its blob id.
+    pub fn get(&self, blob: Oid) -> Option<Vec<PhoneDoc>> {
+        serde_json::from_slice(self.raw(blob)?).ok()
+    }
+}
+
+/// The JSON of a file's phones, if reading it back gives the same phones.
+///
+/// Every field of a phone is text, an integer, a boolean, or a map or list of those, which JSON
+/// carries both ways (serde writes each as it reads it: see the `Serialize` impls of `Text`,
+/// `SecretDoc` and `UniqueMap`), except the free-form YAML values (raw settings, `vlan`, `dns`,
+/// `directory`, `autoprovision`): those are walked, and a file with a float, a tagged value or a
+/// mapping key that is not text in one of them is not cached.
+pub fn encode(docs: &[PhoneDoc]) -> Option<Vec<u8>> {
+    let values_safe = docs.iter().all(|d| {
+        let scoped = [&d.vlan, &d.dns, &d.directory, &d.autoprovision];
+        scoped.into_iter().flatten().all(json_safe)
+            && d.settings.values().all(|keys| keys.values().all(json_safe))
+    });
+    if !values_safe {
+        return None;
+    }
+    serde_json::to_vec(docs)
+        .ok()
+        .filter(|j| j.len() <= u32::MAX as usize)
+}
+
+/// Whether JSON gives back exactly this YAML value.
+fn json_safe(v: &serde_yaml::Value) -> bool {
+    use serde_yaml::Value;
+    match v {
+        Value::Null | Value::Bool(_) | Value::String(_) => true,
+        // Integers are exact both ways; a float's text may not come back to the same bits.
+        Value::Number(n) => n.is_i64() || n.is_u64(),
+        Value::Sequence(items) => items.iter().all(json_safe),
+        Value::Mapping(m) => m
+            .iter()
+            .all(|(k, v)| matches!(k, Value::String(_)) && json_safe(v)),
+        Value::Tagged(_) => false,
+    }
+}
+
+/// A new cache being written beside the old one, for the files of this build.
+pub struct Pending {
+    out: std::io::BufWriter<std::fs::File>,
+    sum: Sha256,
+    tmp: PathBuf,
+    path: PathBuf,
+    failed: bool,
+}
+
+impl Pending {
+    /// Starts a new cache in `work` (None when this executable cannot be identified or the
+    /// folder cannot be written: then there is no cache, which only costs time).
+    pub fn begin(work: &Path) -> Option<Pending> {
+        let id = crate::render_cache::binary_id()?;
+        let tmp = work.join(format!("{FILE}.tmp-{}", std::process::id()));
+        let f = std::fs::File::create(&tmp).ok()?;
+        let mut p = Pending {
+            out: std::io::BufWriter::new(f),
+            sum: Sha256::new(),
+            tmp,
+            path: work.join(FILE),
+            failed: false,
+        };
+        p.write(MAGIC);
+        p.write(id.as_bytes());
+        p.write(b"\n");
+        Some(p)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        if !self.failed {
+            self.sum.update(bytes);
+            self.failed = self.out.write_all(bytes).is_err();
+        }
+    }
+
+    /// Adds a file's entry (its JSON, see [`encode`]).
+    pub fn add(&mut self, blob: Oid, json: &[u8]) {
+        let Ok(len) = u32::try_from(json.len()) else {
+            return;
+        };
+        self.write(blob.as_bytes());
+        self.write(&len.to_le_bytes());
+        self.write(json);
+    }
+
+    /// Copies an entry of the old cache.
+    pub fn keep(&mut self, old: &ParseCache, blob: Oid) {
+        if let Some(raw) = old.raw(blob) {
+            self.add(blob, raw);
+        }
+    }
+
+    /// Puts the new cache in place of the old one (best effort).
+    pub fn finish(mut self) {
+        let sum: [u8; 32] = std::mem::take(&mut self.sum).finalize().into();
+        self.write(&sum);
+        if !self.failed
+            && self.out.flush().is_ok()
+            && std::fs::rename(&self.tmp, &self.path).is_ok()
+        {
+            // Renamed: nothing to remove on drop.
+            self.tmp = PathBuf::new();
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{parse_phones, SourceText};
+
+    fn docs(text: &str) -> Vec<PhoneDoc> {
+        parse_phones(&SourceText {
+            path: "inventory/phones/a.yaml".into(),
+            text: text.into(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn phones_come_back_as_parsed_and_a_damaged_cache_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = docs("- mac: 00:1F:9F:00:00:01\n  model: ST2030\n  lines: [{user: 1001, password: {env: PW}}]\n  keys: {1: {blf: 1002}}\n  settings: {ipp: {AutoAnsMode: 1, X: \"01\", Y: -3, Z: true, W: ~}}\n  vlan: {voice: 10}\n");
+        let b = docs("- mac: 00:1F:9F:00:00:02\n  model: ST2022\n");
+        let (oa, ob) = (
+            Oid::from_bytes(&[1; 20]).unwrap(),
+            Oid::from_bytes(&[2; 20]).unwrap(),
+        );
+        let mut p = Pending::begin(dir.path()).unwrap();
+        p.add(oa, &encode(&a).unwrap());
+        p.add(ob, &encode(&b).unwrap());
+        p.finish();
+        let c = ParseCache::load(dir.path());
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.get(oa).unwrap(), a);
+        assert_eq!(c.get(ob).unwrap(), b);
+        // A new cache keeps what it is told to keep, and only that.
+        let mut p = Pending::begin(dir.path()).unwrap();
+        p.keep(&c, ob);
+        p.finish();
+        let c = ParseCache::load(dir.path());
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.get(ob).unwrap(), b);
+        // One byte changed: nothing is trusted.
+        let path = dir.path().join(FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let n = bytes.len();
+        bytes[n - 40] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(ParseCache::load(dir.path()).is_empty());
+        // An unfinished cache leaves no file behind.
+        drop(Pending::begin(dir.path()).unwrap());
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+    }
+
+    #[test]
+    fn a_value_json_cannot_carry_is_not_cached() {
+        for v in [".nan", "1.5", "{1: a}", "[1, 2.5]"] {
+            let d = docs(&format!(
+                "- mac: 00:1F:9F:00:00:01\n  model: ST2030\n  settings: {{ipp: {{X: {v}}}}}\n"
+            ));
+            assert!(encode(&d).is_none(), "{v}");
+        }
+        let vlan = docs("- mac: 00:1F:9F:00:00:01\n  model: ST2030\n  vlan: {voice: 1.5}\n");
+        assert!(encode(&vlan).is_none());
+        let tagged =
+            docs("- mac: 00:1F:9F:00:00:01\n  model: ST2030\n  settings: {ipp: {X: !foo 1}}\n");
+        assert!(encode(&tagged).is_none());
+    }
+}
