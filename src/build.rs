@@ -960,6 +960,9 @@ fn write_model_files(
     Ok((entry_points, files_written))
 }
 
+/// The manifest's phone entries, how many files were linked, and how many rendered late.
+type Written = (Vec<(String, PhoneEntry)>, usize, usize);
+
 /// Puts each phone's config_sn into its file, staged in `config_dir` by the render, from several
 /// threads: creating files is
 /// latency-bound, so a few writers keep the disk busy. A file identical to the live release's
@@ -977,7 +980,7 @@ fn write_phone_files(
     release: &str,
     previous: Option<(&Manifest, &Path)>,
     progress: &dyn Progress,
-) -> Result<(Vec<(String, PhoneEntry)>, usize, usize)> {
+) -> Result<Written> {
     let writers: usize = std::env::var("PROVSITE_WRITERS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -985,7 +988,6 @@ fn write_phone_files(
     let previous_dir =
         previous.map(|(m, out)| out.join("releases").join(&m.release).join("config"));
     let previous_dir = previous_dir.as_deref();
-    type Written = (Vec<(String, PhoneEntry)>, usize, usize);
     let results = parallel::in_chunks(files, writers, |offset, files| -> Result<Written> {
         let phones = &inv.phones[offset..offset + files.len()];
         let mut out = Vec::with_capacity(phones.len());
