@@ -734,6 +734,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     // The output folder's manifest: a record for the numbering, and what unchanged phone files
     // are linked from.
     let previous = output::read_manifest(&opts.out)?;
+    timing("history: live manifest read", t0);
     let (numbering, renumbered, live_from) =
         number_phones(opts, &loaded, &rendered, &digests, previous.as_ref())?;
     let dirty = opts.worktree;
@@ -787,8 +788,11 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         progress,
     )?;
     files_written += phone_entries.len() - linked;
+    timing("write: phone files", t0);
     manifest.phones.extend(phone_entries);
-    output::write_file(&rel_dir.join("manifest.json"), &manifest.to_bytes(), mtime)?;
+    let manifest_bytes = manifest.to_bytes();
+    timing("write: manifest serialised", t0);
+    output::write_file(&rel_dir.join("manifest.json"), &manifest_bytes, mtime)?;
     files_written += 1;
 
     timing("write", t0);
@@ -868,7 +872,12 @@ fn number_phones(
     digests: &HashMap<String, String>,
     previous: Option<&Manifest>,
 ) -> Result<(Numbering, Vec<String>, Option<String>)> {
-    let mut past = history::History::new(loaded, &opts.out, (!opts.worktree).then_some(rendered));
+    let mut past = history::History::new(
+        loaded,
+        &opts.out,
+        (!opts.worktree).then_some(rendered),
+        previous,
+    );
 
     let mut numbering: Numbering = history::number(loaded.head, opts.worktree, digests, &mut past)?;
     // The live record: --previous, else the output folder's manifest.
