@@ -83,12 +83,103 @@ pub fn check_config(
 }
 
 /// [`check_config`] without keeping the parsed file: the check run on every phone file written.
+///
+/// A fleet's files share a few shapes (their sections and keys, in order; the values differ). What
+/// the strict check says about the sections and keys (known, none twice, none before a section)
+/// depends on the shape alone, so a shape is looked up in the vocabulary once per thread: a file
+/// whose shape passed before is checked for what depends on its own bytes only (line ends, the
+/// `=`, spaces, ASCII keys, the config_sn). Anything unusual takes the full check, which reports
+/// it exactly.
 pub fn validate_config(
     bytes: &[u8],
     vocab: &Vocabulary,
     kind: FileKind,
 ) -> Result<(), Vec<String>> {
-    check(bytes, vocab, kind, false).map(|_| ())
+    let Some((shape, config_sn)) = plain_shape(bytes) else {
+        return check(bytes, vocab, kind, false).map(|_| ());
+    };
+    let sn_ok = || kind != FileKind::Phone || config_sn.is_some_and(is_config_sn);
+    let key = (vocab as *const Vocabulary as usize, kind == FileKind::Phone);
+    let known = SHAPES.with(|m| m.borrow().get(&key).is_some_and(|set| set.contains(&shape)));
+    if known && sn_ok() {
+        return Ok(());
+    }
+    check(bytes, vocab, kind, false)?;
+    SHAPES.with(|m| {
+        let mut m = m.borrow_mut();
+        let set = m.entry(key).or_default();
+        // Bounded: a fleet has a few shapes; past the bound, start again.
+        if set.len() >= MAX_SHAPES {
+            set.clear();
+        }
+        set.insert(shape);
+    });
+    Ok(())
+}
+
+const MAX_SHAPES: usize = 256;
+
+type Shapes = std::collections::HashMap<(usize, bool), HashSet<Vec<u8>, FastHash>, FastHash>;
+
+thread_local! {
+    /// Shapes (see [`plain_shape`]) that passed the full check, per vocabulary and file kind.
+    static SHAPES: std::cell::RefCell<Shapes> = Default::default();
+}
+
+/// A file's shape: each section header and each key, in order, one per line; and its config_sn's
+/// value. None when a line is anything but a clean `[section]` or `Key=Value` line under a
+/// section, ending with CRLF, with an ASCII key and no space around `=`: for those the full check
+/// gives the messages.
+fn plain_shape(bytes: &[u8]) -> Option<(Vec<u8>, Option<&str>)> {
+    let body = bytes.strip_suffix(b"\r\n")?;
+    let mut shape = Vec::with_capacity(bytes.len() / 2);
+    let mut section: Option<&[u8]> = None;
+    let mut config_sn = None;
+    for raw in body.split(|&b| b == b'\n') {
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        // The last line's CRLF was taken off with the body's end; any other line without its CR
+        // (a bare LF) or with a CR inside goes to the full check.
+        if line.len() == raw.len() && raw.as_ptr_range().end != body.as_ptr_range().end {
+            return None;
+        }
+        if line.contains(&b'\r') {
+            return None;
+        }
+        // Blank lines say nothing (the full check skips them too).
+        if line.is_empty() {
+            continue;
+        }
+        if line[0] == b'[' {
+            let name = line.strip_suffix(b"]")?.get(1..)?;
+            if !name.is_ascii() {
+                return None;
+            }
+            section = Some(name);
+            shape.push(b'[');
+            shape.extend_from_slice(name);
+            shape.push(b'\n');
+            continue;
+        }
+        section?;
+        let eq = line.iter().position(|&b| b == b'=')?;
+        let (key, value) = (&line[..eq], &line[eq + 1..]);
+        if key.is_empty()
+            || !key.is_ascii()
+            || key[0] == b' '
+            || key[key.len() - 1] == b' '
+            || key.first().is_some_and(u8::is_ascii_whitespace)
+            || key.last().is_some_and(u8::is_ascii_whitespace)
+            || value.first() == Some(&b' ')
+        {
+            return None;
+        }
+        if section == Some(b"sys".as_slice()) && key == b"config_sn" {
+            config_sn = std::str::from_utf8(value).ok();
+        }
+        shape.extend_from_slice(key);
+        shape.push(b'\n');
+    }
+    Some((shape, config_sn))
 }
 
 fn check(
@@ -374,6 +465,9 @@ mod tests {
         let file = check_config(accented, vocab, FileKind::Phone).unwrap();
         assert_eq!(file.get("sip", "DisplayName1"), Some("Hélène"));
         for (bytes, want) in cases {
+            // The fast check agrees, with every shape above already seen.
+            validate_config(&good, vocab, FileKind::Phone).unwrap();
+            assert!(validate_config(bytes, vocab, FileKind::Phone).is_err());
             let problems = check_config(bytes, vocab, FileKind::Phone).unwrap_err();
             assert!(
                 problems.iter().any(|p| p.contains(want)),
@@ -381,6 +475,38 @@ mod tests {
                 String::from_utf8_lossy(bytes)
             );
         }
+    }
+
+    #[test]
+    fn a_known_shape_still_has_its_own_bytes_checked() {
+        let vocab = ModelId::ST2030.vocabulary();
+        let good = b"[sip]\r\nTEL1Number=1001\r\n\r\n[sys]\r\nconfig_sn=202611260001\r\n";
+        // Twice: the second time the shape is known.
+        for _ in 0..2 {
+            validate_config(good, vocab, FileKind::Phone).unwrap();
+        }
+        let same_shape: &[&[u8]] = &[
+            b"[sip]\r\nTEL1Number=1001\r\n[sys]\r\nconfig_sn=2026112600011\r\n",
+            b"[sip]\r\nTEL1Number=1001\r\n[sys]\r\nconfig_sn=20261126000.\r\n",
+            b"[sip]\r\nTEL1Number=1001\r\n[sys]\r\nconfig_sn=\r\n",
+            b"[sip]\r\nTEL1Number= 1001\r\n[sys]\r\nconfig_sn=202611260001\r\n",
+            b"[sip]\nTEL1Number=1001\r\n[sys]\r\nconfig_sn=202611260001\r\n",
+            b"[sip]\r\nTEL1Number=10\r01\r\n[sys]\r\nconfig_sn=202611260001\r\n",
+            b"[sip]\r\nTEL1Number=1001\r\n[sys]\r\nconfig_sn=202611260001",
+            b"[sip]\r\nTEL1Number=1001\r\n[sys]\r\nconfig_sn=202611260001\n",
+        ];
+        for bytes in same_shape {
+            assert!(
+                validate_config(bytes, vocab, FileKind::Phone).is_err(),
+                "{:?} passed",
+                String::from_utf8_lossy(bytes)
+            );
+            assert!(check_config(bytes, vocab, FileKind::Phone).is_err());
+        }
+        // The same shape in a common file needs no valid config_sn: the kinds are kept apart.
+        let common = b"[sip]\r\nTEL1Number=1001\r\n[sys]\r\nconfig_sn=x\r\n";
+        assert!(validate_config(common, vocab, FileKind::Common).is_ok());
+        assert!(validate_config(common, vocab, FileKind::Phone).is_err());
     }
 
     #[test]
