@@ -473,9 +473,12 @@ pub struct Rendered {
     /// Each phone's render-cache key (None when no cache was asked for, or this renderer cannot
     /// be identified).
     pub keys: Vec<Option<Key>>,
-    /// The phones the cache spared rendering: their digest is known, their body is not (nothing
-    /// staged).
+    /// The phones with nothing staged: their digest came from the render cache, or equals the
+    /// live release's file (linked in the write stage when the number stays; rendered again
+    /// there otherwise).
     pub cached: Vec<bool>,
+    /// How many phones were rendered.
+    pub rendered: usize,
 }
 
 /// Renders every model and phone, on all cores.
@@ -496,8 +499,18 @@ pub struct CacheUse<'a> {
     pub template_overrides: &'a BTreeMap<String, String>,
 }
 
-/// The same; with `stage`, each phone's file goes to that folder as it is rendered (its
-/// config_sn still the stand-in, filled in place once the numbering is known) and only its
+/// Where rendered phone files go, and the config_sn and mtime they are written with: the
+/// release's own, which every phone that changed in the commit built takes (the others' are put
+/// in place once the numbering is known).
+pub struct Stage<'a> {
+    pub dir: &'a Path,
+    pub sn: &'a str,
+    pub mtime: std::time::SystemTime,
+    /// The live release's manifest: a phone whose file is unchanged is not written.
+    pub live: Option<&'a Manifest>,
+}
+
+/// The same; with `stage`, each phone's file goes to that folder as it is rendered and only its
 /// digest stays in memory: the rendered files of a whole fleet never sit in memory at once.
 /// With `cache`, a phone whose key is in it is not rendered (see [`crate::render_cache`]).
 pub fn render_all_into(
@@ -506,7 +519,7 @@ pub fn render_all_into(
     firmware: &FirmwareFiles,
     site_secret: &SiteSecret,
     progress: &dyn Progress,
-    stage: Option<&Path>,
+    stage: Option<Stage>,
     cache: Option<CacheUse>,
 ) -> std::result::Result<Rendered, String> {
     let mut models = BTreeMap::new();
@@ -537,7 +550,7 @@ pub fn render_all_into(
             &pages,
         )
     });
-    type Part = (Vec<PhoneFile>, Vec<Option<Key>>, Vec<bool>);
+    type Part = (Vec<PhoneFile>, Vec<Option<Key>>, Vec<bool>, usize);
     let results = parallel::in_chunks(
         &inv.phones,
         parallel::cores(),
@@ -545,6 +558,7 @@ pub fn render_all_into(
             let mut out = Vec::with_capacity(phones.len());
             let mut part_keys = Vec::new();
             let mut part_cached = Vec::new();
+            let mut part_rendered = 0;
             for (i, p) in phones.iter().enumerate() {
                 let key = keys.as_ref().and_then(|k| k.of(p));
                 let known = key
@@ -557,6 +571,7 @@ pub fn render_all_into(
                     out.push(PhoneFile {
                         digest,
                         body: Vec::new(),
+                        staged: None,
                     });
                     continue;
                 }
@@ -566,10 +581,28 @@ pub fn render_all_into(
                     .ok_or_else(|| format!("a password of phone {} is unavailable", p.mac))?;
                 let mut f =
                     render::render_phone(templates, &inv.site, &models[&p.variant()], p, &s, true)?;
-                if let Some(dir) = stage {
-                    let path = dir.join(render::phone_file_name(p));
-                    std::fs::write(&path, &f.body)
-                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                part_rendered += 1;
+                let live_same = stage
+                    .as_ref()
+                    .and_then(|st| st.live)
+                    .and_then(|m| m.phones.get(p.mac.as_str()))
+                    .is_some_and(|old| old.digest == f.digest);
+                if live_same {
+                    // The live file has these bytes under the number the phone keeps: it is
+                    // linked, not written (see write_phone_files).
+                    f.body = Vec::new();
+                    if let Some(c) = part_cached.last_mut() {
+                        *c = true;
+                    }
+                } else if let Some(st) = &stage {
+                    let path = st.dir.join(render::phone_file_name(p));
+                    let (filled, sn_at) = render::fill_config_sn_at(&f.body, st.sn);
+                    output::write_new_file(&path, &filled, st.mtime).map_err(|e| e.to_string())?;
+                    f.staged = Some(render::Staged {
+                        sn_at,
+                        sha256: crate::hashing::sha256_hex(&filled),
+                        size: filled.len() as u64,
+                    });
                     f.body = Vec::new();
                 }
                 out.push(f);
@@ -578,22 +611,24 @@ pub fn render_all_into(
                 }
             }
             progress.advance((phones.len() % 256) as u64);
-            Ok((out, part_keys, part_cached))
+            Ok((out, part_keys, part_cached, part_rendered))
         },
     );
     let mut phones = Vec::with_capacity(inv.phones.len());
-    let (mut all_keys, mut cached) = (Vec::new(), Vec::new());
+    let (mut all_keys, mut cached, mut rendered) = (Vec::new(), Vec::new(), 0);
     for r in results {
-        let (files, k, c) = r?;
+        let (files, k, c, n) = r?;
         phones.extend(files);
         all_keys.extend(k);
         cached.extend(c);
+        rendered += n;
     }
     Ok(Rendered {
         models,
         phones,
         keys: all_keys,
         cached,
+        rendered,
     })
 }
 
@@ -707,6 +742,17 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     timing("load", t0);
     let config_dir = staging.release_dir().join("config");
     std::fs::create_dir_all(&config_dir).map_err(|e| Error::io(&config_dir, e))?;
+    // The output folder's manifest: a record for the numbering, and what unchanged phone files
+    // are linked from.
+    let previous = output::read_manifest(&opts.out)?;
+    timing("live manifest read", t0);
+    // The release's number is known before any phone is: the files are written with it, and
+    // only the phones that keep an older number are changed afterwards.
+    let plan = {
+        let mut past = history::History::new(&loaded, &opts.out, None, previous.as_ref());
+        history::plan(loaded.head, opts.worktree, &mut past)?
+    };
+    let guessed_sn = config_sn::format(plan.release_sn);
     let cache = RenderCache::load(staging.work_dir());
     let rendered = render_all_into(
         &loaded.inv,
@@ -714,7 +760,12 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         &loaded.firmware,
         &loaded.site_secret,
         progress,
-        Some(&config_dir),
+        Some(Stage {
+            dir: &config_dir,
+            sn: &guessed_sn,
+            mtime: output::release_mtime(loaded.head.time),
+            live: previous.as_ref(),
+        }),
         Some(CacheUse {
             cache: &cache,
             template_overrides: &loaded.files.templates,
@@ -731,12 +782,8 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         .zip(&rendered.phones)
         .map(|(p, f)| (p.mac.to_string(), f.digest.clone()))
         .collect();
-    // The output folder's manifest: a record for the numbering, and what unchanged phone files
-    // are linked from.
-    let previous = output::read_manifest(&opts.out)?;
-    timing("history: live manifest read", t0);
     let (numbering, renumbered, live_from) =
-        number_phones(opts, &loaded, &rendered, &digests, previous.as_ref())?;
+        number_phones(opts, &loaded, &rendered, &digests, previous.as_ref(), plan)?;
     let dirty = opts.worktree;
     let release = crate::release::name(numbering.release_sn, loaded.head.id, dirty);
     let mtime = output::release_mtime(loaded.head.time);
@@ -780,6 +827,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         inv,
         &rendered.phones,
         &rendered.cached,
+        (&guessed_sn, loaded.head.time),
         &render_late,
         &numbering,
         &config_dir,
@@ -850,7 +898,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         renumbered,
         live_from,
         commits_rendered: numbering.commits_rendered,
-        phones_rendered: rendered.cached.iter().filter(|c| !**c).count() + rendered_late,
+        phones_rendered: rendered.rendered + rendered_late,
         files_parsed: loaded.files_parsed,
         warnings: loaded.warnings.clone(),
     };
@@ -871,6 +919,7 @@ fn number_phones(
     rendered: &Rendered,
     digests: &HashMap<String, String>,
     previous: Option<&Manifest>,
+    plan: history::Plan,
 ) -> Result<(Numbering, Vec<String>, Option<String>)> {
     let mut past = history::History::new(
         loaded,
@@ -879,7 +928,8 @@ fn number_phones(
         previous,
     );
 
-    let mut numbering: Numbering = history::number(loaded.head, opts.worktree, digests, &mut past)?;
+    let mut numbering: Numbering =
+        history::number_planned(plan, opts.worktree, digests, &mut past)?;
     // The live record: --previous, else the output folder's manifest.
     let (given, given_from) = match &opts.previous {
         Some(p) => previous_manifest(p)?,
@@ -983,6 +1033,7 @@ fn write_phone_files(
     inv: &Inventory,
     files: &[PhoneFile],
     cached: &[bool],
+    guessed: (&str, i64),
     render_late: &(dyn Fn(&inventory::Phone) -> Result<Vec<u8>> + Sync),
     numbering: &Numbering,
     config_dir: &Path,
@@ -1046,16 +1097,46 @@ fn write_phone_files(
                     }
                 }
             } else {
-                let staged = std::fs::read(&target).map_err(|e| Error::io(&target, e))?;
-                let body = render::fill_config_sn(&staged, &sn);
-                let file = file_entry("phone", path, &body);
+                // Written by the render with the release's number and time: right for every
+                // phone that changed in the commit built; the others' number goes in place.
+                let staged = f.staged.as_ref().ok_or_else(|| {
+                    Error::of(Area::Output, format!("phone {} was not staged", p.mac))
+                })?;
+                let guessed_right = sn == guessed.0 && time == guessed.1;
+                let rewrite = if guessed_right {
+                    None
+                } else {
+                    let written = std::fs::read(&target).map_err(|e| Error::io(&target, e))?;
+                    let mut body = written.clone();
+                    for &at in &staged.sn_at {
+                        let at = at as usize;
+                        body.get_mut(at..at + sn.len())
+                            .ok_or_else(|| {
+                                Error::of(
+                                    Area::Output,
+                                    format!("{}: shorter than rendered", target.display()),
+                                )
+                            })?
+                            .copy_from_slice(sn.as_bytes());
+                    }
+                    Some((written, body))
+                };
+                let file = match &rewrite {
+                    None => FileEntry {
+                        role: "phone".into(),
+                        path,
+                        sha256: staged.sha256.clone(),
+                        size: staged.size,
+                    },
+                    Some((_, body)) => file_entry("phone", path, body),
+                };
                 let same_as_live = live_entry
                     .is_some_and(|old| old.file.sha256 == file.sha256 && old.changed_at == time);
                 // The staged file gives way to a link to the live one (same bytes, same time).
                 if same_as_live && link_live(&target, true) {
                     linked += 1;
-                } else {
-                    output::fill_in_place(&target, &staged, &body, mtime)?;
+                } else if let Some((written, body)) = &rewrite {
+                    output::fill_in_place(&target, written, body, mtime)?;
                 }
                 file
             };

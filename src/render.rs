@@ -316,6 +316,17 @@ pub struct PhoneFile {
     pub body: Vec<u8>,
     /// SHA-256 over what the phone fetches, config_sn left out: its shared files and this file.
     pub digest: String,
+    /// When the file was written to the staged release (its body then dropped): what was written.
+    pub staged: Option<Staged>,
+}
+
+/// A phone file written with a config_sn guessed before the numbering (see `build`): where the
+/// number sits, to put the right one in place if the guess was wrong, and what was written.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    pub sn_at: Vec<u32>,
+    pub sha256: String,
+    pub size: u64,
 }
 
 /// Renders and checks a phone's file.
@@ -360,7 +371,27 @@ pub fn render_phone(
     Ok(PhoneFile {
         digest: crate::hashing::hex(&d.finalize()),
         body,
+        staged: None,
     })
+}
+
+/// [`fill_config_sn`], and the offsets where the number went (the stand-in and a number have
+/// the same length: the offsets are the stand-in's).
+pub fn fill_config_sn_at(body: &[u8], sn: &str) -> (Vec<u8>, Vec<u32>) {
+    debug_assert_eq!(sn.len(), CONFIG_SN_SENTINEL.len());
+    let needle = CONFIG_SN_SENTINEL.as_bytes();
+    let mut at = Vec::with_capacity(1);
+    let mut from = 0;
+    while let Some(i) = body[from..].iter().position(|&b| b == b'@') {
+        let pos = from + i;
+        if body[pos..].starts_with(needle) {
+            at.push(pos as u32);
+            from = pos + needle.len();
+        } else {
+            from = pos + 1;
+        }
+    }
+    (fill_config_sn(body, sn), at)
 }
 
 /// Puts the config_sn into a rendered phone file (every place the template wrote it).

@@ -80,12 +80,48 @@ pub fn number(
     digests: &HashMap<String, String>,
     past: &mut dyn Past,
 ) -> Result<Numbering> {
+    let plan = plan(head, dirty, past)?;
+    number_planned(plan, dirty, digests, past)
+}
+
+/// What the numbering knows before any phone is rendered: the first-parent chain down to the
+/// root or a recorded build, the release numbers along it, and so the release's own number (the
+/// number of every phone that changed in the commit built).
+pub struct Plan {
+    chain: Vec<CommitInfo>,
+    sns: Vec<u64>,
+    recorded_tail: Option<Recorded>,
+    pub release_sn: u64,
+}
+
+pub fn plan(head: CommitInfo, dirty: bool, past: &mut dyn Past) -> Result<Plan> {
     let chain = first_parent_chain(head, past)?;
     let (sns, recorded_tail) = release_numbers(&chain, past);
     // A dirty build takes a number the next commits of the day will not reach (unless 5,000 of
     // them come): a phone that applied it still takes the next commit's file, whose number then
     // differs. Phones only need a different number, not a greater one.
     let release_sn = if dirty { sns[0] + DIRTY_OFFSET } else { sns[0] };
+    Ok(Plan {
+        chain,
+        sns,
+        recorded_tail,
+        release_sn,
+    })
+}
+
+/// [`number`] from a [`plan`] made with the same past.
+pub fn number_planned(
+    plan: Plan,
+    dirty: bool,
+    digests: &HashMap<String, String>,
+    past: &mut dyn Past,
+) -> Result<Numbering> {
+    let Plan {
+        chain,
+        sns,
+        recorded_tail,
+        release_sn,
+    } = plan;
     let (phones, rendered) = phone_stamps(
         &chain,
         &sns,
