@@ -387,10 +387,10 @@ fn check_secrets(
         report(secret, origin, what.to_string(), &mut derived_lines);
     }
     for p in &inv.phones {
-        for (l, origin) in p.lines.iter().zip(&p.password_origins) {
+        for (j, l) in p.lines.iter().enumerate() {
             report(
                 &l.password,
-                origin,
+                &p.password_origin(j),
                 format!("line {} of phone {}", l.user, p.mac),
                 &mut derived_lines,
             );
@@ -838,9 +838,10 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     files_written += phone_entries.len() - linked;
     timing("write: phone files", t0);
     manifest.phones.extend(phone_entries);
-    let manifest_bytes = manifest.to_bytes();
-    timing("write: manifest serialised", t0);
-    output::write_file(&rel_dir.join("manifest.json"), &manifest_bytes, mtime)?;
+    let manifest_path = rel_dir.join("manifest.json");
+    output::write_with(&manifest_path, mtime, |f| {
+        manifest.write_to(std::io::BufWriter::with_capacity(1 << 16, f))
+    })?;
     files_written += 1;
 
     timing("write", t0);
@@ -849,7 +850,6 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let firmware_stored = staging.publish(
         &release,
         &entry_points,
-        &manifest,
         previous.as_ref(),
         &loaded.firmware.staged,
         mtime,

@@ -99,7 +99,6 @@ impl Staging {
         mut self,
         release: &str,
         entry_points: &[(String, Vec<u8>)],
-        manifest: &Manifest,
         previous: Option<&Manifest>,
         firmware_staged: &[String],
         mtime: SystemTime,
@@ -113,8 +112,7 @@ impl Staging {
         if target.exists() {
             // The same release again: keep what is there when it is identical (phones may be
             // fetching it), else swap it whole.
-            let same =
-                std::fs::read(target.join("manifest.json")).ok() == Some(manifest.to_bytes());
+            let same = same_bytes(&target.join("manifest.json"), &staged.join("manifest.json"));
             if same {
                 std::fs::remove_dir_all(&staged).with_path(&staged)?;
             } else {
@@ -137,7 +135,8 @@ impl Staging {
         for (name, bytes) in entry_points {
             replace_file(&out.join(name), bytes, mtime)?;
         }
-        replace_file(&out.join("manifest.json"), &manifest.to_bytes(), mtime)?;
+        // The release's own manifest, linked (the same bytes and time, and nothing to copy).
+        replace_by_link(&target.join("manifest.json"), &out.join("manifest.json"))?;
         // Entry points of models no longer in use would point at a release that will be pruned.
         // (The previous manifest was checked: its entry points are `.inf` names at the top.)
         if let Some(prev) = previous {
@@ -284,6 +283,18 @@ pub fn write_file(path: &Path, bytes: &[u8], mtime: SystemTime) -> Result<()> {
     write_new_file(path, bytes, mtime)
 }
 
+/// Writes a file by `write`, with the given mtime.
+pub fn write_with(
+    path: &Path,
+    mtime: SystemTime,
+    write: impl FnOnce(&File) -> std::io::Result<()>,
+) -> Result<()> {
+    let f = File::create(path).with_path(path)?;
+    write(&f).with_path(path)?;
+    f.set_modified(mtime).with_path(path)?;
+    Ok(())
+}
+
 /// Writes a file in a folder that exists, with the given mtime.
 pub fn write_new_file(path: &Path, bytes: &[u8], mtime: SystemTime) -> Result<()> {
     let f = File::create(path).with_path(path)?;
@@ -342,6 +353,59 @@ pub fn replace_file(path: &Path, bytes: &[u8], mtime: SystemTime) -> Result<()> 
     f.set_modified(mtime).with_path(&tmp)?;
     f.sync_all().with_path(&tmp)?;
     std::fs::rename(&tmp, path).with_path(path)
+}
+
+/// Replaces `path` by a hard link to `from` (made under a temporary name, then renamed over it);
+/// a copy where linking is refused.
+fn replace_by_link(from: &Path, path: &Path) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    if std::fs::hard_link(from, &tmp).is_err() {
+        std::fs::copy(from, &tmp).with_path(&tmp)?;
+        let mtime = std::fs::metadata(from)
+            .and_then(|m| m.modified())
+            .with_path(from)?;
+        File::options()
+            .write(true)
+            .open(&tmp)
+            .and_then(|f| f.set_modified(mtime))
+            .with_path(&tmp)?;
+    }
+    std::fs::rename(&tmp, path).with_path(path)
+}
+
+/// Whether two files hold the same bytes (false when one cannot be read), compared a block at a
+/// time.
+fn same_bytes(a: &Path, b: &Path) -> bool {
+    use std::io::Read;
+    let (Ok(fa), Ok(fb)) = (File::open(a), File::open(b)) else {
+        return false;
+    };
+    let len = |f: &File| f.metadata().map(|m| m.len()).ok();
+    if len(&fa).is_none() || len(&fa) != len(&fb) {
+        return false;
+    }
+    let (mut ra, mut rb) = (
+        std::io::BufReader::with_capacity(1 << 16, fa),
+        std::io::BufReader::with_capacity(1 << 16, fb),
+    );
+    let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let n = match ra.read(&mut ba) {
+            Ok(n) => n,
+            Err(_) => return false,
+        };
+        if n == 0 {
+            return rb.read(&mut bb[..1]).ok() == Some(0);
+        }
+        if rb.read_exact(&mut bb[..n]).is_err() || ba[..n] != bb[..n] {
+            return false;
+        }
+    }
 }
 
 /// Flushes everything written under `dir` to disk: one `syncfs` instead of a fsync per file.

@@ -217,7 +217,7 @@ pub struct PhoneSpec {
     pub ip: Option<std::net::Ipv4Addr>,
     /// Asterisk's names of the phone's codecs and its `CodecPriority` (the model's unless the
     /// phone sets its own).
-    pub codecs: (Vec<String>, String),
+    pub codecs: Arc<(Vec<String>, String)>,
     /// The site's fields as the phone's model, groups, profile and own file leave them.
     pub scope: Arc<Scope>,
     /// The firmware set the phone runs: its own, else its innermost group's for its model, else
@@ -247,8 +247,22 @@ pub struct Variant {
 pub struct Phone {
     pub spec: PhoneSpec,
     pub origin: Origin,
-    /// Where each line's password is written (or would be).
-    pub password_origins: Vec<Origin>,
+}
+
+impl Phone {
+    /// Where a line's password is written (or would be).
+    pub fn password_origin(&self, line: usize) -> Origin {
+        let mut path = self.origin.path.clone();
+        path.extend([
+            Seg::Key("lines".into()),
+            Seg::Index(line),
+            Seg::Key("password".into()),
+        ]);
+        Origin {
+            file: self.origin.file.clone(),
+            path,
+        }
+    }
 }
 
 impl std::ops::Deref for Phone {

@@ -115,8 +115,7 @@ pub(super) fn resolve_phones<'s>(
                     }
                 },
             };
-            let (lines, password_origins) =
-                resolve_lines(r, f, &at, doc, model, max_lines, &mut users);
+            let lines = resolve_lines(r, f, &at, doc, model, max_lines, &mut users);
             let keys = resolve_keys(r, f, site_file, &at, doc, profile.as_ref(), model);
             // Raw settings: the groups' (outermost first, each its own then its model's), the
             // profile's (checked once per model), then the phone's.
@@ -177,13 +176,18 @@ pub(super) fn resolve_phones<'s>(
             let codecs = match (own_codecs.or(group_codecs), cfg) {
                 (Some((file, path, list)), _) => {
                     let c = resolve_codecs(r, file, &path, list);
-                    (
+                    Arc::new((
                         c.iter().map(|c| c.asterisk.to_string()).collect(),
                         tables::codec_priority(&c),
-                    )
+                    ))
                 }
-                (None, Some(cfg)) => (cfg.codecs.clone(), cfg.codec_priority.clone()),
-                (None, None) => (Vec::new(), String::new()),
+                // The model's: one list shared by its phones.
+                (None, Some(cfg)) => scopes
+                    .model_codecs
+                    .entry(model)
+                    .or_insert_with(|| Arc::new((cfg.codecs.clone(), cfg.codec_priority.clone())))
+                    .clone(),
+                (None, None) => Arc::new((Vec::new(), String::new())),
             };
             let firmware = scopes.firmware(
                 r,
@@ -226,7 +230,6 @@ pub(super) fn resolve_phones<'s>(
                         file: f.to_string(),
                         path: vec![idx(i)],
                     },
-                    password_origins,
                 });
             }
         }
@@ -246,7 +249,7 @@ fn resolve_lines(
     model: ModelId,
     max_lines: usize,
     users: &mut HashMap<String, Origin>,
-) -> (Vec<Line>, Vec<Origin>) {
+) -> Vec<Line> {
     if doc.lines.is_empty() {
         r.error(
             f,
@@ -269,7 +272,6 @@ fn resolve_lines(
         );
     }
     let mut lines = Vec::new();
-    let mut password_origins = Vec::new();
     for (li, l) in doc.lines.iter().enumerate() {
         let lp = |k: &str| at(&[key("lines"), idx(li), key(k)]);
         r.text(f, &lp("user"), Field::SipUser, "SIP user", &l.user.0);
@@ -370,12 +372,8 @@ fn resolve_lines(
             backup_host,
             voicemail: l.voicemail.unwrap_or(true),
         });
-        password_origins.push(Origin {
-            file: f.to_string(),
-            path: lp("password"),
-        });
     }
-    (lines, password_origins)
+    lines
 }
 
 /// A phone's function keys: its profile's, then its own over them.
@@ -479,6 +477,8 @@ pub(super) struct Scopes {
     group_settings: HashMap<(String, ModelId), Settings>,
     /// A group's firmware choice for a model, checked once.
     group_firmware: HashMap<(String, ModelId), Option<String>>,
+    /// Each model's codecs, shared by the phones that take them.
+    model_codecs: HashMap<ModelId, Arc<(Vec<String>, String)>>,
 }
 
 impl Scopes {
