@@ -2,7 +2,13 @@
 //! phones), runs the real `provsite build` on them and prints wall time and peak memory, beside
 //! `cp -r` of the same output tree measured in the same run as the floor.
 //!
-//! Usage: `cargo bench --bench build -- [--sizes 1000,10000,100000] [--history-phones 10000] [--commits 1000]`
+//! Usage: `cargo bench --bench build -- [--sizes 1000,10000,100000] [--history-phones 10000]
+//! [--commits 1000] [--reps 3] [--baseline PATH]`
+//!
+//! `--baseline PATH` runs another provsite binary (an older build) on the same inputs, round for
+//! round interleaved with this one, and prints both: before and after, measured in the same run.
+//! Every round starts without the build caches (they sit beside the output folder), except the
+//! cases that say they keep them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -183,13 +189,22 @@ fn provsite_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_provsite"))
 }
 
-fn build_cmd(dir: &Path, out: &str, rev: &str) -> Command {
+/// The binaries measured: this one, and the baseline when given.
+fn binaries(baseline: Option<&Path>) -> Vec<(&'static str, PathBuf)> {
+    let mut v = vec![("now", provsite_bin())];
+    if let Some(b) = baseline {
+        v.insert(0, ("before", b.to_path_buf()));
+    }
+    v
+}
+
+fn build_cmd_with(bin: &Path, dir: &Path, out: &str, rev: &str) -> Command {
     // The generated repositories have no checkout: name the commit, not HEAD, so provsite does
     // not compare the (absent) working tree with it.
     let repo = Repository::open(dir).unwrap();
     let rev = repo.revparse_single(rev).unwrap().id().to_string();
     let rev = rev.as_str();
-    let mut c = Command::new(provsite_bin());
+    let mut c = Command::new(bin);
     c.args(["build", "--quiet", "--out", out, "--rev", rev])
         .current_dir(dir)
         .env("PROVSITE_SECRET", "bench-secret-0123456789abcdef")
@@ -210,33 +225,120 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Builds `rev` into a fresh `out` (after `prepare`, untimed) `reps` times, printing every round;
-/// returns the median build time, the highest peak RSS, and the median `cp -r` of the same output
-/// (each round, and the worst, go to stderr).
-fn timed(dir: &Path, rev: &str, reps: usize, prepare: Option<&str>) -> (f64, f64, f64) {
-    let (mut secs, mut cps, mut peak) = (Vec::new(), Vec::new(), 0f64);
+/// Removes an output folder and the work folder beside it (lock, caches).
+fn remove_out(dir: &Path, out: &str) {
+    let _ = std::fs::remove_dir_all(dir.join(out));
+    let _ = std::fs::remove_dir_all(dir.join(format!(".{out}.provsite")));
+    let _ = std::fs::remove_dir_all(dir.join(format!("{out}-copy")));
+}
+
+/// One case's figures for one binary: median and worst seconds, highest peak, median `cp -r`.
+struct Figures {
+    secs: Vec<f64>,
+    peak: f64,
+    cps: Vec<f64>,
+}
+
+/// Builds `rev` into a fresh `out` (after `prepare`, untimed, which leaves its caches for the
+/// timed build) `reps` times per binary, the binaries interleaved round by round, printing every
+/// round; returns each binary's figures.
+fn timed(
+    dir: &Path,
+    rev: &str,
+    reps: usize,
+    prepare: Option<&str>,
+    bins: &[(&'static str, PathBuf)],
+) -> Vec<Figures> {
+    let mut figs: Vec<Figures> = bins
+        .iter()
+        .map(|_| Figures {
+            secs: Vec::new(),
+            peak: 0.0,
+            cps: Vec::new(),
+        })
+        .collect();
     for r in 0..reps {
-        let out = format!("out-{rev}-{r}").replace('~', "_");
-        if let Some(prev) = prepare {
-            measure(&mut build_cmd(dir, &out, prev));
+        for ((label, bin), fig) in bins.iter().zip(figs.iter_mut()) {
+            let out = format!("out-{label}-{r}").replace('~', "_");
+            remove_out(dir, &out);
+            if let Some(prev) = prepare {
+                measure(&mut build_cmd_with(bin, dir, &out, prev));
+            }
+            settle();
+            let (s, mib) = measure(&mut build_cmd_with(bin, dir, &out, rev));
+            fig.secs.push(s);
+            fig.peak = fig.peak.max(mib);
+            settle();
+            fig.cps.push(cp_floor(dir, &out));
+            eprintln!(
+                "  round {} ({label}): build {s:.2} s, {mib:.0} MiB, cp -r {:.2} s",
+                r + 1,
+                fig.cps[fig.cps.len() - 1]
+            );
+            remove_out(dir, &out);
         }
-        settle();
-        let (s, mib) = measure(&mut build_cmd(dir, &out, rev));
-        secs.push(s);
-        peak = peak.max(mib);
-        settle();
-        cps.push(cp_floor(dir, &out));
-        eprintln!(
-            "  round {}: build {s:.2} s, {mib:.0} MiB, cp -r {:.2} s",
-            r + 1,
-            cps[cps.len() - 1]
-        );
-        let _ = std::fs::remove_dir_all(dir.join(&out));
-        let _ = std::fs::remove_dir_all(dir.join(format!("{out}-copy")));
     }
-    let worst = secs.iter().cloned().fold(0.0, f64::max);
-    eprintln!("  worst round: {worst:.2} s");
-    (median(secs), peak, median(cps))
+    for ((label, _), fig) in bins.iter().zip(&figs) {
+        let worst = fig.secs.iter().cloned().fold(0.0, f64::max);
+        eprintln!("  worst round ({label}): {worst:.2} s");
+    }
+    figs
+}
+
+/// `provsite check` of `rev`, with the caches a build of `rev` left (`warm`) or none, per binary.
+/// A binary without the caches (a baseline) is timed the same way: it simply has none to use.
+fn timed_check(
+    dir: &Path,
+    rev: &str,
+    reps: usize,
+    warm: bool,
+    bins: &[(&'static str, PathBuf)],
+) -> Vec<Figures> {
+    let mut figs: Vec<Figures> = bins
+        .iter()
+        .map(|_| Figures {
+            secs: Vec::new(),
+            peak: 0.0,
+            cps: Vec::new(),
+        })
+        .collect();
+    let full = Repository::open(dir)
+        .unwrap()
+        .revparse_single(rev)
+        .unwrap()
+        .id()
+        .to_string();
+    for r in 0..reps {
+        for ((label, bin), fig) in bins.iter().zip(figs.iter_mut()) {
+            let out = format!("check-{label}-{r}");
+            remove_out(dir, &out);
+            if warm {
+                measure(&mut build_cmd_with(bin, dir, &out, rev));
+            }
+            settle();
+            let mut c = Command::new(bin);
+            c.args(["check", "--rev", &full])
+                .current_dir(dir)
+                .env("PROVSITE_SECRET", "bench-secret-0123456789abcdef")
+                .env("BENCH_ADMIN", "bench-admin-pass")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            // `--out` names the web root whose caches check reads (a baseline may not know it).
+            if *label == "now" {
+                c.args(["--out", &out]);
+            }
+            let (s, mib) = measure(&mut c);
+            fig.secs.push(s);
+            fig.peak = fig.peak.max(mib);
+            eprintln!("  round {} ({label}): check {s:.2} s, {mib:.0} MiB", r + 1);
+            remove_out(dir, &out);
+        }
+    }
+    for ((label, _), fig) in bins.iter().zip(&figs) {
+        let worst = fig.secs.iter().cloned().fold(0.0, f64::max);
+        eprintln!("  worst round ({label}): {worst:.2} s");
+    }
+    figs
 }
 
 fn main() {
@@ -256,20 +358,26 @@ fn main() {
     let hist_n: usize = get("--history-phones", "10000").parse().unwrap();
     let commits: usize = get("--commits", "1000").parse().unwrap();
     let reps: usize = get("--reps", "3").parse().unwrap();
+    let baseline = args
+        .iter()
+        .position(|a| a == "--baseline")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let bins = binaries(baseline.as_deref());
 
     println!(
-        "# provsite benchmark ({} cores; medians of {reps} runs, cp -r of the same output in the same run)",
+        "# provsite benchmark ({} cores; medians of {reps} runs, worst of them, cp -r of the same output in the same run)",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
-        "{:<34} {:>10} {:>10} {:>12} {:>10}",
-        "case", "build s", "peak MiB", "cp -r s", "ratio"
+        "{:<44} {:>8} {:>8} {:>10} {:>9} {:>8}",
+        "case", "build s", "worst s", "peak MiB", "cp -r s", "ratio"
     );
     for &n in &sizes {
         let dir = tempfile::tempdir().unwrap();
         generate(dir.path(), n);
-        let (secs, mib, cp) = timed(dir.path(), "HEAD", reps, None);
-        row(&format!("full build, {n} phones"), secs, mib, Some(cp));
+        let figs = timed(dir.path(), "HEAD", reps, None, &bins);
+        rows(&format!("full build, {n} phones"), &bins, &figs, true);
     }
     // History: N phones, M commits, each touching 3 phones. `--history-dir DIR` keeps the
     // repository (for profiling); it must not exist yet.
@@ -287,17 +395,59 @@ fn main() {
         "generated {commits} commits in {:.1}s",
         t.elapsed().as_secs_f64()
     );
-    // Cold: no earlier release in the output, so the numbers come from walking history.
-    let (cold, cold_mib, cp) = timed(&hist_dir, "HEAD", reps, None);
-    row(
+    // Cold: no earlier release in the output and no caches, so the numbers come from walking
+    // history.
+    let figs = timed(&hist_dir, "HEAD", reps, None, &bins);
+    rows(
         &format!("cold, {hist_n} ph, {commits} commits"),
-        cold,
-        cold_mib,
-        Some(cp),
+        &bins,
+        &figs,
+        true,
     );
-    // Incremental: the previous commit's release is in the output.
-    let (inc, inc_mib, cp) = timed(&hist_dir, "HEAD", reps, Some("HEAD~1"));
-    row("incremental (after HEAD~1)", inc, inc_mib, Some(cp));
+    // Incremental: the previous commit's release is in the output, with the caches it left.
+    let figs = timed(&hist_dir, "HEAD", reps, Some("HEAD~1"), &bins);
+    rows(
+        &format!("one commit later, {hist_n} ph (3 changed)"),
+        &bins,
+        &figs,
+        false,
+    );
+    let figs = timed_check(&hist_dir, "HEAD", reps, true, &bins);
+    rows(
+        &format!("check, {hist_n} ph, after a build"),
+        &bins,
+        &figs,
+        false,
+    );
+    let figs = timed_check(&hist_dir, "HEAD", reps, false, &bins);
+    rows(
+        &format!("check, {hist_n} ph, no caches"),
+        &bins,
+        &figs,
+        false,
+    );
+}
+
+fn rows(case: &str, bins: &[(&'static str, PathBuf)], figs: &[Figures], floor: bool) {
+    for ((label, _), f) in bins.iter().zip(figs) {
+        let name = if bins.len() > 1 {
+            format!("{case} [{label}]")
+        } else {
+            case.to_string()
+        };
+        let secs = median(f.secs.clone());
+        let worst = f.secs.iter().cloned().fold(0.0, f64::max);
+        if floor && !f.cps.is_empty() {
+            let cp = median(f.cps.clone());
+            println!(
+                "{name:<44} {secs:>8.2} {worst:>8.2} {:>10.0} {cp:>9.2} {:>7.2}x",
+                f.peak,
+                secs / cp
+            );
+        } else {
+            println!("{name:<44} {secs:>8.2} {worst:>8.2} {:>10.0}", f.peak);
+        }
+    }
 }
 
 /// `cp -r` of a web root: the floor a build is compared with.
@@ -308,14 +458,4 @@ fn cp_floor(dir: &Path, out: &str) -> f64 {
             .current_dir(dir),
     )
     .0
-}
-
-fn row(case: &str, secs: f64, mib: f64, floor: Option<f64>) {
-    match floor {
-        Some(cp) => println!(
-            "{case:<34} {secs:>10.2} {mib:>10.0} {cp:>12.2} {:>9.2}x",
-            secs / cp
-        ),
-        None => println!("{case:<34} {secs:>10.2} {mib:>10.0}"),
-    }
 }

@@ -1049,6 +1049,7 @@ fn write_phone_files(
         previous.map(|(m, out)| out.join("releases").join(&m.release).join("config"));
     let previous_dir = previous_dir.as_deref();
     let results = parallel::in_chunks(files, writers, |offset, files| -> Result<Written> {
+        let linker = previous_dir.and_then(|d| output::DirLinker::open(d, config_dir));
         let phones = &inv.phones[offset..offset + files.len()];
         let mut out = Vec::with_capacity(phones.len());
         let (mut linked, mut late) = (0, 0);
@@ -1062,15 +1063,10 @@ fn write_phone_files(
             let live_entry = previous.and_then(|(m, _)| m.phones.get(p.mac.as_str()));
             // The live file, when it has this phone's bytes under this number and time.
             // `staged`: a staged file is there and gives way to the link.
-            let link_live = |target: &Path, staged: bool| {
-                previous_dir.is_some_and(|d| {
-                    let live = d.join(&name);
-                    let same_mtime =
-                        std::fs::metadata(&live).and_then(|m| m.modified()).ok() == Some(mtime);
-                    same_mtime
-                        && (!staged || std::fs::remove_file(target).is_ok())
-                        && std::fs::hard_link(&live, target).is_ok()
-                })
+            let link_live = |_target: &Path, staged: bool| {
+                linker
+                    .as_ref()
+                    .is_some_and(|l| l.link_if_mtime(&name, mtime, staged))
             };
             let file = if cached.get(offset + i).copied().unwrap_or(false) {
                 // Not rendered: its digest came from the cache. The live file serves when the
