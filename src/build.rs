@@ -667,7 +667,10 @@ fn check_one(opts: &Options) -> Result<Vec<Diagnostic>> {
         )
         .map_err(|e| Error::of(Area::Render, e))?;
     }
-    Ok(loaded.warnings)
+    let warnings = loaded.warnings.clone();
+    // Freeing a large inventory takes a while: on a thread of its own (see `build`).
+    std::thread::spawn(move || drop(loaded));
+    Ok(warnings)
 }
 
 fn all_secrets_available(l: &Loaded) -> bool {

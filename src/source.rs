@@ -122,7 +122,7 @@ impl Source {
         &self.repo
     }
 
-    fn inv_path(&self, rel: &str) -> String {
+    pub(crate) fn inv_path(&self, rel: &str) -> String {
         if self.inventory_dir.is_empty() {
             rel.to_string()
         } else {
