@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::format::{self, FileKind};
 use super::keys;
+use crate::family::keys::FastHash;
 use crate::family::{ModelId, PhoneInput, Shared, SharedFile, SharedInput};
 use crate::hashing::sha256_hex;
 use crate::inventory::{CheckSync, FnKey, Pbx, PhoneSpec, Scope, Settings, Site};
@@ -41,12 +42,55 @@ fn entry<'a>(section: &'a str, key: &'a str, value: impl Into<Cow<'a, str>>) -> 
 
 /// Orders entries the way the model's default file does and keeps, of a key given twice, the
 /// last one given. Unknown names sort last; (section, key) breaks ties, so the order is total.
+///
+/// The order depends only on the model and the entries' (section, key) sequence, which a fleet's
+/// phones share a few of: it is worked out once per sequence and thread and then applied.
 fn in_vendor_order(model: ModelId, entries: Vec<Entry<'_>>) -> Vec<Entry<'_>> {
+    let mut shape = Vec::with_capacity(entries.len() * 20);
+    for e in &entries {
+        shape.extend_from_slice(e.section.as_bytes());
+        shape.push(0);
+        shape.extend_from_slice(e.key.as_bytes());
+        shape.push(0);
+    }
+    let key = (model, shape);
+    let known = ORDERS.with(|m| m.borrow().get(&key).cloned());
+    let order = match known {
+        Some(order) => order,
+        None => {
+            let order: std::rc::Rc<[u32]> = vendor_order(model, &entries).into();
+            ORDERS.with(|m| {
+                let mut m = m.borrow_mut();
+                // Bounded: a fleet has a few shapes; past the bound, start again.
+                if m.len() >= 256 {
+                    m.clear();
+                }
+                m.insert(key, order.clone());
+            });
+            order
+        }
+    };
+    let mut slots: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
+    order
+        .iter()
+        .filter_map(|&i| slots.get_mut(i as usize).and_then(Option::take))
+        .collect()
+}
+
+type Orders = std::collections::HashMap<(ModelId, Vec<u8>), std::rc::Rc<[u32]>, FastHash>;
+
+thread_local! {
+    /// The vendor order of each (model, entry shape) seen on this thread: indices into the entries.
+    static ORDERS: std::cell::RefCell<Orders> = Default::default();
+}
+
+/// The indices of `entries` in vendor order, a key given twice keeping the last one given.
+fn vendor_order(model: ModelId, entries: &[Entry<'_>]) -> Vec<u32> {
     let vocab = model.vocabulary();
     // Entries come in runs of one section: its lookup is made once a run.
     let mut current: Option<(&str, usize, Option<&std::collections::HashMap<_, usize, _>>)> = None;
-    let mut ranked: Vec<(usize, usize, usize, Entry)> = Vec::with_capacity(entries.len());
-    for (seq, e) in entries.into_iter().enumerate() {
+    let mut ranked: Vec<(usize, usize, usize, &Entry)> = Vec::with_capacity(entries.len());
+    for (seq, e) in entries.iter().enumerate() {
         let (section_rank, keys) = match current {
             Some((name, rank, keys)) if name == e.section => (rank, keys),
             _ => {
@@ -72,7 +116,10 @@ fn in_vendor_order(model: ModelId, entries: Vec<Entry<'_>>) -> Vec<Entry<'_>> {
     });
     ranked
         .dedup_by(|later, first| later.3.section == first.3.section && later.3.key == first.3.key);
-    ranked.into_iter().map(|(_, _, _, e)| e).collect()
+    ranked
+        .into_iter()
+        .map(|(_, _, seq, _)| seq as u32)
+        .collect()
 }
 
 /// Groups ordered entries by section, for the templates.
