@@ -787,6 +787,8 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         .collect();
     let (numbering, renumbered, live_from) =
         number_phones(opts, &loaded, &rendered, &digests, previous.as_ref(), plan)?;
+    // Not needed past the numbering: its memory goes before the write stage's peak.
+    drop(digests);
     let dirty = opts.worktree;
     let release = crate::release::name(numbering.release_sn, loaded.head.id, dirty);
     let mtime = output::release_mtime(loaded.head.time);
@@ -908,7 +910,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     // Freeing millions of small allocations takes a noticeable share of a large build (see the
     // README's benchmark section): it happens on a thread of its own, so the command returns (and
     // the CLI exits) without waiting; in a longer-lived process the memory is freed all the same.
-    let garbage = (loaded, rendered, manifest, digests, previous, numbering);
+    let garbage = (loaded, rendered, manifest, previous, numbering);
     std::thread::spawn(move || drop(garbage));
     Ok(summary)
 }
