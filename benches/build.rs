@@ -239,6 +239,25 @@ struct Figures {
     cps: Vec<f64>,
 }
 
+impl Figures {
+    fn each(n: usize) -> Vec<Figures> {
+        (0..n)
+            .map(|_| Figures {
+                secs: Vec::new(),
+                peak: 0.0,
+                cps: Vec::new(),
+            })
+            .collect()
+    }
+}
+
+fn print_worst(bins: &[(&'static str, PathBuf)], figs: &[Figures]) {
+    for ((label, _), fig) in bins.iter().zip(figs) {
+        let worst = fig.secs.iter().cloned().fold(0.0, f64::max);
+        eprintln!("  worst round ({label}): {worst:.2} s");
+    }
+}
+
 /// Builds `rev` into a fresh `out` (after `prepare`, untimed, which leaves its caches for the
 /// timed build) `reps` times per binary, the binaries interleaved round by round, printing every
 /// round; returns each binary's figures.
@@ -249,14 +268,7 @@ fn timed(
     prepare: Option<&str>,
     bins: &[(&'static str, PathBuf)],
 ) -> Vec<Figures> {
-    let mut figs: Vec<Figures> = bins
-        .iter()
-        .map(|_| Figures {
-            secs: Vec::new(),
-            peak: 0.0,
-            cps: Vec::new(),
-        })
-        .collect();
+    let mut figs = Figures::each(bins.len());
     for r in 0..reps {
         for ((label, bin), fig) in bins.iter().zip(figs.iter_mut()) {
             let out = format!("out-{label}-{r}").replace('~', "_");
@@ -278,10 +290,7 @@ fn timed(
             remove_out(dir, &out);
         }
     }
-    for ((label, _), fig) in bins.iter().zip(&figs) {
-        let worst = fig.secs.iter().cloned().fold(0.0, f64::max);
-        eprintln!("  worst round ({label}): {worst:.2} s");
-    }
+    print_worst(bins, &figs);
     figs
 }
 
@@ -294,14 +303,7 @@ fn timed_check(
     warm: bool,
     bins: &[(&'static str, PathBuf)],
 ) -> Vec<Figures> {
-    let mut figs: Vec<Figures> = bins
-        .iter()
-        .map(|_| Figures {
-            secs: Vec::new(),
-            peak: 0.0,
-            cps: Vec::new(),
-        })
-        .collect();
+    let mut figs = Figures::each(bins.len());
     let full = Repository::open(dir)
         .unwrap()
         .revparse_single(rev)
@@ -334,10 +336,7 @@ fn timed_check(
             remove_out(dir, &out);
         }
     }
-    for ((label, _), fig) in bins.iter().zip(&figs) {
-        let worst = fig.secs.iter().cloned().fold(0.0, f64::max);
-        eprintln!("  worst round ({label}): {worst:.2} s");
-    }
+    print_worst(bins, &figs);
     figs
 }
 

@@ -379,21 +379,10 @@ fn may_drop_keys(before: &Options, after: &Options) -> Result<bool, Error> {
     }
     let mut keys_before = BTreeSet::new();
     let mut keys_after = BTreeSet::new();
-    if a.site.text != b.site.text {
-        let (Ok(sa), Ok(sb)) = (
-            crate::inventory::parse_site(&a.site),
-            crate::inventory::parse_site(&b.site),
-        ) else {
-            return Ok(true);
-        };
-        let firmware = |s: &crate::inventory::SiteDoc| format!("{:?}", s.firmware);
-        if firmware(&sa) != firmware(&sb) {
-            return Ok(true);
-        }
-        site_keys(&sa, &mut keys_before);
-        site_keys(&sb, &mut keys_after);
-        scope_keys(&site_scope(&sa), &mut keys_before);
-        scope_keys(&site_scope(&sb), &mut keys_after);
+    if a.site.text != b.site.text
+        && site_keys_of_both(&a.site, &b.site, &mut keys_before, &mut keys_after)
+    {
+        return Ok(true);
     }
     let texts =
         |files: &[(crate::inventory::SourceText, Option<git2::Oid>)]| -> BTreeMap<String, String> {
@@ -438,20 +427,10 @@ fn may_drop_keys_between(
             return Ok(true);
         };
         let path = source.inv_path("site.yaml");
-        let (Ok(sa), Ok(sb)) = (
-            crate::inventory::parse_site(&source.read_text(ba, &path)?),
-            crate::inventory::parse_site(&source.read_text(bb, &path)?),
-        ) else {
-            return Ok(true);
-        };
-        let firmware = |s: &crate::inventory::SiteDoc| format!("{:?}", s.firmware);
-        if firmware(&sa) != firmware(&sb) {
+        let (sa, sb) = (source.read_text(ba, &path)?, source.read_text(bb, &path)?);
+        if site_keys_of_both(&sa, &sb, &mut keys_before, &mut keys_after) {
             return Ok(true);
         }
-        site_keys(&sa, &mut keys_before);
-        site_keys(&sb, &mut keys_after);
-        scope_keys(&site_scope(&sa), &mut keys_before);
-        scope_keys(&site_scope(&sb), &mut keys_after);
     }
     let blobs =
         |l: &[(String, git2::Oid)]| -> BTreeMap<String, git2::Oid> { l.iter().cloned().collect() };
@@ -467,6 +446,31 @@ fn may_drop_keys_between(
         }
     }
     Ok(!keys_before.is_subset(&keys_after))
+}
+
+/// The keys two versions of site.yaml write when set; true when the two need the full comparison
+/// instead (one does not parse, or the firmware sets changed).
+fn site_keys_of_both(
+    a: &crate::inventory::SourceText,
+    b: &crate::inventory::SourceText,
+    before: &mut BTreeSet<(String, String)>,
+    after: &mut BTreeSet<(String, String)>,
+) -> bool {
+    let (Ok(sa), Ok(sb)) = (
+        crate::inventory::parse_site(a),
+        crate::inventory::parse_site(b),
+    ) else {
+        return true;
+    };
+    let firmware = |s: &crate::inventory::SiteDoc| format!("{:?}", s.firmware);
+    if firmware(&sa) != firmware(&sb) {
+        return true;
+    }
+    site_keys(&sa, before);
+    site_keys(&sb, after);
+    scope_keys(&site_scope(&sa), before);
+    scope_keys(&site_scope(&sb), after);
+    false
 }
 
 fn site_keys(doc: &crate::inventory::SiteDoc, out: &mut BTreeSet<(String, String)>) {
