@@ -279,10 +279,12 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
     };
     let site_secret = site_secret(opts, &source, snap, &inv, &mut diags, &files.site.path)?;
     check_secrets(&inv, &site_secret, &files, secrets_required, &mut diags);
+    timing("load: secrets", t0);
     let store_root = opts.out.join("firmware");
     let (firmware, fw_diags) =
         firmware_store::prepare(&source, snap, &inv, &files.site, &store_root, staging)?;
     diags.extend(fw_diags);
+    timing("load: firmware", t0);
     if diags.iter().any(Diagnostic::is_error) {
         return Err(fail(diags));
     }
@@ -322,7 +324,12 @@ fn check_secrets(
     // set), each (secret, origin) once.
     let mut seen = std::collections::HashSet::new();
     let mut page_passwords: Vec<(&Secret, &inventory::Origin, &str)> = Vec::new();
-    for scope in std::iter::once(&inv.site.scope).chain(inv.phones.iter().map(|p| &p.scope)) {
+    // Phones with the same levels share one scope: each is looked at once.
+    let mut scopes_seen = std::collections::HashSet::new();
+    let scopes = std::iter::once(&inv.site.scope)
+        .chain(inv.phones.iter().map(|p| &p.scope))
+        .filter(|s| scopes_seen.insert(Arc::as_ptr(s)));
+    for scope in scopes {
         for (pw, what) in [
             (&scope.admin_password, "admin_password"),
             (&scope.user_password, "user_password"),
@@ -738,7 +745,9 @@ pub fn previous_manifest(prev: &str) -> Result<(Option<Manifest>, Option<String>
 /// `provsite build`: render, number, write the release, switch the entry points, prune.
 pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let t0 = std::time::Instant::now();
-    output::check_out(&opts.out, &opts.inventory)?;
+    let manifest_path = opts.out.join("manifest.json");
+    let seen = output::file_version(&manifest_path);
+    let checked = output::check_out(&opts.out, &opts.inventory)?;
     let staging = Staging::begin(&opts.out)?;
     let mut loaded = load(opts, Some(&staging.firmware_dir()), true)?;
     let parse_cache = loaded.parse_cache.take();
@@ -747,7 +756,11 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     std::fs::create_dir_all(&config_dir).map_err(|e| Error::io(&config_dir, e))?;
     // The output folder's manifest: a record for the numbering, and what unchanged phone files
     // are linked from.
-    let previous = output::read_manifest(&opts.out)?;
+    // Read by check_out already; again only if another build replaced it before the lock.
+    let previous = match checked {
+        Some(m) if seen.is_some() && output::file_version(&manifest_path) == seen => Some(m),
+        _ => output::read_manifest(&opts.out)?,
+    };
     timing("live manifest read", t0);
     // The release's number is known before any phone is: the files are written with it, and
     // only the phones that keep an older number are changed afterwards.
@@ -843,8 +856,8 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     files_written += phone_entries.len() - linked;
     timing("write: phone files", t0);
     manifest.phones.extend(phone_entries);
-    let manifest_path = rel_dir.join("manifest.json");
-    output::write_with(&manifest_path, mtime, |f| {
+    let release_manifest = rel_dir.join("manifest.json");
+    output::write_with(&release_manifest, mtime, |f| {
         manifest.write_to(std::io::BufWriter::with_capacity(1 << 16, f))
     })?;
     files_written += 1;

@@ -190,6 +190,13 @@ impl Drop for Staging {
     }
 }
 
+/// What identifies a file's version: replacing it (write a temporary file, rename) changes it.
+pub fn file_version(path: &Path) -> Option<(u64, u64, u64, SystemTime)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.dev(), m.ino(), m.len(), m.modified().ok()?))
+}
+
 /// Reads the live manifest of a web root, if any. It is untrusted input (anyone who can write the
 /// folder can change it): a manifest that names a path provsite would not write is an error.
 pub fn read_manifest(out: &Path) -> Result<Option<Manifest>> {
@@ -206,8 +213,9 @@ pub fn read_manifest(out: &Path) -> Result<Option<Manifest>> {
 /// Refuses an `--out` that provsite must not write into: a folder inside the inventory, or an
 /// existing folder that holds things provsite did not write (build replaces `manifest.json` and
 /// the entry points and prunes `releases/`: in someone else's folder that would destroy their
-/// files). A web root of provsite's, an empty folder and a new one are fine.
-pub fn check_out(out: &Path, inventory: &Path) -> Result<()> {
+/// files). A web root of provsite's, an empty folder and a new one are fine. Returns the web
+/// root's manifest, read and checked.
+pub fn check_out(out: &Path, inventory: &Path) -> Result<Option<Manifest>> {
     let nearest_existing = out
         .ancestors()
         .find(|a| !a.as_os_str().is_empty() && a.exists())
@@ -223,18 +231,16 @@ pub fn check_out(out: &Path, inventory: &Path) -> Result<()> {
         }
     }
     let Ok(entries) = std::fs::read_dir(out) else {
-        return Ok(());
+        return Ok(None);
     };
-    if read_manifest(out)
-        .map_err(|e| {
-            Error::of(
-                Area::Output,
-                format!("--out {} is not a provsite web root: {e}", out.display()),
-            )
-        })?
-        .is_some()
-    {
-        return Ok(());
+    let manifest = read_manifest(out).map_err(|e| {
+        Error::of(
+            Area::Output,
+            format!("--out {} is not a provsite web root: {e}", out.display()),
+        )
+    })?;
+    if manifest.is_some() {
+        return Ok(manifest);
     }
     // No manifest yet: a first build, or one interrupted before its manifest was written. Only
     // names provsite writes may be there.
@@ -252,7 +258,7 @@ pub fn check_out(out: &Path, inventory: &Path) -> Result<()> {
         }
     }
     if foreign.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     foreign.sort();
     foreign.truncate(5);
