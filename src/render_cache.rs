@@ -26,7 +26,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -289,11 +289,6 @@ impl Keys {
         }
         Some(h.digest())
     }
-}
-
-/// The work folder a cache sits in, for an output folder.
-pub fn work_dir(out: &Path) -> Option<PathBuf> {
-    crate::output::work_dir(out).ok()
 }
 
 #[cfg(test)]
