@@ -409,8 +409,9 @@ pub struct BuildArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// The web root `provsite build` writes: the render cache its builds keep beside it spares
-    /// rendering again the phones whose inputs are unchanged (nothing is written)
+    /// The web root `provsite build` writes: the caches its builds keep beside it (parsed phones
+    /// files, rendered digests) spare parsing and rendering again what did not change (check
+    /// writes nothing)
     #[arg(long, default_value = "public", value_name = "DIR")]
     pub out: PathBuf,
 }
