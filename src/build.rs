@@ -586,8 +586,19 @@ pub fn render_all_into(
                     .as_ref()
                     .and_then(|page| phone_secrets_with(p, site_secret, page))
                     .ok_or_else(|| format!("a password of phone {} is unavailable", p.mac))?;
-                let mut f =
-                    render::render_phone(templates, &inv.site, &models[&p.variant()], p, &s, true)?;
+                let files = &models[&p.variant()];
+                // Staged: checked as written, with the release's number (one fill, not two).
+                let (mut f, filled) = match &stage {
+                    Some(st) => {
+                        let (f, filled, sn_at) =
+                            render::render_phone_filled(templates, &inv.site, files, p, &s, st.sn)?;
+                        (f, Some((filled, sn_at)))
+                    }
+                    None => (
+                        render::render_phone(templates, &inv.site, files, p, &s, true)?,
+                        None,
+                    ),
+                };
                 part_rendered += 1;
                 let live_same = stage
                     .as_ref()
@@ -601,9 +612,8 @@ pub fn render_all_into(
                     if let Some(c) = part_cached.last_mut() {
                         *c = true;
                     }
-                } else if let Some(st) = &stage {
+                } else if let (Some(st), Some((filled, sn_at))) = (&stage, filled) {
                     let path = st.dir.join(render::phone_file_name(p));
-                    let (filled, sn_at) = render::fill_config_sn_at(&f.body, st.sn);
                     output::write_new_file(&path, &filled, st.mtime).map_err(|e| e.to_string())?;
                     f.staged = Some(render::Staged {
                         sn_at,

@@ -348,22 +348,7 @@ pub fn render_phone(
     })?;
     // Files to be written are checked; an older commit's, rendered only for its digest, are not.
     if check {
-        let filled = fill_config_sn(&body, "000000000000");
-        family
-            .validate_phone_file(phone.model, &filled)
-            .map_err(|p| {
-                let template = family.phone_template();
-                let origin = if templates.overridden.contains(template) {
-                    format!(" (rendered by the inventory's templates/{template}: fix the template)")
-                } else {
-                    String::new()
-                };
-                format!(
-                    "the file of phone {} is not valid: {}{origin}",
-                    phone.mac,
-                    p.join("; ")
-                )
-            })?;
+        check_phone_file(templates, phone, &fill_config_sn(&body, "000000000000"))?;
     }
     let mut d = Sha256::new();
     d.update(files.shared_digest.as_bytes());
@@ -373,6 +358,24 @@ pub fn render_phone(
         body,
         staged: None,
     })
+}
+
+/// [`render_phone`] for a file about to be written with `sn`: the file checked is the one written
+/// (filled once), returned with the offsets of the number. The digest is the same as
+/// [`render_phone`]'s (config_sn left out).
+pub fn render_phone_filled(
+    templates: &Templates,
+    site: &Site,
+    files: &ModelFiles,
+    phone: &PhoneSpec,
+    secrets: &PhoneSecrets,
+    sn: &str,
+) -> Result<(PhoneFile, Vec<u8>, Vec<u32>), String> {
+    let mut f = render_phone(templates, site, files, phone, secrets, false)?;
+    let (filled, sn_at) = fill_config_sn_at(&f.body, sn);
+    check_phone_file(templates, phone, &filled)?;
+    f.body = Vec::new();
+    Ok((f, filled, sn_at))
 }
 
 /// [`fill_config_sn`], and the offsets where the number went (the stand-in and a number have
@@ -392,6 +395,26 @@ pub fn fill_config_sn_at(body: &[u8], sn: &str) -> (Vec<u8>, Vec<u32>) {
         }
     }
     (fill_config_sn(body, sn), at)
+}
+
+/// The family's strict check of a phone file, config_sn filled in.
+fn check_phone_file(templates: &Templates, phone: &PhoneSpec, filled: &[u8]) -> Result<(), String> {
+    let family = phone.model.family();
+    family
+        .validate_phone_file(phone.model, filled)
+        .map_err(|p| {
+            let template = family.phone_template();
+            let origin = if templates.overridden.contains(template) {
+                format!(" (rendered by the inventory's templates/{template}: fix the template)")
+            } else {
+                String::new()
+            };
+            format!(
+                "the file of phone {} is not valid: {}{origin}",
+                phone.mac,
+                p.join("; ")
+            )
+        })
 }
 
 /// Puts the config_sn into a rendered phone file (every place the template wrote it).
