@@ -274,9 +274,9 @@ fn resolve_lines(
     let mut lines = Vec::new();
     for (li, l) in doc.lines.iter().enumerate() {
         let lp = |k: &str| at(&[key("lines"), idx(li), key(k)]);
-        r.text(f, &lp("user"), Field::SipUser, "SIP user", &l.user.0);
+        r.text_at(f, || lp("user"), Field::SipUser, "SIP user", &l.user.0);
         if let Some(a) = &l.auth_user {
-            r.text(f, &lp("auth_user"), Field::SipUser, "SIP auth user", &a.0);
+            r.text_at(f, || lp("auth_user"), Field::SipUser, "SIP auth user", &a.0);
         }
         if let Some(first) = users.get(&l.user.0) {
             let first_at = r.here(&first.file, &first.path);
@@ -321,9 +321,9 @@ fn resolve_lines(
                 "the phones read Latin-1: é, è, ü, ñ are fine; replace the others (e.g. Ł → L)",
             );
         }
-        r.text(
+        r.text_at(
             f,
-            &lp("display_name"),
+            || lp("display_name"),
             Field::DisplayName,
             "display name",
             &display_name,
@@ -341,7 +341,7 @@ fn resolve_lines(
             None => Secret::Derived(format!("sip:{}", l.user.0)),
         };
         if let Some(h) = &l.host {
-            r.text(f, &lp("host"), Field::Host, "line host", h);
+            r.text_at(f, || lp("host"), Field::Host, "line host", h);
         }
         if l.port == Some(0) {
             r.error(
@@ -399,9 +399,14 @@ fn resolve_keys(
     key_sources.push((&doc.keys, f.to_string(), at(&[key("keys")])));
     for (map, file, base) in key_sources {
         for (n, k) in map {
-            let mut p = base.clone();
-            p.push(key(n.to_string()));
+            // The key's path, made only for a message.
+            let path_of = || {
+                let mut p = base.clone();
+                p.push(key(n.to_string()));
+                p
+            };
             if *n == 0 || *n > fk {
+                let p = path_of();
                 r.error_at_key(
                     &file,
                     &p,
@@ -410,22 +415,29 @@ fn resolve_keys(
                 );
                 continue;
             }
-            let set: Vec<(&str, &Text)> = [
+            let mut set = [
                 ("blf", &k.blf),
                 ("speed_dial", &k.speed_dial),
                 ("line", &k.line),
             ]
             .into_iter()
-            .filter_map(|(name, v)| v.as_ref().map(|v| (name, v)))
-            .collect();
-            let key_value = match set.as_slice() {
-                [(kind, Text(target))] => {
-                    let mut kp = p.clone();
-                    kp.push(key(*kind));
-                    if !r.text(&file, &kp, Field::DialTarget, "key target", target) {
+            .filter_map(|(name, v)| v.as_ref().map(|v| (name, v)));
+            let one = match (set.next(), set.next()) {
+                (Some(first), None) => Ok(first),
+                (None, _) => Err("has no kind"),
+                (Some(_), Some(_)) => Err("has more than one kind"),
+            };
+            let key_value = match one {
+                Ok((kind, Text(target))) => {
+                    let kind_path = || {
+                        let mut kp = path_of();
+                        kp.push(key(kind));
+                        kp
+                    };
+                    if !r.text_at(&file, kind_path, Field::DialTarget, "key target", target) {
                         continue;
                     }
-                    match *kind {
+                    match kind {
                         "blf" => FnKey::Blf(target.clone()),
                         "speed_dial" => FnKey::SpeedDial(target.clone()),
                         _ => {
@@ -434,7 +446,7 @@ fn resolve_keys(
                             // key select a line, and an L key would call the target.
                             r.error_at_key(
                                 &file,
-                                &kp,
+                                &kind_path(),
                                 format!("key {n}: `line:` keys are not supported by these phones' files"),
                                 "the key types are blf (S, supervised) and speed_dial (L, programmed); the lines have their own keys on the phone",
                             );
@@ -442,20 +454,11 @@ fn resolve_keys(
                         }
                     }
                 }
-                [] => {
+                Err(what) => {
                     r.error_at_key(
                         &file,
-                        &p,
-                        format!("key {n} has no kind"),
-                        "give exactly one of blf, speed_dial or line",
-                    );
-                    continue;
-                }
-                _ => {
-                    r.error_at_key(
-                        &file,
-                        &p,
-                        format!("key {n} has more than one kind"),
+                        &path_of(),
+                        format!("key {n} {what}"),
                         "give exactly one of blf, speed_dial or line",
                     );
                     continue;

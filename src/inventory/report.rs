@@ -101,6 +101,22 @@ impl<'a> Reporter<'a> {
         }
     }
 
+    /// [`Reporter::text`], the path made only when there is something to report (resolving
+    /// 100,000 phones checks a few texts each).
+    pub(super) fn text_at(
+        &mut self,
+        file: &str,
+        path: impl FnOnce() -> Vec<Seg>,
+        field: Field,
+        what: &str,
+        value: &str,
+    ) -> bool {
+        if text_rules::check(field, value).is_ok() {
+            return true;
+        }
+        self.text(file, &path(), field, what, value)
+    }
+
     pub(super) fn here(&self, file: &str, path: &[Seg]) -> String {
         match self.position(file, path, true) {
             Some((l, c)) => format!("{file}:{l}:{c}"),
