@@ -1,0 +1,183 @@
+//! Rendering a whole inventory: each model's shared files, then every phone on all cores, staged
+//! as it is rendered, or spared by the render cache.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Rendered files of a whole inventory.
+pub struct Rendered {
+    /// Per model and firmware set.
+    pub models: BTreeMap<inventory::Variant, ModelFiles>,
+    /// In the inventory's phone order (by MAC).
+    pub phones: Vec<PhoneFile>,
+    /// Each phone's render-cache key (None when no cache was asked for, or this renderer cannot
+    /// be identified).
+    pub keys: Vec<Option<Key>>,
+    /// The phones with nothing staged: their digest came from the render cache, or equals the
+    /// live release's file (linked in the write stage when the number stays; rendered again
+    /// there otherwise).
+    pub cached: Vec<bool>,
+    /// How many phones were rendered.
+    pub rendered: usize,
+}
+
+/// Renders every model and phone, on all cores.
+pub fn render_all(
+    inv: &Inventory,
+    templates: &Templates,
+    firmware: &FirmwareFiles,
+    site_secret: &SiteSecret,
+    progress: &dyn Progress,
+) -> std::result::Result<Rendered, String> {
+    render_all_into(inv, templates, firmware, site_secret, progress, None, None)
+}
+
+/// What the render cache is given: the last build's digests, and the template overrides (part of
+/// every key).
+pub struct CacheUse<'a> {
+    pub cache: &'a RenderCache,
+    pub template_overrides: &'a BTreeMap<String, String>,
+}
+
+/// Where rendered phone files go, and the config_sn and mtime they are written with: the
+/// release's own, which every phone that changed in the commit built takes (the others' are put
+/// in place once the numbering is known).
+pub struct Stage<'a> {
+    pub dir: &'a Path,
+    pub sn: &'a str,
+    pub mtime: std::time::SystemTime,
+    /// The live release's manifest: a phone whose file is unchanged is not written.
+    pub live: Option<&'a Manifest>,
+}
+
+/// The same; with `stage`, each phone's file goes to that folder as it is rendered and only its
+/// digest stays in memory: the rendered files of a whole fleet never sit in memory at once.
+/// With `cache`, a phone whose key is in it is not rendered (see [`crate::render_cache`]).
+pub fn render_all_into(
+    inv: &Inventory,
+    templates: &Templates,
+    firmware: &FirmwareFiles,
+    site_secret: &SiteSecret,
+    progress: &dyn Progress,
+    stage: Option<Stage>,
+    cache: Option<CacheUse>,
+) -> std::result::Result<Rendered, String> {
+    let mut models = BTreeMap::new();
+    for v in inv.variants_in_use() {
+        let files = render::render_model(templates, inv, &v, firmware)?;
+        models.insert(v, files);
+    }
+    progress.stage("render", inv.phones.len() as u64);
+    let pages = scope_secrets(&inv.phones, site_secret);
+    for p in &inv.phones {
+        let page = pages[&(Arc::as_ptr(&p.scope) as usize)]
+            .as_ref()
+            .ok_or_else(|| "admin password unavailable".to_string())?;
+        if page.0 == inventory::FACTORY_ADMIN_PASSWORD {
+            return Err(format!(
+                "the admin password of phone {} resolves to the factory password 784518: choose another",
+                p.mac
+            ));
+        }
+    }
+    let keys = cache.as_ref().and_then(|c| {
+        render_cache::Keys::new(
+            &inv.site,
+            c.template_overrides,
+            site_secret,
+            &models,
+            &inv.phones,
+            &pages,
+        )
+    });
+    type Part = (Vec<PhoneFile>, Vec<Option<Key>>, Vec<bool>, usize);
+    let results = parallel::in_chunks(
+        &inv.phones,
+        parallel::cores(),
+        |_, phones| -> std::result::Result<Part, String> {
+            let mut out = Vec::with_capacity(phones.len());
+            let mut part_keys = Vec::new();
+            let mut part_cached = Vec::new();
+            let mut part_rendered = 0;
+            for (i, p) in phones.iter().enumerate() {
+                let key = keys.as_ref().and_then(|k| k.of(p));
+                let known = key
+                    .as_ref()
+                    .zip(cache.as_ref())
+                    .and_then(|(k, c)| c.cache.get(k));
+                part_keys.push(key);
+                part_cached.push(known.is_some());
+                if let Some(digest) = known {
+                    out.push(PhoneFile {
+                        digest,
+                        body: Vec::new(),
+                        staged: None,
+                    });
+                    continue;
+                }
+                let s = pages[&(Arc::as_ptr(&p.scope) as usize)]
+                    .as_ref()
+                    .and_then(|page| phone_secrets_with(p, site_secret, page))
+                    .ok_or_else(|| format!("a password of phone {} is unavailable", p.mac))?;
+                let files = &models[&p.variant()];
+                // Staged: checked as written, with the release's number (one fill, not two).
+                let (mut f, filled) = match &stage {
+                    Some(st) => {
+                        let (f, filled, sn_at) =
+                            render::render_phone_filled(templates, &inv.site, files, p, &s, st.sn)?;
+                        (f, Some((filled, sn_at)))
+                    }
+                    None => (
+                        render::render_phone(templates, &inv.site, files, p, &s, true)?,
+                        None,
+                    ),
+                };
+                part_rendered += 1;
+                let live_same = stage
+                    .as_ref()
+                    .and_then(|st| st.live)
+                    .and_then(|m| m.phones.get(p.mac.as_str()))
+                    .is_some_and(|old| old.digest == f.digest);
+                if live_same {
+                    // The live file has these bytes under the number the phone keeps: it is
+                    // linked, not written (see write_phone_files).
+                    f.body = Vec::new();
+                    if let Some(c) = part_cached.last_mut() {
+                        *c = true;
+                    }
+                } else if let (Some(st), Some((filled, sn_at))) = (&stage, filled) {
+                    let path = st.dir.join(render::phone_file_name(p));
+                    output::write_new_file(&path, &filled, st.mtime).map_err(|e| e.to_string())?;
+                    f.staged = Some(render::Staged {
+                        sn_at,
+                        sha256: crate::hashing::sha256_hex(&filled),
+                        size: filled.len() as u64,
+                    });
+                    f.body = Vec::new();
+                }
+                out.push(f);
+                if i % 256 == 255 {
+                    progress.advance(256);
+                }
+            }
+            progress.advance((phones.len() % 256) as u64);
+            Ok((out, part_keys, part_cached, part_rendered))
+        },
+    );
+    let mut phones = Vec::with_capacity(inv.phones.len());
+    let (mut all_keys, mut cached, mut rendered) = (Vec::new(), Vec::new(), 0);
+    for r in results {
+        let (files, k, c, n) = r?;
+        phones.extend(files);
+        all_keys.extend(k);
+        cached.extend(c);
+        rendered += n;
+    }
+    Ok(Rendered {
+        models,
+        phones,
+        keys: all_keys,
+        cached,
+        rendered,
+    })
+}
