@@ -109,11 +109,10 @@ impl RenderCache {
         let known = entries
             .chunks_exact(ENTRY)
             .map(|e| {
-                let (k, d) = e.split_at(32);
-                (
-                    k.try_into().expect("32 bytes"),
-                    d.try_into().expect("32 bytes"),
-                )
+                let (mut k, mut d) = ([0u8; 32], [0u8; 32]);
+                k.copy_from_slice(&e[..32]);
+                d.copy_from_slice(&e[32..]);
+                (k, d)
             })
             .collect();
         Some(RenderCache { known })

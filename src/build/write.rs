@@ -113,7 +113,7 @@ pub(super) fn write_phone_files(
             let live_entry = previous.and_then(|(m, _)| m.phones.get(p.mac.as_str()));
             // The live file, when it has this phone's bytes under this number and time.
             // `staged`: a staged file is there and gives way to the link.
-            let link_live = |_target: &Path, staged: bool| {
+            let link_live = |staged: bool| {
                 linker
                     .as_ref()
                     .is_some_and(|l| l.link_if_mtime(&name, mtime, staged))
@@ -126,7 +126,7 @@ pub(super) fn write_phone_files(
                     old.digest == f.digest && old.config_sn == sn && old.changed_at == time
                 });
                 match live_same {
-                    Some(old) if link_live(&target, false) => {
+                    Some(old) if link_live(false) => {
                         linked += 1;
                         FileEntry {
                             role: "phone".into(),
@@ -179,7 +179,7 @@ pub(super) fn write_phone_files(
                 let same_as_live = live_entry
                     .is_some_and(|old| old.file.sha256 == file.sha256 && old.changed_at == time);
                 // The staged file gives way to a link to the live one (same bytes, same time).
-                if same_as_live && link_live(&target, true) {
+                if same_as_live && link_live(true) {
                     linked += 1;
                 } else if let Some((written, body)) = &rewrite {
                     output::fill_in_place(&target, written, body, mtime)?;

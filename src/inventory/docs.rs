@@ -286,51 +286,51 @@ pub struct SiteDoc {
     pub base_url: String,
     pub timezone: String,
     /// Explicit `NtpZoneNum`, for a zone the built-in table does not map.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub ntp_zone: Option<u8>,
     #[serde(default = "default_language")]
     pub language: String,
     /// `CountryCode`; defaults from the language.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub country: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub ntp: Option<String>,
     pub pbx: PbxDoc,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub admin_password: Option<SecretDoc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub user_password: Option<SecretDoc>,
     /// The admin login name (`TelnetID`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub admin_user: Option<String>,
     /// The user login name (`UserID`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub user_id: Option<String>,
     /// `{voice: N, pc: N, priority: N}` or `off`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub vlan: Option<serde_yaml::Value>,
     /// Up to two DNS servers, or `off`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub dns: Option<serde_yaml::Value>,
     /// Up to 8 `{name, url}` XML directories, or `off`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub directory: Option<serde_yaml::Value>,
     /// `{check_sync: pbx|ADDRESS|off, periodic: off|{days, start, span, retry}}`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub autoprovision: Option<serde_yaml::Value>,
     /// A site secret file for the example inventory only; PROVSITE_SECRET or --secret-file win.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub example_secret_file: Option<String>,
-    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
+    #[serde(default)]
     pub firmware: UniqueMap<String, FirmwareSetDoc>,
-    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
+    #[serde(default)]
     pub models: UniqueMap<String, ModelDoc>,
-    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
+    #[serde(default)]
     pub profiles: UniqueMap<String, ProfileDoc>,
-    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
+    #[serde(default)]
     pub settings: SettingsDoc,
     /// The codecs, in order of preference, for the phones and Asterisk alike.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub codecs: Option<Vec<String>>,
     #[serde(default)]
     pub dhcp: DhcpDoc,
@@ -343,7 +343,7 @@ pub struct SiteDoc {
 #[serde(deny_unknown_fields)]
 pub struct DhcpDoc {
     /// Option 43's payload; `{url}` stands for the model's entry-point URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub option43: Option<String>,
     /// Also recognise the inventory's phones by MAC address.
     #[serde(default)]
@@ -354,21 +354,21 @@ pub struct DhcpDoc {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AsteriskDoc {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub context: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub subscribe_context: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub codecs: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub qualify_frequency: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub max_contacts: Option<u32>,
     /// The pjsip transport section the endpoints use (default `transport-<pbx.transport>`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub transport: Option<String>,
     /// The voicemail context of the lines' mailboxes (`<user>@<context>`), default `default`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub voicemail_context: Option<String>,
 }
 
@@ -380,7 +380,7 @@ pub(super) fn default_language() -> String {
 #[serde(deny_unknown_fields)]
 pub struct PbxDoc {
     pub host: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub backup_host: Option<String>,
     #[serde(default = "default_port")]
     pub port: u16,
@@ -388,12 +388,12 @@ pub struct PbxDoc {
     pub transport: String,
     #[serde(default = "default_dtmf")]
     pub dtmf: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub voicemail: Option<Text>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub pickup: Option<Text>,
     /// Where the phones send their SIP requests (`ProxyServerMP`), when not the registrar.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub outbound_proxy: Option<String>,
 }
 
@@ -421,30 +421,30 @@ pub struct FirmwareSetDoc {
     pub app: FileRefDoc,
     pub dsp: FileRefDoc,
     pub boot: FileRefDoc,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub telcfg: Option<FileRefDoc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub common_base: Option<FileRefDoc>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelDoc {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub firmware: Option<String>,
     /// Entry-point file name; default `<MODEL>S.inf`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub entry_point: Option<String>,
     /// Lines this site allows on the model; at most what the model registers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub max_lines: Option<usize>,
     /// The codecs of this model's phones and their Asterisk accounts (default: the site's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub codecs: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
+    #[serde(default)]
     pub settings: SettingsDoc,
     /// The admin password of this model's phones (over the site's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub admin_password: Option<SecretDoc>,
 }
 
@@ -452,9 +452,9 @@ with_scope_fields! {
     #[derive(Debug, Clone, Default, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct ProfileDoc {
-        #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
+        #[serde(default)]
         pub keys: UniqueMap<u32, KeyDoc>,
-        #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
+        #[serde(default)]
         pub settings: SettingsDoc,
     }
 }
@@ -530,14 +530,14 @@ with_scope_fields! {
     #[serde(deny_unknown_fields)]
     pub struct GroupDoc {
         /// Per model: settings and codecs, as in site.yaml.
-        #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
+        #[serde(default)]
         pub models: UniqueMap<String, GroupModelDoc>,
         /// The profile of phones that name none.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default)]
         pub profile: Option<String>,
-        #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
+        #[serde(default)]
         pub settings: SettingsDoc,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default)]
         pub codecs: Option<Vec<String>>,
     }
 }
@@ -547,12 +547,12 @@ with_scope_fields! {
 #[serde(deny_unknown_fields)]
 pub struct GroupModelDoc {
     /// The firmware set of this model's phones in the group (a staged rollout).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub firmware: Option<String>,
-    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
+    #[serde(default)]
     pub settings: SettingsDoc,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub codecs: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub admin_password: Option<SecretDoc>,
 }
