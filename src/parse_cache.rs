@@ -6,7 +6,7 @@
 //! exactly the phones YAML gave (compared field by field): a file whose phones would not survive
 //! the trip (a float that JSON cannot hold, a tagged value) is simply not cached. A blob id names
 //! the file's bytes, and parsing depends on nothing else; the whole cache is also tied to the
-//! provsite executable that wrote it (another version may parse differently) and checksummed.
+//! provsite source that wrote it (another may parse differently; see `build.rs`) and checksummed.
 //! Anything that does not check out is ignored and the files are parsed, with the same result.
 //!
 //! It sits in the build's work folder beside the web root (`.<out>.provsite/`), with the render
@@ -38,9 +38,7 @@ pub struct ParseCache {
 impl ParseCache {
     /// Reads the cache in `work`; an absent or unusable file gives an empty cache.
     pub fn load(work: &Path) -> ParseCache {
-        let Some(id) = crate::render_cache::binary_id() else {
-            return ParseCache::default();
-        };
+        let id = crate::render_cache::BINARY_ID;
         let Ok(f) = std::fs::File::open(work.join(FILE)) else {
             return ParseCache::default();
         };
@@ -53,7 +51,7 @@ impl ParseCache {
         if f.take(MAX_BYTES + 1).read_to_end(&mut data).is_err() || data.len() as u64 > MAX_BYTES {
             return ParseCache::default();
         }
-        Self::index(data, &id).unwrap_or_default()
+        Self::index(data, id).unwrap_or_default()
     }
 
     fn index(data: Vec<u8>, id: &str) -> Option<ParseCache> {
@@ -148,10 +146,10 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// Starts a new cache in `work` (None when this executable cannot be identified or the
-    /// folder cannot be written: then there is no cache, which only costs time).
+    /// Starts a new cache in `work` (None when the folder cannot be written: then there is no
+    /// cache, which only costs time).
     pub fn begin(work: &Path) -> Option<Pending> {
-        let id = crate::render_cache::binary_id()?;
+        let id = crate::render_cache::BINARY_ID;
         let tmp = work.join(format!("{FILE}.tmp-{}", std::process::id()));
         let f = std::fs::File::create(&tmp).ok()?;
         let mut p = Pending {

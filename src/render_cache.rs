@@ -2,8 +2,8 @@
 //! so a build after a small commit renders only the phones that commit changed.
 //!
 //! A phone's key is a SHA-256 over
-//! - the provsite binary (its version, and the size, modification time and inode of the
-//!   executable: another build of provsite is another renderer),
+//! - the provsite source it was built from (its version, and a hash of its sources, templates,
+//!   locked dependencies and compiler made by `build.rs`: another source is another renderer),
 //! - the site as resolved, the inventory's template overrides, and a fingerprint of the site
 //!   secret (a derived label, not the secret),
 //! - its model's shared files on its firmware set (the entry point's parts, common file,
@@ -168,21 +168,11 @@ fn unhex32(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// What identifies the renderer: this executable.
-pub(crate) fn binary_id() -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let exe = std::env::current_exe().ok()?;
-    let m = std::fs::metadata(exe).ok()?;
-    Some(format!(
-        "{} {} {} {}.{} {}",
-        env!("CARGO_PKG_VERSION"),
-        m.dev(),
-        m.ino(),
-        m.mtime(),
-        m.mtime_nsec(),
-        m.size()
-    ))
-}
+/// What identifies the renderer: the source this executable was built from (see `build.rs`), so
+/// that another build of the same source (a CI run installing provsite again) uses the caches and
+/// any other ignores them.
+pub(crate) const BINARY_ID: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " ", env!("PROVSITE_SOURCE_ID"));
 
 /// Computes phones' keys for one build.
 pub struct Keys {
@@ -192,7 +182,7 @@ pub struct Keys {
 }
 
 impl Keys {
-    /// The keys of a build's phones, or None when this renderer cannot be identified (no cache).
+    /// The keys of a build's phones.
     pub fn new(
         site: &Site,
         template_overrides: &std::collections::BTreeMap<String, String>,
@@ -200,9 +190,9 @@ impl Keys {
         models: &std::collections::BTreeMap<Variant, ModelFiles>,
         phones: &[inventory::Phone],
         pages: &HashMap<usize, Option<crate::build::PageSecrets>>,
-    ) -> Option<Keys> {
+    ) -> Keys {
         let mut h = ShaHasher::new("provsite render cache: context");
-        binary_id()?.hash(&mut h);
+        BINARY_ID.hash(&mut h);
         format!("{site:?}").hash(&mut h);
         template_overrides.hash(&mut h);
         // The secret's fingerprint: a label derived from it, as a password would be.
@@ -239,11 +229,11 @@ impl Keys {
                 h.digest()
             });
         }
-        Some(Keys {
+        Keys {
             context,
             variants,
             scopes,
-        })
+        }
     }
 
     /// A phone's key (None for a model with no shared files rendered).

@@ -307,3 +307,30 @@ fn a_damaged_cache_is_ignored() {
     build_into(&repo, "b", &[]);
     assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
 }
+
+#[test]
+fn another_install_of_the_same_provsite_uses_the_caches() {
+    // A CI job installs provsite again on every run: a new file, inode and mtime, the same
+    // source. The caches a previous run left (restored beside the web root) still serve.
+    let repo = Repo::with_base();
+    build_into(&repo, "a", &[]);
+    let copy = tempfile::tempdir().unwrap();
+    let exe = copy.path().join("provsite");
+    std::fs::copy(env!("CARGO_BIN_EXE_provsite"), &exe).unwrap();
+    let out = std::process::Command::new(&exe)
+        .args(["build", "--json", "--out", "a"])
+        .current_dir(repo.path())
+        .env("PROVSITE_SECRET", SECRET)
+        .env("TEST_ADMIN_PASSWORD", ADMIN)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rendered(&again), 0, "{again}");
+    assert_eq!(again["files_parsed"], 0, "{again}");
+}

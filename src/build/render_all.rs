@@ -80,7 +80,7 @@ pub fn render_all_into(
             ));
         }
     }
-    let keys = cache.as_ref().and_then(|c| {
+    let keys = cache.as_ref().map(|c| {
         render_cache::Keys::new(
             &inv.site,
             c.template_overrides,
