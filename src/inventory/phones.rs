@@ -13,8 +13,10 @@ pub(super) fn resolve_phones<'s>(
 ) -> Vec<Phone> {
     let mut scopes = Scopes::default();
     let mut phones = Vec::new();
-    let mut macs: HashMap<crate::mac::Mac, Origin> = HashMap::new();
-    let mut users: HashMap<String, Origin> = HashMap::new();
+    // Where each MAC and SIP user was first seen (file, phone, line): the path of a message is
+    // made only when there is a duplicate to report.
+    let mut macs: HashMap<crate::mac::Mac, (&'s str, usize)> = HashMap::new();
+    let mut users: HashMap<String, (&'s str, usize, usize)> = HashMap::new();
     // Profiles: checked once against every model a phone using them has.
     let mut profile_settings: HashMap<(String, ModelId), Settings> = HashMap::new();
     for (src, docs) in phone_srcs {
@@ -40,12 +42,8 @@ pub(super) fn resolve_phones<'s>(
                 }
             };
             if let Some(mac) = &mac {
-                let origin = Origin {
-                    file: f.to_string(),
-                    path: at(&[key("mac")]),
-                };
-                if let Some(first) = macs.get(mac) {
-                    let first_at = r.here(&first.file, &first.path);
+                if let Some(&(first_file, first_i)) = macs.get(mac) {
+                    let first_at = r.here(first_file, &[idx(first_i), key("mac")]);
                     r.error(
                         f,
                         &at(&[key("mac")]),
@@ -53,7 +51,7 @@ pub(super) fn resolve_phones<'s>(
                         format!("it is also at {first_at}: a phone is listed once"),
                     );
                 } else {
-                    macs.insert(mac.clone(), origin);
+                    macs.insert(mac.clone(), (f, i));
                 }
             }
             let model = match ModelId::parse(&doc.model) {
@@ -115,7 +113,7 @@ pub(super) fn resolve_phones<'s>(
                     }
                 },
             };
-            let lines = resolve_lines(r, f, &at, doc, model, max_lines, &mut users);
+            let lines = resolve_lines(r, (f, i), &at, doc, model, max_lines, &mut users);
             let keys = resolve_keys(r, f, site_file, &at, doc, profile.as_ref(), model);
             // Raw settings: the groups' (outermost first, each its own then its model's), the
             // profile's (checked once per model), then the phone's.
@@ -241,14 +239,14 @@ pub(super) fn resolve_phones<'s>(
 
 /// A phone's lines: each user and auth user checked, the users unique across the inventory,
 /// display names spelled for Latin-1, passwords decided (literal, `{env:}` or derived).
-fn resolve_lines(
+fn resolve_lines<'s>(
     r: &mut Reporter,
-    f: &str,
+    (f, i): (&'s str, usize),
     at: &dyn Fn(&[Seg]) -> Vec<Seg>,
     doc: &PhoneDoc,
     model: ModelId,
     max_lines: usize,
-    users: &mut HashMap<String, Origin>,
+    users: &mut HashMap<String, (&'s str, usize, usize)>,
 ) -> Vec<Line> {
     if doc.lines.is_empty() {
         r.error(
@@ -278,8 +276,11 @@ fn resolve_lines(
         if let Some(a) = &l.auth_user {
             r.text_at(f, || lp("auth_user"), Field::SipUser, "SIP auth user", &a.0);
         }
-        if let Some(first) = users.get(&l.user.0) {
-            let first_at = r.here(&first.file, &first.path);
+        if let Some(&(first_file, first_i, first_li)) = users.get(&l.user.0) {
+            let first_at = r.here(
+                first_file,
+                &[idx(first_i), key("lines"), idx(first_li), key("user")],
+            );
             r.error(
                 f,
                 &lp("user"),
@@ -287,13 +288,7 @@ fn resolve_lines(
                 format!("it is also at {first_at}: each SIP account registers from one line"),
             );
         } else {
-            users.insert(
-                l.user.0.clone(),
-                Origin {
-                    file: f.to_string(),
-                    path: lp("user"),
-                },
-            );
+            users.insert(l.user.0.clone(), (f, i, li));
         }
         let mut display_name = l.display_name.clone().unwrap_or_else(|| l.user.0.clone());
         let (spelled, replaced) = text_rules::latin1_spelling(&display_name);
