@@ -31,6 +31,95 @@ pub fn in_chunks<T: Sync, R: Send>(
     })
 }
 
+/// Runs `work` on each of `items` from `threads` threads of `scope`, ahead of the consumer, and
+/// yields the results in the items' order: the consumer works on one item while the next ones are
+/// being prepared. At most `ahead` items are in flight (taken up and not yet yielded), which
+/// bounds the memory held. Dropping the iterator stops the workers; a panic in `work` is raised
+/// again in the consumer.
+pub fn in_order_ahead<'scope, 'env, T: Sync, R: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    items: &'env [T],
+    threads: usize,
+    ahead: usize,
+    work: &'env (dyn Fn(&T) -> R + Sync),
+) -> InOrder<R> {
+    use std::sync::{Arc, Condvar, Mutex};
+    let ahead = ahead.max(1);
+    let gate = Arc::new((Mutex::new(Gate::default()), Condvar::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    for _ in 0..threads.max(1) {
+        let (tx, gate) = (tx.clone(), Arc::clone(&gate));
+        scope.spawn(move || loop {
+            let i = {
+                let (lock, cv) = &*gate;
+                let mut g = lock.lock().unwrap_or_else(|e| e.into_inner());
+                while !g.closed && g.taken >= g.yielded + ahead {
+                    g = cv.wait(g).unwrap_or_else(|e| e.into_inner());
+                }
+                if g.closed || g.taken >= items.len() {
+                    return;
+                }
+                g.taken += 1;
+                g.taken - 1
+            };
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&items[i])));
+            let failed = r.is_err();
+            if tx.send((i, r)).is_err() || failed {
+                return;
+            }
+        });
+    }
+    InOrder {
+        rx,
+        gate,
+        waiting: std::collections::BTreeMap::new(),
+        next: 0,
+    }
+}
+
+#[derive(Default)]
+struct Gate {
+    taken: usize,
+    yielded: usize,
+    closed: bool,
+}
+
+type Outcome<R> = std::thread::Result<R>;
+
+/// The results of [`in_order_ahead`], in order.
+pub struct InOrder<R> {
+    rx: std::sync::mpsc::Receiver<(usize, Outcome<R>)>,
+    gate: std::sync::Arc<(std::sync::Mutex<Gate>, std::sync::Condvar)>,
+    waiting: std::collections::BTreeMap<usize, Outcome<R>>,
+    next: usize,
+}
+
+impl<R> Iterator for InOrder<R> {
+    type Item = R;
+    fn next(&mut self) -> Option<R> {
+        loop {
+            if let Some(r) = self.waiting.remove(&self.next) {
+                self.next += 1;
+                let (lock, cv) = &*self.gate;
+                lock.lock().unwrap_or_else(|e| e.into_inner()).yielded += 1;
+                cv.notify_all();
+                return Some(r.unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            }
+            // Every worker gone: the items are done.
+            let (i, r) = self.rx.recv().ok()?;
+            self.waiting.insert(i, r);
+        }
+    }
+}
+
+impl<R> Drop for InOrder<R> {
+    fn drop(&mut self) {
+        let (lock, cv) = &*self.gate;
+        lock.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
+        cv.notify_all();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -44,5 +133,64 @@ mod tests {
             assert_eq!(parts.concat(), items);
         }
         assert!(super::in_chunks(&[] as &[u32], 4, |_, p| p.len()).is_empty());
+    }
+
+    #[test]
+    fn ahead_yields_in_order_and_bounds_what_is_in_flight() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let items: Vec<u64> = (0..500).collect();
+        let running = AtomicUsize::new(0);
+        let most = AtomicUsize::new(0);
+        let work = |x: &u64| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            // Later items finish first now and then: the order must still hold.
+            if x % 7 == 0 {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            running.fetch_sub(1, Ordering::SeqCst);
+            x * 2
+        };
+        for threads in [1, 3] {
+            let got: Vec<u64> = std::thread::scope(|s| {
+                super::in_order_ahead(s, &items, threads, 4, &work).collect()
+            });
+            assert_eq!(got, items.iter().map(|x| x * 2).collect::<Vec<_>>());
+        }
+        assert!(most.load(Ordering::SeqCst) <= 3);
+        // No more than `ahead` items taken up beyond those yielded.
+        let started = AtomicUsize::new(0);
+        let count = |x: &u64| {
+            started.fetch_add(1, Ordering::SeqCst);
+            *x
+        };
+        std::thread::scope(|s| {
+            for (k, x) in super::in_order_ahead(s, &items, 3, 4, &count).enumerate() {
+                assert_eq!(x, k as u64);
+                std::thread::sleep(std::time::Duration::from_micros(50));
+                // Item k is out: k + 1 yielded, so at most k + 1 + 4 taken up.
+                assert!(started.load(Ordering::SeqCst) <= k + 5);
+            }
+        });
+        // Stopping early lets the workers go (the scope would never end otherwise).
+        let first: Vec<u64> = std::thread::scope(|s| {
+            super::in_order_ahead(s, &items, 2, 4, &work)
+                .take(3)
+                .collect()
+        });
+        assert_eq!(first, vec![0, 2, 4]);
+    }
+
+    #[test]
+    fn ahead_raises_a_workers_panic_in_the_consumer() {
+        let items: Vec<u32> = (0..50).collect();
+        let work = |x: &u32| {
+            assert!(*x != 20, "item 20");
+            *x
+        };
+        let r = std::panic::catch_unwind(|| {
+            std::thread::scope(|s| super::in_order_ahead(s, &items, 2, 4, &work).count())
+        });
+        assert!(r.is_err());
     }
 }

@@ -117,59 +117,30 @@ pub struct Loaded {
     pub files_parsed: usize,
 }
 
-/// The phones files parsed a few at a time (on every core), yielded file by file: the resolver
-/// takes each file's documents and lets them go, so the whole inventory's documents never sit in
-/// memory at once. A file whose blob is in the parse cache is read from it; with `pending`, every
-/// file's entry goes to the new cache. Parse errors go to `diags`.
-fn parse_in_batches<'f>(
-    files: &'f InventoryFiles,
-    diags: &'f std::cell::RefCell<Vec<Diagnostic>>,
-    cache: &'f ParseCache,
-    pending: &'f std::cell::RefCell<Option<parse_cache::Pending>>,
-    parsed_count: &'f std::cell::Cell<usize>,
-) -> impl Iterator<Item = (&'f SourceText, Arc<Vec<PhoneDoc>>)> + 'f {
-    const BATCH: usize = 64;
-    let writing = pending.borrow().is_some();
-    files.phones.chunks(BATCH).flat_map(move |batch| {
-        // Per file: its phones, whether they came from the cache, and the JSON of a new entry.
-        type Parsed = (
-            std::result::Result<Vec<PhoneDoc>, Vec<Diagnostic>>,
-            bool,
-            Option<Vec<u8>>,
-        );
-        let parsed = parallel::in_chunks(batch, parallel::cores(), |_, part| {
-            part.iter()
-                .map(|(src, blob)| -> Parsed {
-                    if let Some(docs) = blob.and_then(|b| cache.get(b)) {
-                        return (Ok(docs), true, None);
-                    }
-                    let docs = inventory::parse_phones(src);
-                    let json = match (&docs, blob) {
-                        (Ok(d), Some(_)) if writing => parse_cache::encode(d),
-                        _ => None,
-                    };
-                    (docs, false, json)
-                })
-                .collect::<Vec<_>>()
-        });
-        let mut out = Vec::with_capacity(batch.len());
-        let mut pending = pending.borrow_mut();
-        for ((src, blob), (result, hit, json)) in batch.iter().zip(parsed.into_iter().flatten()) {
-            parsed_count.set(parsed_count.get() + usize::from(!hit));
-            if let (Some(p), Some(blob)) = (pending.as_mut(), blob) {
-                match (hit, json) {
-                    (true, _) => p.keep(cache, *blob),
-                    (false, Some(json)) => p.add(*blob, &json),
-                    (false, None) => {}
-                }
-            }
-            match result {
-                Ok(docs) => out.push((src, Arc::new(docs))),
-                Err(d) => diags.borrow_mut().extend(d),
-            }
-        }
-        out
-    })
+/// A phones file's phones (or its problems), whether they came from the parse cache, and the
+/// JSON of a new cache entry.
+type Parsed = (
+    std::result::Result<Vec<PhoneDoc>, Vec<Diagnostic>>,
+    bool,
+    Option<Vec<u8>>,
+);
+
+/// Reads a phones file: from the parse cache by its blob id, else parsed (and, when a new cache
+/// is `writing`, encoded for it).
+fn parse_one(
+    (src, blob): &(SourceText, Option<git2::Oid>),
+    cache: &ParseCache,
+    writing: bool,
+) -> Parsed {
+    if let Some(docs) = blob.and_then(|b| cache.get(b)) {
+        return (Ok(docs), true, None);
+    }
+    let docs = inventory::parse_phones(src);
+    let json = match (&docs, blob) {
+        (Ok(d), Some(_)) if writing => parse_cache::encode(d),
+        _ => None,
+    };
+    (docs, false, json)
 }
 
 /// The site secret: PROVSITE_SECRET, --secret-file, or the example inventory's file (warned).
@@ -236,8 +207,8 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
     timing("load: read", t0);
     let group_srcs: Vec<SourceText> = files.groups.iter().map(|(s, _)| s.clone()).collect();
     let texts: Vec<&SourceText> = files.phones.iter().map(|(s, _)| s).collect();
-    let parse_diags = std::cell::RefCell::new(Vec::new());
-    let files_parsed = std::cell::Cell::new(0);
+    let mut parse_diags = Vec::new();
+    let mut files_parsed = 0;
     // The parse cache beside the web root; a build (with staging) writes the next one.
     let work = output::work_dir(&opts.out).ok();
     let cache = work
@@ -245,22 +216,50 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
         .filter(|w| w.is_dir())
         .map(ParseCache::load)
         .unwrap_or_default();
-    let pending = std::cell::RefCell::new(
-        work.as_deref()
-            .filter(|_| staging.is_some())
-            .and_then(parse_cache::Pending::begin),
-    );
-    let (inv, inv_diags) = inventory::resolve_each(
-        &files.site,
-        &group_srcs,
-        &texts,
-        parse_in_batches(&files, &parse_diags, &cache, &pending, &files_parsed),
-        &source.inventory_dir,
-    );
+    let mut pending = work
+        .as_deref()
+        .filter(|_| staging.is_some())
+        .and_then(parse_cache::Pending::begin);
+    // The files are read (from the cache, else parsed) on worker threads a little ahead of
+    // resolving, which takes them one by one, in order, on this one.
+    let writing = pending.is_some();
+    let read = |file: &(SourceText, Option<git2::Oid>)| parse_one(file, &cache, writing);
+    let (inv, inv_diags) = std::thread::scope(|scope| {
+        let parsed = parallel::in_order_ahead(scope, &files.phones, parallel::cores(), 64, &read);
+        let docs =
+            files
+                .phones
+                .iter()
+                .zip(parsed)
+                .filter_map(|((src, blob), (result, hit, json))| {
+                    files_parsed += usize::from(!hit);
+                    if let (Some(p), Some(blob)) = (pending.as_mut(), blob) {
+                        match (hit, json) {
+                            (true, _) => p.keep(&cache, *blob),
+                            (false, Some(json)) => p.add(*blob, &json),
+                            (false, None) => {}
+                        }
+                    }
+                    match result {
+                        Ok(docs) => Some((src, Arc::new(docs))),
+                        Err(d) => {
+                            parse_diags.extend(d);
+                            None
+                        }
+                    }
+                });
+        inventory::resolve_each(
+            &files.site,
+            &group_srcs,
+            &texts,
+            docs,
+            &source.inventory_dir,
+        )
+    });
     drop(cache);
     timing("load: parse and resolve", t0);
     // Parse errors first, as each file is read; then what resolving found.
-    diags.extend(parse_diags.into_inner());
+    diags.extend(parse_diags);
     diags.extend(inv_diags);
     let templates = match Templates::new(&files.templates, &source.inventory_dir) {
         Ok((t, w)) => {
@@ -308,8 +307,8 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
         firmware,
         site_secret,
         warnings: diags,
-        parse_cache: pending.into_inner(),
-        files_parsed: files_parsed.get(),
+        parse_cache: pending,
+        files_parsed,
     })
 }
 
