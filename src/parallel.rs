@@ -145,7 +145,7 @@ mod tests {
             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
             most.fetch_max(now, Ordering::SeqCst);
             // Later items finish first now and then: the order must still hold.
-            if x % 7 == 0 {
+            if x.is_multiple_of(7) {
                 std::thread::sleep(std::time::Duration::from_micros(200));
             }
             running.fetch_sub(1, Ordering::SeqCst);
