@@ -470,11 +470,11 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
 
     timing("render", t0);
     progress.stage("history", 0);
-    let digests: HashMap<String, String> = inv
+    let digests: HashMap<&str, &str> = inv
         .phones
         .iter()
         .zip(&rendered.phones)
-        .map(|(p, f)| (p.mac.to_string(), f.digest.clone()))
+        .map(|(p, f)| (p.mac.as_str(), f.digest.as_str()))
         .collect();
     let (numbering, renumbered, live_from) =
         number_phones(opts, &loaded, &rendered, &digests, previous.as_ref(), plan)?;
@@ -601,7 +601,9 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     // Freeing millions of small allocations takes a noticeable share of a large build (see the
     // README's benchmark section): it happens on a thread of its own, so the command returns (and
     // the CLI exits) without waiting; in a longer-lived process the memory is freed all the same.
-    let garbage = (loaded, rendered, manifest, previous, numbering);
+    // The numbering borrows from the rest; it is only a map of references.
+    drop(numbering);
+    let garbage = (loaded, rendered, manifest, previous);
     std::thread::spawn(move || drop(garbage));
     Ok(summary)
 }
@@ -609,14 +611,14 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
 /// Numbers the phones: git history first, then the live record (the same config_sn must always
 /// mean the same bytes). Returns the numbering, the phones the live record renumbered, and where
 /// that record came from.
-fn number_phones(
+fn number_phones<'a>(
     opts: &Options,
-    loaded: &Loaded,
-    rendered: &Rendered,
-    digests: &HashMap<String, String>,
-    previous: Option<&Manifest>,
-    plan: history::Plan,
-) -> Result<(Numbering, Vec<String>, Option<String>)> {
+    loaded: &'a Loaded,
+    rendered: &'a Rendered,
+    digests: &HashMap<&'a str, &'a str>,
+    previous: Option<&'a Manifest>,
+    plan: history::Plan<'a>,
+) -> Result<(Numbering<'a>, Vec<String>, Option<String>)> {
     let mut past = history::History::new(
         loaded,
         &opts.out,

@@ -36,15 +36,43 @@ pub struct Stamp {
 }
 
 /// What an earlier build of a commit recorded.
-#[derive(Debug, Clone, Default)]
-pub struct Recorded {
+#[derive(Debug, Clone)]
+pub struct Recorded<'m> {
     pub release_sn: u64,
-    pub phones: HashMap<String, RecordedPhone>,
+    pub phones: RecordedPhones<'m>,
+}
+
+/// The phones of an earlier build: its manifest (the build's live one is borrowed, not copied),
+/// or a map.
+#[derive(Debug, Clone)]
+pub enum RecordedPhones<'m> {
+    Manifest(std::borrow::Cow<'m, crate::manifest::Manifest>),
+    Map(HashMap<String, RecordedPhone>),
+}
+
+impl RecordedPhones<'_> {
+    /// A phone's digest and stamp, when recorded (and its number readable).
+    pub fn get(&self, mac: &str) -> Option<(&str, Stamp)> {
+        match self {
+            RecordedPhones::Manifest(m) => {
+                let p = m.phones.get(mac)?;
+                let sn = p.config_sn.parse().ok()?;
+                Some((
+                    p.digest.as_str(),
+                    Stamp {
+                        sn,
+                        time: p.changed_at,
+                    },
+                ))
+            }
+            RecordedPhones::Map(m) => m.get(mac).map(|r| (r.digest.as_str(), r.stamp)),
+        }
+    }
 }
 
 /// Access to older states: the commits, recorded builds, and rendering an older commit's digests.
 /// The walk sees git only through it, so a test can give it a past of its own.
-pub trait Past {
+pub trait Past<'m> {
     /// A commit's time and first parent; an error when the repository cannot read it.
     fn commit(&self, id: Oid) -> Result<CommitInfo>;
     /// Whether the commit is the oldest of a shallow clone (its parents are missing).
@@ -53,7 +81,7 @@ pub trait Past {
     fn inventory_tree(&self, commit: Oid) -> Result<Option<Oid>>;
     /// Whether an earlier build of this commit is recorded (cheap).
     fn has_record(&self, commit: Oid) -> bool;
-    fn record(&mut self, commit: Oid) -> Option<Recorded>;
+    fn record(&mut self, commit: Oid) -> Option<Recorded<'m>>;
     /// Each phones file's (MAC, digest) list at that commit, by path; None when that commit's
     /// inventory does not build. A file whose phones' digests did not change from the commit
     /// asked before must come back as the same `Arc`: the walk skips it without looking inside.
@@ -63,23 +91,23 @@ pub trait Past {
 /// The (MAC, digest) list of one phones file.
 pub type FileDigests = Arc<Vec<(String, String)>>;
 
-/// The numbers of a build.
+/// The numbers of a build, by MAC (borrowed from the digests numbered).
 #[derive(Debug, Clone)]
-pub struct Numbering {
+pub struct Numbering<'a> {
     pub release_sn: u64,
-    pub phones: BTreeMap<String, Stamp>,
+    pub phones: HashMap<&'a str, Stamp>,
     /// Commits rendered during the walk (for the benchmark's figures).
     pub commits_rendered: usize,
 }
 
 /// Numbers a build of `head` (or, when `dirty`, of the working tree on top of `head`) whose phones
 /// have `digests` (MAC → digest).
-pub fn number(
+pub fn number<'a, 'm>(
     head: CommitInfo,
     dirty: bool,
-    digests: &HashMap<String, String>,
-    past: &mut dyn Past,
-) -> Result<Numbering> {
+    digests: &HashMap<&'a str, &'a str>,
+    past: &mut dyn Past<'m>,
+) -> Result<Numbering<'a>> {
     let plan = plan(head, dirty, past)?;
     number_planned(plan, dirty, digests, past)
 }
@@ -87,14 +115,14 @@ pub fn number(
 /// What the numbering knows before any phone is rendered: the first-parent chain down to the
 /// root or a recorded build, the release numbers along it, and so the release's own number (the
 /// number of every phone that changed in the commit built).
-pub struct Plan {
+pub struct Plan<'m> {
     chain: Vec<CommitInfo>,
     sns: Vec<u64>,
-    recorded_tail: Option<Recorded>,
+    recorded_tail: Option<Recorded<'m>>,
     pub release_sn: u64,
 }
 
-pub fn plan(head: CommitInfo, dirty: bool, past: &mut dyn Past) -> Result<Plan> {
+pub fn plan<'m>(head: CommitInfo, dirty: bool, past: &mut dyn Past<'m>) -> Result<Plan<'m>> {
     let chain = first_parent_chain(head, past)?;
     let (sns, recorded_tail) = release_numbers(&chain, past);
     // A dirty build takes a number the next commits of the day will not reach (unless 5,000 of
@@ -110,12 +138,12 @@ pub fn plan(head: CommitInfo, dirty: bool, past: &mut dyn Past) -> Result<Plan> 
 }
 
 /// [`number`] from a [`plan`] made with the same past.
-pub fn number_planned(
-    plan: Plan,
+pub fn number_planned<'a, 'm>(
+    plan: Plan<'m>,
     dirty: bool,
-    digests: &HashMap<String, String>,
-    past: &mut dyn Past,
-) -> Result<Numbering> {
+    digests: &HashMap<&'a str, &'a str>,
+    past: &mut dyn Past<'m>,
+) -> Result<Numbering<'a>> {
     let Plan {
         chain,
         sns,
@@ -139,7 +167,7 @@ pub fn number_planned(
 }
 
 /// The first-parent chain, newest first, until the root or a recorded build.
-fn first_parent_chain(head: CommitInfo, past: &dyn Past) -> Result<Vec<CommitInfo>> {
+fn first_parent_chain(head: CommitInfo, past: &dyn Past<'_>) -> Result<Vec<CommitInfo>> {
     let mut chain: Vec<CommitInfo> = vec![head];
     loop {
         let last = *chain.last().expect("chain starts with head");
@@ -167,7 +195,10 @@ fn first_parent_chain(head: CommitInfo, past: &dyn Past) -> Result<Vec<CommitInf
 
 /// Release numbers along the chain, computed oldest first (each from its parent's), and the
 /// record the chain ends on, if it ends on one.
-fn release_numbers(chain: &[CommitInfo], past: &mut dyn Past) -> (Vec<u64>, Option<Recorded>) {
+fn release_numbers<'m>(
+    chain: &[CommitInfo],
+    past: &mut dyn Past<'m>,
+) -> (Vec<u64>, Option<Recorded<'m>>) {
     let mut sns = vec![0u64; chain.len()];
     let mut recorded_tail = None;
     for i in (0..chain.len()).rev() {
@@ -192,22 +223,22 @@ fn release_numbers(chain: &[CommitInfo], past: &mut dyn Past) -> (Vec<u64>, Opti
 /// in its run shares one stamp (`current`); a phone leaves the run, with that stamp, at the first
 /// older commit where its digest differs. Only files that changed between two commits are looked
 /// into, so an older commit costs what it changed. Returns the stamps and the commits rendered.
-fn phone_stamps(
+fn phone_stamps<'a, 'm>(
     chain: &[CommitInfo],
     sns: &[u64],
     release_sn: u64,
-    recorded_tail: Option<&Recorded>,
+    recorded_tail: Option<&Recorded<'m>>,
     dirty: bool,
-    digests: &HashMap<String, String>,
-    past: &mut dyn Past,
-) -> Result<(BTreeMap<String, Stamp>, usize)> {
+    digests: &HashMap<&'a str, &'a str>,
+    past: &mut dyn Past<'m>,
+) -> Result<(HashMap<&'a str, Stamp>, usize)> {
     let head = chain[0];
     let mut current = Stamp {
         sn: release_sn,
         time: head.time,
     };
-    let mut active: HashSet<&str> = digests.keys().map(String::as_str).collect();
-    let mut done: BTreeMap<String, Stamp> = BTreeMap::new();
+    let mut active: HashSet<&'a str> = digests.keys().copied().collect();
+    let mut done: HashMap<&'a str, Stamp> = HashMap::with_capacity(digests.len());
     let mut rendered = 0;
     // With a dirty build, HEAD itself is the first older state; else HEAD's parent.
     let start = if dirty { 0 } else { 1 };
@@ -234,8 +265,8 @@ fn phone_stamps(
                 let recorded = rec
                     .phones
                     .get(mac)
-                    .filter(|r| digests.get(mac) == Some(&r.digest));
-                done.insert(mac.to_string(), recorded.map_or(current, |r| r.stamp));
+                    .filter(|(d, _)| digests.get(mac) == Some(d));
+                done.insert(mac, recorded.map_or(current, |(_, stamp)| stamp));
             }
             break;
         }
@@ -256,10 +287,10 @@ fn phone_stamps(
         for mac in look {
             let same = older_digest
                 .get(mac)
-                .is_some_and(|d| digests.get(mac).map(String::as_str) == Some(*d));
+                .is_some_and(|d| digests.get(mac) == Some(d));
             if !same {
                 if let Some(m) = active.take(mac) {
-                    done.insert(m.to_string(), current);
+                    done.insert(m, current);
                 }
             }
         }
@@ -267,7 +298,7 @@ fn phone_stamps(
         newer = Some(older);
     }
     for mac in active {
-        done.insert(mac.to_string(), current);
+        done.insert(mac, current);
     }
     Ok((done, rendered))
 }
@@ -311,14 +342,14 @@ fn phones_to_compare<'a>(
 
 /// The live site's record of each phone: what the phones may have applied.
 #[derive(Debug, Clone, Default)]
-pub struct Live {
+pub struct Live<'m> {
     pub release_sn: u64,
     /// MAC → (config_sn, changed_at, digest).
-    pub phones: HashMap<String, (Stamp, String)>,
+    pub phones: HashMap<&'m str, (Stamp, &'m str)>,
 }
 
-impl Live {
-    pub fn from_manifest(m: &crate::manifest::Manifest) -> Live {
+impl<'m> Live<'m> {
+    pub fn from_manifest(m: &'m crate::manifest::Manifest) -> Live<'m> {
         Live {
             release_sn: m.config_sn.parse().unwrap_or(0),
             phones: m
@@ -327,13 +358,13 @@ impl Live {
                 .filter_map(|(mac, p)| {
                     let sn = p.config_sn.parse().ok()?;
                     Some((
-                        mac.clone(),
+                        mac.as_str(),
                         (
                             Stamp {
                                 sn,
                                 time: p.changed_at,
                             },
-                            p.digest.clone(),
+                            p.digest.as_str(),
                         ),
                     ))
                 })
@@ -349,9 +380,9 @@ impl Live {
 /// one whose bytes differ gets a number above both the live one and the live release's when git
 /// gave it one not above the live one. Returns the phones renumbered that way (sorted).
 pub fn keep_invariant(
-    numbering: &mut Numbering,
-    live: &Live,
-    digests: &HashMap<String, String>,
+    numbering: &mut Numbering<'_>,
+    live: &Live<'_>,
+    digests: &HashMap<&str, &str>,
     head_time: i64,
 ) -> Vec<String> {
     let mut clashes = Vec::new();
@@ -365,21 +396,21 @@ pub fn keep_invariant(
         if digest == live_digest {
             *stamp = *live_stamp;
         } else if stamp.sn <= live_stamp.sn {
-            clashes.push(mac.clone());
+            clashes.push(mac.to_string());
             top = top.max(live_stamp.sn);
         }
     }
+    clashes.sort();
     if !clashes.is_empty() {
         // A number no phone has had: above the live release and every clashing phone's.
         let fresh = top + 1;
         for mac in &clashes {
-            numbering.phones.insert(
-                mac.clone(),
-                Stamp {
+            if let Some(stamp) = numbering.phones.get_mut(mac.as_str()) {
+                *stamp = Stamp {
                     sn: fresh,
                     time: head_time,
-                },
-            );
+                };
+            }
         }
         numbering.release_sn = numbering.release_sn.max(fresh);
     }
@@ -390,31 +421,29 @@ pub fn keep_invariant(
 mod invariant_tests {
     use super::*;
 
-    fn numbering(release_sn: u64, phones: &[(&str, u64)]) -> Numbering {
+    fn numbering<'a>(release_sn: u64, phones: &[(&'a str, u64)]) -> Numbering<'a> {
         Numbering {
             release_sn,
             phones: phones
                 .iter()
-                .map(|(m, sn)| (m.to_string(), Stamp { sn: *sn, time: 0 }))
+                .map(|(m, sn)| (*m, Stamp { sn: *sn, time: 0 }))
                 .collect(),
             commits_rendered: 0,
         }
     }
 
-    fn live(release_sn: u64, phones: &[(&str, u64, &str)]) -> Live {
+    fn live<'a>(release_sn: u64, phones: &[(&'a str, u64, &'a str)]) -> Live<'a> {
         Live {
             release_sn,
             phones: phones
                 .iter()
-                .map(|(m, sn, d)| (m.to_string(), (Stamp { sn: *sn, time: 7 }, d.to_string())))
+                .map(|(m, sn, d)| (*m, (Stamp { sn: *sn, time: 7 }, *d)))
                 .collect(),
         }
     }
 
-    fn digests(d: &[(&str, &str)]) -> HashMap<String, String> {
-        d.iter()
-            .map(|(m, d)| (m.to_string(), d.to_string()))
-            .collect()
+    fn digests<'a>(d: &[(&'a str, &'a str)]) -> HashMap<&'a str, &'a str> {
+        d.iter().copied().collect()
     }
 
     #[test]
@@ -499,7 +528,7 @@ mod walk_tests {
         commits: Vec<CommitInfo>,
         trees: Vec<Oid>,
         files: Vec<BTreeMap<String, FileDigests>>,
-        recorded: HashMap<Oid, Recorded>,
+        recorded: HashMap<Oid, Recorded<'static>>,
         asked: std::cell::Cell<usize>,
         shallow: bool,
     }
@@ -560,7 +589,7 @@ mod walk_tests {
         }
     }
 
-    impl Past for FakePast {
+    impl Past<'static> for FakePast {
         fn commit(&self, id: Oid) -> Result<CommitInfo> {
             self.commits
                 .iter()
@@ -578,7 +607,7 @@ mod walk_tests {
         fn has_record(&self, commit: Oid) -> bool {
             self.recorded.contains_key(&commit)
         }
-        fn record(&mut self, commit: Oid) -> Option<Recorded> {
+        fn record(&mut self, commit: Oid) -> Option<Recorded<'static>> {
             self.recorded.get(&commit).cloned()
         }
         fn files_at(&mut self, commit: Oid) -> Option<BTreeMap<String, FileDigests>> {
@@ -587,11 +616,8 @@ mod walk_tests {
         }
     }
 
-    fn digests_of(state: &[(&str, &str)]) -> HashMap<String, String> {
-        state
-            .iter()
-            .map(|(m, d)| (m.to_string(), d.to_string()))
-            .collect()
+    fn digests_of<'a>(state: &[(&'a str, &'a str)]) -> HashMap<&'a str, &'a str> {
+        state.iter().copied().collect()
     }
 
     fn sn(day: i64, n: u64) -> u64 {
@@ -647,18 +673,20 @@ mod walk_tests {
             oid(2),
             Recorded {
                 release_sn: 202601010007,
-                phones: [("A", "a1"), ("B", "b1")]
-                    .iter()
-                    .map(|(m, d)| {
-                        (
-                            m.to_string(),
-                            RecordedPhone {
-                                digest: d.to_string(),
-                                stamp: stamp(202601010005),
-                            },
-                        )
-                    })
-                    .collect(),
+                phones: RecordedPhones::Map(
+                    [("A", "a1"), ("B", "b1")]
+                        .iter()
+                        .map(|(m, d)| {
+                            (
+                                m.to_string(),
+                                RecordedPhone {
+                                    digest: d.to_string(),
+                                    stamp: stamp(202601010005),
+                                },
+                            )
+                        })
+                        .collect(),
+                ),
             },
         );
         let n = number(past.head(), false, &digests_of(states[2]), &mut past).unwrap();
