@@ -68,6 +68,29 @@ impl RecordedPhones<'_> {
             RecordedPhones::Map(m) => m.get(mac).map(|r| (r.digest.as_str(), r.stamp)),
         }
     }
+
+    /// [`Self::get`] of each of `macs`, which are sorted: a manifest is read in one pass
+    /// alongside them, instead of searched for each.
+    pub fn get_sorted(&self, macs: &[&str]) -> Vec<Option<(&str, Stamp)>> {
+        let RecordedPhones::Manifest(m) = self else {
+            return macs.iter().map(|mac| self.get(mac)).collect();
+        };
+        let mut recorded = m.phones.iter().peekable();
+        macs.iter()
+            .map(|mac| {
+                while recorded.next_if(|(k, _)| k.as_str() < *mac).is_some() {}
+                let (_, p) = recorded.next_if(|(k, _)| k.as_str() == *mac)?;
+                let sn = p.config_sn.parse().ok()?;
+                Some((
+                    p.digest.as_str(),
+                    Stamp {
+                        sn,
+                        time: p.changed_at,
+                    },
+                ))
+            })
+            .collect()
+    }
 }
 
 /// Access to older states: the commits, recorded builds, and rendering an older commit's digests.
@@ -261,11 +284,11 @@ fn phone_stamps<'a, 'm>(
             time: c.time,
         };
         if let (true, Some(rec)) = (i == chain.len() - 1 && i > 0, recorded_tail) {
-            for mac in active.drain() {
-                let recorded = rec
-                    .phones
-                    .get(mac)
-                    .filter(|(d, _)| digests.get(mac) == Some(d));
+            // In MAC order: the record is read in one pass.
+            let mut macs: Vec<&'a str> = active.drain().collect();
+            macs.sort_unstable();
+            for (mac, recorded) in macs.iter().zip(rec.phones.get_sorted(&macs)) {
+                let recorded = recorded.filter(|(d, _)| digests.get(mac) == Some(d));
                 done.insert(mac, recorded.map_or(current, |(_, stamp)| stamp));
             }
             break;
@@ -344,8 +367,8 @@ fn phones_to_compare<'a>(
 #[derive(Debug, Clone, Default)]
 pub struct Live<'m> {
     pub release_sn: u64,
-    /// MAC → (config_sn, changed_at, digest).
-    pub phones: HashMap<&'m str, (Stamp, &'m str)>,
+    /// (MAC, config_sn and changed_at, digest), in the manifest's order.
+    pub phones: Vec<(&'m str, Stamp, &'m str)>,
 }
 
 impl<'m> Live<'m> {
@@ -359,13 +382,11 @@ impl<'m> Live<'m> {
                     let sn = p.config_sn.parse().ok()?;
                     Some((
                         mac.as_str(),
-                        (
-                            Stamp {
-                                sn,
-                                time: p.changed_at,
-                            },
-                            p.digest.as_str(),
-                        ),
+                        Stamp {
+                            sn,
+                            time: p.changed_at,
+                        },
+                        p.digest.as_str(),
                     ))
                 })
                 .collect(),
@@ -387,14 +408,12 @@ pub fn keep_invariant(
 ) -> Vec<String> {
     let mut clashes = Vec::new();
     let mut top = numbering.release_sn.max(live.release_sn);
-    for (mac, stamp) in numbering.phones.iter_mut() {
-        let (Some((live_stamp, live_digest)), Some(digest)) =
-            (live.phones.get(mac), digests.get(mac))
-        else {
+    for &(mac, live_stamp, live_digest) in &live.phones {
+        let (Some(stamp), Some(digest)) = (numbering.phones.get_mut(mac), digests.get(mac)) else {
             continue;
         };
-        if digest == live_digest {
-            *stamp = *live_stamp;
+        if *digest == live_digest {
+            *stamp = live_stamp;
         } else if stamp.sn <= live_stamp.sn {
             clashes.push(mac.to_string());
             top = top.max(live_stamp.sn);
@@ -437,7 +456,7 @@ mod invariant_tests {
             release_sn,
             phones: phones
                 .iter()
-                .map(|(m, sn, d)| (*m, (Stamp { sn: *sn, time: 7 }, *d)))
+                .map(|(m, sn, d)| (*m, Stamp { sn: *sn, time: 7 }, *d))
                 .collect(),
         }
     }
@@ -497,6 +516,68 @@ mod invariant_tests {
         assert_eq!(n.phones["A"].sn, 202611265002);
         assert_eq!(n.phones["B"].sn, 202611265001);
         assert_eq!(n.release_sn, 202611265002);
+    }
+
+    #[test]
+    fn a_record_read_in_one_pass_gives_what_lookups_give() {
+        let entry = |sn: &str, d: &str| crate::manifest::PhoneEntry {
+            model: "ST2030".into(),
+            variant: None,
+            name: None,
+            config_sn: sn.into(),
+            changed_at: 5,
+            digest: d.into(),
+            file: crate::manifest::FileEntry {
+                role: "phone".into(),
+                path: "p".into(),
+                sha256: "s".into(),
+                size: 1,
+            },
+        };
+        let m = crate::manifest::Manifest {
+            format: 1,
+            generator: String::new(),
+            release: String::new(),
+            commit: String::new(),
+            commit_time: 0,
+            config_sn: "202611260001".into(),
+            dirty: false,
+            base_url: String::new(),
+            site: String::new(),
+            models: BTreeMap::new(),
+            firmware: BTreeMap::new(),
+            phones: [
+                ("001F00000001", entry("202611260001", "a")),
+                ("001F00000003", entry("not a number", "b")),
+                ("001F00000005", entry("202611250002", "c")),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        };
+        let rec = RecordedPhones::Manifest(std::borrow::Cow::Borrowed(&m));
+        let macs = [
+            "001F00000000",
+            "001F00000001",
+            "001F00000002",
+            "001F00000003",
+            "001F00000005",
+            "001F00000009",
+        ];
+        let one_pass = rec.get_sorted(&macs);
+        let each: Vec<_> = macs.iter().map(|mac| rec.get(mac)).collect();
+        assert_eq!(one_pass, each);
+        assert_eq!(
+            one_pass[4],
+            Some((
+                "c",
+                Stamp {
+                    sn: 202611250002,
+                    time: 5
+                }
+            ))
+        );
+        assert_eq!(one_pass.iter().flatten().count(), 2);
     }
 
     #[test]
