@@ -24,7 +24,34 @@ pub struct Manifest {
     /// The firmware store's contents this release names: sha256 → size and names.
     pub firmware: BTreeMap<String, FirmwareEntry>,
     /// Per phone (12-hex MAC): what it fetches beyond its model's files.
+    #[serde(deserialize_with = "phones_in_bulk")]
     pub phones: BTreeMap<String, PhoneEntry>,
+}
+
+/// Reads the phones as a list and builds the map from it at once (sorted, then built in one pass)
+/// rather than inserting 100,000 entries one by one. A MAC given twice keeps its last entry, as
+/// inserting does.
+fn phones_in_bulk<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, PhoneEntry>, D::Error> {
+    struct Entries;
+    impl<'de> serde::de::Visitor<'de> for Entries {
+        type Value = BTreeMap<String, PhoneEntry>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a map of MACs to phone entries")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut a: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut v: Vec<(String, PhoneEntry)> = Vec::new();
+            while let Some(e) = a.next_entry()? {
+                v.push(e);
+            }
+            Ok(v.into_iter().collect())
+        }
+    }
+    d.deserialize_map(Entries)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -208,4 +235,41 @@ fn common_files_of(models: &BTreeMap<String, ModelEntry>) -> Vec<String> {
     names.sort();
     names.dedup();
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_read_in_bulk_are_the_map_inserting_gives() {
+        let entry = |sn: &str| {
+            serde_json::json!({"model": "ST2030", "config_sn": sn, "changed_at": 1, "digest": "d",
+                "file": {"role": "phone", "path": "p", "sha256": "s", "size": 1}})
+        };
+        let doc = |phones: serde_json::Value| {
+            serde_json::json!({"format": 1, "generator": "g", "release": "r", "commit": "c",
+                "commit_time": 0, "config_sn": "202611260001", "dirty": false, "base_url": "b",
+                "site": "s", "models": {}, "firmware": {}, "phones": phones})
+        };
+        // Out of order, and a MAC twice (JSON text can say that; serde_json's Value cannot).
+        let text = doc(serde_json::json!({})).to_string().replace(
+            "\"phones\":{}",
+            &format!(
+                "\"phones\":{{\"B\":{},\"A\":{},\"B\":{}}}",
+                entry("202611260001"),
+                entry("202611260002"),
+                entry("202611260003")
+            ),
+        );
+        let m = Manifest::from_bytes(text.as_bytes()).unwrap();
+        assert_eq!(m.phones.keys().collect::<Vec<_>>(), ["A", "B"]);
+        assert_eq!(
+            m.phones["B"].config_sn, "202611260003",
+            "the last entry wins"
+        );
+        // What it writes, it reads back the same.
+        assert_eq!(Manifest::from_bytes(&m.to_bytes()).unwrap(), m);
+        assert!(Manifest::from_bytes(doc(serde_json::json!([])).to_string().as_bytes()).is_err());
+    }
 }
