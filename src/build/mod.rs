@@ -533,10 +533,13 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     )?;
     files_written += phone_entries.len() - linked;
     timing("write: phone files", t0);
-    manifest.phones.extend(phone_entries);
+    // Written from the list (in MAC order, as the phones are), not from a map built for it.
     let release_manifest = rel_dir.join("manifest.json");
     output::write_with(&release_manifest, mtime, |f| {
-        manifest.write_to(std::io::BufWriter::with_capacity(1 << 16, f))
+        manifest.write_with_phones(
+            &phone_entries,
+            std::io::BufWriter::with_capacity(1 << 16, f),
+        )
     })?;
     files_written += 1;
 
@@ -568,13 +571,12 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         .collect();
     let pruned = output::prune(&opts.out, opts.keep, &release, &known)?;
     timing("prune", t0);
-    let changed_phones = manifest
-        .phones
+    let changed_phones = phone_entries
         .iter()
         .filter(|(mac, p)| {
             previous
                 .as_ref()
-                .and_then(|m| m.phones.get(*mac))
+                .and_then(|m| m.phones.get(mac))
                 .is_none_or(|old| old.config_sn != p.config_sn)
         })
         .map(|(mac, _)| mac.clone())
@@ -603,7 +605,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     // the CLI exits) without waiting; in a longer-lived process the memory is freed all the same.
     // The numbering borrows from the rest; it is only a map of references.
     drop(numbering);
-    let garbage = (loaded, rendered, manifest, previous);
+    let garbage = (loaded, rendered, manifest, previous, phone_entries);
     std::thread::spawn(move || drop(garbage));
     Ok(summary)
 }
