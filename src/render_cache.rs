@@ -106,8 +106,10 @@ impl RenderCache {
         let Ok(f) = std::fs::File::open(&path) else {
             return RenderCache::default();
         };
-        let mut bytes = Vec::new();
+        let size = f.metadata().map_or(0, |m| m.len());
         let cap = (MAGIC.len() + MAX_ENTRIES * ENTRY + 32) as u64;
+        // Read into a buffer of the right size at once (growing one copies it again and again).
+        let mut bytes = Vec::with_capacity(size.min(cap) as usize + 1);
         if f.take(cap + 1).read_to_end(&mut bytes).is_err() || bytes.len() as u64 > cap {
             return RenderCache::default();
         }
@@ -152,7 +154,8 @@ impl RenderCache {
     /// Writes the cache of a build's phones (their keys and hex digests) into `work`, replacing
     /// the last one; best effort, as a cache that cannot be written only costs time.
     pub fn save<'a>(work: &Path, entries: impl Iterator<Item = (&'a Key, &'a str)>) {
-        let mut bytes = MAGIC.to_vec();
+        let mut bytes = Vec::with_capacity(MAGIC.len() + entries.size_hint().0 * ENTRY + 32);
+        bytes.extend_from_slice(MAGIC);
         let mut n = 0;
         for (k, d) in entries {
             let Some(d) = unhex32(d) else { continue };
@@ -176,12 +179,21 @@ impl RenderCache {
 }
 
 fn unhex32(s: &str) -> Option<[u8; 32]> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let s = s.as_bytes();
     if s.len() != 64 {
         return None;
     }
     let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        *o = nibble(pair[0])? << 4 | nibble(pair[1])?;
     }
     Some(out)
 }
@@ -195,7 +207,8 @@ pub(crate) const BINARY_ID: &str =
 /// Computes phones' keys for one build.
 pub struct Keys {
     context: [u8; 32],
-    variants: HashMap<Variant, [u8; 32]>,
+    /// Per model and firmware set (a handful): looked up in place, without building a key.
+    variants: Vec<(Variant, [u8; 32])>,
     scopes: HashMap<usize, [u8; 32]>,
 }
 
@@ -258,7 +271,11 @@ impl Keys {
     pub fn of(&self, phone: &PhoneSpec) -> Option<Key> {
         let mut h = ShaHasher::new("provsite render cache: phone");
         h.0.extend_from_slice(&self.context);
-        h.0.extend_from_slice(self.variants.get(&phone.variant())?);
+        let (_, variant) = self
+            .variants
+            .iter()
+            .find(|(v, _)| v.model == phone.model && v.firmware == phone.firmware)?;
+        h.0.extend_from_slice(variant);
         h.0.extend_from_slice(self.scopes.get(&(Arc::as_ptr(&phone.scope) as usize))?);
         // Every field but the scope (hashed once above): adding a field to PhoneSpec fails to
         // compile here until it is part of the key.
@@ -301,6 +318,20 @@ impl Keys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_digests_read_back_exactly() {
+        let d: [u8; 32] = Sha256::digest(b"x").into();
+        assert_eq!(unhex32(&crate::hashing::hex(&d)), Some(d));
+        assert_eq!(
+            unhex32(&crate::hashing::hex(&d).to_uppercase()),
+            Some(d),
+            "upper case too"
+        );
+        assert_eq!(unhex32(&"0".repeat(63)), None);
+        assert_eq!(unhex32(&format!("{}g", "0".repeat(63))), None);
+        assert_eq!(unhex32(&format!("{}é", "0".repeat(62))), None);
+    }
 
     #[test]
     fn a_saved_cache_reads_back_and_a_damaged_one_is_ignored() {
