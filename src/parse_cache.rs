@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use git2::Oid;
 use sha2::{Digest, Sha256};
@@ -136,35 +137,29 @@ fn json_safe(v: &serde_yaml::Value) -> bool {
     }
 }
 
-/// A new cache being written beside the old one, for the files of this build.
+/// A new cache being written beside the old one, for the files of this build. The writing (and
+/// its checksum) happens on a thread of its own: the build only says which entries go in.
 pub struct Pending {
-    out: std::io::BufWriter<std::fs::File>,
-    sum: Sha256,
+    to_writer: Option<std::sync::mpsc::Sender<Entry>>,
+    writer: Option<std::thread::JoinHandle<bool>>,
     tmp: PathBuf,
     path: PathBuf,
+}
+
+/// An entry of the new cache: a new one's JSON, or one to copy from the old cache.
+enum Entry {
+    Add(Oid, Vec<u8>),
+    Keep(Oid),
+}
+
+/// Writes the cache file, summing what it writes.
+struct Writer {
+    out: std::io::BufWriter<std::fs::File>,
+    sum: Sha256,
     failed: bool,
 }
 
-impl Pending {
-    /// Starts a new cache in `work` (None when the folder cannot be written: then there is no
-    /// cache, which only costs time).
-    pub fn begin(work: &Path) -> Option<Pending> {
-        let id = crate::render_cache::BINARY_ID;
-        let tmp = work.join(format!("{FILE}.tmp-{}", std::process::id()));
-        let f = std::fs::File::create(&tmp).ok()?;
-        let mut p = Pending {
-            out: std::io::BufWriter::new(f),
-            sum: Sha256::new(),
-            tmp,
-            path: work.join(FILE),
-            failed: false,
-        };
-        p.write(MAGIC);
-        p.write(id.as_bytes());
-        p.write(b"\n");
-        Some(p)
-    }
-
+impl Writer {
     fn write(&mut self, bytes: &[u8]) {
         if !self.failed {
             self.sum.update(bytes);
@@ -172,8 +167,7 @@ impl Pending {
         }
     }
 
-    /// Adds a file's entry (its JSON, see [`encode`]).
-    pub fn add(&mut self, blob: Oid, json: &[u8]) {
+    fn entry(&mut self, blob: Oid, json: &[u8]) {
         let Ok(len) = u32::try_from(json.len()) else {
             return;
         };
@@ -182,21 +176,90 @@ impl Pending {
         self.write(json);
     }
 
-    /// Copies an entry of the old cache.
-    pub fn keep(&mut self, old: &ParseCache, blob: Oid) {
-        if let Some(raw) = old.raw(blob) {
-            self.add(blob, raw);
+    /// Writes the entries as they come, then the checksum; true when all of it was written.
+    fn run(mut self, entries: std::sync::mpsc::Receiver<Entry>, old: Arc<ParseCache>) -> bool {
+        for e in entries {
+            match e {
+                Entry::Add(blob, json) => self.entry(blob, &json),
+                Entry::Keep(blob) => {
+                    if let Some(raw) = old.raw(blob) {
+                        self.entry(blob, raw);
+                    }
+                }
+            }
         }
+        drop(old);
+        let sum: [u8; 32] = std::mem::take(&mut self.sum).finalize().into();
+        self.write(&sum);
+        !self.failed && self.out.flush().is_ok()
+    }
+}
+
+impl Pending {
+    /// Starts a new cache in `work`, which may copy entries of `old` (None when the folder
+    /// cannot be written: then there is no cache, which only costs time).
+    pub fn begin(work: &Path, old: Arc<ParseCache>) -> Option<Pending> {
+        let id = crate::render_cache::BINARY_ID;
+        let tmp = work.join(format!("{FILE}.tmp-{}", std::process::id()));
+        let f = std::fs::File::create(&tmp).ok()?;
+        let mut w = Writer {
+            out: std::io::BufWriter::with_capacity(1 << 16, f),
+            sum: Sha256::new(),
+            failed: false,
+        };
+        w.write(MAGIC);
+        w.write(id.as_bytes());
+        w.write(b"\n");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("parse cache".into())
+            .spawn(move || w.run(rx, old));
+        let Ok(writer) = writer else {
+            let _ = std::fs::remove_file(&tmp);
+            return None;
+        };
+        Some(Pending {
+            to_writer: Some(tx),
+            writer: Some(writer),
+            tmp,
+            path: work.join(FILE),
+        })
+    }
+
+    fn send(&mut self, e: Entry) {
+        if let Some(tx) = &self.to_writer {
+            // A writer that stopped has failed: finish will not put its file in place.
+            let _ = tx.send(e);
+        }
+    }
+
+    /// Adds a file's entry (its JSON, see [`encode`]).
+    pub fn add(&mut self, blob: Oid, json: Vec<u8>) {
+        self.send(Entry::Add(blob, json));
+    }
+
+    /// Copies an entry of the old cache.
+    pub fn keep(&mut self, blob: Oid) {
+        self.send(Entry::Keep(blob));
+    }
+
+    /// Every entry is given: the writer completes the file (and lets the old cache go) while
+    /// the build goes on.
+    pub fn close(&mut self) {
+        self.to_writer = None;
+    }
+
+    /// Waits for the writer; whether it wrote the whole file.
+    fn written(&mut self) -> bool {
+        self.close();
+        self.writer
+            .take()
+            .is_some_and(|w| w.join().unwrap_or(false))
     }
 
     /// Puts the new cache in place of the old one (best effort).
     pub fn finish(mut self) {
-        let sum: [u8; 32] = std::mem::take(&mut self.sum).finalize().into();
-        self.write(&sum);
-        if !self.failed
-            && self.out.flush().is_ok()
-            && std::fs::rename(&self.tmp, &self.path).is_ok()
-        {
+        if self.written() && std::fs::rename(&self.tmp, &self.path).is_ok() {
             // Renamed: nothing to remove on drop.
             self.tmp = PathBuf::new();
         }
@@ -205,6 +268,8 @@ impl Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
+        // The writer is done with the file before it goes.
+        self.written();
         if !self.tmp.as_os_str().is_empty() {
             let _ = std::fs::remove_file(&self.tmp);
         }
@@ -233,17 +298,18 @@ mod tests {
             Oid::from_bytes(&[1; 20]).unwrap(),
             Oid::from_bytes(&[2; 20]).unwrap(),
         );
-        let mut p = Pending::begin(dir.path()).unwrap();
-        p.add(oa, &encode(&a).unwrap());
-        p.add(ob, &encode(&b).unwrap());
+        let mut p = Pending::begin(dir.path(), Arc::default()).unwrap();
+        p.add(oa, encode(&a).unwrap());
+        p.add(ob, encode(&b).unwrap());
         p.finish();
-        let c = ParseCache::load(dir.path());
+        let c = Arc::new(ParseCache::load(dir.path()));
         assert_eq!(c.len(), 2);
         assert_eq!(c.get(oa).unwrap(), a);
         assert_eq!(c.get(ob).unwrap(), b);
         // A new cache keeps what it is told to keep, and only that.
-        let mut p = Pending::begin(dir.path()).unwrap();
-        p.keep(&c, ob);
+        let mut p = Pending::begin(dir.path(), Arc::clone(&c)).unwrap();
+        p.keep(ob);
+        p.close();
         p.finish();
         let c = ParseCache::load(dir.path());
         assert_eq!(c.len(), 1);
@@ -256,7 +322,9 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         assert!(ParseCache::load(dir.path()).is_empty());
         // An unfinished cache leaves no file behind.
-        drop(Pending::begin(dir.path()).unwrap());
+        let mut unfinished = Pending::begin(dir.path(), Arc::default()).unwrap();
+        unfinished.add(oa, encode(&a).unwrap());
+        drop(unfinished);
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
         assert_eq!(left.len(), 1, "{left:?}");
     }

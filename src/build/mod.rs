@@ -211,15 +211,16 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
     let mut files_parsed = 0;
     // The parse cache beside the web root; a build (with staging) writes the next one.
     let work = output::work_dir(&opts.out).ok();
-    let cache = work
-        .as_deref()
-        .filter(|w| w.is_dir())
-        .map(ParseCache::load)
-        .unwrap_or_default();
+    let cache = Arc::new(
+        work.as_deref()
+            .filter(|w| w.is_dir())
+            .map(ParseCache::load)
+            .unwrap_or_default(),
+    );
     let mut pending = work
         .as_deref()
         .filter(|_| staging.is_some())
-        .and_then(parse_cache::Pending::begin);
+        .and_then(|w| parse_cache::Pending::begin(w, Arc::clone(&cache)));
     // The files are read (from the cache, else parsed) on worker threads a little ahead of
     // resolving, which takes them one by one, in order, on this one.
     let writing = pending.is_some();
@@ -235,8 +236,8 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
                     files_parsed += usize::from(!hit);
                     if let (Some(p), Some(blob)) = (pending.as_mut(), blob) {
                         match (hit, json) {
-                            (true, _) => p.keep(&cache, *blob),
-                            (false, Some(json)) => p.add(*blob, &json),
+                            (true, _) => p.keep(*blob),
+                            (false, Some(json)) => p.add(*blob, json),
                             (false, None) => {}
                         }
                     }
@@ -256,6 +257,9 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
             &source.inventory_dir,
         )
     });
+    if let Some(p) = pending.as_mut() {
+        p.close();
+    }
     drop(cache);
     timing("load: parse and resolve", t0);
     // Parse errors first, as each file is read; then what resolving found.
