@@ -210,12 +210,22 @@ pub fn read_manifest(out: &Path) -> Result<Option<Manifest>> {
     }
 }
 
+/// What [`check_out`] found in an `--out` folder it accepts.
+#[derive(Debug, PartialEq, Eq)]
+pub enum OutFolder {
+    /// A new or empty folder, or one with only names provsite writes and no manifest yet.
+    Fresh,
+    /// A folder with a `manifest.json`: it is provsite's only if [`read_own_manifest`] reads it.
+    WithManifest,
+}
+
 /// Refuses an `--out` that provsite must not write into: a folder inside the inventory, or an
 /// existing folder that holds things provsite did not write (build replaces `manifest.json` and
 /// the entry points and prunes `releases/`: in someone else's folder that would destroy their
-/// files). A web root of provsite's, an empty folder and a new one are fine. Returns the web
-/// root's manifest, read and checked.
-pub fn check_out(out: &Path, inventory: &Path) -> Result<Option<Manifest>> {
+/// files). A web root of provsite's, an empty folder and a new one are fine. A folder with a
+/// manifest is accepted here only as far as [`read_own_manifest`] then reads it (the reading
+/// is the part that takes time at 100,000 phones: the build does it while the inventory loads).
+pub fn check_out(out: &Path, inventory: &Path) -> Result<OutFolder> {
     let nearest_existing = out
         .ancestors()
         .find(|a| !a.as_os_str().is_empty() && a.exists())
@@ -231,16 +241,10 @@ pub fn check_out(out: &Path, inventory: &Path) -> Result<Option<Manifest>> {
         }
     }
     let Ok(entries) = std::fs::read_dir(out) else {
-        return Ok(None);
+        return Ok(OutFolder::Fresh);
     };
-    let manifest = read_manifest(out).map_err(|e| {
-        Error::of(
-            Area::Output,
-            format!("--out {} is not a provsite web root: {e}", out.display()),
-        )
-    })?;
-    if manifest.is_some() {
-        return Ok(manifest);
+    if out.join("manifest.json").exists() {
+        return Ok(OutFolder::WithManifest);
     }
     // No manifest yet: a first build, or one interrupted before its manifest was written. Only
     // names provsite writes may be there.
@@ -258,7 +262,7 @@ pub fn check_out(out: &Path, inventory: &Path) -> Result<Option<Manifest>> {
         }
     }
     if foreign.is_empty() {
-        return Ok(None);
+        return Ok(OutFolder::Fresh);
     }
     foreign.sort();
     foreign.truncate(5);
@@ -271,6 +275,17 @@ pub fn check_out(out: &Path, inventory: &Path) -> Result<Option<Manifest>> {
             .collect::<Vec<_>>()
             .join(", ")
     )))
+}
+
+/// The manifest of an `--out` folder [`check_out`] found one in, read and checked: one that does
+/// not read is the sign of a folder that is not provsite's, and refused.
+pub fn read_own_manifest(out: &Path) -> Result<Option<Manifest>> {
+    read_manifest(out).map_err(|e| {
+        Error::of(
+            Area::Output,
+            format!("--out {} is not a provsite web root: {e}", out.display()),
+        )
+    })
 }
 
 /// Whether every entry of `dir` has a name `shape` accepts.

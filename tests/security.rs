@@ -231,6 +231,8 @@ fn build_refuses_an_out_folder_that_is_not_its_own() {
         std::fs::read_to_string(out.join("manifest.json")).unwrap(),
         "{\"mine\": true}"
     );
+    // Nothing of provsite's is left beside it either (no work folder).
+    assert!(!r.path().join(".theirs.provsite").exists());
 
     // Without a manifest: any name provsite does not write is refused, and named.
     let other = r.path().join("other");

@@ -427,22 +427,41 @@ pub fn previous_manifest(prev: &str) -> Result<(Option<Manifest>, Option<String>
 /// `provsite build`: render, number, write the release, switch the entry points, prune.
 pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let t0 = std::time::Instant::now();
-    let manifest_path = opts.out.join("manifest.json");
-    let seen = output::file_version(&manifest_path);
-    let checked = output::check_out(&opts.out, &opts.inventory)?;
+    let out_folder = output::check_out(&opts.out, &opts.inventory)?;
+    let work_existed = output::work_dir(&opts.out).is_ok_and(|w| w.exists());
     let staging = Staging::begin(&opts.out)?;
-    let mut loaded = load(opts, Some(&staging.firmware_dir()), true)?;
+    // The output folder's manifest (a record for the numbering, and what unchanged phone files
+    // are linked from) is read, under the lock, on a thread of its own while the inventory
+    // loads: at 100,000 phones both take a while. Loading writes nothing outside the work folder.
+    let (previous, loaded) = std::thread::scope(|s| {
+        let reading = (out_folder == output::OutFolder::WithManifest)
+            .then(|| s.spawn(|| output::read_own_manifest(&opts.out)));
+        let loaded = load(opts, Some(&staging.firmware_dir()), true);
+        let previous = match reading {
+            Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            None => Ok(None),
+        };
+        (previous, loaded)
+    });
+    // The folder's verdict first: a folder that is not provsite's is refused whatever the
+    // inventory says, and the work folder this build made beside it goes.
+    let previous = match previous {
+        Ok(p) => p,
+        Err(e) => {
+            let work = staging.work_dir().to_path_buf();
+            drop(loaded);
+            drop(staging);
+            if !work_existed {
+                let _ = std::fs::remove_dir_all(&work);
+            }
+            return Err(e);
+        }
+    };
+    let mut loaded = loaded?;
     let parse_cache = loaded.parse_cache.take();
     timing("load", t0);
     let config_dir = staging.release_dir().join("config");
     std::fs::create_dir_all(&config_dir).map_err(|e| Error::io(&config_dir, e))?;
-    // The output folder's manifest: a record for the numbering, and what unchanged phone files
-    // are linked from.
-    // Read by check_out already; again only if another build replaced it before the lock.
-    let previous = match checked {
-        Some(m) if seen.is_some() && output::file_version(&manifest_path) == seen => Some(m),
-        _ => output::read_manifest(&opts.out)?,
-    };
     timing("live manifest read", t0);
     // The release's number is known before any phone is: the files are written with it, and
     // only the phones that keep an older number are changed afterwards.
