@@ -210,6 +210,11 @@ const LATIN1_SPELLINGS: &[(char, &str)] = &[
 /// `s` with every character that has a usual Latin-1 spelling replaced by it, and the characters
 /// replaced. Characters with none are left for the caller to refuse.
 pub fn latin1_spelling(s: &str) -> (String, Vec<char>) {
+    // Every character the table spells is beyond Latin-1 (a test says so): text within it, the
+    // usual case, is its own spelling.
+    if s.chars().all(|c| (c as u32) <= 0xFF) {
+        return (s.to_string(), Vec::new());
+    }
     let mut out = String::with_capacity(s.len());
     let mut replaced = Vec::new();
     for c in s.chars() {
@@ -267,6 +272,18 @@ pub fn is_latin1(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_spelled_characters_are_all_beyond_latin1() {
+        // latin1_spelling leaves Latin-1 text alone without looking it up: that holds only while
+        // the table spells nothing Latin-1 can write.
+        assert!(LATIN1_SPELLINGS.iter().all(|(c, _)| (*c as u32) > 0xFF));
+        assert_eq!(latin1_spelling("Zoé Müller"), ("Zoé Müller".into(), vec![]));
+        assert_eq!(
+            latin1_spelling("Œuvre – ok"),
+            ("OEuvre - ok".into(), vec!['Œ', '–'])
+        );
+    }
 
     #[test]
     fn each_field_takes_what_it_needs_and_nothing_more() {

@@ -214,6 +214,35 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_key_is_placed_in_the_profile_or_the_phone_that_gives_it() {
+        let mut s = site("");
+        s.text = s
+            .text
+            .replace("2: {speed_dial: \"0612345678\"}", "99: {blf: \"1003\"}");
+        let profile_line = s.text.lines().position(|l| l.contains("99:")).unwrap() + 1;
+        let (_, diags) = run(
+            s,
+            "- mac: 00-1f-9f-16-e8-49\n  model: st2030\n  profile: sales\n  lines: [{user: \"1001\"}]\n  keys:\n    3: {}\n",
+        );
+        let at = |m: &str| {
+            diags
+                .iter()
+                .find(|d| d.message.contains(m))
+                .map(|d| (d.file.as_str(), d.line))
+        };
+        assert_eq!(
+            at("key 99 is outside"),
+            Some(("inventory/site.yaml", profile_line)),
+            "{diags:#?}"
+        );
+        assert_eq!(
+            at("key 3 has no kind"),
+            Some(("inventory/phones/a.yaml", 6)),
+            "{diags:#?}"
+        );
+    }
+
+    #[test]
     fn splits_block_lists_into_items() {
         let text = "# team\n---\n- mac: a\n  model: x\n\n- mac: b\n";
         assert_eq!(

@@ -391,27 +391,24 @@ fn resolve_keys(
 ) -> BTreeMap<u32, FnKey> {
     let mut keys = BTreeMap::new();
     let fk = model.function_keys();
-    let mut key_sources: Vec<(&UniqueMap<u32, KeyDoc>, String, Vec<Seg>)> = Vec::new();
-    if let Some((name, p)) = profile {
-        key_sources.push((
-            &p.keys,
-            site_file.to_string(),
-            vec![key("profiles"), key(name.clone()), key("keys")],
-        ));
-    }
-    key_sources.push((&doc.keys, f.to_string(), at(&[key("keys")])));
-    for (map, file, base) in key_sources {
+    // The profile's keys (in site.yaml, under its name), then the phone's own: the keys, their
+    // file, and the profile's name.
+    type Source<'a> = (&'a UniqueMap<u32, KeyDoc>, &'a str, Option<&'a str>);
+    let key_sources: [Option<Source>; 2] = [
+        profile.map(|(name, p)| (&p.keys, site_file, Some(name.as_str()))),
+        Some((&doc.keys, f, None)),
+    ];
+    for (map, file, profile_name) in key_sources.into_iter().flatten() {
         for (n, k) in map {
             // The key's path, made only for a message.
-            let path_of = || {
-                let mut p = base.clone();
-                p.push(key(n.to_string()));
-                p
+            let path_of = || match profile_name {
+                Some(name) => vec![key("profiles"), key(name), key("keys"), key(n.to_string())],
+                None => at(&[key("keys"), key(n.to_string())]),
             };
             if *n == 0 || *n > fk {
                 let p = path_of();
                 r.error_at_key(
-                    &file,
+                    file,
                     &p,
                     format!("key {n} is outside the {model}'s keys 1 to {fk}"),
                     format!("a {model} has {fk} function keys"),
@@ -437,7 +434,7 @@ fn resolve_keys(
                         kp.push(key(kind));
                         kp
                     };
-                    if !r.text_at(&file, kind_path, Field::DialTarget, "key target", target) {
+                    if !r.text_at(file, kind_path, Field::DialTarget, "key target", target) {
                         continue;
                     }
                     match kind {
@@ -448,7 +445,7 @@ fn resolve_keys(
                             // and S (supervision: BLF); no documented syntax makes a
                             // key select a line, and an L key would call the target.
                             r.error_at_key(
-                                &file,
+                                file,
                                 &kind_path(),
                                 format!("key {n}: `line:` keys are not supported by these phones' files"),
                                 "the key types are blf (S, supervised) and speed_dial (L, programmed); the lines have their own keys on the phone",
@@ -459,7 +456,7 @@ fn resolve_keys(
                 }
                 Err(what) => {
                     r.error_at_key(
-                        &file,
+                        file,
                         &path_of(),
                         format!("key {n} {what}"),
                         "give exactly one of blf, speed_dial or line",
