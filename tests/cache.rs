@@ -317,14 +317,7 @@ fn another_install_of_the_same_provsite_uses_the_caches() {
     let copy = tempfile::tempdir().unwrap();
     let exe = copy.path().join("provsite");
     std::fs::copy(env!("CARGO_BIN_EXE_provsite"), &exe).unwrap();
-    let out = std::process::Command::new(&exe)
-        .args(["build", "--json", "--out", "a"])
-        .current_dir(repo.path())
-        .env("PROVSITE_SECRET", SECRET)
-        .env("TEST_ADMIN_PASSWORD", ADMIN)
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .unwrap();
+    let out = run_exe(&exe, repo.path(), &["build", "--json", "--out", "a"], &[]);
     assert!(
         out.status.success(),
         "{}",

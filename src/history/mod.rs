@@ -54,17 +54,7 @@ impl RecordedPhones<'_> {
     /// A phone's digest and stamp, when recorded (and its number readable).
     pub fn get(&self, mac: &str) -> Option<(&str, Stamp)> {
         match self {
-            RecordedPhones::Manifest(m) => {
-                let p = m.phones.get(mac)?;
-                let sn = p.config_sn.parse().ok()?;
-                Some((
-                    p.digest.as_str(),
-                    Stamp {
-                        sn,
-                        time: p.changed_at,
-                    },
-                ))
-            }
+            RecordedPhones::Manifest(m) => recorded_in(m.phones.get(mac)?),
             RecordedPhones::Map(m) => m.get(mac).map(|r| (r.digest.as_str(), r.stamp)),
         }
     }
@@ -80,17 +70,22 @@ impl RecordedPhones<'_> {
             .map(|mac| {
                 while recorded.next_if(|(k, _)| k.as_str() < *mac).is_some() {}
                 let (_, p) = recorded.next_if(|(k, _)| k.as_str() == *mac)?;
-                let sn = p.config_sn.parse().ok()?;
-                Some((
-                    p.digest.as_str(),
-                    Stamp {
-                        sn,
-                        time: p.changed_at,
-                    },
-                ))
+                recorded_in(p)
             })
             .collect()
     }
+}
+
+/// A manifest entry's digest and stamp (None when its number does not read).
+fn recorded_in(p: &crate::manifest::PhoneEntry) -> Option<(&str, Stamp)> {
+    let sn = p.config_sn.parse().ok()?;
+    Some((
+        p.digest.as_str(),
+        Stamp {
+            sn,
+            time: p.changed_at,
+        },
+    ))
 }
 
 /// Access to older states: the commits, recorded builds, and rendering an older commit's digests.

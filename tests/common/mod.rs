@@ -149,7 +149,12 @@ impl Repo {
 }
 
 pub fn run_provsite(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_provsite"));
+    run_exe(Path::new(env!("CARGO_BIN_EXE_provsite")), dir, args, env)
+}
+
+/// [`run_provsite`] with another provsite executable (a copy, say).
+pub fn run_exe(exe: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(exe);
     c.args(args)
         .current_dir(dir)
         .env("PROVSITE_SECRET", SECRET)
