@@ -190,13 +190,6 @@ impl Drop for Staging {
     }
 }
 
-/// What identifies a file's version: replacing it (write a temporary file, rename) changes it.
-pub fn file_version(path: &Path) -> Option<(u64, u64, u64, SystemTime)> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.dev(), m.ino(), m.len(), m.modified().ok()?))
-}
-
 /// Reads the live manifest of a web root, if any. It is untrusted input (anyone who can write the
 /// folder can change it): a manifest that names a path provsite would not write is an error.
 pub fn read_manifest(out: &Path) -> Result<Option<Manifest>> {

@@ -462,7 +462,6 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     timing("load", t0);
     let config_dir = staging.release_dir().join("config");
     std::fs::create_dir_all(&config_dir).map_err(|e| Error::io(&config_dir, e))?;
-    timing("live manifest read", t0);
     // The release's number is known before any phone is: the files are written with it, and
     // only the phones that keep an older number are changed afterwards.
     let plan = {
