@@ -96,6 +96,7 @@ pub fn resolve_each<'s>(
     }
     let site = resolve_site(&mut r, site_src, &site_doc, inventory_dir);
     let groups = resolve_groups(&mut r, &group_docs);
+    let text_bytes = phone_texts.iter().map(|t| t.text.len()).sum();
     let phones = resolve_phones(
         &mut r,
         &site_src.path,
@@ -103,6 +104,7 @@ pub fn resolve_each<'s>(
         site.as_ref(),
         &groups,
         phones,
+        text_bytes,
     );
     let ok = !r.diags.iter().any(Diagnostic::is_error);
     let inv = match (site, ok) {

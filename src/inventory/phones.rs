@@ -10,11 +10,13 @@ pub(super) fn resolve_phones<'s>(
     site: Option<&Site>,
     groups: &[Group],
     phone_srcs: impl Iterator<Item = (&'s SourceText, Arc<Vec<PhoneDoc>>)>,
+    text_bytes: usize,
 ) -> Vec<Phone> {
     let mut scopes = Scopes::default();
-    // Each file's phones in a list of their own, joined once at the end: a single list grown
-    // phone by phone would be copied into ever larger fresh memory (100,000 phones: tens of MB).
-    let mut per_file: Vec<Vec<Phone>> = Vec::new();
+    // One list, its room reserved once from the first file's phones per byte of text: grown
+    // phone by phone it would be copied into ever larger fresh memory (100,000 phones: tens of
+    // MB). Room reserved and not used costs nothing (memory is only counted once touched).
+    let mut phones: Vec<Phone> = Vec::new();
     // Where each MAC and SIP user was first seen (file, phone, line): the path of a message is
     // made only when there is a duplicate to report.
     let mut macs: HashMap<crate::mac::Mac, (&'s str, usize)> = HashMap::new();
@@ -22,7 +24,12 @@ pub(super) fn resolve_phones<'s>(
     // Profiles: checked once against every model a phone using them has.
     let mut profile_settings: HashMap<(String, ModelId), Settings> = HashMap::new();
     for (src, docs) in phone_srcs {
-        let mut phones = Vec::with_capacity(docs.len());
+        if phones.capacity() == 0 && !docs.is_empty() {
+            // Bounded by the text: a phone takes more than 20 bytes to write.
+            let per_byte = docs.len() as f64 / src.text.len().max(1) as f64;
+            let guess = (text_bytes as f64 * per_byte * 1.1) as usize;
+            phones.reserve(guess.min(text_bytes / 20) + docs.len());
+        }
         let f = src.path.as_str();
         let chain = groups_of(groups, f);
         for (i, doc) in docs.iter().enumerate() {
@@ -234,11 +241,6 @@ pub(super) fn resolve_phones<'s>(
                 });
             }
         }
-        per_file.push(phones);
-    }
-    let mut phones = Vec::with_capacity(per_file.iter().map(Vec::len).sum());
-    for file in per_file {
-        phones.extend(file);
     }
     // Ties are impossible (MACs are unique once valid), so this order is total and stable.
     phones.sort_by(|a, b| a.mac.cmp(&b.mac));
@@ -277,7 +279,8 @@ fn resolve_lines<'s>(
             hint,
         );
     }
-    let mut lines = Vec::new();
+    // Exactly as many as given (a vector grown from empty would hold room for 4 lines).
+    let mut lines = Vec::with_capacity(doc.lines.len());
     for (li, l) in doc.lines.iter().enumerate() {
         let lp = |k: &str| at(&[key("lines"), idx(li), key(k)]);
         r.text_at(f, || lp("user"), Field::SipUser, "SIP user", &l.user.0);
