@@ -382,19 +382,13 @@ pub fn render_phone_filled(
 /// the same length: the offsets are the stand-in's).
 pub fn fill_config_sn_at(body: &[u8], sn: &str) -> (Vec<u8>, Vec<u32>) {
     debug_assert_eq!(sn.len(), CONFIG_SN_SENTINEL.len());
-    let needle = CONFIG_SN_SENTINEL.as_bytes();
-    let mut at = Vec::with_capacity(1);
-    let mut from = 0;
-    while let Some(i) = body[from..].iter().position(|&b| b == b'@') {
-        let pos = from + i;
-        if body[pos..].starts_with(needle) {
-            at.push(pos as u32);
-            from = pos + needle.len();
-        } else {
-            from = pos + 1;
-        }
-    }
-    (fill_config_sn(body, sn), at)
+    let at: Vec<u32> = memchr::memmem::find_iter(body, CONFIG_SN_SENTINEL.as_bytes())
+        .map(|p| p as u32)
+        .collect();
+    (
+        splice_config_sn(body, at.iter().map(|&p| p as usize), sn),
+        at,
+    )
 }
 
 /// The family's strict check of a phone file, config_sn filled in.
@@ -419,21 +413,20 @@ fn check_phone_file(templates: &Templates, phone: &PhoneSpec, filled: &[u8]) -> 
 
 /// Puts the config_sn into a rendered phone file (every place the template wrote it).
 pub fn fill_config_sn(body: &[u8], sn: &str) -> Vec<u8> {
-    let needle = CONFIG_SN_SENTINEL.as_bytes();
+    let found = memchr::memmem::find_iter(body, CONFIG_SN_SENTINEL.as_bytes());
+    splice_config_sn(body, found, sn)
+}
+
+/// `body` with `sn` in place of the stand-in at each of `at` (in order, not overlapping).
+fn splice_config_sn(body: &[u8], at: impl Iterator<Item = usize>, sn: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len());
-    let mut rest = body;
-    // The sentinel starts with '@', which is rare in these files: jump from '@' to '@'.
-    while let Some(i) = rest.iter().position(|&b| b == b'@') {
-        if rest[i..].starts_with(needle) {
-            out.extend_from_slice(&rest[..i]);
-            out.extend_from_slice(sn.as_bytes());
-            rest = &rest[i + needle.len()..];
-        } else {
-            out.extend_from_slice(&rest[..=i]);
-            rest = &rest[i + 1..];
-        }
+    let mut rest = 0;
+    for p in at {
+        out.extend_from_slice(&body[rest..p]);
+        out.extend_from_slice(sn.as_bytes());
+        rest = p + CONFIG_SN_SENTINEL.len();
     }
-    out.extend_from_slice(rest);
+    out.extend_from_slice(&body[rest..]);
     out
 }
 
@@ -453,6 +446,11 @@ mod tests {
     fn fills_the_config_sn() {
         let body = format!("[sys]\r\nconfig_sn={CONFIG_SN_SENTINEL}\r\n");
         assert_eq!(fill_config_sn(b"a@b@@c", "x"), b"a@b@@c");
+        // Every place, and the offsets where the number went.
+        let twice = format!("{CONFIG_SN_SENTINEL}@{CONFIG_SN_SENTINEL}{CONFIG_SN_SENTINEL}x");
+        let (filled, at) = fill_config_sn_at(twice.as_bytes(), "202611260003");
+        assert_eq!(filled, b"202611260003@202611260003202611260003x");
+        assert_eq!(at, [0, 13, 25]);
         assert_eq!(
             fill_config_sn(body.as_bytes(), "202611260003"),
             b"[sys]\r\nconfig_sn=202611260003\r\n"
