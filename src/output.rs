@@ -317,6 +317,47 @@ pub fn write_new_file(path: &Path, bytes: &[u8], mtime: SystemTime) -> Result<()
     Ok(())
 }
 
+/// Creates files in one folder through its open handle (`openat`), as [`write_new_file`] does
+/// by path: 100,000 files need no walk of the folder's path each.
+pub struct DirWriter {
+    dir: File,
+    path: PathBuf,
+}
+
+impl DirWriter {
+    pub fn open(dir: &Path) -> Result<DirWriter> {
+        Ok(DirWriter {
+            dir: File::open(dir).with_path(dir)?,
+            path: dir.to_path_buf(),
+        })
+    }
+
+    /// Writes `dir/name` (created, or emptied first) with the given mtime.
+    pub fn write_new(&self, name: &str, bytes: &[u8], mtime: SystemTime) -> Result<()> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let path = self.path.join(name);
+        let c =
+            std::ffi::CString::new(name).map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
+        // SAFETY: the folder's descriptor stays open for the call (owned by self) and `c` is a
+        // valid C string; the returned descriptor is owned by the File made from it.
+        let f = unsafe {
+            let fd = libc::openat(
+                self.dir.as_raw_fd(),
+                c.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
+                0o666 as libc::c_uint,
+            );
+            if fd < 0 {
+                return Err(Error::io(&path, std::io::Error::last_os_error()));
+            }
+            File::from_raw_fd(fd)
+        };
+        write_all(&f, &path, bytes)?;
+        f.set_modified(mtime).with_path(&path)?;
+        Ok(())
+    }
+}
+
 /// Makes a staged file `filled`, which differs from `staged` only in bytes it overwrites (a
 /// config_sn put in place of its stand-in, the same length), and sets its mtime: only the changed
 /// bytes are written. A file that does not exist any more (a failed link) is written whole.

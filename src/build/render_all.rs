@@ -99,6 +99,10 @@ pub fn render_all_into(
             let mut part_keys = Vec::new();
             let mut part_cached = Vec::new();
             let mut part_rendered = 0;
+            let writer = match &stage {
+                Some(st) => Some(output::DirWriter::open(st.dir).map_err(|e| e.to_string())?),
+                None => None,
+            };
             for (i, p) in phones.iter().enumerate() {
                 let key = keys.as_ref().and_then(|k| k.of(p));
                 let known = key
@@ -145,9 +149,10 @@ pub fn render_all_into(
                     if let Some(c) = part_cached.last_mut() {
                         *c = true;
                     }
-                } else if let (Some(st), Some((filled, sn_at))) = (&stage, filled) {
-                    let path = st.dir.join(render::phone_file_name(p));
-                    output::write_new_file(&path, &filled, st.mtime).map_err(|e| e.to_string())?;
+                } else if let (Some(st), Some(w), Some((filled, sn_at))) = (&stage, &writer, filled)
+                {
+                    w.write_new(&render::phone_file_name(p), &filled, st.mtime)
+                        .map_err(|e| e.to_string())?;
                     f.staged = Some(render::Staged {
                         sn_at,
                         sha256: crate::hashing::sha256_hex(&filled),
