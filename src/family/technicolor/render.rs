@@ -422,7 +422,7 @@ fn phone_entries<'a>(
         let value: Cow<str> = match phone.keys.get(&k) {
             Some(FnKey::Blf(t)) => keys::function_key_value(true, t).into(),
             Some(FnKey::SpeedDial(t)) => keys::function_key_value(false, t).into(),
-            None => keys::function_key_value(false, "").into(),
+            None => keys::UNUSED_FUNCTION_KEY.into(),
         };
         e.push(entry("sys", name, value));
     }
