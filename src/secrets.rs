@@ -83,7 +83,7 @@ impl SiteSecret {
     pub fn derive(&self, label: &str) -> Option<String> {
         self.mac.clone().map(|mut mac| {
             mac.update(label.as_bytes());
-            base62(mac.finalize().into_bytes().to_vec())
+            base62(&mac.finalize().into_bytes())
         })
     }
 }
@@ -110,21 +110,33 @@ pub const DERIVED_LEN: usize = 20;
 pub fn derive(secret: &[u8], label: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(label.as_bytes());
-    base62(mac.finalize().into_bytes().to_vec())
+    base62(&mac.finalize().into_bytes())
 }
 
-/// A 256-bit big-endian number as [`DERIVED_LEN`] base-62 characters.
-fn base62(mut n: Vec<u8>) -> String {
-    // Repeated division of the 256-bit big-endian number by 62.
+/// A 256-bit big-endian number as [`DERIVED_LEN`] base-62 characters, least significant first.
+fn base62(n: &[u8]) -> String {
+    // Repeated division by 62^5 (under 2^32) of the number as 32-bit limbs: each division gives
+    // five digits, which dividing by 62 five times would give one by one (and byte by byte).
+    const CHUNK: u64 = 62u64.pow(5);
+    let mut limbs = [0u32; 8];
+    for (l, b) in limbs.iter_mut().zip(n.chunks_exact(4)) {
+        *l = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    }
     let mut out = Vec::with_capacity(DERIVED_LEN);
     while out.len() < DERIVED_LEN {
-        let mut rem = 0u32;
-        for byte in n.iter_mut() {
-            let cur = (rem << 8) | u32::from(*byte);
-            *byte = (cur / 62) as u8;
-            rem = cur % 62;
+        let mut rem = 0u64;
+        for l in limbs.iter_mut() {
+            let cur = (rem << 32) | u64::from(*l);
+            *l = (cur / CHUNK) as u32;
+            rem = cur % CHUNK;
         }
-        out.push(ALPHABET[rem as usize]);
+        for _ in 0..5 {
+            if out.len() == DERIVED_LEN {
+                break;
+            }
+            out.push(ALPHABET[(rem % 62) as usize]);
+            rem /= 62;
+        }
     }
     String::from_utf8(out).expect("alphabet is ASCII")
 }
@@ -217,6 +229,38 @@ mod tests {
             rem = ((rem << 8) | byte) % 62;
         }
         assert_eq!(p.as_bytes()[0], ALPHABET[rem as usize]);
+        // All 20 digits, least significant first (worked out with Python's big integers).
+        assert_eq!(p, "y09jY8Ved6eOIGpL3cU9");
+    }
+
+    #[test]
+    fn base62_of_the_largest_and_smallest_numbers() {
+        assert_eq!(base62(&[0xff; 32]), "1pX8wOr5j2ACunjH7GLL");
+        assert_eq!(base62(&[0; 32]), "0".repeat(DERIVED_LEN));
+        let mut one = [0u8; 32];
+        one[31] = 61;
+        assert_eq!(base62(&one), format!("z{}", "0".repeat(DERIVED_LEN - 1)));
+    }
+
+    #[test]
+    fn base62_gives_what_dividing_by_62_digit_by_digit_gives() {
+        fn digit_by_digit(mut n: Vec<u8>) -> String {
+            let mut out = String::new();
+            while out.len() < DERIVED_LEN {
+                let mut rem = 0u32;
+                for byte in n.iter_mut() {
+                    let cur = (rem << 8) | u32::from(*byte);
+                    *byte = (cur / 62) as u8;
+                    rem = cur % 62;
+                }
+                out.push(ALPHABET[rem as usize] as char);
+            }
+            out
+        }
+        for i in 0..2000u32 {
+            let n = <Sha256 as sha2::Digest>::digest(i.to_be_bytes());
+            assert_eq!(base62(&n), digit_by_digit(n.to_vec()), "{i}");
+        }
     }
 
     #[test]
