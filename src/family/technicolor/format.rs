@@ -135,14 +135,21 @@ fn plain_shape(bytes: &[u8]) -> Option<(Vec<u8>, Option<&str>)> {
     let mut shape = Vec::with_capacity(bytes.len() / 2);
     let mut section: Option<&[u8]> = None;
     let mut config_sn = None;
-    for raw in body.split(|&b| b == b'\n') {
+    // Line ends, CRs and `=` are found with memchr's vector search: this runs over every byte
+    // of every file a build writes.
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+    for end in ends {
+        let raw = &body[start..end];
+        let last = end == body.len();
+        start = end + 1;
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         // The last line's CRLF was taken off with the body's end; any other line without its CR
         // (a bare LF) or with a CR inside goes to the full check.
-        if line.len() == raw.len() && raw.as_ptr_range().end != body.as_ptr_range().end {
+        if line.len() == raw.len() && !last {
             return None;
         }
-        if line.contains(&b'\r') {
+        if memchr::memchr(b'\r', line).is_some() {
             return None;
         }
         // Blank lines say nothing (the full check skips them too).
@@ -161,7 +168,7 @@ fn plain_shape(bytes: &[u8]) -> Option<(Vec<u8>, Option<&str>)> {
             continue;
         }
         section?;
-        let eq = line.iter().position(|&b| b == b'=')?;
+        let eq = memchr::memchr(b'=', line)?;
         let (key, value) = (&line[..eq], &line[eq + 1..]);
         if key.is_empty()
             || !key.is_ascii()
@@ -392,6 +399,106 @@ fn strict_lines(
 
 #[cfg(test)]
 mod tests {
+
+    /// The shape as it was found before memchr: byte by byte, line by line.
+    #[allow(clippy::all)]
+    fn plain_shape_by_split(bytes: &[u8]) -> Option<(Vec<u8>, Option<&str>)> {
+        let body = bytes.strip_suffix(b"\r\n")?;
+        let mut shape = Vec::with_capacity(bytes.len() / 2);
+        let mut section: Option<&[u8]> = None;
+        let mut config_sn = None;
+        for raw in body.split(|&b| b == b'\n') {
+            let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+            // The last line's CRLF was taken off with the body's end; any other line without its CR
+            // (a bare LF) or with a CR inside goes to the full check.
+            if line.len() == raw.len() && raw.as_ptr_range().end != body.as_ptr_range().end {
+                return None;
+            }
+            if line.contains(&b'\r') {
+                return None;
+            }
+            // Blank lines say nothing (the full check skips them too).
+            if line.is_empty() {
+                continue;
+            }
+            if line[0] == b'[' {
+                let name = line.strip_suffix(b"]")?.get(1..)?;
+                if !name.is_ascii() {
+                    return None;
+                }
+                section = Some(name);
+                shape.push(b'[');
+                shape.extend_from_slice(name);
+                shape.push(b'\n');
+                continue;
+            }
+            section?;
+            let eq = line.iter().position(|&b| b == b'=')?;
+            let (key, value) = (&line[..eq], &line[eq + 1..]);
+            if key.is_empty()
+                || !key.is_ascii()
+                || key[0] == b' '
+                || key[key.len() - 1] == b' '
+                || key.first().is_some_and(u8::is_ascii_whitespace)
+                || key.last().is_some_and(u8::is_ascii_whitespace)
+                || value.first() == Some(&b' ')
+            {
+                return None;
+            }
+            if section == Some(b"sys".as_slice()) && key == b"config_sn" {
+                config_sn = std::str::from_utf8(value).ok();
+            }
+            shape.extend_from_slice(key);
+            shape.push(b'\n');
+        }
+        Some((shape, config_sn))
+    }
+
+    #[test]
+    fn shape_by_memchr_is_the_shape_by_split() {
+        let cases: &[&[u8]] = &[
+            b"[sys]\r\nconfig_sn=202611260001\r\n[ipp]\r\nA=1\r\nB=\r\n",
+            b"[sys]\r\nconfig_sn=202611260001\r\n\r\n[ipp]\r\nA=1\r\n",
+            b"[sys]\r\nA=1\nB=2\r\n",
+            b"[sys]\r\nA=1\r\r\n",
+            b"[sys]\r\nA=1\rx\r\n",
+            b"[sys]\r\nA=1\r\n\r\n",
+            b"[sys]\r\nA=1\n\r\n",
+            b"A=1\r\n",
+            b"[sys]\r\nA 1\r\n",
+            b"[sys]\r\n A=1\r\n",
+            b"[sys]\r\nA =1\r\n",
+            b"[sys]\r\nA= 1\r\n",
+            b"[sys]\r\n=1\r\n",
+            b"[sys]\r\nA=1=2\r\n",
+            "[s\u{e9}]\r\nA=1\r\n".as_bytes(),
+            "[sys]\r\n\u{e9}=1\r\n".as_bytes(),
+            b"[sys\r\nA=1\r\n",
+            b"[sys]\r\nA=1",
+            b"\r\n",
+            b"",
+            b"[]\r\n",
+            b"[sys]\r\nA=\t1\r\n",
+            b"[sys]\r\n\tA=1\r\n",
+        ];
+        for c in cases {
+            assert_eq!(
+                plain_shape(c),
+                plain_shape_by_split(c),
+                "{:?}",
+                String::from_utf8_lossy(c)
+            );
+        }
+        let mut file = b"[sys]\r\nconfig_sn=202611260001\r\n".to_vec();
+        for i in 0..300 {
+            if i % 50 == 0 {
+                file.extend_from_slice(format!("[sec{i}]\r\n").as_bytes());
+            }
+            file.extend_from_slice(format!("Key{i}=value {i}\r\n").as_bytes());
+        }
+        assert!(plain_shape(&file).is_some());
+        assert_eq!(plain_shape(&file), plain_shape_by_split(&file));
+    }
     use super::*;
     use crate::family::ModelId;
 
