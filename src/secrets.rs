@@ -83,7 +83,7 @@ impl SiteSecret {
     pub fn derive(&self, label: &str) -> Option<String> {
         self.mac.clone().map(|mut mac| {
             mac.update(label.as_bytes());
-            base62(&mac.finalize().into_bytes())
+            base62(&mac.finalize().into_bytes().into())
         })
     }
 }
@@ -110,11 +110,11 @@ pub const DERIVED_LEN: usize = 20;
 pub fn derive(secret: &[u8], label: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(label.as_bytes());
-    base62(&mac.finalize().into_bytes())
+    base62(&mac.finalize().into_bytes().into())
 }
 
 /// A 256-bit big-endian number as [`DERIVED_LEN`] base-62 characters, least significant first.
-fn base62(n: &[u8]) -> String {
+fn base62(n: &[u8; 32]) -> String {
     // Repeated division by 62^5 (under 2^32) of the number as 32-bit limbs: each division gives
     // five digits, which dividing by 62 five times would give one by one (and byte by byte).
     const CHUNK: u64 = 62u64.pow(5);
@@ -258,7 +258,7 @@ mod tests {
             out
         }
         for i in 0..2000u32 {
-            let n = <Sha256 as sha2::Digest>::digest(i.to_be_bytes());
+            let n: [u8; 32] = <Sha256 as sha2::Digest>::digest(i.to_be_bytes()).into();
             assert_eq!(base62(&n), digit_by_digit(n.to_vec()), "{i}");
         }
     }

@@ -399,9 +399,11 @@ fn strict_lines(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::family::ModelId;
 
-    /// The shape as it was found before memchr: byte by byte, line by line.
-    #[allow(clippy::all)]
+    /// The shape as it was found before memchr, byte by byte: the reference the new one is
+    /// compared with.
     fn plain_shape_by_split(bytes: &[u8]) -> Option<(Vec<u8>, Option<&str>)> {
         let body = bytes.strip_suffix(b"\r\n")?;
         let mut shape = Vec::with_capacity(bytes.len() / 2);
@@ -499,8 +501,6 @@ mod tests {
         assert!(plain_shape(&file).is_some());
         assert_eq!(plain_shape(&file), plain_shape_by_split(&file));
     }
-    use super::*;
-    use crate::family::ModelId;
 
     #[test]
     fn encodes_latin1_with_crlf() {
