@@ -13,7 +13,7 @@ use git2::Oid;
 
 use crate::error::{Area, Diagnostic, Error, IoContext, Result};
 use crate::hashing;
-use crate::inventory::{self, FirmwareFile, Inventory, SourceText};
+use crate::inventory::{self, FirmwareFile, Site, SourceText};
 use crate::source::{Snapshot, Source};
 
 /// A stored firmware content and the names it is published under.
@@ -101,7 +101,7 @@ impl FirmwareFiles {
 pub fn prepare(
     source: &Source,
     snap: Snapshot,
-    inv: &Inventory,
+    site: &Site,
     site_src: &SourceText,
     store_root: &Path,
     staging: Option<&Path>,
@@ -113,7 +113,7 @@ pub fn prepare(
     let mut diags = Vec::new();
     let srcs = [site_src];
     let mut seen: HashMap<String, (String, u64)> = HashMap::new();
-    for set in inv.site.firmware.values() {
+    for set in site.firmware.values() {
         for (role, file) in set.files() {
             let small = role.is_settings();
             match check_file(

@@ -122,6 +122,23 @@ impl Source {
         &self.repo
     }
 
+    /// Another handle on the same repository, for work on a thread of its own (a handle is
+    /// not shared between threads).
+    pub fn reopen(&self) -> Result<Source> {
+        let repo = Repository::open(self.repo.path()).map_err(|e| {
+            Error::caused(
+                Area::Source,
+                format!("cannot open {} again", self.repo.path().display()),
+                e,
+            )
+        })?;
+        Ok(Source {
+            repo,
+            workdir: self.workdir.clone(),
+            inventory_dir: self.inventory_dir.clone(),
+        })
+    }
+
     pub(crate) fn inv_path(&self, rel: &str) -> String {
         if self.inventory_dir.is_empty() {
             rel.to_string()

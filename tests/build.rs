@@ -332,6 +332,15 @@ fn a_failed_build_leaves_the_web_root_untouched() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad MAC address"));
     assert_eq!(snapshot(&repo.public()), before);
+    // The new firmware is checked while the phones are read, and staged beside the web root for
+    // a build: nothing staged is left there either.
+    let work = repo.path().join(".public.provsite");
+    let left: Vec<String> = std::fs::read_dir(&work)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("staging-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     // And a first build that fails creates no web root at all.
     let out = repo.provsite(&["build", "--out", "never"]);
     assert_eq!(out.status.code(), Some(1));

@@ -225,7 +225,21 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
     // resolving, which takes them one by one, in order, on this one.
     let writing = pending.is_some();
     let read = |file: &(SourceText, Option<git2::Oid>)| parse_one(file, &cache, writing);
-    let (inv, inv_diags) = std::thread::scope(|scope| {
+    // The firmware depends on site.yaml alone: it is checked (and, for a build, staged) on a
+    // thread of its own, with a repository handle of its own, while the phones are read.
+    let store_root = opts.out.join("firmware");
+    let fw_site = inventory::resolve(&files.site, &[], &[], &source.inventory_dir)
+        .0
+        .map(|i| i.site);
+    // Without a second handle, the firmware is checked after the phones, as below.
+    let fw_source = fw_site.as_ref().and_then(|_| source.reopen().ok());
+    let (inv, inv_diags, fw_early) = std::thread::scope(|scope| {
+        let fw_early = fw_site.as_ref().zip(fw_source).map(|(site, src)| {
+            let (site_src, store_root) = (&files.site, &store_root);
+            scope.spawn(move || {
+                firmware_store::prepare(&src, snap, site, site_src, store_root, staging)
+            })
+        });
         let parsed = parallel::in_order_ahead(scope, &files.phones, parallel::cores(), 64, &read);
         let docs =
             files
@@ -249,13 +263,15 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
                         }
                     }
                 });
-        inventory::resolve_each(
+        let (inv, inv_diags) = inventory::resolve_each(
             &files.site,
             &group_srcs,
             &texts,
             docs,
             &source.inventory_dir,
-        )
+        );
+        let fw_early = fw_early.map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        (inv, inv_diags, fw_early)
     });
     if let Some(p) = pending.as_mut() {
         p.close();
@@ -277,24 +293,20 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
     };
     let (Some(inv), Some(templates)) = (inv, templates) else {
         // Report the firmware's problems in the same run when the site itself is valid.
-        if let (Some(site_only), _) =
-            inventory::resolve(&files.site, &[], &[], &source.inventory_dir)
-        {
-            let store_root = opts.out.join("firmware");
-            if let Ok((_, fw_diags)) =
-                firmware_store::prepare(&source, snap, &site_only, &files.site, &store_root, None)
-            {
-                diags.extend(fw_diags);
-            }
+        if let Some(Ok((_, fw_diags))) = fw_early {
+            diags.extend(fw_diags);
         }
         return Err(fail(diags));
     };
     let site_secret = site_secret(opts, &source, snap, &inv, &mut diags, &files.site.path)?;
     check_secrets(&inv, &site_secret, &files, secrets_required, &mut diags);
     timing("load: secrets", t0);
-    let store_root = opts.out.join("firmware");
-    let (firmware, fw_diags) =
-        firmware_store::prepare(&source, snap, &inv, &files.site, &store_root, staging)?;
+    // The site resolved with the phones is the one the firmware was checked for; were it ever
+    // not, the firmware is checked again for it.
+    let (firmware, fw_diags) = match fw_early {
+        Some(fw) if fw_site.is_some_and(|s| s.firmware == inv.site.firmware) => fw?,
+        _ => firmware_store::prepare(&source, snap, &inv.site, &files.site, &store_root, staging)?,
+    };
     diags.extend(fw_diags);
     timing("load: firmware", t0);
     if diags.iter().any(Diagnostic::is_error) {

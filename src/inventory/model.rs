@@ -36,7 +36,7 @@ pub struct Pbx {
     pub outbound_proxy: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirmwareFile {
     /// Path inside the repository.
     pub repo_path: String,
@@ -46,7 +46,7 @@ pub struct FirmwareFile {
     pub origin: Origin,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirmwareSet {
     pub name: String,
     pub model: ModelId,
