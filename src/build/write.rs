@@ -107,8 +107,12 @@ pub(super) fn write_phone_files(
             let Stamp { sn, time } = numbering.phones[p.mac.as_str()];
             let sn = config_sn::format(sn);
             let name = render::phone_file_name(p);
-            let target = config_dir.join(&name);
-            let path = format!("releases/{release}/config/{name}");
+            // Made when a file is written here, not for each of the files linked.
+            let target = || config_dir.join(&name);
+            let mut path = String::with_capacity(17 + release.len() + name.len());
+            for part in ["releases/", release, "/config/", &name] {
+                path.push_str(part);
+            }
             let mtime = output::release_mtime(time);
             let live_entry = previous.and_then(|(m, _)| m.phones.get(p.mac.as_str()));
             // The live file, when it has this phone's bytes under this number and time.
@@ -138,7 +142,7 @@ pub(super) fn write_phone_files(
                     _ => {
                         late += 1;
                         let body = render::fill_config_sn(&render_late(p)?, &sn);
-                        output::write_new_file(&target, &body, mtime)?;
+                        output::write_new_file(&target(), &body, mtime)?;
                         file_entry("phone", path, &body)
                     }
                 }
@@ -152,6 +156,7 @@ pub(super) fn write_phone_files(
                 let rewrite = if guessed_right {
                     None
                 } else {
+                    let target = target();
                     let written = std::fs::read(&target).map_err(|e| Error::io(&target, e))?;
                     let mut body = written.clone();
                     for &at in &staged.sn_at {
@@ -182,7 +187,7 @@ pub(super) fn write_phone_files(
                 if same_as_live && link_live(true) {
                     linked += 1;
                 } else if let Some((written, body)) = &rewrite {
-                    output::fill_in_place(&target, written, body, mtime)?;
+                    output::fill_in_place(&target(), written, body, mtime)?;
                 }
                 file
             };

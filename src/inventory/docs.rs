@@ -151,12 +151,17 @@ where
                 let mut out = BTreeMap::new();
                 while let Some(k) = map.next_key::<K>()? {
                     let v = map.next_value::<V>()?;
-                    let shown = k.to_string();
-                    if out.insert(k, v).is_some() {
-                        return Err(de::Error::custom(format_args!(
-                            "duplicate key `{}`: a key is written once in a mapping",
-                            crate::text_rules::shown(&shown)
-                        )));
+                    // The key is written out for a message only (not for each of a fleet's keys).
+                    match out.entry(k) {
+                        std::collections::btree_map::Entry::Occupied(e) => {
+                            return Err(de::Error::custom(format_args!(
+                                "duplicate key `{}`: a key is written once in a mapping",
+                                crate::text_rules::shown(&e.key().to_string())
+                            )));
+                        }
+                        std::collections::btree_map::Entry::Vacant(e) => {
+                            e.insert(v);
+                        }
                     }
                 }
                 Ok(UniqueMap(out))

@@ -163,7 +163,14 @@ impl PhoneFamily for Technicolor {
     }
 
     fn phone_file_name(&self, model: ModelId, mac: &str) -> String {
-        format!("{}_{mac}.txt", file_prefix(model))
+        // `<file prefix>_<MAC>.txt`, pushed together: made for each phone of each build.
+        let m = model.name();
+        let mut name = String::with_capacity(m.len() + mac.len() + 6);
+        for part in [m, "S_", mac, ".txt"] {
+            name.push_str(part);
+        }
+        debug_assert_eq!(name, format!("{}_{mac}.txt", file_prefix(model)));
+        name
     }
 
     fn file_mac(&self, file_name: &str) -> Option<String> {
@@ -225,6 +232,21 @@ impl PhoneFamily for Technicolor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_phone_file_is_named_by_model_and_mac() {
+        let names: Vec<String> = ModelId::all()
+            .map(|m| Technicolor.phone_file_name(m, "001F9F16E849"))
+            .collect();
+        for want in [
+            "ST2030S_001F9F16E849.txt",
+            "ST2022S_001F9F16E849.txt",
+            "TB30S_001F9F16E849.txt",
+        ] {
+            assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
+        }
+        assert_eq!(names.len(), ModelId::all().count());
+    }
 
     #[test]
     fn vocabularies_hold_what_provsite_writes() {
