@@ -45,7 +45,7 @@ pub fn format(sn: u64) -> String {
         *d = b'0' + (n % 10) as u8;
         n /= 10;
     }
-    digits.iter().map(|&d| char::from(d)).collect()
+    String::from_utf8_lossy(&digits).into_owned()
 }
 
 #[cfg(test)]

@@ -90,6 +90,10 @@ pub(super) fn check_secrets(
     }
     for p in &inv.phones {
         for (j, l) in p.lines.iter().enumerate() {
+            // Where and what are written out for a password that is missing only.
+            if secrets::check_available(&l.password, site).is_ok() {
+                continue;
+            }
             report(
                 &l.password,
                 &p.password_origin(j),

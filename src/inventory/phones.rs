@@ -34,7 +34,8 @@ pub(super) fn resolve_phones<'s>(
         let chain = groups_of(groups, f);
         for (i, doc) in docs.iter().enumerate() {
             let at = |rest: &[Seg]| -> Vec<Seg> {
-                let mut p = vec![idx(i)];
+                let mut p = Vec::with_capacity(1 + rest.len());
+                p.push(idx(i));
                 p.extend_from_slice(rest);
                 p
             };
