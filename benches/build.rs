@@ -166,8 +166,9 @@ fn add_history(repo: &Repository, n: usize, revs: &mut [usize], m: usize) {
     }
 }
 
-/// Runs a command and returns (seconds, peak RSS of that child in MiB).
-fn measure(cmd: &mut Command) -> (f64, f64) {
+/// Runs a command and returns (seconds, peak RSS of that child in MiB, CPU seconds: user and
+/// system, all its threads).
+fn measure(cmd: &mut Command) -> (f64, f64, f64) {
     let t = Instant::now();
     let mut child = cmd.spawn().expect("spawn");
     let pid = child.id() as libc::pid_t;
@@ -182,7 +183,9 @@ fn measure(cmd: &mut Command) -> (f64, f64) {
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "{cmd:?} failed"
     );
-    (secs, usage.ru_maxrss as f64 / 1024.0)
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let cpu = tv(usage.ru_utime) + tv(usage.ru_stime);
+    (secs, usage.ru_maxrss as f64 / 1024.0, cpu)
 }
 
 fn provsite_bin() -> PathBuf {
@@ -232,10 +235,12 @@ fn remove_out(dir: &Path, out: &str) {
     let _ = std::fs::remove_dir_all(dir.join(format!("{out}-copy")));
 }
 
-/// One case's figures for one binary: median and worst seconds, highest peak, median `cp -r`.
+/// One case's figures for one binary: median and worst seconds, highest peak, median CPU
+/// seconds, median `cp -r`.
 struct Figures {
     secs: Vec<f64>,
     peak: f64,
+    cpus: Vec<f64>,
     cps: Vec<f64>,
 }
 
@@ -245,6 +250,7 @@ impl Figures {
             .map(|_| Figures {
                 secs: Vec::new(),
                 peak: 0.0,
+                cpus: Vec::new(),
                 cps: Vec::new(),
             })
             .collect()
@@ -277,15 +283,16 @@ fn timed(
                 measure(&mut build_cmd_with(bin, dir, &out, prev));
             }
             settle();
-            let (s, mib) = measure(&mut build_cmd_with(bin, dir, &out, rev));
+            let (s, mib, cpu) = measure(&mut build_cmd_with(bin, dir, &out, rev));
             fig.secs.push(s);
             fig.peak = fig.peak.max(mib);
+            fig.cpus.push(cpu);
             settle();
-            fig.cps.push(cp_floor(dir, &out));
+            let (cp, cp_cpu) = cp_floor(dir, &out);
+            fig.cps.push(cp);
             eprintln!(
-                "  round {} ({label}): build {s:.2} s, {mib:.0} MiB, cp -r {:.2} s",
-                r + 1,
-                fig.cps[fig.cps.len() - 1]
+                "  round {} ({label}): build {s:.2} s, {cpu:.2} CPU-s, {mib:.0} MiB, cp -r {cp:.2} s, {cp_cpu:.2} CPU-s",
+                r + 1
             );
             remove_out(dir, &out);
         }
@@ -329,10 +336,14 @@ fn timed_check(
             if *label == "now" {
                 c.args(["--out", &out]);
             }
-            let (s, mib) = measure(&mut c);
+            let (s, mib, cpu) = measure(&mut c);
             fig.secs.push(s);
             fig.peak = fig.peak.max(mib);
-            eprintln!("  round {} ({label}): check {s:.2} s, {mib:.0} MiB", r + 1);
+            fig.cpus.push(cpu);
+            eprintln!(
+                "  round {} ({label}): check {s:.2} s, {cpu:.2} CPU-s, {mib:.0} MiB",
+                r + 1
+            );
             remove_out(dir, &out);
         }
     }
@@ -365,18 +376,18 @@ fn main() {
     let bins = binaries(baseline.as_deref());
 
     println!(
-        "# provsite benchmark ({} cores; medians of {reps} runs, worst of them, cp -r of the same output in the same run)",
+        "# provsite benchmark ({} cores; medians of {reps} runs, worst of them, CPU seconds (user and system, all threads), cp -r of the same output in the same run; a full build's CPU also per phone)",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
-        "{:<44} {:>8} {:>8} {:>10} {:>9} {:>8}",
-        "case", "build s", "worst s", "peak MiB", "cp -r s", "ratio"
+        "{:<44} {:>8} {:>8} {:>10} {:>7} {:>9} {:>8} {:>9}",
+        "case", "build s", "worst s", "peak MiB", "CPU s", "cp -r s", "ratio", "CPU µs/ph"
     );
     for &n in &sizes {
         let dir = tempfile::tempdir().unwrap();
         generate(dir.path(), n);
         let figs = timed(dir.path(), "HEAD", reps, None, &bins);
-        rows(&format!("full build, {n} phones"), &bins, &figs, true);
+        rows(&format!("full build, {n} phones"), &bins, &figs, Some(n));
     }
     // History: N phones, M commits, each touching 3 phones. `--history-dir DIR` keeps the
     // repository (for profiling); it must not exist yet.
@@ -401,7 +412,7 @@ fn main() {
         &format!("cold, {hist_n} ph, {commits} commits"),
         &bins,
         &figs,
-        true,
+        Some(hist_n),
     );
     // Incremental: the previous commit's release is in the output, with the caches it left.
     let figs = timed(&hist_dir, "HEAD", reps, Some("HEAD~1"), &bins);
@@ -409,25 +420,27 @@ fn main() {
         &format!("one commit later, {hist_n} ph (3 changed)"),
         &bins,
         &figs,
-        false,
+        None,
     );
     let figs = timed_check(&hist_dir, "HEAD", reps, true, &bins);
     rows(
         &format!("check, {hist_n} ph, after a build"),
         &bins,
         &figs,
-        false,
+        None,
     );
     let figs = timed_check(&hist_dir, "HEAD", reps, false, &bins);
     rows(
         &format!("check, {hist_n} ph, no caches"),
         &bins,
         &figs,
-        false,
+        None,
     );
 }
 
-fn rows(case: &str, bins: &[(&'static str, PathBuf)], figs: &[Figures], floor: bool) {
+/// One row per binary; `full`: a build of that many phones into an empty folder, compared with
+/// `cp -r` of its output and given its CPU per phone.
+fn rows(case: &str, bins: &[(&'static str, PathBuf)], figs: &[Figures], full: Option<usize>) {
     for ((label, _), f) in bins.iter().zip(figs) {
         let name = if bins.len() > 1 {
             format!("{case} [{label}]")
@@ -436,25 +449,31 @@ fn rows(case: &str, bins: &[(&'static str, PathBuf)], figs: &[Figures], floor: b
         };
         let secs = median(f.secs.clone());
         let worst = f.secs.iter().cloned().fold(0.0, f64::max);
-        if floor && !f.cps.is_empty() {
-            let cp = median(f.cps.clone());
-            println!(
-                "{name:<44} {secs:>8.2} {worst:>8.2} {:>10.0} {cp:>9.2} {:>7.2}x",
-                f.peak,
-                secs / cp
-            );
-        } else {
-            println!("{name:<44} {secs:>8.2} {worst:>8.2} {:>10.0}", f.peak);
+        let cpu = median(f.cpus.clone());
+        match full {
+            Some(n) if !f.cps.is_empty() => {
+                let cp = median(f.cps.clone());
+                println!(
+                    "{name:<44} {secs:>8.2} {worst:>8.2} {:>10.0} {cpu:>7.2} {cp:>9.2} {:>7.2}x {:>9.0}",
+                    f.peak,
+                    secs / cp,
+                    cpu / n as f64 * 1e6
+                );
+            }
+            _ => println!(
+                "{name:<44} {secs:>8.2} {worst:>8.2} {:>10.0} {cpu:>7.2}",
+                f.peak
+            ),
         }
     }
 }
 
-/// `cp -r` of a web root: the floor a build is compared with.
-fn cp_floor(dir: &Path, out: &str) -> f64 {
-    measure(
+/// `cp -r` of a web root: the floor a build is compared with (seconds, CPU seconds).
+fn cp_floor(dir: &Path, out: &str) -> (f64, f64) {
+    let (secs, _, cpu) = measure(
         Command::new("cp")
             .args(["-r", out, &format!("{out}-copy")])
             .current_dir(dir),
-    )
-    .0
+    );
+    (secs, cpu)
 }
