@@ -1,6 +1,8 @@
 //! Benchmark: generates synthetic inventories (N phones; a history of M commits each touching a few
 //! phones), runs the real `provsite build` on them and prints wall time and peak memory, beside
-//! `cp -r` of the same output tree measured in the same run as the floor.
+//! `cp -r` of the same output tree measured in the same run as the floor. After each full build it
+//! prints what the stages no build can skip cost on their own (creating the files, parsing the
+//! YAML, the SHA-256s), in CPU a phone, to set beside the build's.
 //!
 //! Usage: `cargo bench --bench build -- [--sizes 1000,10000,100000] [--history-phones 10000]
 //! [--commits 1000] [--reps 3] [--baseline PATH]`
@@ -388,6 +390,7 @@ fn main() {
         generate(dir.path(), n);
         let figs = timed(dir.path(), "HEAD", reps, None, &bins);
         rows(&format!("full build, {n} phones"), &bins, &figs, Some(n));
+        floors(dir.path(), n);
     }
     // History: N phones, M commits, each touching 3 phones. `--history-dir DIR` keeps the
     // repository (for profiling); it must not exist yet.
@@ -466,6 +469,109 @@ fn rows(case: &str, bins: &[(&'static str, PathBuf)], figs: &[Figures], full: Op
             ),
         }
     }
+}
+
+/// CPU seconds this thread has used.
+fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the one timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+/// What the stages a full build cannot skip cost on their own, one thread, in CPU µs a phone:
+/// creating the phones' files (the bytes of this build's release, through an open folder
+/// handle: open, write, mtime, close), parsing the phones files' YAML with serde_yaml (into
+/// nothing), the two SHA-256s of each phone file (the manifest's digest and the one config_sn
+/// is derived from), and the SHA-256 of the firmware (once a build, shared by its phones). Set
+/// beside the build's own CPU a phone, they show how much of it is left to anything else.
+fn floors(dir: &Path, n: usize) {
+    use sha2::Digest;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let out = "floor-out";
+    remove_out(dir, out);
+    measure(&mut build_cmd_with(&provsite_bin(), dir, out, "HEAD"));
+    let releases = dir.join(out).join("releases");
+    let release = std::fs::read_dir(&releases)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let files: Vec<(std::ffi::CString, Vec<u8>)> = std::fs::read_dir(release.join("config"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let name = e.file_name().into_string().unwrap();
+            (
+                std::ffi::CString::new(name).unwrap(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    let target = dir.join("floor-files");
+    let _ = std::fs::remove_dir_all(&target);
+    std::fs::create_dir(&target).unwrap();
+    let folder = std::fs::File::open(&target).unwrap();
+    let mtime = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_687_200);
+    let t = thread_cpu();
+    for (name, bytes) in &files {
+        // SAFETY: the folder's descriptor is open and `name` a valid C string; the descriptor
+        // returned is owned by the File made from it.
+        let f = unsafe {
+            let fd = libc::openat(
+                folder.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
+                0o666 as libc::c_uint,
+            );
+            assert!(fd >= 0, "openat failed");
+            std::fs::File::from_raw_fd(fd)
+        };
+        std::io::Write::write_all(&mut &f, bytes).unwrap();
+        f.set_modified(mtime).unwrap();
+    }
+    let create = thread_cpu() - t;
+    let revs = vec![0; n];
+    let texts: Vec<String> = (0..n.div_ceil(PER_FILE))
+        .map(|f| phones_file(f, n, &revs))
+        .collect();
+    let t = thread_cpu();
+    for text in &texts {
+        let _: serde::de::IgnoredAny = serde_yaml::from_str(text).unwrap();
+    }
+    let yaml = thread_cpu() - t;
+    let t = thread_cpu();
+    for (_, bytes) in &files {
+        std::hint::black_box(sha2::Sha256::digest(bytes));
+        std::hint::black_box(sha2::Sha256::digest(bytes));
+    }
+    let sha = thread_cpu() - t;
+    let firmware: Vec<Vec<u8>> = std::fs::read_dir(dir.join(out).join("firmware"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .map(|f| std::fs::read(f.path()).unwrap())
+        .collect();
+    let t = thread_cpu();
+    for bytes in &firmware {
+        std::hint::black_box(sha2::Sha256::digest(bytes));
+    }
+    let fw = thread_cpu() - t;
+    let per = |s: f64| s / n as f64 * 1e6;
+    println!(
+        "  floors, {n} phones (one thread, CPU µs a phone): creating the files {:.1}, parsing the YAML {:.1}, two SHA-256s a file {:.1}, the firmware's SHA-256 {:.1}; together {:.1}",
+        per(create),
+        per(yaml),
+        per(sha),
+        per(fw),
+        per(create + yaml + sha + fw)
+    );
+    let _ = std::fs::remove_dir_all(&target);
+    remove_out(dir, out);
 }
 
 /// `cp -r` of a web root: the floor a build is compared with (seconds, CPU seconds).
