@@ -171,6 +171,13 @@ fn add_history(repo: &Repository, n: usize, revs: &mut [usize], m: usize) {
 /// Runs a command and returns (seconds, peak RSS of that child in MiB, CPU seconds: user and
 /// system, all its threads).
 fn measure(cmd: &mut Command) -> (f64, f64, f64) {
+    measure_with(cmd, true)
+}
+
+/// [`measure`]; `peak_used`: warn when the peak cannot be told from this process's own memory.
+fn measure_with(cmd: &mut Command, peak_used: bool) -> (f64, f64, f64) {
+    // Linux counts what this process holds when it starts the child into the child's peak.
+    let own = own_rss_mib();
     let t = Instant::now();
     let mut child = cmd.spawn().expect("spawn");
     let pid = child.id() as libc::pid_t;
@@ -187,7 +194,25 @@ fn measure(cmd: &mut Command) -> (f64, f64, f64) {
     );
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let cpu = tv(usage.ru_utime) + tv(usage.ru_stime);
-    (secs, usage.ru_maxrss as f64 / 1024.0, cpu)
+    let peak = usage.ru_maxrss as f64 / 1024.0;
+    if peak_used && peak <= own + 1.0 {
+        eprintln!(
+            "  warning: {cmd:?} peaked at {peak:.0} MiB, no more than the benchmark's own {own:.0} MiB: that peak may be the benchmark's, not the command's"
+        );
+    }
+    (secs, peak, cpu)
+}
+
+/// This process's resident memory, in MiB (0 where /proc does not say).
+fn own_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn provsite_bin() -> PathBuf {
@@ -488,79 +513,96 @@ fn thread_cpu() -> f64 {
 /// nothing), the two SHA-256s of each phone file (the manifest's digest and the one config_sn
 /// is derived from), and the SHA-256 of the firmware (once a build, shared by its phones). Set
 /// beside the build's own CPU a phone, they show how much of it is left to anything else.
+///
+/// Inputs are read a chunk at a time, outside the timing, so that this process stays small: a
+/// child started later reports as its peak at least what this process held when it started it
+/// (Linux counts the forked copy), which would hide the builds' own peaks.
 fn floors(dir: &Path, n: usize) {
     use sha2::Digest;
     use std::os::fd::{AsRawFd, FromRawFd};
+    const CHUNK: usize = 1000;
     let out = "floor-out";
     remove_out(dir, out);
     measure(&mut build_cmd_with(&provsite_bin(), dir, out, "HEAD"));
-    let releases = dir.join(out).join("releases");
-    let release = std::fs::read_dir(&releases)
+    let release = std::fs::read_dir(dir.join(out).join("releases"))
         .unwrap()
         .flatten()
         .next()
         .unwrap()
         .path();
-    let files: Vec<(std::ffi::CString, Vec<u8>)> = std::fs::read_dir(release.join("config"))
+    let mut names: Vec<PathBuf> = std::fs::read_dir(release.join("config"))
         .unwrap()
         .flatten()
-        .map(|e| {
-            let name = e.file_name().into_string().unwrap();
-            (
-                std::ffi::CString::new(name).unwrap(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
+        .map(|e| e.path())
         .collect();
+    names.sort();
     let target = dir.join("floor-files");
     let _ = std::fs::remove_dir_all(&target);
     std::fs::create_dir(&target).unwrap();
     let folder = std::fs::File::open(&target).unwrap();
     let mtime = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_687_200);
-    let t = thread_cpu();
-    for (name, bytes) in &files {
-        // SAFETY: the folder's descriptor is open and `name` a valid C string; the descriptor
-        // returned is owned by the File made from it.
-        let f = unsafe {
-            let fd = libc::openat(
-                folder.as_raw_fd(),
-                name.as_ptr(),
-                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
-                0o666 as libc::c_uint,
-            );
-            assert!(fd >= 0, "openat failed");
-            std::fs::File::from_raw_fd(fd)
-        };
-        std::io::Write::write_all(&mut &f, bytes).unwrap();
-        f.set_modified(mtime).unwrap();
+    let (mut create, mut sha) = (0.0, 0.0);
+    for chunk in names.chunks(CHUNK) {
+        let files: Vec<(std::ffi::CString, Vec<u8>)> = chunk
+            .iter()
+            .map(|p| {
+                let name = p.file_name().unwrap().to_str().unwrap();
+                (
+                    std::ffi::CString::new(name).unwrap(),
+                    std::fs::read(p).unwrap(),
+                )
+            })
+            .collect();
+        let t = thread_cpu();
+        for (name, bytes) in &files {
+            // SAFETY: the folder's descriptor is open and `name` a valid C string; the
+            // descriptor returned is owned by the File made from it.
+            let f = unsafe {
+                let fd = libc::openat(
+                    folder.as_raw_fd(),
+                    name.as_ptr(),
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
+                    0o666 as libc::c_uint,
+                );
+                assert!(fd >= 0, "openat failed");
+                std::fs::File::from_raw_fd(fd)
+            };
+            std::io::Write::write_all(&mut &f, bytes).unwrap();
+            f.set_modified(mtime).unwrap();
+        }
+        let t2 = thread_cpu();
+        for (_, bytes) in &files {
+            std::hint::black_box(sha2::Sha256::digest(bytes));
+            std::hint::black_box(sha2::Sha256::digest(bytes));
+        }
+        create += t2 - t;
+        sha += thread_cpu() - t2;
     }
-    let create = thread_cpu() - t;
     let revs = vec![0; n];
-    let texts: Vec<String> = (0..n.div_ceil(PER_FILE))
-        .map(|f| phones_file(f, n, &revs))
-        .collect();
-    let t = thread_cpu();
-    for text in &texts {
-        let _: serde::de::IgnoredAny = serde_yaml::from_str(text).unwrap();
+    let mut yaml = 0.0;
+    let files = n.div_ceil(PER_FILE);
+    for start in (0..files).step_by(CHUNK / PER_FILE) {
+        let texts: Vec<String> = (start..(start + CHUNK / PER_FILE).min(files))
+            .map(|f| phones_file(f, n, &revs))
+            .collect();
+        let t = thread_cpu();
+        for text in &texts {
+            let _: serde::de::IgnoredAny = serde_yaml::from_str(text).unwrap();
+        }
+        yaml += thread_cpu() - t;
     }
-    let yaml = thread_cpu() - t;
-    let t = thread_cpu();
-    for (_, bytes) in &files {
-        std::hint::black_box(sha2::Sha256::digest(bytes));
-        std::hint::black_box(sha2::Sha256::digest(bytes));
-    }
-    let sha = thread_cpu() - t;
-    let firmware: Vec<Vec<u8>> = std::fs::read_dir(dir.join(out).join("firmware"))
+    let mut fw = 0.0;
+    for d in std::fs::read_dir(dir.join(out).join("firmware"))
         .unwrap()
         .flatten()
-        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
-        .map(|f| std::fs::read(f.path()).unwrap())
-        .collect();
-    let t = thread_cpu();
-    for bytes in &firmware {
-        std::hint::black_box(sha2::Sha256::digest(bytes));
+    {
+        for f in std::fs::read_dir(d.path()).unwrap().flatten() {
+            let bytes = std::fs::read(f.path()).unwrap();
+            let t = thread_cpu();
+            std::hint::black_box(sha2::Sha256::digest(&bytes));
+            fw += thread_cpu() - t;
+        }
     }
-    let fw = thread_cpu() - t;
     let per = |s: f64| s / n as f64 * 1e6;
     println!(
         "  floors, {n} phones (one thread, CPU µs a phone): creating the files {:.1}, parsing the YAML {:.1}, two SHA-256s a file {:.1}, the firmware's SHA-256 {:.1}; together {:.1}",
@@ -576,10 +618,11 @@ fn floors(dir: &Path, n: usize) {
 
 /// `cp -r` of a web root: the floor a build is compared with (seconds, CPU seconds).
 fn cp_floor(dir: &Path, out: &str) -> (f64, f64) {
-    let (secs, _, cpu) = measure(
+    let (secs, _, cpu) = measure_with(
         Command::new("cp")
             .args(["-r", out, &format!("{out}-copy")])
             .current_dir(dir),
+        false,
     );
     (secs, cpu)
 }
