@@ -508,8 +508,8 @@ fn thread_cpu() -> f64 {
 }
 
 /// What the stages a full build cannot skip cost on their own, one thread, in CPU µs a phone:
-/// creating the phones' files (the bytes of this build's release, through an open folder
-/// handle: open, write, mtime, close), parsing the phones files' YAML with serde_yaml (into
+/// creating the phones' files (the bytes of this build's release, with the build's own writer:
+/// open through the folder's handle, write, mtime, close), parsing the phones files' YAML with serde_yaml (into
 /// nothing), the two SHA-256s of each phone file (the manifest's digest and the one config_sn
 /// is derived from), and the SHA-256 of the firmware (once a build, shared by its phones). Set
 /// beside the build's own CPU a phone, they show how much of it is left to anything else.
@@ -519,7 +519,6 @@ fn thread_cpu() -> f64 {
 /// (Linux counts the forked copy), which would hide the builds' own peaks.
 fn floors(dir: &Path, n: usize) {
     use sha2::Digest;
-    use std::os::fd::{AsRawFd, FromRawFd};
     const CHUNK: usize = 1000;
     let out = "floor-out";
     remove_out(dir, out);
@@ -539,36 +538,20 @@ fn floors(dir: &Path, n: usize) {
     let target = dir.join("floor-files");
     let _ = std::fs::remove_dir_all(&target);
     std::fs::create_dir(&target).unwrap();
-    let folder = std::fs::File::open(&target).unwrap();
+    let writer = provsite::output::DirWriter::open(&target).unwrap();
     let mtime = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_687_200);
     let (mut create, mut sha) = (0.0, 0.0);
     for chunk in names.chunks(CHUNK) {
-        let files: Vec<(std::ffi::CString, Vec<u8>)> = chunk
+        let files: Vec<(&str, Vec<u8>)> = chunk
             .iter()
             .map(|p| {
                 let name = p.file_name().unwrap().to_str().unwrap();
-                (
-                    std::ffi::CString::new(name).unwrap(),
-                    std::fs::read(p).unwrap(),
-                )
+                (name, std::fs::read(p).unwrap())
             })
             .collect();
         let t = thread_cpu();
         for (name, bytes) in &files {
-            // SAFETY: the folder's descriptor is open and `name` a valid C string; the
-            // descriptor returned is owned by the File made from it.
-            let f = unsafe {
-                let fd = libc::openat(
-                    folder.as_raw_fd(),
-                    name.as_ptr(),
-                    libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
-                    0o666 as libc::c_uint,
-                );
-                assert!(fd >= 0, "openat failed");
-                std::fs::File::from_raw_fd(fd)
-            };
-            std::io::Write::write_all(&mut &f, bytes).unwrap();
-            f.set_modified(mtime).unwrap();
+            writer.write_new(name, bytes, mtime).unwrap();
         }
         let t2 = thread_cpu();
         for (_, bytes) in &files {
