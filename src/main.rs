@@ -372,10 +372,20 @@ fn run_probe(a: ProbeArgs) -> Result<(), Error> {
             .filter(|r| matches!(r.outcome, probe::Outcome::Failed(_)))
             .count();
         if failed > 0 {
-            return Err(Error::of(
+            let err = Error::of(
                 Area::Usage,
                 format!("{failed} of {} phone(s) would not provision", rows.len()),
-            ));
+            );
+            let failures = rows.iter().filter_map(|r| match &r.outcome {
+                probe::Outcome::Failed(f) => Some(f),
+                probe::Outcome::Ok { .. } => None,
+            });
+            return Err(
+                match probe::unreachable_host_hint(&a.url, failures, a.connect_to.is_some()) {
+                    Some(h) => err.hint(h),
+                    None => err,
+                },
+            );
         }
         return Ok(());
     }
@@ -410,10 +420,13 @@ fn run_probe(a: ProbeArgs) -> Result<(), Error> {
                     serde_json::to_string_pretty(&f).expect("failure serialises")
                 );
             }
-            Err(Error::of(
-                Area::Probe,
-                format!("the phone would not provision: {f}"),
-            ))
+            let err = Error::of(Area::Probe, format!("the phone would not provision: {f}"));
+            Err(
+                match probe::unreachable_host_hint(&a.url, [&f], a.connect_to.is_some()) {
+                    Some(h) => err.hint(h),
+                    None => err,
+                },
+            )
         }
     }
 }

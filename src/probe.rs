@@ -49,6 +49,43 @@ pub struct Failure {
     pub reason: String,
 }
 
+/// The host (and port) part of an `http://` or `https://` URL, lower-cased; None for anything else.
+fn authority(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let auth = &rest[..end];
+    let host = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+/// When a probe failed for want of an answer from another host than the one it was given (the
+/// entry point and manifest name their files at site.yaml's `base_url`), how to probe anyway.
+/// None when `--connect-to` was given or nothing failed that way.
+pub fn unreachable_host_hint<'a>(
+    probed: &str,
+    failures: impl IntoIterator<Item = &'a Failure>,
+    connect_to: bool,
+) -> Option<String> {
+    if connect_to {
+        return None;
+    }
+    let probed = authority(probed)?;
+    let other = failures.into_iter().find_map(|f| {
+        let host = authority(&f.url)?;
+        (f.reason.starts_with("no answer") && host != probed).then_some(host)
+    })?;
+    // The server probed by its address: that address is the one to give.
+    let give = match probed.parse::<std::net::SocketAddr>() {
+        Ok(addr) => addr.to_string(),
+        Err(_) => "<address:port>".to_string(),
+    };
+    Some(format!(
+        "the files are named at {other} (site.yaml's base_url), which did not answer from here; to check the server at {probed} before DNS names it, add --connect-to {give}"
+    ))
+}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -739,5 +776,45 @@ mod tests {
         );
         assert_eq!(model_from_entry_url("http://h/phones.inf"), None);
         assert_eq!(folder_of("http://h/a/ST2030S.inf"), "http://h/a/");
+    }
+
+    #[test]
+    fn an_unanswered_other_host_gets_the_connect_to_hint() {
+        let fail = |url: &str, reason: &str| Failure {
+            step: "firmware app".into(),
+            url: url.into(),
+            reason: reason.into(),
+        };
+        let dns = fail(
+            "http://Prov.Acme.test/firmware/x/app.zz",
+            "no answer: Dns Failed",
+        );
+        let hint = unreachable_host_hint("http://127.0.0.1:8080/", [&dns], false).unwrap();
+        assert!(hint.contains("prov.acme.test"), "{hint}");
+        assert!(hint.ends_with("add --connect-to 127.0.0.1:8080"), "{hint}");
+        let by_name = unreachable_host_hint("http://web1.lan/", [&dns], false).unwrap();
+        assert!(
+            by_name.ends_with("add --connect-to <address:port>"),
+            "{by_name}"
+        );
+        // Not with --connect-to, not for the probed host itself, not for an HTTP error.
+        assert_eq!(
+            unreachable_host_hint("http://127.0.0.1:8080/", [&dns], true),
+            None
+        );
+        let same = fail(
+            "http://user@prov.acme.test/ST2030S.inf",
+            "no answer: refused",
+        );
+        assert_eq!(
+            unreachable_host_hint("https://prov.acme.test/x", [&same], false),
+            None
+        );
+        let status = fail("http://prov.acme.test/a.zz", "HTTP 404 Not Found");
+        assert_eq!(
+            unreachable_host_hint("http://127.0.0.1/", [&status], false),
+            None
+        );
+        assert_eq!(unreachable_host_hint("ftp://h/", [&dns], false), None);
     }
 }

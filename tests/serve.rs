@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::http::*;
+use common::Repo;
 
 #[test]
 fn probe_all_and_one_phone_pass_against_serve() {
@@ -84,6 +85,58 @@ fn probe_all_and_one_phone_pass_against_serve() {
         "{line}"
     );
     assert!(line.starts_with("20"), "{line}");
+}
+
+#[test]
+fn probe_says_how_to_reach_a_server_its_base_url_does_not_name_yet() {
+    // The web root names its files at base_url, here a loopback port nothing listens on (as a
+    // host name DNS does not know yet would be); the server itself is probed at its own address.
+    let r = Repo::with_base();
+    let closed = free_port();
+    r.edit(
+        "inventory/site.yaml",
+        "base_url: http://prov.test/p/",
+        &format!("base_url: http://127.0.0.1:{closed}/"),
+    );
+    r.commit("files named at a host that does not answer");
+    r.build(&[]);
+    open_up(r.path());
+    let s = provsite_serve(&r.public(), &[], &r.path().join("access.log"));
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_provsite"))
+            .arg("probe")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let url = format!("http://{}/", s.addr);
+    let all = run(&[&url, "--all"]);
+    let err = String::from_utf8_lossy(&all.stderr);
+    assert!(!all.status.success(), "{err}");
+    assert!(err.contains("would not provision"), "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{closed} (site.yaml's base_url)")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("add --connect-to {}", s.addr)),
+        "{err}"
+    );
+
+    let one = run(&[&format!("{url}ST2030S.inf"), "--mac", M1]);
+    let err = String::from_utf8_lossy(&one.stderr);
+    assert!(!one.status.success(), "{err}");
+    assert!(err.contains("add --connect-to"), "{err}");
+
+    // Following the hint, the same server passes.
+    let connect = s.addr.to_string();
+    let ok = run(&[&url, "--all", "--connect-to", &connect]);
+    assert!(
+        ok.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&ok.stdout),
+        String::from_utf8_lossy(&ok.stderr)
+    );
 }
 
 #[test]
