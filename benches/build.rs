@@ -5,7 +5,7 @@
 //! YAML, the SHA-256s), in CPU a phone, to set beside the build's.
 //!
 //! Usage: `cargo bench --bench build -- [--sizes 1000,10000,100000] [--history-phones 10000]
-//! [--commits 1000] [--reps 3] [--baseline PATH]`
+//! [--commits 1000] [--reps 3] [--changed 1000,10000] [--baseline PATH]`
 //!
 //! `--baseline PATH` runs another provsite binary (an older build) on the same inputs, round for
 //! round interleaved with this one, and prints both: before and after, measured in the same run.
@@ -166,6 +166,39 @@ fn add_history(repo: &Repository, n: usize, revs: &mut [usize], m: usize) {
         let tree = index.write_tree_to(repo).unwrap();
         head = commit(repo, tree, Some(head), 1_795_687_200 + 60 * (c as i64 + 1));
     }
+}
+
+/// A commit on top of HEAD (HEAD itself stays) changing the display names of the first `k`
+/// phones, as an edit of one team's files would: the files holding them change, no other.
+fn side_commit(repo: &Repository, n: usize, revs: &[usize], k: usize) -> Oid {
+    let head = repo.head().unwrap().target().unwrap();
+    let head_commit = repo.find_commit(head).unwrap();
+    let mut index = repo.index().unwrap();
+    index.read_tree(&head_commit.tree().unwrap()).unwrap();
+    let mut revs = revs.to_vec();
+    for r in revs.iter_mut().take(k.min(n)) {
+        *r += 1;
+    }
+    for f in 0..k.min(n).div_ceil(PER_FILE) {
+        index
+            .add_frombuffer(
+                &entry(&format!("inventory/phones/f{f:05}.yaml")),
+                phones_file(f, n, &revs).as_bytes(),
+            )
+            .unwrap();
+    }
+    let tree = repo.find_tree(index.write_tree_to(repo).unwrap()).unwrap();
+    let time = head_commit.time().seconds() + 60;
+    let sig = Signature::new("Bench", "bench@example.invalid", &Time::new(time, 0)).unwrap();
+    repo.commit(
+        None,
+        &sig,
+        &sig,
+        "bench: a larger edit",
+        &tree,
+        &[&head_commit],
+    )
+    .unwrap()
 }
 
 /// Runs a command and returns (seconds, peak RSS of that child in MiB, CPU seconds: user and
@@ -464,6 +497,24 @@ fn main() {
         &figs,
         None,
     );
+    // What grows with the change: one commit changing more phones after the previous build
+    // (`--changed K,...`, each a commit of its own on top of HEAD).
+    let changed: Vec<usize> = get("--changed", "1000,10000")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .filter(|&k| k <= hist_n)
+        .collect();
+    for k in changed {
+        let rev = side_commit(&repo, hist_n, &revs, k).to_string();
+        let figs = timed(&hist_dir, &rev, reps, Some("HEAD"), &bins);
+        rows(
+            &format!("one commit later, {hist_n} ph ({k} changed)"),
+            &bins,
+            &figs,
+            None,
+        );
+    }
 }
 
 /// One row per binary; `full`: a build of that many phones into an empty folder, compared with
