@@ -332,30 +332,118 @@ impl DirWriter {
         })
     }
 
-    /// Writes `dir/name` (created, or emptied first) with the given mtime.
+    /// Writes `dir/name` as a new file with the given mtime. A file already there gives way
+    /// (its name is removed first): it is never written through, as it may be a hard link to a
+    /// published release's file.
     pub fn write_new(&self, name: &str, bytes: &[u8], mtime: SystemTime) -> Result<()> {
         use std::os::fd::{AsRawFd, FromRawFd};
         let path = self.path.join(name);
         let c =
             std::ffi::CString::new(name).map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
-        // SAFETY: the folder's descriptor stays open for the call (owned by self) and `c` is a
-        // valid C string; the returned descriptor is owned by the File made from it.
-        let f = unsafe {
-            let fd = libc::openat(
-                self.dir.as_raw_fd(),
-                c.as_ptr(),
-                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
-                0o666 as libc::c_uint,
-            );
-            if fd < 0 {
+        let create = || {
+            // SAFETY: the folder's descriptor stays open for the call (owned by self) and `c`
+            // is a valid C string.
+            unsafe {
+                libc::openat(
+                    self.dir.as_raw_fd(),
+                    c.as_ptr(),
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+                    0o666 as libc::c_uint,
+                )
+            }
+        };
+        let mut fd = create();
+        if fd < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::AlreadyExists {
+            // SAFETY: as above; unlinkat removes the name only (never a folder: no AT_REMOVEDIR).
+            if unsafe { libc::unlinkat(self.dir.as_raw_fd(), c.as_ptr(), 0) } != 0 {
                 return Err(Error::io(&path, std::io::Error::last_os_error()));
             }
-            File::from_raw_fd(fd)
-        };
+            fd = create();
+        }
+        if fd < 0 {
+            return Err(Error::io(&path, std::io::Error::last_os_error()));
+        }
+        // SAFETY: `fd` is a descriptor just opened, owned by the File made from it from here on.
+        let f = unsafe { File::from_raw_fd(fd) };
         write_all(&f, &path, bytes)?;
         f.set_modified(mtime).with_path(&path)?;
         Ok(())
     }
+}
+
+/// Links made ahead: the live release's phone files linked into the staged release on a thread
+/// of its own while the inventory loads and renders, before anyone knows which phones kept
+/// their file. The write stage stops it where it got to, takes a link as made when that phone
+/// keeps the live file (and makes the links not made yet, as without this), and writes over it
+/// (a new file under the name, see [`DirWriter::write_new`]) otherwise; what no phone of the
+/// release claims is removed. Each link is made as [`DirLinker::link_if_mtime`]
+/// makes it: only a regular file with the mtime the live manifest gives it, never over a file
+/// already there.
+pub struct Ahead {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<std::collections::HashSet<String>>>,
+}
+
+impl Ahead {
+    /// Starts linking `from/name` as `to/name` for each of `files` (name, mtime), in order.
+    pub fn start(from: PathBuf, to: PathBuf, files: Vec<(String, SystemTime)>) -> Ahead {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = std::sync::Arc::clone(&stop);
+        let handle = std::thread::spawn(move || {
+            let mut linked = std::collections::HashSet::with_capacity(files.len());
+            let Some(linker) = DirLinker::open(&from, &to) else {
+                return linked;
+            };
+            for (name, mtime) in files {
+                if stopped.load(Ordering::Relaxed) {
+                    break;
+                }
+                if linker.link_if_mtime(&name, mtime, false) {
+                    linked.insert(name);
+                }
+            }
+            linked
+        });
+        Ahead {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops the linking where it is (after the link under way) and returns the names linked so
+    /// far: the write stage links the others itself, from as many threads as it writes with.
+    pub fn finish(mut self) -> std::collections::HashSet<String> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Ahead {
+    /// A build that stops early stops the linking and waits for it, so that nothing is linked
+    /// into a staging folder being removed.
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Removes the names in `names` from `dir` (the staged release's files no phone claimed).
+pub fn remove_names<'a>(dir: &Path, names: impl Iterator<Item = &'a String>) -> Result<()> {
+    for name in names {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+    }
+    Ok(())
 }
 
 /// Makes a staged file `filled`, which differs from `staged` only in bytes it overwrites (a
@@ -648,4 +736,44 @@ pub fn prune(out: &Path, keep: usize, current: &str, known: &[&Manifest]) -> Res
         }
     }
     Ok(pruned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_new_replaces_a_name_without_writing_through_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (live, staged) = (dir.path().join("live"), dir.path().join("staged"));
+        std::fs::create_dir(&live).unwrap();
+        std::fs::create_dir(&staged).unwrap();
+        std::fs::write(live.join("ST2030S_001F9F16E849.txt"), b"published").unwrap();
+        // The staged name is a hard link to the published file, as a linked phone file is.
+        std::fs::hard_link(
+            live.join("ST2030S_001F9F16E849.txt"),
+            staged.join("ST2030S_001F9F16E849.txt"),
+        )
+        .unwrap();
+        let mtime = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_687_200);
+        let w = DirWriter::open(&staged).unwrap();
+        w.write_new("ST2030S_001F9F16E849.txt", b"rendered", mtime)
+            .unwrap();
+        w.write_new("ST2030S_001F9F16E84A.txt", b"other", mtime)
+            .unwrap();
+        assert_eq!(
+            std::fs::read(live.join("ST2030S_001F9F16E849.txt")).unwrap(),
+            b"published"
+        );
+        let written = staged.join("ST2030S_001F9F16E849.txt");
+        assert_eq!(std::fs::read(&written).unwrap(), b"rendered");
+        assert_eq!(
+            std::fs::metadata(&written).unwrap().modified().unwrap(),
+            mtime
+        );
+        assert_eq!(
+            std::fs::read(staged.join("ST2030S_001F9F16E84A.txt")).unwrap(),
+            b"other"
+        );
+    }
 }

@@ -732,3 +732,84 @@ fn a_phone_added_to_an_existing_file_is_numbered_from_its_commit_by_history_alon
     assert_eq!(m["phones"][M1]["config_sn"], "202611260001");
     assert_eq!(m["phones"][M2]["config_sn"], "202611260004");
 }
+
+/// The live release's phone files are linked into the next release while the inventory loads,
+/// before anyone knows which phones keep theirs: a phone that changed, left, or changed model
+/// must still get exactly what a fresh build gives, and the live release must stay as it was
+/// (a file written for the new release never goes through a link to a live one).
+#[test]
+fn phones_that_change_leave_or_change_model_after_a_build_leave_the_live_release_untouched() {
+    let repo = Repo::with_base();
+    // One phone a file, as teams' files are: a commit then changes few of the files.
+    let text = repo.read("inventory/phones/base.yaml");
+    let starts: Vec<usize> = text.match_indices("- mac:").map(|(i, _)| i).collect();
+    for (n, &at) in starts.iter().enumerate() {
+        let end = starts.get(n + 1).copied().unwrap_or(text.len());
+        repo.write(&format!("inventory/phones/p{n}.yaml"), &text[at..end]);
+    }
+    std::fs::remove_file(repo.path().join("inventory/phones/base.yaml")).unwrap();
+    repo.commit("one phone a file");
+    repo.build(&[]);
+    let live_release = |repo: &Repo| -> String {
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(repo.public().join("manifest.json")).unwrap())
+                .unwrap();
+        m["release"].as_str().unwrap().to_string()
+    };
+    let step = |what: &str, change: &dyn Fn(&Repo), linked: u64, files: &[String]| {
+        let before = live_release(&repo);
+        let live = snapshot(&repo.public().join("releases").join(&before));
+        change(&repo);
+        repo.commit(what);
+        let s = repo.build(&[]);
+        assert_eq!(s["files_linked"], linked, "{what}: {s}");
+        assert_eq!(
+            snapshot(&repo.public().join("releases").join(&before)),
+            live,
+            "{what}: the live release changed"
+        );
+        let rel = format!("releases/{}", live_release(&repo));
+        let _ = std::fs::remove_dir_all(repo.path().join("fresh"));
+        let _ = std::fs::remove_dir_all(repo.path().join(".fresh.provsite"));
+        repo.build(&["--out", "fresh"]);
+        let inc = snapshot(&repo.public().join(&rel));
+        assert_eq!(
+            inc,
+            snapshot(&repo.path().join("fresh").join(&rel)),
+            "{what}: not what a fresh build gives"
+        );
+        let mut config: Vec<String> = inc
+            .keys()
+            .filter_map(|k| k.strip_prefix("config/").map(str::to_string))
+            .collect();
+        config.sort();
+        assert_eq!(config, files, "{what}");
+    };
+    let name = |model: &str, mac: &str| format!("{model}S_{mac}.txt");
+    step(
+        "a phone changes",
+        &|r| r.edit("inventory/phones/p0.yaml", "Hélène Dupont", "Hélène Martin"),
+        2,
+        &[name("ST2022", M22), name("ST2030", M1), name("ST2030", M2)],
+    );
+    step(
+        "a phone leaves",
+        &|r| std::fs::remove_file(r.path().join("inventory/phones/p1.yaml")).unwrap(),
+        // The phone that left overrode a key of its model (its profile's): the keys every phone
+        // of the model states change, and with them the first phone's file.
+        1,
+        &[name("ST2022", M22), name("ST2030", M1)],
+    );
+    step(
+        "a phone changes model",
+        &|r| r.edit("inventory/phones/p2.yaml", "model: ST2022", "model: ST2030"),
+        1,
+        &[name("ST2030", M22), name("ST2030", M1)],
+    );
+    step(
+        "nothing changes",
+        &|_| {},
+        2,
+        &[name("ST2030", M22), name("ST2030", M1)],
+    );
+}

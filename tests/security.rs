@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{boot30, password_from_env, run_provsite, Repo};
+use common::{boot30, password_from_env, run_provsite, Repo, SECRET};
 use provsite::asterisk_conf::Config;
 
 /// `provsite check` fails with exit 1, locating the problem in `file` and saying `want`.
@@ -431,4 +431,24 @@ fn a_semicolon_never_reaches_a_phone_file() {
         r.commit("semicolon");
         refused(&r, file, "`;`");
     }
+}
+
+#[test]
+fn the_work_folder_keeps_no_site_secret_only_a_label_derived_from_it() {
+    let r = Repo::with_base();
+    r.build(&[]);
+    let work = r.path().join(".public.provsite");
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(&work).unwrap().flatten() {
+        if e.path().is_file() {
+            let bytes = std::fs::read(e.path()).unwrap();
+            if bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()) {
+                found.push(e.path());
+            }
+        }
+    }
+    assert!(found.is_empty(), "the site secret is in {found:?}");
+    // What tells the next build whether the secret changed is there, and is not the secret.
+    let id = std::fs::read_to_string(work.join("secret-id")).unwrap();
+    assert!(!id.is_empty() && !id.contains(SECRET), "{id}");
 }

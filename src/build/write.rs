@@ -70,7 +70,9 @@ pub(super) fn write_model_files(
 }
 
 /// The manifest's phone entries, how many files were linked, and how many rendered late.
-pub(super) type Written = (Vec<(String, PhoneEntry)>, usize, usize);
+/// The phones' manifest entries, how many files were linked, how many rendered late, and how
+/// many of the names linked ahead the phones claimed.
+pub(super) type Written = (Vec<(String, PhoneEntry)>, usize, usize, usize);
 
 /// Puts each phone's config_sn into its file, staged in `config_dir` by the render, from several
 /// threads: creating files is
@@ -89,6 +91,7 @@ pub(super) fn write_phone_files(
     config_dir: &Path,
     release: &str,
     previous: Option<(&Manifest, &Path)>,
+    ahead: &std::collections::HashSet<String>,
     progress: &dyn Progress,
 ) -> Result<Written> {
     let writers: usize = std::env::var("PROVSITE_WRITERS")
@@ -100,13 +103,19 @@ pub(super) fn write_phone_files(
     let previous_dir = previous_dir.as_deref();
     let results = parallel::in_chunks(files, writers, |offset, files| -> Result<Written> {
         let linker = previous_dir.and_then(|d| output::DirLinker::open(d, config_dir));
+        // Files written here replace any name already there (a link made ahead: `ahead`).
+        let writer = output::DirWriter::open(config_dir)?;
         let phones = &inv.phones[offset..offset + files.len()];
         let mut out = Vec::with_capacity(phones.len());
-        let (mut linked, mut late) = (0, 0);
+        let (mut linked, mut late, mut claimed) = (0, 0, 0);
         for (i, (p, f)) in phones.iter().zip(files).enumerate() {
             let Stamp { sn, time } = numbering.phones[p.mac.as_str()];
             let sn = config_sn::format(sn);
             let name = render::phone_file_name(p);
+            // Linked ahead: the live file is already there under the name (made as `link_live`
+            // would make it, see `output::Ahead`); any other file for this phone replaces it.
+            let is_ahead = !ahead.is_empty() && ahead.contains(&name);
+            claimed += usize::from(is_ahead);
             // Made when a file is written here, not for each of the files linked.
             let target = || config_dir.join(&name);
             let mut path = String::with_capacity(17 + release.len() + name.len());
@@ -130,7 +139,7 @@ pub(super) fn write_phone_files(
                     old.digest == f.digest && old.config_sn == sn && old.changed_at == time
                 });
                 match live_same {
-                    Some(old) if link_live(false) => {
+                    Some(old) if is_ahead || link_live(false) => {
                         linked += 1;
                         FileEntry {
                             role: "phone".into(),
@@ -142,7 +151,7 @@ pub(super) fn write_phone_files(
                     _ => {
                         late += 1;
                         let body = render::fill_config_sn(&render_late(p)?, &sn);
-                        output::write_new_file(&target(), &body, mtime)?;
+                        writer.write_new(&name, &body, mtime)?;
                         file_entry("phone", path, &body)
                     }
                 }
@@ -211,17 +220,18 @@ pub(super) fn write_phone_files(
                 progress.advance(256);
             }
         }
-        Ok((out, linked, late))
+        Ok((out, linked, late, claimed))
     });
     let mut all = Vec::with_capacity(inv.phones.len());
-    let (mut linked, mut late) = (0, 0);
+    let (mut linked, mut late, mut claimed) = (0, 0, 0);
     for r in results {
-        let (entries, n, l) = r?;
+        let (entries, n, l, c) = r?;
         all.extend(entries);
         linked += n;
         late += l;
+        claimed += c;
     }
-    Ok((all, linked, late))
+    Ok((all, linked, late, claimed))
 }
 
 pub(super) fn file_entry(role: &str, path: String, bytes: &[u8]) -> FileEntry {
