@@ -69,7 +69,6 @@ pub(super) fn write_model_files(
     Ok((entry_points, files_written))
 }
 
-/// The manifest's phone entries, how many files were linked, and how many rendered late.
 /// The phones' manifest entries, how many files were linked, how many rendered late, and how
 /// many of the names linked ahead the phones claimed.
 pub(super) type Written = (Vec<(String, PhoneEntry)>, usize, usize, usize);
