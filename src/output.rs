@@ -376,9 +376,8 @@ impl DirWriter {
 /// their file. The write stage stops it where it got to, takes a link as made when that phone
 /// keeps the live file (and makes the links not made yet, as without this), and writes over it
 /// (a new file under the name, see [`DirWriter::write_new`]) otherwise; what no phone of the
-/// release claims is removed. Each link is made as [`DirLinker::link_if_mtime`]
-/// makes it: only a regular file with the mtime the live manifest gives it, never over a file
-/// already there.
+/// release claims is removed. Each link is made as [`DirLinker::link_if_mtime`] makes it: only
+/// a regular file with the mtime the live manifest gives it, never over a file already there.
 pub struct Ahead {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     handle: Option<std::thread::JoinHandle<std::collections::HashSet<String>>>,
@@ -414,11 +413,12 @@ impl Ahead {
     /// Stops the linking where it is (after the link under way) and returns the names linked so
     /// far: the write stage links the others itself, from as many threads as it writes with.
     pub fn finish(mut self) -> std::collections::HashSet<String> {
+        self.stop_and_join().unwrap_or_default()
+    }
+
+    fn stop_and_join(&mut self) -> Option<std::collections::HashSet<String>> {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.handle
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default()
+        self.handle.take().and_then(|h| h.join().ok())
     }
 }
 
@@ -426,10 +426,7 @@ impl Drop for Ahead {
     /// A build that stops early stops the linking and waits for it, so that nothing is linked
     /// into a staging folder being removed.
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
+        self.stop_and_join();
     }
 }
 
