@@ -776,10 +776,7 @@ fn links_ahead(opts: &Options, live: &Manifest, config_dir: &Path) -> Option<out
         .iter()
         .filter_map(|(mac, p)| {
             let model = crate::family::ModelId::parse(&p.model)?;
-            let canonical = mac.len() == 12
-                && mac
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b));
+            let canonical = crate::mac::Mac::parse(mac).is_some_and(|m| m.as_str() == mac);
             canonical.then(|| {
                 (
                     model.family().phone_file_name(model, mac),
