@@ -28,13 +28,26 @@ fn main() -> ExitCode {
             };
         }
     };
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let code = match run(cli) {
+        Ok(()) => 0,
         Err(e) => {
             report(&e);
-            ExitCode::from(1)
+            1
         }
-    }
+    };
+    exit_now(code)
+}
+
+/// Ends the process once the command is done: output flushed, then `_exit`, which skips what the
+/// C library runs at exit. That is mostly the allocator tidying its heaps, which a process about to
+/// end does not need: after a build of 100,000 phones it took about 60 ms, while a thread of the
+/// build was still freeing the inventory (which the kernel reclaims at once). Every file the
+/// command wrote was closed (and synced where the build syncs) before `run` returned.
+fn exit_now(code: u8) -> ! {
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: `_exit` only ends the process; nothing of this process runs after it.
+    unsafe { libc::_exit(i32::from(code)) }
 }
 
 fn options(s: &SourceArgs) -> Options {
