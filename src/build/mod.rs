@@ -628,6 +628,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
             .zip(&rendered.phones)
             .filter_map(|(k, f)| Some((k.as_ref()?, f.digest.as_str()))),
     );
+    timing("caches", t0);
     let known: Vec<&Manifest> = std::iter::once(&manifest)
         .chain(previous.as_ref())
         .collect();
