@@ -153,7 +153,7 @@ fn callerid(a: &Account) -> Result<String, Unwritable> {
     if a.display_name.is_empty() {
         Ok(format!("<{}>", a.user))
     } else {
-        let name = syntax::asterisk::value("the display name", &a.display_name)?;
+        let name = syntax::asterisk::text("the display name", &a.display_name)?;
         Ok(format!("\"{}\" <{}>", name.replace('"', "'"), a.user))
     }
 }

@@ -70,10 +70,23 @@ pub mod asterisk {
 
     const SYNTAX: &str = "an Asterisk configuration file";
 
-    /// A value after `key=`: Asterisk reads up to the end of the line, strips surrounding white
-    /// space, and treats `;` as the start of a comment unless written `\;` (the only escape its
-    /// parser undoes: a backslash anywhere else is kept as it is).
+    /// A value after `key=`: [`text`], and one that begins with `>` written after a space.
+    /// Asterisk reads `key=>x` as its object syntax `key => x` and drops the `>`; the space, which
+    /// it strips, keeps it.
     pub fn value(what: &str, s: &str) -> Result<String, Unwritable> {
+        let t = text(what, s)?;
+        Ok(if t.starts_with('>') {
+            format!(" {t}")
+        } else {
+            t
+        })
+    }
+
+    /// Text within a value (a caller ID's quoted name): Asterisk reads up to the end of the
+    /// line, strips surrounding white space, and treats `;` as the start of a comment unless
+    /// written `\;` (the only escape its parser undoes: a backslash anywhere else is kept as it
+    /// is).
+    pub fn text(what: &str, s: &str) -> Result<String, Unwritable> {
         if let Some(c) = s.chars().find(|c| !is_printable(*c)) {
             return Err(unwritable(
                 what,
@@ -185,6 +198,18 @@ mod tests {
         assert_eq!(asterisk::value("password", r"a\;b").unwrap(), r"a\\;b");
         assert!(asterisk::value("password", "a\nb").is_err());
         assert!(asterisk::value("password", " a").is_err());
+    }
+
+    #[test]
+    fn asterisk_values_that_begin_with_an_arrow_read_back_whole() {
+        for pw in [">", ">abc", "=>x", "a>b"] {
+            let line = format!("password={}", asterisk::value("password", pw).unwrap());
+            let conf = format!("[1001-auth]\n{line}\n");
+            let c =
+                crate::asterisk_conf::Config::parse(std::path::Path::new("t.conf"), &conf).unwrap();
+            assert_eq!(c.sections[0].get("password"), Some(pw), "{line}");
+        }
+        assert_eq!(asterisk::value("password", "abc").unwrap(), "abc");
     }
 
     #[test]
