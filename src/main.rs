@@ -55,7 +55,7 @@ fn no_huge_pages() {
 
 /// Ends the process once the command is done: output flushed, then `_exit`, which skips what the
 /// C library runs at exit. That is mostly the allocator tidying its heaps, which a process about to
-/// end does not need: after a build of 100,000 phones it took about 60 ms, while a thread of the
+/// end does not need: after a build of 100,000 phones it took about 70 ms, while a thread of the
 /// build was still freeing the inventory (which the kernel reclaims at once). Every file the
 /// command wrote was closed (and synced where the build syncs) before `run` returned.
 fn exit_now(code: u8) -> ! {
