@@ -338,14 +338,7 @@ pub fn render_phone(
     secrets: &PhoneSecrets,
     check: bool,
 ) -> Result<PhoneFile, String> {
-    let family = phone.model.family();
-    let body = family.render_phone(PhoneInput {
-        templates,
-        site,
-        files,
-        phone,
-        secrets,
-    })?;
+    let body = phone_body(templates, site, files, phone, secrets)?;
     // Files to be written are checked; an older commit's, rendered only for its digest, are not.
     if check {
         check_phone_file(templates, phone, &fill_config_sn(&body, "000000000000"))?;
@@ -357,6 +350,36 @@ pub fn render_phone(
         digest: crate::hashing::hex(&d.finalize()),
         body,
         staged: None,
+    })
+}
+
+/// Renders a phone's file and puts it through the strict check, as [`render_phone`] does, for a
+/// caller that keeps nothing of it (`provsite check`): no digest is computed.
+pub fn check_phone(
+    templates: &Templates,
+    site: &Site,
+    files: &ModelFiles,
+    phone: &PhoneSpec,
+    secrets: &PhoneSecrets,
+) -> Result<(), String> {
+    let body = phone_body(templates, site, files, phone, secrets)?;
+    check_phone_file(templates, phone, &fill_config_sn(&body, "000000000000"))
+}
+
+/// A phone's file as its family renders it, config_sn not yet filled in.
+fn phone_body(
+    templates: &Templates,
+    site: &Site,
+    files: &ModelFiles,
+    phone: &PhoneSpec,
+    secrets: &PhoneSecrets,
+) -> Result<Vec<u8>, String> {
+    phone.model.family().render_phone(PhoneInput {
+        templates,
+        site,
+        files,
+        phone,
+        secrets,
     })
 }
 

@@ -27,7 +27,7 @@ mod write;
 
 use passwords::{check_secrets, scope_secrets};
 pub(crate) use passwords::{phone_secrets, phone_secrets_with, PageSecrets};
-pub use render_all::{render_all, render_all_into, CacheUse, Rendered, Stage};
+pub use render_all::{render_all, render_all_into, CacheUse, Purpose, Rendered, Stage};
 use write::{write_model_files, write_phone_files};
 
 /// What `provsite build` and `provsite check` are asked to do.
@@ -360,7 +360,7 @@ fn check_one(opts: &Options) -> Result<Vec<Diagnostic>> {
             &loaded.firmware,
             &loaded.site_secret,
             &Quiet,
-            None,
+            Purpose::Check,
             (!cache.is_empty()).then_some(CacheUse {
                 cache: &cache,
                 template_overrides: &loaded.files.templates,
@@ -499,7 +499,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         &loaded.firmware,
         &loaded.site_secret,
         progress,
-        Some(Stage {
+        Purpose::Stage(Stage {
             dir: &config_dir,
             sn: &guessed_sn,
             mtime: output::release_mtime(loaded.head.time),

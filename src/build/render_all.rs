@@ -21,7 +21,7 @@ pub struct Rendered {
     pub rendered: usize,
 }
 
-/// Renders every model and phone, on all cores.
+/// Renders every model and phone, on all cores, each phone's file kept in memory.
 pub fn render_all(
     inv: &Inventory,
     templates: &Templates,
@@ -29,7 +29,26 @@ pub fn render_all(
     site_secret: &SiteSecret,
     progress: &dyn Progress,
 ) -> std::result::Result<Rendered, String> {
-    render_all_into(inv, templates, firmware, site_secret, progress, None, None)
+    render_all_into(
+        inv,
+        templates,
+        firmware,
+        site_secret,
+        progress,
+        Purpose::Keep,
+        None,
+    )
+}
+
+/// What the phones' files are rendered for.
+pub enum Purpose<'a> {
+    /// Checked only (`provsite check`): each file is rendered and passes the strict check, and
+    /// nothing of it is kept (no body, no digest).
+    Check,
+    /// Each file's body and digest kept in memory.
+    Keep,
+    /// Written to the staged release as rendered (`provsite build`): only digests kept.
+    Stage(Stage<'a>),
 }
 
 /// What the render cache is given: the last build's digests, and the template overrides (part of
@@ -50,18 +69,24 @@ pub struct Stage<'a> {
     pub live: Option<&'a Manifest>,
 }
 
-/// The same; with `stage`, each phone's file goes to that folder as it is rendered and only its
-/// digest stays in memory: the rendered files of a whole fleet never sit in memory at once.
-/// With `cache`, a phone whose key is in it is not rendered (see [`crate::render_cache`]).
+/// The same, for `purpose`: staged, each phone's file goes to that folder as it is rendered and
+/// only its digest stays in memory; checked, nothing does: the rendered files of a whole fleet
+/// never sit in memory at once. With `cache`, a phone whose key is in it is not rendered (see
+/// [`crate::render_cache`]).
 pub fn render_all_into(
     inv: &Inventory,
     templates: &Templates,
     firmware: &FirmwareFiles,
     site_secret: &SiteSecret,
     progress: &dyn Progress,
-    stage: Option<Stage>,
+    purpose: Purpose,
     cache: Option<CacheUse>,
 ) -> std::result::Result<Rendered, String> {
+    let (stage, check_only) = match purpose {
+        Purpose::Check => (None, true),
+        Purpose::Keep => (None, false),
+        Purpose::Stage(st) => (Some(st), false),
+    };
     let mut models = BTreeMap::new();
     for v in inv.variants_in_use() {
         let files = render::render_model(templates, inv, &v, firmware)?;
@@ -125,6 +150,19 @@ pub fn render_all_into(
                     .ok_or_else(|| format!("a password of phone {} is unavailable", p.mac))?;
                 let files = &models[&p.variant()];
                 // Staged: checked as written, with the release's number (one fill, not two).
+                if check_only {
+                    render::check_phone(templates, &inv.site, files, p, &s)?;
+                    part_rendered += 1;
+                    out.push(PhoneFile {
+                        digest: String::new(),
+                        body: Vec::new(),
+                        staged: None,
+                    });
+                    if i % 256 == 255 {
+                        progress.advance(256);
+                    }
+                    continue;
+                }
                 let (mut f, filled) = match &stage {
                     Some(st) => {
                         let (f, filled, sn_at) =
