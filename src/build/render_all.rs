@@ -129,6 +129,10 @@ pub fn render_all_into(
                 None => None,
             };
             for (i, p) in phones.iter().enumerate() {
+                // Counted as it starts, so that no way through the loop leaves it out.
+                if i % 256 == 255 {
+                    progress.advance(256);
+                }
                 let key = keys.as_ref().and_then(|k| k.of(p));
                 let known = key
                     .as_ref()
@@ -149,8 +153,8 @@ pub fn render_all_into(
                     .and_then(|page| phone_secrets_with(p, site_secret, page))
                     .ok_or_else(|| format!("a password of phone {} is unavailable", p.mac))?;
                 let files = &models[&p.variant()];
-                // Staged: checked as written, with the release's number (one fill, not two).
                 if check_only {
+                    // Checked, then dropped: nothing of the file is kept, not even a digest.
                     render::check_phone(templates, &inv.site, files, p, &s)?;
                     part_rendered += 1;
                     out.push(PhoneFile {
@@ -158,11 +162,9 @@ pub fn render_all_into(
                         body: Vec::new(),
                         staged: None,
                     });
-                    if i % 256 == 255 {
-                        progress.advance(256);
-                    }
                     continue;
                 }
+                // Staged: checked as written, with the release's number (one fill, not two).
                 let (mut f, filled) = match &stage {
                     Some(st) => {
                         let (f, filled, sn_at) =
@@ -199,9 +201,6 @@ pub fn render_all_into(
                     f.body = Vec::new();
                 }
                 out.push(f);
-                if i % 256 == 255 {
-                    progress.advance(256);
-                }
             }
             progress.advance((phones.len() % 256) as u64);
             Ok((out, part_keys, part_cached, part_rendered))
