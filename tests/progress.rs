@@ -1,5 +1,5 @@
 //! The progress a build reports: each stage's count reaches its total, whichever way its phones
-//! went (rendered, or taken from the render cache). A test binary of its own: it sets the
+//! went (rendered or taken from the render cache; written or linked). A test binary of its own: it sets the
 //! environment the build reads, which no other test thread may see change.
 
 mod common;
@@ -25,18 +25,19 @@ impl Progress for Counted {
 }
 
 impl Counted {
-    fn render(&self) -> (u64, u64) {
+    /// A stage's total and count.
+    fn of(&self, stage: &str) -> (u64, u64) {
         let stages = self.0.lock().unwrap();
         let (_, total, done) = stages
             .iter()
-            .find(|(name, _, _)| name == "render")
-            .expect("a render stage");
+            .find(|(name, _, _)| name == stage)
+            .unwrap_or_else(|| panic!("no {stage} stage"));
         (*total, *done)
     }
 }
 
 #[test]
-fn the_render_stage_counts_every_phone_rendered_or_cached() {
+fn render_and_write_count_every_phone_whichever_way_it_went() {
     // SAFETY: this binary's only test, set before any thread of it starts.
     unsafe {
         std::env::set_var("PROVSITE_SECRET", SECRET);
@@ -63,13 +64,18 @@ fn the_render_stage_counts_every_phone_rendered_or_cached() {
     };
     let first = Counted::default();
     build::build(&opts, &first).unwrap();
-    let (total, done) = first.render();
-    assert_eq!((total, done), (1503, 1503), "every phone rendered");
+    assert_eq!(first.of("render"), (1503, 1503), "every phone rendered");
+    assert_eq!(first.of("write"), (1503, 1503), "every phone written");
     // One phone changes: the others come from the render cache, and are counted all the same.
     repo.edit("inventory/phones/many.yaml", "\"5000\"", "\"4999\"");
     repo.commit("one line renamed");
     let second = Counted::default();
     let summary = build::build(&opts, &second).unwrap();
     assert_eq!(summary.phones_rendered, 1, "the others came from the cache");
-    assert_eq!(second.render(), (1503, 1503), "every phone counted");
+    assert_eq!(second.of("render"), (1503, 1503), "every phone counted");
+    assert_eq!(
+        second.of("write"),
+        (1503, 1503),
+        "every phone written or linked"
+    );
 }

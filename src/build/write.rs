@@ -219,6 +219,7 @@ pub(super) fn write_phone_files(
                 progress.advance(256);
             }
         }
+        progress.advance((phones.len() % 256) as u64);
         Ok((out, linked, late, claimed))
     });
     let mut all = Vec::with_capacity(inv.phones.len());
