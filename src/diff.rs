@@ -102,13 +102,27 @@ impl Kept {
 fn kept_keys(a: &Side, b: &Side) -> Vec<Kept> {
     let mut kept: BTreeMap<(String, String), (String, Vec<String>)> = BTreeMap::new();
     let mut families = BTreeMap::new();
-    for (mac, (model, _, _, kv, fw)) in &b.phones {
-        let Some((_, _, _, old_kv, old_fw)) = a.phones.get(mac) else {
+    let empty = BTreeMap::new();
+    // Per pair of common files (before, now): whether the later lacks a key of the earlier.
+    let mut common_lost: HashMap<(&str, &str), bool> = HashMap::new();
+    for (mac, (model, _, _, body, fw)) in &b.phones {
+        let Some((old_model, _, _, old_body, old_fw)) = a.phones.get(mac) else {
             continue;
         };
-        let empty = BTreeMap::new();
         let common_now = b.common.get(&fw.key).unwrap_or(&empty);
         let common_before = a.common.get(&old_fw.key).unwrap_or(&empty);
+        let lost = *common_lost
+            .entry((old_fw.key.as_str(), fw.key.as_str()))
+            .or_insert_with(|| common_before.keys().any(|k| !common_now.contains_key(k)));
+        // The same file, read the same way, and every common key still there: nothing is kept
+        // (the files of most phones, which are not read then).
+        if old_body == body && old_model == model && !lost {
+            continue;
+        }
+        let (kv, old_kv) = (
+            phone_keys_of(*model, body),
+            phone_keys_of(*old_model, old_body),
+        );
         for (k, v) in old_kv.iter().chain(common_before.iter()) {
             if !kv.contains_key(k) && !common_now.contains_key(k) {
                 families.entry(k.clone()).or_insert(model.family());
@@ -169,15 +183,28 @@ fn masked(inv: &Inventory) -> Inventory {
     inv
 }
 
-/// One side: per phone, its model, name, digest and keys; per model, firmware and common keys.
-/// A phone on one side: model, name, digest of what it fetches, its file's keys.
-type PhoneSide = (
-    ModelId,
-    Option<String>,
-    String,
-    BTreeMap<(String, String), String>,
-    Firmware,
-);
+/// A phone on one side: model, name, digest of what it fetches, its file (read into keys only
+/// where the two sides differ: the keys of 100,000 files would take gigabytes).
+type PhoneSide = (ModelId, Option<String>, String, Vec<u8>, Firmware);
+
+/// A phone file's keys and values, config_sn left out (the files are rendered with its
+/// stand-in, which is not a change).
+fn phone_keys_of(model: ModelId, body: &[u8]) -> BTreeMap<(String, String), String> {
+    keys_of(&model.family().read_file(body).unwrap_or_default())
+}
+
+/// A file's keys and values, config_sn's stand-in left out.
+fn keys_of(f: &ConfigFile) -> BTreeMap<(String, String), String> {
+    let mut m = BTreeMap::new();
+    for s in &f.sections {
+        for (k, v) in &s.entries {
+            if v != crate::render::CONFIG_SN_SENTINEL {
+                m.insert((s.name.clone(), k.clone()), v.clone());
+            }
+        }
+    }
+    m
+}
 
 /// A phone's firmware set and the manifest's name of its model on it (`ST2030`, `ST2030@pilot`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,29 +236,16 @@ fn side(opts: &Options, rev: &str) -> Result<Side, Error> {
         &Quiet,
     )
     .map_err(|e| Error::of(Area::Render, e))?;
-    // The phone files are rendered with the config_sn's stand-in, which is not a change.
-    let kv = |f: &ConfigFile| -> BTreeMap<(String, String), String> {
-        let mut m = BTreeMap::new();
-        for s in &f.sections {
-            for (k, v) in &s.entries {
-                if v != crate::render::CONFIG_SN_SENTINEL {
-                    m.insert((s.name.clone(), k.clone()), v.clone());
-                }
-            }
-        }
-        m
-    };
-    let read = |model: ModelId, bytes: &[u8]| model.family().read_file(bytes).unwrap_or_default();
     let mut phones = BTreeMap::new();
-    for (p, f) in inv.phones.iter().zip(&rendered.phones) {
+    for (p, f) in inv.phones.iter().zip(rendered.phones) {
         let key = crate::render::manifest_key(&rendered.models[&p.variant()]);
         phones.insert(
             p.mac.to_string(),
             (
                 p.model,
                 p.name.clone(),
-                f.digest.clone(),
-                kv(&read(p.model, &f.body)),
+                f.digest,
+                f.body,
                 Firmware {
                     set: p.firmware.clone(),
                     key,
@@ -250,7 +264,7 @@ fn side(opts: &Options, rev: &str) -> Result<Side, Error> {
                 format!("{} ({})", f.name, &f.sha256[..12]),
             );
         }
-        common.insert(key.clone(), kv(&files.settings));
+        common.insert(key.clone(), keys_of(&files.settings));
         shared.insert(key, files.shared_digest.clone());
     }
     Ok(Side {
@@ -593,7 +607,7 @@ fn compare(a: Side, b: Side) -> Diff {
             });
         }
     }
-    for (mac, (model, name, digest, kv, fw)) in &b.phones {
+    for (mac, (model, name, digest, body, fw)) in &b.phones {
         match a.phones.get(mac) {
             None => {
                 d.added.push(PhoneRef {
@@ -604,16 +618,18 @@ fn compare(a: Side, b: Side) -> Diff {
                 d.reload.push(mac.clone());
                 d.upgrade.push(mac.clone());
             }
-            Some((old_model, _, old_digest, old_kv, old_fw)) => {
+            Some((old_model, _, old_digest, old_body, old_fw)) => {
                 if old_digest == digest {
                     continue;
                 }
+                let kv = phone_keys_of(*model, body);
+                let old_kv = phone_keys_of(*old_model, old_body);
                 let upgrades = fw_models.contains(&fw.key) || old_model != model || old_fw != fw;
                 d.changed.push(PhoneDiff {
                     mac: mac.clone(),
                     model: model.name().to_string(),
                     name: name.clone(),
-                    changes: changes(model.family(), old_kv, kv),
+                    changes: changes(model.family(), &old_kv, &kv),
                     shared_changed: a.shared.get(&old_fw.key) != b.shared.get(&fw.key),
                     upgrades_firmware: upgrades,
                     firmware: fw.set.clone(),

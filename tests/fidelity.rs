@@ -115,6 +115,28 @@ fn a_raw_key_no_longer_set_is_reported_by_check_and_diff() {
     assert_eq!(json["kept"][0]["key"], "VOIPDialPlan");
     assert_eq!(json["kept"][0]["value"], "0x.T");
 
+    // A phone's own raw key: reported for that phone alone, whose file changed while the others'
+    // stayed the same.
+    let r = Repo::with_base();
+    let phones = r.read("inventory/phones/base.yaml");
+    r.write(
+        "inventory/phones/base.yaml",
+        &phones.replace(
+            "  model: ST2022\n",
+            "  model: ST2022\n  settings: {sys: {VOIPDialPlan: \"9x.T\"}}\n",
+        ),
+    );
+    r.commit("a dial plan for one phone");
+    r.write("inventory/phones/base.yaml", &phones);
+    r.commit("no dial plan for it");
+    let err = String::from_utf8_lossy(&r.provsite(&["check"]).stderr).into_owned();
+    assert!(
+        err.contains(&format!(
+            "[sys] VOIPDialPlan is no longer written for 1 phone(s) ({M22})"
+        )),
+        "{err}"
+    );
+
     // A key the vendor's common file still states goes back to its value: not reported.
     let r = Repo::with_base();
     r.edit(
