@@ -118,16 +118,13 @@ fn a_raw_key_no_longer_set_is_reported_by_check_and_diff() {
     // A phone's own raw key: reported for that phone alone, whose file changed while the others'
     // stayed the same.
     let r = Repo::with_base();
-    let phones = r.read("inventory/phones/base.yaml");
-    r.write(
-        "inventory/phones/base.yaml",
-        &phones.replace(
-            "  model: ST2022\n",
-            "  model: ST2022\n  settings: {sys: {VOIPDialPlan: \"9x.T\"}}\n",
-        ),
+    let (plain, with_plan) = (
+        "  model: ST2022\n",
+        "  model: ST2022\n  settings: {sys: {VOIPDialPlan: \"9x.T\"}}\n",
     );
+    r.edit("inventory/phones/base.yaml", plain, with_plan);
     r.commit("a dial plan for one phone");
-    r.write("inventory/phones/base.yaml", &phones);
+    r.edit("inventory/phones/base.yaml", with_plan, plain);
     r.commit("no dial plan for it");
     let err = String::from_utf8_lossy(&r.provsite(&["check"]).stderr).into_owned();
     assert!(
