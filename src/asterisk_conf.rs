@@ -539,10 +539,8 @@ mod tests {
                 .unwrap();
             }
             std::fs::write(d.path().join(format!("f{levels}.conf")), "[end]\n").unwrap();
-            let t = std::time::Instant::now();
             let e = Config::read(&d.path().join("f0.conf")).unwrap_err();
             assert!(e.message.contains(why), "{levels}: {e}");
-            assert!(t.elapsed().as_secs() < 10);
         }
     }
 
