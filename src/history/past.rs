@@ -12,7 +12,7 @@ use super::{FileDigests, Past, Recorded, RecordedPhones};
 use crate::build::{phone_secrets, Loaded, Rendered};
 use crate::error::{Error, Result};
 use crate::firmware_store::FirmwareFiles;
-use crate::inventory::{self, PhoneDoc, SourceText, Variant};
+use crate::inventory::{self, SourceText, Variant};
 use crate::manifest::Manifest;
 use crate::render::{self, ModelFiles, Templates};
 use crate::source::Snapshot;
@@ -30,7 +30,6 @@ pub(crate) struct History<'a> {
     out: PathBuf,
     /// Release folders in the output, by the commit id prefix in their name (not dirty ones).
     releases: HashMap<String, String>,
-    docs: HashMap<Oid, Arc<Vec<PhoneDoc>>>,
     /// (site.yaml blob, templates tree) → the resolved site, templates and vendor files.
     sites: Memo<SiteKey, SiteCtx>,
     /// (site key, phones file blob) → the keys its phones override, per model present in it.
@@ -43,11 +42,9 @@ pub(crate) struct History<'a> {
     models: Memo<(SiteKey, String), BTreeMap<Variant, ModelFiles>>,
     /// (site key, override keys, phones file blob) → (MAC, digest) of that file's phones.
     digests: Memo<(SiteKey, String, Oid), Vec<(String, String)>>,
-    /// Parsed phones by the exact text of their list item (see [`inventory::split_items`]).
-    items: HashMap<String, PhoneDoc>,
-    /// Per phones file path, the digests of the last version rendered, by phone content: a
-    /// commit that edits one phone of a file renders that phone only.
-    by_path: HashMap<String, (SiteKey, String, HashMap<inventory::PhoneSpec, String>)>,
+    /// Per phones file path, the last version rendered: its phones and their digests, in the
+    /// same order. A commit that edits one phone of a file renders that phone only.
+    by_path: HashMap<String, ByPath>,
     /// The build's own render, and its phones' indices per phones file: the caches above are
     /// filled from it for a file only when the walk reaches a changed version of that file, so a
     /// build of 100,000 phones does not copy every phone into them.
@@ -61,6 +58,10 @@ struct Head<'a> {
     site_key: SiteKey,
     overrides_key: String,
 }
+
+/// A phones file's last version rendered: under which site and overrides, its phones (shared
+/// with the walk's resolved files, not copied) and their digests.
+type ByPath = (SiteKey, String, Arc<Vec<inventory::Phone>>, Vec<String>);
 
 /// Per model, the raw keys its phones override.
 type Overrides = BTreeMap<Variant, BTreeSet<(String, String)>>;
@@ -109,7 +110,6 @@ impl<'a> History<'a> {
             live,
             out: out.to_path_buf(),
             releases: list_releases(out),
-            docs: HashMap::new(),
             sites: HashMap::new(),
             overrides: HashMap::new(),
             fresh: HashMap::new(),
@@ -117,7 +117,6 @@ impl<'a> History<'a> {
             models: HashMap::new(),
             digests: HashMap::new(),
             by_path: HashMap::new(),
-            items: HashMap::new(),
             head: None,
         }
     }
@@ -222,7 +221,6 @@ impl History<'_> {
         // come again unless reverted to, so forget it and keep memory flat over long histories.
         let current: std::collections::HashSet<Oid> =
             listing.phones.iter().map(|(_, b)| *b).collect();
-        self.docs.retain(|b, _| current.contains(b));
         self.overrides.retain(|(_, b), _| current.contains(b));
         self.digests.retain(|(_, _, b), _| current.contains(b));
         Some(out)
@@ -237,34 +235,37 @@ impl History<'_> {
         overrides_key: &str,
         models: &BTreeMap<Variant, ModelFiles>,
         path: &str,
-        phones: &[inventory::Phone],
+        phones: &Arc<Vec<inventory::Phone>>,
     ) -> Option<Arc<Vec<(String, String)>>> {
-        let empty = HashMap::new();
-        let from_head = match (self.by_path.contains_key(path), &self.head) {
-            (false, Some(h)) if h.site_key == site_key && h.overrides_key == overrides_key => {
-                h.by_file.get(path).map(|idx| {
-                    idx.iter()
-                        .map(|&i| {
-                            (
-                                self.loaded.inv.phones[i].spec.clone(),
-                                h.rendered.phones[i].digest.clone(),
-                            )
-                        })
-                        .collect::<HashMap<_, _>>()
-                })
+        // The digests known by phone content: the last version of this file rendered under the
+        // same site and overrides, else the build's own phones of this file.
+        let last = self.by_path.remove(path);
+        let mut known: HashMap<&inventory::PhoneSpec, &str> = HashMap::new();
+        match (&last, &self.head) {
+            (Some((k, o, was, digests)), _) if *k == site_key && o == overrides_key => {
+                known.extend(
+                    was.iter()
+                        .map(|p| &p.spec)
+                        .zip(digests.iter().map(String::as_str)),
+                );
             }
-            _ => None,
-        };
-        let known = match (&from_head, self.by_path.get(path)) {
-            (Some(map), _) => map,
-            (None, Some((k, o, map))) if *k == site_key && o == overrides_key => map,
-            _ => &empty,
-        };
-        let mut now = HashMap::with_capacity(phones.len());
+            (None, Some(h)) if h.site_key == site_key && h.overrides_key == overrides_key => {
+                if let Some(idx) = h.by_file.get(path) {
+                    known.extend(idx.iter().map(|&i| {
+                        (
+                            &self.loaded.inv.phones[i].spec,
+                            h.rendered.phones[i].digest.as_str(),
+                        )
+                    }));
+                }
+            }
+            _ => {}
+        }
+        let mut now = Vec::with_capacity(phones.len());
         let mut out = Vec::with_capacity(phones.len());
-        for p in phones {
+        for p in phones.iter() {
             let digest = match known.get(&p.spec) {
-                Some(d) => d.clone(),
+                Some(d) => d.to_string(),
                 None => {
                     let s = phone_secrets(p, &self.loaded.site_secret)?;
                     render::render_phone(
@@ -280,44 +281,14 @@ impl History<'_> {
                 }
             };
             out.push((p.mac.to_string(), digest.clone()));
-            now.insert(p.spec.clone(), digest);
+            now.push(digest);
         }
-        self.by_path
-            .insert(path.to_string(), (site_key, overrides_key.to_string(), now));
+        drop(known);
+        self.by_path.insert(
+            path.to_string(),
+            (site_key, overrides_key.to_string(), Arc::clone(phones), now),
+        );
         Some(Arc::new(out))
-    }
-
-    /// Parses a phones file, reusing the phones whose list item has the same text as one parsed
-    /// before: a commit that edits one phone parses that phone only.
-    fn parse_by_items(&mut self, src: &SourceText) -> Option<Vec<PhoneDoc>> {
-        let whole = || inventory::parse_phones(src).ok();
-        let Some(items) = inventory::split_items(&src.text) else {
-            return whole();
-        };
-        let mut docs = Vec::with_capacity(items.len());
-        for item in items {
-            if let Some(doc) = self.items.get(item) {
-                docs.push(doc.clone());
-                continue;
-            }
-            // An item that does not stand alone (an alias to another item's anchor): whole file.
-            let one = inventory::SourceText {
-                path: src.path.clone(),
-                text: item.to_string(),
-            };
-            match inventory::parse_phones(&one).ok().filter(|d| d.len() == 1) {
-                Some(mut d) => {
-                    let doc = d.pop().expect("one phone");
-                    if self.items.len() > 1_000_000 {
-                        self.items.clear();
-                    }
-                    self.items.insert(item.to_string(), doc.clone());
-                    docs.push(doc);
-                }
-                None => return whole(),
-            }
-        }
-        Some(docs)
     }
 
     fn site_ctx(
@@ -397,7 +368,10 @@ impl History<'_> {
         found
     }
 
-    /// A phones file's resolved phones under a site (parsed once per list item).
+    /// A phones file's resolved phones under a site, parsed whole. No parsed phone is kept: the
+    /// walk's first step over a commit with another site (or templates, or groups) resolves every
+    /// file, and keeping their parsed phones held the fleet twice more (over 500 MB at 100,000
+    /// phones) for no time saved: reusing unchanged list items was slower than parsing the file.
     fn file_phones(
         &mut self,
         ctx: &SiteCtx,
@@ -406,14 +380,7 @@ impl History<'_> {
     ) -> Option<Arc<Vec<inventory::Phone>>> {
         let l = self.loaded;
         let src = l.source.read_text(blob, path).ok()?;
-        let docs = match self.docs.get(&blob) {
-            Some(d) => d.clone(),
-            None => {
-                let d = Arc::new(self.parse_by_items(&src)?);
-                self.docs.insert(blob, d.clone());
-                d
-            }
-        };
+        let docs = Arc::new(inventory::parse_phones(&src).ok()?);
         let (inv, _) = inventory::resolve(
             &ctx.src,
             &ctx.groups,
@@ -444,9 +411,8 @@ fn overrides_of<'a>(
 
 impl<'a> History<'a> {
     /// Fills the caches with the commit being built, so the walk's first step renders only what
-    /// that step changed: each file's digests and overrides now, each phone's content when a
-    /// changed version of its file comes (that version's list items are parsed one by one, and
-    /// only once each, as the walk goes).
+    /// that step changed: each file's digests and overrides now, each phone's content (by its
+    /// resolved spec) when a changed version of its file comes.
     fn seed(&mut self, rendered: &'a Rendered) -> Result<()> {
         let l = self.loaded;
         let Some(listing) = l.source.list_inventory(l.head.id)? else {

@@ -243,16 +243,4 @@ mod tests {
             "{diags:#?}"
         );
     }
-
-    #[test]
-    fn splits_block_lists_into_items() {
-        let text = "# team\n---\n- mac: a\n  model: x\n\n- mac: b\n";
-        assert_eq!(
-            split_items(text),
-            Some(vec!["- mac: a\n  model: x\n\n", "- mac: b\n"])
-        );
-        assert_eq!(split_items("[{mac: a}]\n"), None);
-        assert_eq!(split_items("phones:\n- mac: a\n"), None);
-        assert_eq!(split_items(""), Some(vec![]));
-    }
 }

@@ -129,31 +129,6 @@ pub fn parse_phones(src: &SourceText) -> Result<Vec<PhoneDoc>, Vec<Diagnostic>> 
     Err(diags)
 }
 
-/// Splits a phones file written in block style into its top-level items (`- mac: ...` and the
-/// lines under it), each a YAML list of one phone on its own. None when the file is not in that
-/// shape (flow style, anything but comments before the first item): then parse it whole.
-pub fn split_items(text: &str) -> Option<Vec<&str>> {
-    let mut starts = Vec::new();
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        if line.starts_with("- ") || line.trim_end() == "-" {
-            starts.push(offset);
-        } else if starts.is_empty() {
-            let t = line.trim();
-            if !(t.is_empty() || t.starts_with('#') || t == "---") {
-                return None;
-            }
-        }
-        offset += line.len();
-    }
-    let mut items = Vec::with_capacity(starts.len());
-    for (i, &start) in starts.iter().enumerate() {
-        let end = starts.get(i + 1).copied().unwrap_or(text.len());
-        items.push(&text[start..end]);
-    }
-    Some(items)
-}
-
 /// Whether `line` falls inside the i-th item of the top-level list.
 pub(super) fn within_item(text: &str, i: usize, line: usize) -> bool {
     let start = yaml_locate::locate_value(text, &[idx(i)]).map(|p| p.0);
