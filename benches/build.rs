@@ -168,6 +168,32 @@ fn add_history(repo: &Repository, n: usize, revs: &mut [usize], m: usize) {
     }
 }
 
+/// A commit on top of HEAD (HEAD itself stays) renaming the site in site.yaml: a change that
+/// reaches every phone's common file, so every phone's digest of the commit before is needed.
+fn site_commit(repo: &Repository, site: &str) -> Oid {
+    let head = repo.head().unwrap().target().unwrap();
+    let head_commit = repo.find_commit(head).unwrap();
+    let mut index = repo.index().unwrap();
+    index.read_tree(&head_commit.tree().unwrap()).unwrap();
+    let renamed = site.replacen("name: Bench\n", "name: Bench renamed\n", 1);
+    assert_ne!(renamed, site, "the bench site names itself `Bench`");
+    index
+        .add_frombuffer(&entry("inventory/site.yaml"), renamed.as_bytes())
+        .unwrap();
+    let tree = repo.find_tree(index.write_tree_to(repo).unwrap()).unwrap();
+    let time = head_commit.time().seconds() + 60;
+    let sig = Signature::new("Bench", "bench@example.invalid", &Time::new(time, 0)).unwrap();
+    repo.commit(
+        None,
+        &sig,
+        &sig,
+        "bench: rename the site",
+        &tree,
+        &[&head_commit],
+    )
+    .unwrap()
+}
+
 /// A commit on top of HEAD (HEAD itself stays) changing the display names of the first `k`
 /// phones, as an edit of one team's files would: the files holding them change, no other.
 fn side_commit(repo: &Repository, n: usize, revs: &[usize], k: usize) -> Oid {
@@ -459,7 +485,7 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from);
     let hist_dir = kept.clone().unwrap_or_else(|| dir.path().to_path_buf());
-    let (repo, mut revs, _) = generate(&hist_dir, hist_n);
+    let (repo, mut revs, site) = generate(&hist_dir, hist_n);
     let t = Instant::now();
     add_history(&repo, hist_n, &mut revs, commits);
     eprintln!(
@@ -471,6 +497,16 @@ fn main() {
     let figs = timed(&hist_dir, "HEAD", reps, None, &bins);
     rows(
         &format!("cold, {hist_n} ph, {commits} commits"),
+        &bins,
+        &figs,
+        Some(hist_n),
+    );
+    // Cold after a site.yaml change (what CI builds when the site changes): every phone of the
+    // commit before must be rendered again under the older site to number the phones.
+    let rev = site_commit(&repo, &site).to_string();
+    let figs = timed(&hist_dir, &rev, reps, None, &bins);
+    rows(
+        &format!("cold, {hist_n} ph, a site.yaml change"),
         &bins,
         &figs,
         Some(hist_n),
