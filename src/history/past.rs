@@ -2,7 +2,7 @@
 //! rendered on demand, memoised per phones file (see [`History`]).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,8 +12,9 @@ use super::{FileDigests, Past, Recorded, RecordedPhones};
 use crate::build::{phone_secrets, Loaded, Rendered};
 use crate::error::{Error, Result};
 use crate::firmware_store::FirmwareFiles;
-use crate::inventory::{self, SourceText, Variant};
+use crate::inventory::{self, PhoneDoc, SourceText, Variant};
 use crate::manifest::Manifest;
+use crate::parallel;
 use crate::render::{self, ModelFiles, Templates};
 use crate::source::Snapshot;
 
@@ -60,8 +61,8 @@ struct Head<'a> {
 }
 
 /// A phones file's last version rendered: under which site and overrides, its phones (shared
-/// with the walk's resolved files, not copied) and their digests.
-type ByPath = (SiteKey, String, Arc<Vec<inventory::Phone>>, Vec<String>);
+/// with the walk's resolved files, not copied) and their digests (shared with the memo).
+type ByPath = (SiteKey, String, Arc<Vec<inventory::Phone>>, FileDigests);
 
 /// Per model, the raw keys its phones override.
 type Overrides = BTreeMap<Variant, BTreeSet<(String, String)>>;
@@ -177,9 +178,39 @@ impl History<'_> {
         let listing = self.loaded.source.list_inventory(commit).ok()??;
         let site_key = (listing.site?, listing.templates, groups_id(&listing.groups));
         let ctx = self.site_ctx(commit, site_key, &listing.groups)?;
+        // The files not resolved yet under this site (after a change of site, every file), a
+        // batch at a time: read here, parsed across threads, resolved here in order.
+        let mut first = HashSet::new();
+        let todo: Vec<&(String, Oid)> = listing
+            .phones
+            .iter()
+            .filter(|(_, b)| !self.overrides.contains_key(&(site_key, *b)) && first.insert(*b))
+            .collect();
+        for batch in todo.chunks(BATCH) {
+            let mut texts = Vec::with_capacity(batch.len());
+            for (path, blob) in batch {
+                match self.loaded.source.read_text(*blob, path) {
+                    Ok(t) => texts.push(t),
+                    Err(_) => {
+                        self.overrides.insert((site_key, *blob), None);
+                        return None;
+                    }
+                }
+            }
+            let docs = across_threads(&texts, 8, |src| {
+                inventory::parse_phones(src).ok().map(Arc::new)
+            });
+            for (((_, blob), src), docs) in batch.iter().zip(texts).zip(docs) {
+                let found = docs
+                    .and_then(|docs| self.resolve_file(&ctx, src, docs, *blob))
+                    .map(|phones| Arc::new(overrides_of(phones.iter()).0));
+                self.overrides.insert((site_key, *blob), found.clone());
+                found?;
+            }
+        }
         let mut overrides = Overrides::new();
-        for (path, blob) in &listing.phones {
-            let file = self.file_overrides(&ctx, site_key, path, *blob)?;
+        for (_, blob) in &listing.phones {
+            let file = self.overrides.get(&(site_key, *blob)).cloned().flatten()?;
             for (m, keys) in file.iter() {
                 overrides
                     .entry(m.clone())
@@ -203,19 +234,68 @@ impl History<'_> {
                     .map(Arc::new)
             })
             .clone()?;
-        let mut out = BTreeMap::new();
-        for (path, blob) in &listing.phones {
-            let key = (site_key, overrides_key.clone(), *blob);
-            if !self.digests.contains_key(&key) {
+        // The files whose digests under these overrides are not known yet, a batch at a time:
+        // the phones whose content the last version of their file had keep its digests, the
+        // others are rendered across threads.
+        let mut first = HashSet::new();
+        let need: Vec<&(String, Oid)> = listing
+            .phones
+            .iter()
+            .filter(|(_, b)| {
+                !self
+                    .digests
+                    .contains_key(&(site_key, overrides_key.clone(), *b))
+                    && first.insert(*b)
+            })
+            .collect();
+        let secret = &self.loaded.site_secret;
+        let render_one = |p: &&inventory::Phone| -> Option<String> {
+            let s = phone_secrets(p, secret)?;
+            let files = models.get(&p.variant())?;
+            render::render_phone(&ctx.templates, &ctx.site, files, p, &s, false)
+                .ok()
+                .map(|r| r.digest)
+        };
+        for batch in need.chunks(BATCH) {
+            let mut files = Vec::with_capacity(batch.len());
+            for (path, blob) in batch {
                 let phones = match self.fresh.get(blob) {
                     Some(p) => p.clone(),
                     None => self.file_phones(&ctx, path, *blob)?,
                 };
-                let rendered =
-                    self.render_file(&ctx, site_key, &overrides_key, &models, path, &phones);
-                self.digests.insert(key.clone(), rendered);
+                let known = self.known_digests(site_key, &overrides_key, path, &phones);
+                files.push((path, *blob, phones, known));
             }
-            out.insert(path.clone(), self.digests[&key].clone()?);
+            let unknown: Vec<&inventory::Phone> = files
+                .iter()
+                .flat_map(|(_, _, phones, known)| {
+                    phones.iter().zip(known).filter(|(_, k)| k.is_none())
+                })
+                .map(|(p, _)| p)
+                .collect();
+            let mut rendered = across_threads(&unknown, 256, render_one).into_iter();
+            for (path, blob, phones, known) in files {
+                let mut now = Vec::with_capacity(phones.len());
+                let mut complete = true;
+                for (p, digest) in phones.iter().zip(known) {
+                    match digest.or_else(|| rendered.next().flatten()) {
+                        Some(d) => now.push((p.mac.to_string(), d)),
+                        None => complete = false,
+                    }
+                }
+                let digests = complete.then(|| Arc::new(now));
+                if let Some(d) = &digests {
+                    let last = (site_key, overrides_key.clone(), phones, Arc::clone(d));
+                    self.by_path.insert(path.clone(), last);
+                }
+                self.digests
+                    .insert((site_key, overrides_key.clone(), blob), digests);
+            }
+        }
+        let mut out = BTreeMap::new();
+        for (path, blob) in &listing.phones {
+            let key = (site_key, overrides_key.clone(), *blob);
+            out.insert(path.clone(), self.digests.get(&key)?.clone()?);
         }
         // The walk goes back one commit at a time: a file version not in this commit will not
         // come again unless reverted to, so forget it and keep memory flat over long histories.
@@ -226,19 +306,17 @@ impl History<'_> {
         Some(out)
     }
 
-    /// Digests of a phones file's phones, reusing those of the last version of the same file for
-    /// phones whose content did not change.
-    fn render_file(
+    /// The digests of a phones file's phones that are known by their content: from the last
+    /// version of the same file rendered under the same site and overrides, else from the
+    /// build's own phones of that file. That last version is taken out (its successor replaces
+    /// it once rendered).
+    fn known_digests(
         &mut self,
-        ctx: &SiteCtx,
         site_key: SiteKey,
         overrides_key: &str,
-        models: &BTreeMap<Variant, ModelFiles>,
         path: &str,
-        phones: &Arc<Vec<inventory::Phone>>,
-    ) -> Option<Arc<Vec<(String, String)>>> {
-        // The digests known by phone content: the last version of this file rendered under the
-        // same site and overrides, else the build's own phones of this file.
+        phones: &[inventory::Phone],
+    ) -> Vec<Option<String>> {
         let last = self.by_path.remove(path);
         let mut known: HashMap<&inventory::PhoneSpec, &str> = HashMap::new();
         match (&last, &self.head) {
@@ -246,7 +324,7 @@ impl History<'_> {
                 known.extend(
                     was.iter()
                         .map(|p| &p.spec)
-                        .zip(digests.iter().map(String::as_str)),
+                        .zip(digests.iter().map(|(_, d)| d.as_str())),
                 );
             }
             (None, Some(h)) if h.site_key == site_key && h.overrides_key == overrides_key => {
@@ -261,34 +339,10 @@ impl History<'_> {
             }
             _ => {}
         }
-        let mut now = Vec::with_capacity(phones.len());
-        let mut out = Vec::with_capacity(phones.len());
-        for p in phones.iter() {
-            let digest = match known.get(&p.spec) {
-                Some(d) => d.to_string(),
-                None => {
-                    let s = phone_secrets(p, &self.loaded.site_secret)?;
-                    render::render_phone(
-                        &ctx.templates,
-                        &ctx.site,
-                        models.get(&p.variant())?,
-                        p,
-                        &s,
-                        false,
-                    )
-                    .ok()?
-                    .digest
-                }
-            };
-            out.push((p.mac.to_string(), digest.clone()));
-            now.push(digest);
-        }
-        drop(known);
-        self.by_path.insert(
-            path.to_string(),
-            (site_key, overrides_key.to_string(), Arc::clone(phones), now),
-        );
-        Some(Arc::new(out))
+        phones
+            .iter()
+            .map(|p| known.get(&p.spec).map(|d| d.to_string()))
+            .collect()
     }
 
     fn site_ctx(
@@ -350,24 +404,6 @@ impl History<'_> {
         })
     }
 
-    /// The keys a phones file's phones override, per model, resolving the file if it is new.
-    fn file_overrides(
-        &mut self,
-        ctx: &SiteCtx,
-        site_key: SiteKey,
-        path: &str,
-        blob: Oid,
-    ) -> Option<Arc<Overrides>> {
-        if let Some(hit) = self.overrides.get(&(site_key, blob)) {
-            return hit.clone();
-        }
-        let found = self
-            .file_phones(ctx, path, blob)
-            .map(|phones| Arc::new(overrides_of(phones.iter()).0));
-        self.overrides.insert((site_key, blob), found.clone());
-        found
-    }
-
     /// A phones file's resolved phones under a site, parsed whole. No parsed phone is kept: the
     /// walk's first step over a commit with another site (or templates, or groups) resolves every
     /// file, and keeping their parsed phones held the fleet twice more (over 500 MB at 100,000
@@ -378,9 +414,20 @@ impl History<'_> {
         path: &str,
         blob: Oid,
     ) -> Option<Arc<Vec<inventory::Phone>>> {
-        let l = self.loaded;
-        let src = l.source.read_text(blob, path).ok()?;
+        let src = self.loaded.source.read_text(blob, path).ok()?;
         let docs = Arc::new(inventory::parse_phones(&src).ok()?);
+        self.resolve_file(ctx, src, docs, blob)
+    }
+
+    /// A phones file's parsed phones resolved under a site, kept for the rest of this commit.
+    fn resolve_file(
+        &mut self,
+        ctx: &SiteCtx,
+        src: SourceText,
+        docs: Arc<Vec<PhoneDoc>>,
+        blob: Oid,
+    ) -> Option<Arc<Vec<inventory::Phone>>> {
+        let l = self.loaded;
         let (inv, _) = inventory::resolve(
             &ctx.src,
             &ctx.groups,
@@ -391,6 +438,28 @@ impl History<'_> {
         self.fresh.insert(blob, phones.clone());
         Some(phones)
     }
+}
+
+/// Phones files the walk reads, parses and renders at a time: few enough to hold (32 files of
+/// 100 phones parsed is some 8 MB), many enough to share among threads.
+const BATCH: usize = 32;
+
+/// `work` on each item, in order: across threads when there are at least `min` items (fewer
+/// would cost more to hand out than to do), else on this one.
+fn across_threads<T: Sync, R: Send>(
+    items: &[T],
+    min: usize,
+    work: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    if items.len() < min {
+        return items.iter().map(work).collect();
+    }
+    parallel::in_chunks(items, parallel::cores(), |_, part| {
+        part.iter().map(&work).collect::<Vec<R>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Each model's overridden keys, and the same as a memo key.
