@@ -237,61 +237,94 @@ fn a_change_in_any_rendered_field_renumbers_from_history_alone() {
     assert_ne!(fresh[M22].0, fresh[M1].0);
 }
 
+/// Writes 40 files of 12 phones (more files and phones than the history walk handles on one
+/// thread or in one batch) under `inventory/phones/many/`; `edit`: (file, phone) renamed, and
+/// given a raw setting when `raw` is set.
+fn many_phones(r: &Repo, edit: Option<(usize, usize)>, raw: bool) {
+    for f in 0..40 {
+        let text: String = (0..12)
+            .map(|i| {
+                let n = f * 12 + i;
+                let edited = edit == Some((f, i));
+                let name = if edited { "Renamed".to_string() } else { format!("Desk {n}") };
+                let settings = if edited && raw {
+                    "  settings: {sys: {VOIPDialPlan: \"0x.T\"}}\n"
+                } else {
+                    ""
+                };
+                format!(
+                    "- mac: \"00:1F:9F:00:{:02X}:{:02X}\"\n  model: ST2030\n  lines: [{{user: \"{}\", display_name: \"{name}\"}}]\n  keys: {{1: {{blf: \"{}\"}}}}\n{settings}",
+                    n / 256,
+                    n % 256,
+                    5000 + n,
+                    5000 + (n + 1) % 480
+                )
+            })
+            .collect();
+        r.write(&format!("inventory/phones/many/f{f:02}.yaml"), &text);
+    }
+}
+
+/// Each phone's numbers built commit by commit at `commits` (each build numbering from the one
+/// before it in the output), then from history alone at the last.
+fn by_commits_and_from_history(r: &Repo, commits: &[&str]) -> Vec<BTreeNumbers> {
+    let mut all = Vec::new();
+    for c in commits {
+        r.git(&["checkout", "-q", c]);
+        r.build(&["--out", "a"]);
+        all.push(numbers(&r.path().join("a")));
+    }
+    r.build(&["--out", "fresh"]);
+    all.push(numbers(&r.path().join("fresh")));
+    r.git(&["checkout", "-q", "main"]);
+    all
+}
+
+type BTreeNumbers = std::collections::BTreeMap<String, (String, String)>;
+
 /// A commit that changes site.yaml makes the walk render every phone of the commit before again
-/// under that older site; with many files it does so in batches, parsing and rendering across
-/// threads. Each phone must get its own digest back: a site.yaml edit that changes no phone's
-/// bytes (a comment) keeps every number, the same from history alone as commit by commit.
+/// under that older site, in batches, parsing and rendering across threads. Each phone must get
+/// its own digest back: a site.yaml edit that changes no phone's bytes (a comment) keeps every
+/// number, the same from history alone as commit by commit.
 #[test]
 fn a_site_change_over_many_files_keeps_each_phones_number() {
     let r = Repo::with_base();
-    // 40 files of 12 phones: more files and phones than the walk does on one thread or in one
-    // batch.
-    let phone = |f: usize, i: usize, name: &str| {
-        let n = f * 12 + i;
-        format!(
-            "- mac: \"00:1F:9F:00:{:02X}:{:02X}\"\n  model: ST2030\n  lines: [{{user: \"{}\", display_name: \"{name}\"}}]\n  keys: {{1: {{blf: \"{}\"}}}}\n",
-            n / 256,
-            n % 256,
-            5000 + n,
-            5000 + (n + 1) % 480
-        )
-    };
-    let file = |f: usize, renamed: Option<usize>| -> String {
-        (0..12)
-            .map(|i| match renamed {
-                Some(j) if j == i => phone(f, i, "Renamed"),
-                _ => phone(f, i, &format!("Desk {}", f * 12 + i)),
-            })
-            .collect()
-    };
-    for f in 0..40 {
-        r.write(
-            &format!("inventory/phones/many/f{f:02}.yaml"),
-            &file(f, None),
-        );
-    }
+    many_phones(&r, None, false);
     let c1 = r.commit("c1: 480 more phones");
-    r.write("inventory/phones/many/f17.yaml", &file(17, Some(3)));
+    many_phones(&r, Some((17, 3)), false);
     let c2 = r.commit("c2: one phone renamed");
     let site = r.read("inventory/site.yaml");
     r.write("inventory/site.yaml", &format!("# the site\n{site}"));
-    r.commit("c3: a comment in site.yaml");
-    // Commit by commit: each build numbers from the one before it in the output.
-    let mut by_commits = Vec::new();
-    for c in [c1.as_str(), c2.as_str(), "main"] {
-        r.git(&["checkout", "-q", c]);
-        r.build(&["--out", "a"]);
-        by_commits.push(numbers(&r.path().join("a")));
-    }
-    // From scratch: the numbers come from the walk alone.
-    r.build(&["--out", "fresh"]);
-    let from_history = numbers(&r.path().join("fresh"));
-    assert_eq!(from_history, by_commits[2]);
+    let c3 = r.commit("c3: a comment in site.yaml");
+    let n = by_commits_and_from_history(&r, &[&c1, &c2, &c3]);
+    assert_eq!(n[3], n[2], "from history alone as commit by commit");
     // Every phone keeps its number: the renamed one c2's, the others c1's.
     let renamed = "001F9F0000CF"; // phone 17 * 12 + 3 = 207
-    for (mac, (sn, _)) in &from_history {
+    for (mac, (sn, _)) in &n[3] {
         let since = if mac == renamed { 1 } else { 0 };
-        assert_eq!(sn, &by_commits[since][mac].0, "{mac}");
+        assert_eq!(sn, &n[since][mac].0, "{mac}");
     }
-    assert_ne!(by_commits[0][renamed].0, by_commits[1][renamed].0);
+    assert_ne!(n[0][renamed].0, n[1][renamed].0);
+}
+
+/// A raw setting on one phone changes what its model's common file leaves out, so the walk
+/// renders every file of an older commit again under the other overrides (resolving again the
+/// files it resolved under the newer ones), and must find the same numbers as commit by commit.
+#[test]
+fn a_raw_setting_in_history_numbers_the_same_from_history_alone() {
+    let r = Repo::with_base();
+    many_phones(&r, None, false);
+    let c1 = r.commit("c1: 480 more phones");
+    many_phones(&r, Some((5, 7)), true);
+    let c2 = r.commit("c2: one phone gets a raw setting");
+    let site = r.read("inventory/site.yaml");
+    r.write("inventory/site.yaml", &format!("# the site\n{site}"));
+    let c3 = r.commit("c3: a comment in site.yaml");
+    let n = by_commits_and_from_history(&r, &[&c1, &c2, &c3]);
+    assert_eq!(n[3], n[2], "from history alone as commit by commit");
+    // The raw setting reached the model's common file at c2: every ST2030 took c2's number.
+    for mac in ["001F9F000043", "001F9F000000"] {
+        assert_eq!(n[3][mac].0, n[1][mac].0, "{mac}");
+        assert_ne!(n[3][mac].0, n[0][mac].0, "{mac}");
+    }
 }

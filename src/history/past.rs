@@ -187,23 +187,8 @@ impl History<'_> {
             .filter(|(_, b)| !self.overrides.contains_key(&(site_key, *b)) && first.insert(*b))
             .collect();
         for batch in todo.chunks(BATCH) {
-            let mut texts = Vec::with_capacity(batch.len());
-            for (path, blob) in batch {
-                match self.loaded.source.read_text(*blob, path) {
-                    Ok(t) => texts.push(t),
-                    Err(_) => {
-                        self.overrides.insert((site_key, *blob), None);
-                        return None;
-                    }
-                }
-            }
-            let docs = across_threads(&texts, 8, |src| {
-                inventory::parse_phones(src).ok().map(Arc::new)
-            });
-            for (((_, blob), src), docs) in batch.iter().zip(texts).zip(docs) {
-                let found = docs
-                    .and_then(|docs| self.resolve_file(&ctx, src, docs, *blob))
-                    .map(|phones| Arc::new(overrides_of(phones.iter()).0));
+            for ((_, blob), phones) in batch.iter().zip(self.resolve_files(&ctx, batch)) {
+                let found = phones.map(|phones| Arc::new(overrides_of(phones.iter()).0));
                 self.overrides.insert((site_key, *blob), found.clone());
                 found?;
             }
@@ -257,12 +242,18 @@ impl History<'_> {
                 .map(|r| r.digest)
         };
         for batch in need.chunks(BATCH) {
+            // Files resolved before under other overrides: resolved again.
+            let again: Vec<&(String, Oid)> = batch
+                .iter()
+                .filter(|(_, b)| !self.fresh.contains_key(b))
+                .copied()
+                .collect();
+            for phones in self.resolve_files(&ctx, &again) {
+                phones?;
+            }
             let mut files = Vec::with_capacity(batch.len());
             for (path, blob) in batch {
-                let phones = match self.fresh.get(blob) {
-                    Some(p) => p.clone(),
-                    None => self.file_phones(&ctx, path, *blob)?,
-                };
+                let phones = self.fresh.get(blob)?.clone();
                 let known = self.known_digests(site_key, &overrides_key, path, &phones);
                 files.push((path, *blob, phones, known));
             }
@@ -404,19 +395,32 @@ impl History<'_> {
         })
     }
 
-    /// A phones file's resolved phones under a site, parsed whole. No parsed phone is kept: the
-    /// walk's first step over a commit with another site (or templates, or groups) resolves every
-    /// file, and keeping their parsed phones held the fleet twice more (over 500 MB at 100,000
-    /// phones) for no time saved: reusing unchanged list items was slower than parsing the file.
-    fn file_phones(
+    /// Phones files resolved under a site, in order (None for one that does not read, parse or
+    /// resolve): read here, parsed across threads when there are enough of them, resolved here.
+    /// No parsed phone is kept: the walk's first step over a commit with another site (or
+    /// templates, or groups) resolves every file, and keeping their parsed phones held the fleet
+    /// twice more (over 500 MB at 100,000 phones) for no time saved: reusing unchanged list items
+    /// was slower than parsing the file.
+    fn resolve_files(
         &mut self,
         ctx: &SiteCtx,
-        path: &str,
-        blob: Oid,
-    ) -> Option<Arc<Vec<inventory::Phone>>> {
-        let src = self.loaded.source.read_text(blob, path).ok()?;
-        let docs = Arc::new(inventory::parse_phones(&src).ok()?);
-        self.resolve_file(ctx, src, docs, blob)
+        files: &[&(String, Oid)],
+    ) -> Vec<Option<Arc<Vec<inventory::Phone>>>> {
+        let source = &self.loaded.source;
+        let texts: Vec<Option<SourceText>> = files
+            .iter()
+            .map(|(path, blob)| source.read_text(*blob, path).ok())
+            .collect();
+        let docs = across_threads(&texts, 8, |src| {
+            src.as_ref()
+                .and_then(|src| inventory::parse_phones(src).ok().map(Arc::new))
+        });
+        files
+            .iter()
+            .zip(texts)
+            .zip(docs)
+            .map(|(((_, blob), src), docs)| self.resolve_file(ctx, src?, docs?, *blob))
+            .collect()
     }
 
     /// A phones file's parsed phones resolved under a site, kept for the rest of this commit.
