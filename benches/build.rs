@@ -168,63 +168,48 @@ fn add_history(repo: &Repository, n: usize, revs: &mut [usize], m: usize) {
     }
 }
 
-/// A commit on top of HEAD (HEAD itself stays) renaming the site in site.yaml: a change that
-/// reaches every phone's common file, so every phone's digest of the commit before is needed.
-fn site_commit(repo: &Repository, site: &str) -> Oid {
+/// A commit on top of HEAD (HEAD itself stays), a minute later, with `files` (path, text)
+/// written over HEAD's tree.
+fn commit_on_head(repo: &Repository, files: &[(String, String)], message: &str) -> Oid {
     let head = repo.head().unwrap().target().unwrap();
     let head_commit = repo.find_commit(head).unwrap();
     let mut index = repo.index().unwrap();
     index.read_tree(&head_commit.tree().unwrap()).unwrap();
-    let renamed = site.replacen("name: Bench\n", "name: Bench renamed\n", 1);
-    assert_ne!(renamed, site, "the bench site names itself `Bench`");
-    index
-        .add_frombuffer(&entry("inventory/site.yaml"), renamed.as_bytes())
-        .unwrap();
+    for (path, text) in files {
+        index.add_frombuffer(&entry(path), text.as_bytes()).unwrap();
+    }
     let tree = repo.find_tree(index.write_tree_to(repo).unwrap()).unwrap();
     let time = head_commit.time().seconds() + 60;
     let sig = Signature::new("Bench", "bench@example.invalid", &Time::new(time, 0)).unwrap();
-    repo.commit(
-        None,
-        &sig,
-        &sig,
-        "bench: rename the site",
-        &tree,
-        &[&head_commit],
-    )
-    .unwrap()
+    repo.commit(None, &sig, &sig, message, &tree, &[&head_commit])
+        .unwrap()
 }
 
-/// A commit on top of HEAD (HEAD itself stays) changing the display names of the first `k`
-/// phones, as an edit of one team's files would: the files holding them change, no other.
+/// A commit on top of HEAD renaming the site in site.yaml: a change that reaches every phone's
+/// common file, so every phone's digest of the commit before is needed.
+fn site_commit(repo: &Repository, site: &str) -> Oid {
+    let renamed = site.replacen("name: Bench\n", "name: Bench renamed\n", 1);
+    assert_ne!(renamed, site, "the bench site names itself `Bench`");
+    let files = [("inventory/site.yaml".to_string(), renamed)];
+    commit_on_head(repo, &files, "bench: rename the site")
+}
+
+/// A commit on top of HEAD changing the display names of the first `k` phones, as an edit of
+/// one team's files would: the files holding them change, no other.
 fn side_commit(repo: &Repository, n: usize, revs: &[usize], k: usize) -> Oid {
-    let head = repo.head().unwrap().target().unwrap();
-    let head_commit = repo.find_commit(head).unwrap();
-    let mut index = repo.index().unwrap();
-    index.read_tree(&head_commit.tree().unwrap()).unwrap();
     let mut revs = revs.to_vec();
     for r in revs.iter_mut().take(k.min(n)) {
         *r += 1;
     }
-    for f in 0..k.min(n).div_ceil(PER_FILE) {
-        index
-            .add_frombuffer(
-                &entry(&format!("inventory/phones/f{f:05}.yaml")),
-                phones_file(f, n, &revs).as_bytes(),
+    let files: Vec<(String, String)> = (0..k.min(n).div_ceil(PER_FILE))
+        .map(|f| {
+            (
+                format!("inventory/phones/f{f:05}.yaml"),
+                phones_file(f, n, &revs),
             )
-            .unwrap();
-    }
-    let tree = repo.find_tree(index.write_tree_to(repo).unwrap()).unwrap();
-    let time = head_commit.time().seconds() + 60;
-    let sig = Signature::new("Bench", "bench@example.invalid", &Time::new(time, 0)).unwrap();
-    repo.commit(
-        None,
-        &sig,
-        &sig,
-        "bench: a larger edit",
-        &tree,
-        &[&head_commit],
-    )
-    .unwrap()
+        })
+        .collect();
+    commit_on_head(repo, &files, "bench: a larger edit")
 }
 
 /// Runs a command and returns (seconds, peak RSS of that child in MiB, CPU seconds: user and

@@ -14,7 +14,7 @@ const M22: &str = "00147FE1FC6D";
 const OTHER_SECRET: &str = "another-site-secret-9876543210";
 
 /// Each phone's (config_sn, digest) in a web root's live manifest.
-fn numbers(root: &std::path::Path) -> std::collections::BTreeMap<String, (String, String)> {
+fn numbers(root: &std::path::Path) -> Numbers {
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(root.join("manifest.json")).unwrap()).unwrap();
     m["phones"]
@@ -265,22 +265,31 @@ fn many_phones(r: &Repo, edit: Option<(usize, usize)>, raw: bool) {
     }
 }
 
-/// Each phone's numbers built commit by commit at `commits` (each build numbering from the one
-/// before it in the output), then from history alone at the last.
-fn by_commits_and_from_history(r: &Repo, commits: &[&str]) -> Vec<BTreeNumbers> {
+/// Three commits over the base inventory: c1 adds [`many_phones`], c2 edits one of them (see
+/// [`many_phones`]), c3 adds a comment to site.yaml (so the walk renders c2's phones again under
+/// c2's site). Each phone's numbers built commit by commit at c1, c2 and c3 (each build numbering
+/// from the one before it in the output), then from history alone at c3.
+fn numbers_over_three_commits(edit: (usize, usize), raw: bool) -> Vec<Numbers> {
+    let r = Repo::with_base();
+    many_phones(&r, None, false);
+    let c1 = r.commit("c1: 480 more phones");
+    many_phones(&r, Some(edit), raw);
+    let c2 = r.commit("c2: one phone edited");
+    let site = r.read("inventory/site.yaml");
+    r.write("inventory/site.yaml", &format!("# the site\n{site}"));
+    let c3 = r.commit("c3: a comment in site.yaml");
     let mut all = Vec::new();
-    for c in commits {
+    for c in [&c1, &c2, &c3] {
         r.git(&["checkout", "-q", c]);
         r.build(&["--out", "a"]);
         all.push(numbers(&r.path().join("a")));
     }
     r.build(&["--out", "fresh"]);
     all.push(numbers(&r.path().join("fresh")));
-    r.git(&["checkout", "-q", "main"]);
     all
 }
 
-type BTreeNumbers = std::collections::BTreeMap<String, (String, String)>;
+type Numbers = std::collections::BTreeMap<String, (String, String)>;
 
 /// A commit that changes site.yaml makes the walk render every phone of the commit before again
 /// under that older site, in batches, parsing and rendering across threads. Each phone must get
@@ -288,15 +297,7 @@ type BTreeNumbers = std::collections::BTreeMap<String, (String, String)>;
 /// number, the same from history alone as commit by commit.
 #[test]
 fn a_site_change_over_many_files_keeps_each_phones_number() {
-    let r = Repo::with_base();
-    many_phones(&r, None, false);
-    let c1 = r.commit("c1: 480 more phones");
-    many_phones(&r, Some((17, 3)), false);
-    let c2 = r.commit("c2: one phone renamed");
-    let site = r.read("inventory/site.yaml");
-    r.write("inventory/site.yaml", &format!("# the site\n{site}"));
-    let c3 = r.commit("c3: a comment in site.yaml");
-    let n = by_commits_and_from_history(&r, &[&c1, &c2, &c3]);
+    let n = numbers_over_three_commits((17, 3), false);
     assert_eq!(n[3], n[2], "from history alone as commit by commit");
     // Every phone keeps its number: the renamed one c2's, the others c1's.
     let renamed = "001F9F0000CF"; // phone 17 * 12 + 3 = 207
@@ -312,15 +313,7 @@ fn a_site_change_over_many_files_keeps_each_phones_number() {
 /// files it resolved under the newer ones), and must find the same numbers as commit by commit.
 #[test]
 fn a_raw_setting_in_history_numbers_the_same_from_history_alone() {
-    let r = Repo::with_base();
-    many_phones(&r, None, false);
-    let c1 = r.commit("c1: 480 more phones");
-    many_phones(&r, Some((5, 7)), true);
-    let c2 = r.commit("c2: one phone gets a raw setting");
-    let site = r.read("inventory/site.yaml");
-    r.write("inventory/site.yaml", &format!("# the site\n{site}"));
-    let c3 = r.commit("c3: a comment in site.yaml");
-    let n = by_commits_and_from_history(&r, &[&c1, &c2, &c3]);
+    let n = numbers_over_three_commits((5, 7), true);
     assert_eq!(n[3], n[2], "from history alone as commit by commit");
     // The raw setting reached the model's common file at c2: every ST2030 took c2's number.
     for mac in ["001F9F000043", "001F9F000000"] {
