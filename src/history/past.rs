@@ -290,8 +290,7 @@ impl History<'_> {
         }
         // The walk goes back one commit at a time: a file version not in this commit will not
         // come again unless reverted to, so forget it and keep memory flat over long histories.
-        let current: std::collections::HashSet<Oid> =
-            listing.phones.iter().map(|(_, b)| *b).collect();
+        let current: HashSet<Oid> = listing.phones.iter().map(|(_, b)| *b).collect();
         self.overrides.retain(|(_, b), _| current.contains(b));
         self.digests.retain(|(_, _, b), _| current.contains(b));
         Some(out)
