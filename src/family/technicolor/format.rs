@@ -130,61 +130,89 @@ thread_local! {
 /// value. None when a line is anything but a clean `[section]` or `Key=Value` line under a
 /// section, ending with CRLF, with an ASCII key and no space around `=`: for those the full check
 /// gives the messages.
+///
+/// One pass over the bytes, each looked at once: this runs over every byte of every file a build
+/// writes, and its lines are short (a vector search per line cost more than it saved).
 fn plain_shape(bytes: &[u8]) -> Option<(Vec<u8>, Option<&str>)> {
     let body = bytes.strip_suffix(b"\r\n")?;
+    let n = body.len();
     let mut shape = Vec::with_capacity(bytes.len() / 2);
-    let mut section: Option<&[u8]> = None;
+    let mut in_section = false;
+    let mut in_sys = false;
     let mut config_sn = None;
-    // Line ends, CRs and `=` are found with memchr's vector search: this runs over every byte
-    // of every file a build writes.
-    let mut start = 0;
-    let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
-    for end in ends {
-        let raw = &body[start..end];
-        let last = end == body.len();
-        start = end + 1;
-        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
-        // The last line's CRLF was taken off with the body's end; any other line without its CR
-        // (a bare LF) or with a CR inside goes to the full check.
-        if line.len() == raw.len() && !last {
-            return None;
-        }
-        if memchr::memchr(b'\r', line).is_some() {
-            return None;
-        }
-        // Blank lines say nothing (the full check skips them too).
-        if line.is_empty() {
-            continue;
-        }
-        if line[0] == b'[' {
-            let name = line.strip_suffix(b"]")?.get(1..)?;
-            if !name.is_ascii() {
-                return None;
+    let mut pos = 0;
+    // Each turn reads one line from `pos`: the last one ends where the body does.
+    while pos <= n {
+        // Where the line's text ends: at its CRLF, or at the body's end (where a lone CR may
+        // stand, as the line ending cut in two). Any other CR or a bare LF: None.
+        let line_end = |mut p: usize| -> Option<(usize, usize)> {
+            while p < n {
+                match body[p] {
+                    b'\r' if p + 1 == n => return Some((p, n + 1)),
+                    b'\r' if body[p + 1] == b'\n' => return Some((p, p + 2)),
+                    b'\r' | b'\n' => return None,
+                    _ => p += 1,
+                }
             }
-            section = Some(name);
-            shape.push(b'[');
-            shape.extend_from_slice(name);
-            shape.push(b'\n');
-            continue;
+            Some((n, n + 1))
+        };
+        match body.get(pos) {
+            // A blank line says nothing (the full check skips it too).
+            None => break,
+            Some(b'\r') => {
+                let (_, next) = line_end(pos)?;
+                pos = next;
+                continue;
+            }
+            Some(b'[') => {
+                let (end, next) = line_end(pos + 1)?;
+                let line = &body[pos..end];
+                let name = line.strip_suffix(b"]")?.get(1..)?;
+                if !name.is_ascii() {
+                    return None;
+                }
+                in_section = true;
+                in_sys = name == b"sys";
+                shape.push(b'[');
+                shape.extend_from_slice(name);
+                shape.push(b'\n');
+                pos = next;
+            }
+            Some(_) => {
+                if !in_section {
+                    return None;
+                }
+                // The key: ASCII up to the first `=`, no space or other white space at its ends.
+                let mut eq = pos;
+                while eq < n && body[eq] != b'=' {
+                    if body[eq] >= 0x80 || body[eq] == b'\r' || body[eq] == b'\n' {
+                        return None;
+                    }
+                    eq += 1;
+                }
+                if eq == n {
+                    return None;
+                }
+                let key = &body[pos..eq];
+                if key.is_empty()
+                    || key[0].is_ascii_whitespace()
+                    || key[key.len() - 1].is_ascii_whitespace()
+                {
+                    return None;
+                }
+                let (end, next) = line_end(eq + 1)?;
+                let value = &body[eq + 1..end];
+                if value.first() == Some(&b' ') {
+                    return None;
+                }
+                if in_sys && key == b"config_sn" {
+                    config_sn = std::str::from_utf8(value).ok();
+                }
+                shape.extend_from_slice(key);
+                shape.push(b'\n');
+                pos = next;
+            }
         }
-        section?;
-        let eq = memchr::memchr(b'=', line)?;
-        let (key, value) = (&line[..eq], &line[eq + 1..]);
-        if key.is_empty()
-            || !key.is_ascii()
-            || key[0] == b' '
-            || key[key.len() - 1] == b' '
-            || key.first().is_some_and(u8::is_ascii_whitespace)
-            || key.last().is_some_and(u8::is_ascii_whitespace)
-            || value.first() == Some(&b' ')
-        {
-            return None;
-        }
-        if section == Some(b"sys".as_slice()) && key == b"config_sn" {
-            config_sn = std::str::from_utf8(value).ok();
-        }
-        shape.extend_from_slice(key);
-        shape.push(b'\n');
     }
     Some((shape, config_sn))
 }
@@ -402,7 +430,7 @@ mod tests {
     use super::*;
     use crate::family::ModelId;
 
-    /// The shape as it was found before memchr, byte by byte: the reference the new one is
+    /// The shape as first found, the body split into lines: the reference the one-pass reading is
     /// compared with.
     fn plain_shape_by_split(bytes: &[u8]) -> Option<(Vec<u8>, Option<&str>)> {
         let body = bytes.strip_suffix(b"\r\n")?;
@@ -457,7 +485,58 @@ mod tests {
     }
 
     #[test]
-    fn shape_by_memchr_is_the_shape_by_split() {
+    fn the_shape_agrees_with_the_split_reading_on_any_bytes() {
+        // Every byte the reading cares about, pieces of real lines, and a Latin-1 one.
+        const PIECES: [&[u8]; 16] = [
+            b"[",
+            b"]",
+            b"=",
+            b"\r",
+            b"\n",
+            b"\r\n",
+            b" ",
+            b"\t",
+            b"a",
+            b"1",
+            b"\xe9",
+            b"sys",
+            b"config_sn",
+            b"[sys]\r\n",
+            b"K=v\r\n",
+            b"\x0c",
+        ];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        let mut some = 0;
+        for _ in 0..300_000 {
+            let mut bytes: Vec<u8> = Vec::new();
+            for _ in 0..next(16) {
+                bytes.extend_from_slice(PIECES[next(PIECES.len())]);
+            }
+            // Most files a build checks end with CRLF.
+            if next(4) > 0 {
+                bytes.extend_from_slice(b"\r\n");
+            }
+            let got = plain_shape(&bytes);
+            some += usize::from(got.is_some());
+            assert_eq!(
+                got,
+                plain_shape_by_split(&bytes),
+                "{:?}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        // Both answers were tried often: a clean shape, and none.
+        assert!(some > 10_000, "only {some} texts had a shape");
+    }
+
+    #[test]
+    fn the_shape_is_the_shape_by_split() {
         let cases: &[&[u8]] = &[
             b"[sys]\r\nconfig_sn=202611260001\r\n[ipp]\r\nA=1\r\nB=\r\n",
             b"[sys]\r\nconfig_sn=202611260001\r\n\r\n[ipp]\r\nA=1\r\n",
