@@ -2,6 +2,7 @@
 
 #[allow(unused_imports)]
 use super::*;
+use std::collections::hash_map::Entry;
 
 pub(super) fn resolve_phones<'s>(
     r: &mut Reporter,
@@ -28,7 +29,12 @@ pub(super) fn resolve_phones<'s>(
             // Bounded by the text: a phone takes more than 20 bytes to write.
             let per_byte = docs.len() as f64 / src.text.len().max(1) as f64;
             let guess = (text_bytes as f64 * per_byte * 1.1) as usize;
-            phones.reserve(guess.min(text_bytes / 20) + docs.len());
+            let room = guess.min(text_bytes / 20) + docs.len();
+            phones.reserve(room);
+            // The MACs and users too: grown entry by entry, each map would be rehashed whole
+            // some 17 times on the way to 100,000.
+            macs.reserve(room);
+            users.reserve(room);
         }
         let f = src.path.as_str();
         let chain = groups_of(groups, f);
@@ -53,16 +59,21 @@ pub(super) fn resolve_phones<'s>(
                 }
             };
             if let Some(mac) = &mac {
-                if let Some(&(first_file, first_i)) = macs.get(mac) {
-                    let first_at = r.here(first_file, &[idx(first_i), key("mac")]);
-                    r.error(
-                        f,
-                        &at(&[key("mac")]),
-                        format!("duplicate MAC {mac}"),
-                        format!("it is also at {first_at}: a phone is listed once"),
-                    );
-                } else {
-                    macs.insert(mac.clone(), (f, i));
+                // One lookup: a phone's MAC is new nearly always.
+                match macs.entry(mac.clone()) {
+                    Entry::Occupied(first) => {
+                        let &(first_file, first_i) = first.get();
+                        let first_at = r.here(first_file, &[idx(first_i), key("mac")]);
+                        r.error(
+                            f,
+                            &at(&[key("mac")]),
+                            format!("duplicate MAC {mac}"),
+                            format!("it is also at {first_at}: a phone is listed once"),
+                        );
+                    }
+                    Entry::Vacant(v) => {
+                        v.insert((f, i));
+                    }
                 }
             }
             let model = match ModelId::parse(&doc.model) {
@@ -288,19 +299,23 @@ fn resolve_lines<'s>(
         if let Some(a) = &l.auth_user {
             r.text_at(f, || lp("auth_user"), Field::SipUser, "SIP auth user", &a.0);
         }
-        if let Some(&(first_file, first_i, first_li)) = users.get(&l.user.0) {
-            let first_at = r.here(
-                first_file,
-                &[idx(first_i), key("lines"), idx(first_li), key("user")],
-            );
-            r.error(
-                f,
-                &lp("user"),
-                format!("duplicate SIP user {}", l.user.0),
-                format!("it is also at {first_at}: each SIP account registers from one line"),
-            );
-        } else {
-            users.insert(l.user.0.clone(), (f, i, li));
+        match users.entry(l.user.0.clone()) {
+            Entry::Occupied(first) => {
+                let &(first_file, first_i, first_li) = first.get();
+                let first_at = r.here(
+                    first_file,
+                    &[idx(first_i), key("lines"), idx(first_li), key("user")],
+                );
+                r.error(
+                    f,
+                    &lp("user"),
+                    format!("duplicate SIP user {}", l.user.0),
+                    format!("it is also at {first_at}: each SIP account registers from one line"),
+                );
+            }
+            Entry::Vacant(v) => {
+                v.insert((f, i, li));
+            }
         }
         let mut display_name = l.display_name.clone().unwrap_or_else(|| l.user.0.clone());
         let (spelled, replaced) = text_rules::latin1_spelling(&display_name);
