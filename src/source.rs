@@ -282,46 +282,37 @@ impl Source {
             .hint("commit the inventory, or name its folder with --inventory")
         })?;
         let tree = self.repo.find_tree(tree_id)?;
+        // The files first (names and blob ids: the walk reads no blob), then their texts.
+        let mut listed: Vec<(Role, String, Oid)> = Vec::new();
+        tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() == Some(ObjectType::Blob) {
+                let rel = format!("{dir}{}", entry.name().unwrap_or(""));
+                if let Some(role) = role_of(&rel) {
+                    listed.push((role, rel, entry.id()));
+                }
+            }
+            TreeWalkResult::Ok
+        })?;
+        let texts = self.blob_texts(&listed);
         let mut site = None;
         let mut phones = Vec::new();
         let mut groups = Vec::new();
         let mut templates = BTreeMap::new();
-        let mut failure = None;
-        let walked = tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
-            if entry.kind() != Some(ObjectType::Blob) {
-                return TreeWalkResult::Ok;
-            }
-            let name = entry.name().unwrap_or("");
-            let rel = format!("{dir}{name}");
-            let Some(role) = role_of(&rel) else {
-                return TreeWalkResult::Ok;
-            };
-            let text = match self.blob_text(entry.id(), &self.inv_path(&rel)) {
-                Ok(t) => t,
-                Err(e) => {
-                    failure = Some(e);
-                    return TreeWalkResult::Abort;
-                }
-            };
+        // The first file that does not read, in the walk's order, whoever read it.
+        for ((role, rel, id), text) in listed.into_iter().zip(texts) {
             let src = SourceText {
                 path: self.inv_path(&rel),
-                text,
+                text: text?,
             };
             match role {
-                Role::Site => site = Some((src, entry.id())),
+                Role::Site => site = Some((src, id)),
                 Role::Template(t) => {
                     templates.insert(t, src.text);
                 }
-                Role::Phones => phones.push((src, Some(entry.id()))),
-                Role::Group => groups.push((src, Some(entry.id()))),
+                Role::Phones => phones.push((src, Some(id))),
+                Role::Group => groups.push((src, Some(id))),
             }
-            TreeWalkResult::Ok
-        });
-        // The callback's own error first: libgit2 only says "callback returned -7".
-        if let Some(e) = failure {
-            return Err(e);
         }
-        walked?;
         let (site, site_blob) = site.ok_or_else(|| self.no_site())?;
         phones.sort_by(|a, b| a.0.path.cmp(&b.0.path));
         groups.sort_by(|a, b| a.0.path.cmp(&b.0.path));
@@ -341,6 +332,32 @@ impl Source {
             "the inventory has no site.yaml",
         )
         .hint("create it: see the README's inventory reference (or `inventory/site.yaml` of provsite's example)")])
+    }
+
+    /// The texts of listed files, in order. Many are read on two threads (inflating 1,000 phones
+    /// files takes about 0.05 s, a tenth of a `check` after a build), the second with a handle of
+    /// its own (a repository handle is not shared between threads).
+    fn blob_texts(&self, listed: &[(Role, String, Oid)]) -> Vec<Result<String>> {
+        let read = |source: &Source, part: &[(Role, String, Oid)]| -> Vec<Result<String>> {
+            part.iter()
+                .map(|(_, rel, id)| source.blob_text(*id, &source.inv_path(rel)))
+                .collect()
+        };
+        let other = (listed.len() >= 64).then(|| self.reopen().ok()).flatten();
+        let Some(other) = other else {
+            return read(self, listed);
+        };
+        let (first, second) = listed.split_at(listed.len() / 2);
+        std::thread::scope(|scope| {
+            let second = scope.spawn(move || read(&other, second));
+            let mut texts = read(self, first);
+            texts.extend(
+                second
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            );
+            texts
+        })
     }
 
     fn blob_text(&self, id: Oid, path: &str) -> Result<String> {

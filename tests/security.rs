@@ -357,6 +357,50 @@ fn a_file_that_is_not_utf8_is_named() {
     assert!(!err.contains("callback returned"), "{err}");
 }
 
+/// An inventory of many phones files, its texts read on two threads: a file that does not read
+/// is named whichever thread read it, and of two such files the first in the tree's order.
+#[test]
+fn among_many_files_the_first_that_is_not_utf8_is_named() {
+    let r = Repo::with_base();
+    for i in 0..100 {
+        r.write(
+            &format!("inventory/phones/f{i:03}.yaml"),
+            &format!(
+                "- mac: \"00:1F:9F:10:00:{i:02X}\"\n  model: ST2030\n  lines: [{{user: \"{}\"}}]\n",
+                3000 + i
+            ),
+        );
+    }
+    r.commit("100 phones files");
+    assert_eq!(r.provsite(&["check"]).status.code(), Some(0));
+    let latin1 = |i: usize| {
+        std::fs::write(
+            r.path().join(format!("inventory/phones/f{i:03}.yaml")),
+            format!("- mac: \"00:1F:9F:10:00:{i:02X}\"\n  model: ST2030\n  name: \"Caf\u{e9}\"\n  lines: [{{user: \"{}\"}}]\n", 3000 + i)
+                .chars()
+                .map(|c| c as u8)
+                .collect::<Vec<u8>>(),
+        )
+        .unwrap();
+    };
+    // In the second half of the list (the other thread's).
+    latin1(90);
+    r.commit("one latin-1 file");
+    let out = r.provsite(&["check"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("inventory/phones/f090.yaml"), "{err}");
+    assert!(err.contains("not UTF-8"), "{err}");
+    // And one in the first half: that one is named.
+    latin1(10);
+    r.commit("two latin-1 files");
+    let out = r.provsite(&["check"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("inventory/phones/f010.yaml"), "{err}");
+    assert!(!err.contains("f090"), "{err}");
+}
+
 #[test]
 fn a_worktree_build_does_not_follow_links_out_of_the_repository() {
     let r = Repo::with_base();

@@ -203,20 +203,28 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
         diags.push(Diagnostic::warning(source.inventory_dir.clone(), "the inventory has uncommitted changes; they are not built").hint("commit them, or build the working tree with --worktree (the release is marked dirty)"));
     }
     let t0 = std::time::Instant::now();
-    let files = source.read_inventory(snap)?;
+    // The parse cache beside the web root is read (and its checksum checked) while the commit's
+    // files are; a build (with staging) writes the next one.
+    let work = output::work_dir(&opts.out).ok();
+    let (files, cache) = std::thread::scope(|s| {
+        let cache = s.spawn(|| {
+            work.as_deref()
+                .filter(|w| w.is_dir())
+                .map(ParseCache::load)
+                .unwrap_or_default()
+        });
+        let files = source.read_inventory(snap);
+        let cache = cache
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (files, Arc::new(cache))
+    });
+    let files = files?;
     timing("load: read", t0);
     let group_srcs: Vec<SourceText> = files.groups.iter().map(|(s, _)| s.clone()).collect();
     let texts: Vec<&SourceText> = files.phones.iter().map(|(s, _)| s).collect();
     let mut parse_diags = Vec::new();
     let mut files_parsed = 0;
-    // The parse cache beside the web root; a build (with staging) writes the next one.
-    let work = output::work_dir(&opts.out).ok();
-    let cache = Arc::new(
-        work.as_deref()
-            .filter(|w| w.is_dir())
-            .map(ParseCache::load)
-            .unwrap_or_default(),
-    );
     let mut pending = work
         .as_deref()
         .filter(|_| staging.is_some())
