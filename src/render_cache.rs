@@ -154,13 +154,22 @@ impl RenderCache {
     /// Writes the cache of a build's phones (their keys and hex digests) into `work`, replacing
     /// the last one; best effort, as a cache that cannot be written only costs time.
     pub fn save<'a>(work: &Path, entries: impl Iterator<Item = (&'a Key, &'a str)>) {
+        if let Some(bytes) = Self::encode(entries) {
+            Self::write(work, &bytes);
+        }
+    }
+
+    /// The file [`RenderCache::save`] writes, made apart from writing it (a build makes it while
+    /// the manifest is written, and writes it once the release is published). None past the
+    /// bound on entries.
+    pub fn encode<'a>(entries: impl Iterator<Item = (&'a Key, &'a str)>) -> Option<Vec<u8>> {
         let mut bytes = Vec::with_capacity(MAGIC.len() + entries.size_hint().0 * ENTRY + 32);
         bytes.extend_from_slice(MAGIC);
         let mut n = 0;
         for (k, d) in entries {
             let Some(d) = unhex32(d) else { continue };
             if n == MAX_ENTRIES {
-                return;
+                return None;
             }
             bytes.extend_from_slice(k);
             bytes.extend_from_slice(&d);
@@ -168,8 +177,13 @@ impl RenderCache {
         }
         let sum: [u8; 32] = Sha256::digest(&bytes).into();
         bytes.extend_from_slice(&sum);
+        Some(bytes)
+    }
+
+    /// Puts a file made by [`RenderCache::encode`] in place in `work`; best effort.
+    pub fn write(work: &Path, bytes: &[u8]) {
         let tmp = work.join(format!("{FILE}.tmp-{}", std::process::id()));
-        if std::fs::write(&tmp, &bytes)
+        if std::fs::write(&tmp, bytes)
             .and_then(|()| std::fs::rename(&tmp, work.join(FILE)))
             .is_err()
         {

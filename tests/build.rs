@@ -94,6 +94,35 @@ fn a_phone_boots_from_the_built_web_root() {
     assert!(v22.own.get("sys", "FeatureKeyExt06").is_none());
 }
 
+/// The phones a build reports as changed (those check-sync tells to fetch again), with phones
+/// added and removed around them: new ones and renumbered ones, in MAC order, and no other.
+#[test]
+fn the_changed_phones_are_the_new_and_the_renumbered_in_mac_order() {
+    let repo = Repo::with_base();
+    repo.build(&[]);
+    let base = repo.read("inventory/phones/base.yaml");
+    // M1 goes; a phone comes before M2's MAC and one after it; M2 changes; M22 stays as it was.
+    let first = base.find("- mac: \"00:1F:9F:16:E8:49\"").unwrap();
+    let second = base.find("- mac: \"00:1F:9F:16:E8:4A\"").unwrap();
+    let edited = format!(
+        "{}{}- mac: \"00:1F:9F:16:E8:48\"\n  model: ST2030\n  lines: [{{user: \"1020\"}}]\n- mac: \"00:1F:9F:16:E8:4B\"\n  model: ST2030\n  lines: [{{user: \"1021\"}}]\n",
+        &base[..first],
+        &base[second..].replace("display_name: \"Zo\u{e9}\"", "display_name: \"Zoe\""),
+    );
+    assert_ne!(
+        edited.replace("Zoe", "Zo\u{e9}"),
+        edited,
+        "M2's name was not found"
+    );
+    repo.write("inventory/phones/base.yaml", &edited);
+    repo.commit("M1 leaves, two phones come, M2 renamed");
+    let s = repo.build(&[]);
+    assert_eq!(
+        s["changed_phones"],
+        serde_json::json!(["001F9F16E848", M2, "001F9F16E84B"])
+    );
+}
+
 #[test]
 fn changing_one_phone_renumbers_only_that_phone() {
     let repo = Repo::with_base();

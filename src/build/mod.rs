@@ -601,14 +601,31 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     drop(linked_ahead);
     files_written += phone_entries.len() - linked;
     timing("write: phone files", t0);
-    // Written from the list (in MAC order, as the phones are), not from a map built for it.
+    // Written from the list (in MAC order, as the phones are), not from a map built for it,
+    // while the render cache's next file is made beside it (written once the release is out).
     let release_manifest = rel_dir.join("manifest.json");
-    output::write_with(&release_manifest, mtime, |f| {
-        manifest.write_with_phones(
-            &phone_entries,
-            std::io::BufWriter::with_capacity(1 << 16, f),
-        )
-    })?;
+    let (written, render_cache) = std::thread::scope(|s| {
+        let render_cache = s.spawn(|| {
+            RenderCache::encode(
+                rendered
+                    .keys
+                    .iter()
+                    .zip(&rendered.phones)
+                    .filter_map(|(k, f)| Some((k.as_ref()?, f.digest.as_str()))),
+            )
+        });
+        let written = output::write_with(&release_manifest, mtime, |f| {
+            manifest.write_with_phones(
+                &phone_entries,
+                std::io::BufWriter::with_capacity(1 << 16, f),
+            )
+        });
+        let render_cache = render_cache
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (written, render_cache)
+    });
+    written?;
     files_written += 1;
 
     timing("write", t0);
@@ -628,27 +645,24 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     }
     // Best effort, as the caches: without it the next build links ahead all the same.
     let _ = std::fs::write(work.join(SECRET_ID), secret_id(&loaded.site_secret));
-    RenderCache::save(
-        &work,
-        rendered
-            .keys
-            .iter()
-            .zip(&rendered.phones)
-            .filter_map(|(k, f)| Some((k.as_ref()?, f.digest.as_str()))),
-    );
+    if let Some(bytes) = render_cache {
+        RenderCache::write(&work, &bytes);
+    }
     timing("caches", t0);
     let known: Vec<&Manifest> = std::iter::once(&manifest)
         .chain(previous.as_ref())
         .collect();
     let pruned = output::prune(&opts.out, opts.keep, &release, &known)?;
     timing("prune", t0);
+    // The phones and the live record are both in MAC order: one walk through the two.
+    let mut live = previous.iter().flat_map(|m| m.phones.iter()).peekable();
     let changed_phones = phone_entries
         .iter()
         .filter(|(mac, p)| {
-            previous
-                .as_ref()
-                .and_then(|m| m.phones.get(mac))
-                .is_none_or(|old| old.config_sn != p.config_sn)
+            while live.next_if(|(old, _)| *old < mac).is_some() {}
+            live.peek()
+                .filter(|(old, _)| *old == mac)
+                .is_none_or(|(_, old)| old.config_sn != p.config_sn)
         })
         .map(|(mac, _)| mac.clone())
         .collect();
