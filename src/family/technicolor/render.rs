@@ -44,28 +44,44 @@ fn entry<'a>(section: &'a str, key: &'a str, value: impl Into<Cow<'a, str>>) -> 
 /// last one given. Unknown names sort last; (section, key) breaks ties, so the order is total.
 ///
 /// The order depends only on the model and the entries' (section, key) sequence, which a fleet's
-/// phones share a few of: it is worked out once per sequence and thread and then applied.
+/// phones share a few of: it is worked out once per sequence and thread and then applied. The
+/// last few sequences seen are compared with the entries in place (no key is built or hashed for
+/// the phones that follow one of them); the others are looked up by their whole sequence.
 fn in_vendor_order(model: ModelId, entries: Vec<Entry<'_>>) -> Vec<Entry<'_>> {
-    let mut shape = Vec::with_capacity(entries.len() * 20);
-    for e in &entries {
-        shape.extend_from_slice(e.section.as_bytes());
-        shape.push(0);
-        shape.extend_from_slice(e.key.as_bytes());
-        shape.push(0);
-    }
-    let key = (model, shape);
-    let known = ORDERS.with(|m| m.borrow().get(&key).cloned());
-    let order = match known {
+    let recent = RECENT.with(|r| {
+        let mut r = r.borrow_mut();
+        let i = r.iter().position(|s| s.model == model && s.is(&entries))?;
+        // Most recent first: a fleet's shapes come back in turns.
+        let seen = r.remove(i);
+        let order = seen.order.clone();
+        r.insert(0, seen);
+        Some(order)
+    });
+    let order = match recent {
         Some(order) => order,
         None => {
-            let order: std::rc::Rc<[u32]> = vendor_order(model, &entries).into();
+            let key = (model, Shape::names(&entries));
+            let known = ORDERS.with(|m| m.borrow().get(&key).cloned());
+            let order = known.unwrap_or_else(|| vendor_order(model, &entries).into());
             ORDERS.with(|m| {
                 let mut m = m.borrow_mut();
                 // Bounded: a fleet has a few shapes; past the bound, start again.
                 if m.len() >= 256 {
                     m.clear();
                 }
-                m.insert(key, order.clone());
+                m.insert(key.clone(), order.clone());
+            });
+            RECENT.with(|r| {
+                let mut r = r.borrow_mut();
+                r.truncate(RECENT_SHAPES - 1);
+                r.insert(
+                    0,
+                    Shape {
+                        model,
+                        names: key.1,
+                        order: order.clone(),
+                    },
+                );
             });
             order
         }
@@ -77,11 +93,56 @@ fn in_vendor_order(model: ModelId, entries: Vec<Entry<'_>>) -> Vec<Entry<'_>> {
         .collect()
 }
 
+/// How many of the last shapes seen are compared in place.
+const RECENT_SHAPES: usize = 8;
+
+/// A sequence of (section, key) names for a model, each name after its length (so no two
+/// sequences read the same), and its vendor order once known.
+struct Shape {
+    model: ModelId,
+    names: Vec<u8>,
+    order: std::rc::Rc<[u32]>,
+}
+
+impl Shape {
+    /// The names of `entries`, each after its length.
+    fn names(entries: &[Entry<'_>]) -> Vec<u8> {
+        let mut names = Vec::with_capacity(entries.len() * 24);
+        for e in entries {
+            for name in [e.section, e.key] {
+                names.extend_from_slice(&(name.len() as u32).to_le_bytes());
+                names.extend_from_slice(name.as_bytes());
+            }
+        }
+        names
+    }
+
+    /// Whether `entries` have this sequence of names, compared where they are.
+    fn is(&self, entries: &[Entry<'_>]) -> bool {
+        let mut rest = self.names.as_slice();
+        for e in entries {
+            for name in [e.section, e.key] {
+                let Some((len, after)) = rest.split_first_chunk::<4>() else {
+                    return false;
+                };
+                let n = u32::from_le_bytes(*len) as usize;
+                if n != name.len() || after.get(..n) != Some(name.as_bytes()) {
+                    return false;
+                }
+                rest = &after[n..];
+            }
+        }
+        rest.is_empty()
+    }
+}
+
 type Orders = std::collections::HashMap<(ModelId, Vec<u8>), std::rc::Rc<[u32]>, FastHash>;
 
 thread_local! {
     /// The vendor order of each (model, entry shape) seen on this thread: indices into the entries.
     static ORDERS: std::cell::RefCell<Orders> = Default::default();
+    /// The last shapes seen on this thread, most recent first.
+    static RECENT: std::cell::RefCell<Vec<Shape>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The indices of `entries` in vendor order, a key given twice keeping the last one given.
@@ -678,6 +739,80 @@ mod tests {
             [("LanguageType", "1")],
             "the last value given wins"
         );
+    }
+
+    /// The order worked out afresh, with no shape remembered.
+    fn ordered_afresh<'a>(model: ModelId, entries: &[Entry<'a>]) -> Vec<Entry<'a>> {
+        vendor_order(model, entries)
+            .into_iter()
+            .map(|i| entries[i as usize].clone())
+            .collect()
+    }
+
+    #[test]
+    fn remembered_shapes_give_the_order_worked_out_afresh() {
+        // Names every vocabulary knows, names one model's knows and another's does not (so one
+        // sequence has an order per model), unknown ones, a key given twice, in sequences of up
+        // to 6 from a pool: many shapes, more than are compared in place, in turns.
+        const NAMES: [(&str, &str); 10] = [
+            ("sys", "config_sn"),
+            ("ntp", "NtpZoneNum"),
+            ("sip", "TEL1Number"),
+            ("sip", "DisplayName1"),
+            ("ipp", "LanguageType"),
+            ("ipp", "Auto_pickup_Method"),
+            ("cwmp", "CWMPACS"),
+            ("sys", "FeatureKeyExt01"),
+            ("zzz", "Unknown"),
+            ("sip", "TEL1Number"),
+        ];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        let mut shapes = std::collections::HashSet::new();
+        for round in 0..20_000 {
+            let model = [ModelId::ST2030, ModelId::ST2022, ModelId::TB30][next(3)];
+            let len = next(7);
+            let entries: Vec<Entry> = (0..len)
+                .map(|i| {
+                    let (sec, key) = NAMES[next(NAMES.len())];
+                    entry(sec, key, format!("{round}.{i}"))
+                })
+                .collect();
+            shapes.insert((
+                model,
+                entries
+                    .iter()
+                    .map(|e| (e.section, e.key))
+                    .collect::<Vec<_>>(),
+            ));
+            assert_eq!(
+                in_vendor_order(model, entries.clone()),
+                ordered_afresh(model, &entries),
+                "{model} {entries:?}"
+            );
+        }
+        assert!(shapes.len() > 10 * RECENT_SHAPES, "{} shapes", shapes.len());
+    }
+
+    #[test]
+    fn names_that_would_read_the_same_joined_are_two_shapes() {
+        // "a\0b" then "c", and "a" then "b\0c": joined with NULs they read the same.
+        let one = [entry("a\0b", "c", "1")];
+        let two = [entry("a", "b\0c", "1")];
+        let shape = Shape {
+            model: ModelId::ST2030,
+            names: Shape::names(&one),
+            order: std::rc::Rc::from([0u32]),
+        };
+        assert!(shape.is(&one));
+        assert!(!shape.is(&two));
+        assert!(!shape.is(&[]));
+        assert!(!shape.is(&[entry("a\0b", "c", "1"), entry("a\0b", "c", "1")]));
     }
 
     #[test]
