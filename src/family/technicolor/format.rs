@@ -100,30 +100,57 @@ pub fn validate_config(
     };
     let sn_ok = || kind != FileKind::Phone || config_sn.is_some_and(is_config_sn);
     let key = (vocab as *const Vocabulary as usize, kind == FileKind::Phone);
-    let known = SHAPES.with(|m| m.borrow().get(&key).is_some_and(|set| set.contains(&shape)));
-    if known && sn_ok() {
+    // The last shapes that passed are compared first (most recent first: a fleet's shapes come
+    // back in turns), then all of them by hash.
+    let recent = RECENT_SHAPES.with(|r| {
+        let mut r = r.borrow_mut();
+        let i = r.iter().position(|(k, s)| *k == key && *s == shape)?;
+        let seen = r.remove(i);
+        r.insert(0, seen);
+        Some(())
+    });
+    if recent.is_some() && sn_ok() {
         return Ok(());
     }
-    check(bytes, vocab, kind, false)?;
-    SHAPES.with(|m| {
-        let mut m = m.borrow_mut();
-        let set = m.entry(key).or_default();
-        // Bounded: a fleet has a few shapes; past the bound, start again.
-        if set.len() >= MAX_SHAPES {
-            set.clear();
-        }
-        set.insert(shape);
-    });
+    let known = recent.is_some()
+        || SHAPES.with(|m| m.borrow().get(&key).is_some_and(|set| set.contains(&shape)));
+    if !(known && sn_ok()) {
+        check(bytes, vocab, kind, false)?;
+        SHAPES.with(|m| {
+            let mut m = m.borrow_mut();
+            let set = m.entry(key).or_default();
+            // Bounded: a fleet has a few shapes; past the bound, start again.
+            if set.len() >= MAX_SHAPES {
+                set.clear();
+            }
+            set.insert(shape.clone());
+        });
+    }
+    if recent.is_none() {
+        RECENT_SHAPES.with(|r| {
+            let mut r = r.borrow_mut();
+            r.truncate(MAX_RECENT - 1);
+            r.insert(0, (key, shape));
+        });
+    }
     Ok(())
 }
 
 const MAX_SHAPES: usize = 256;
+/// How many of the last shapes that passed are compared before any is hashed.
+const MAX_RECENT: usize = 8;
 
-type Shapes = std::collections::HashMap<(usize, bool), HashSet<Vec<u8>, FastHash>, FastHash>;
+/// A vocabulary (by address: they live as long as the program) and whether the file is a phone's.
+type ShapeKind = (usize, bool);
+
+type Shapes = std::collections::HashMap<ShapeKind, HashSet<Vec<u8>, FastHash>, FastHash>;
 
 thread_local! {
     /// Shapes (see [`plain_shape`]) that passed the full check, per vocabulary and file kind.
     static SHAPES: std::cell::RefCell<Shapes> = Default::default();
+    /// The last of them seen, most recent first.
+    static RECENT_SHAPES: std::cell::RefCell<Vec<(ShapeKind, Vec<u8>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A file's shape: each section header and each key, in order, one per line; and its config_sn's
@@ -146,6 +173,7 @@ fn plain_shape(bytes: &[u8]) -> Option<(Vec<u8>, Option<&str>)> {
         // Where the line's text ends: at its CRLF, or at the body's end (where a lone CR may
         // stand, as the line ending cut in two). Any other CR or a bare LF: None.
         let line_end = |mut p: usize| -> Option<(usize, usize)> {
+            p = skip_words(body, p, |w| has_byte(w, b'\r') | has_byte(w, b'\n'));
             while p < n {
                 match body[p] {
                     b'\r' if p + 1 == n => return Some((p, n + 1)),
@@ -183,7 +211,9 @@ fn plain_shape(bytes: &[u8]) -> Option<(Vec<u8>, Option<&str>)> {
                     return None;
                 }
                 // The key: ASCII up to the first `=`, no space or other white space at its ends.
-                let mut eq = pos;
+                let mut eq = skip_words(body, pos, |w| {
+                    has_byte(w, b'=') | has_byte(w, b'\r') | has_byte(w, b'\n') | (w & HIGH)
+                });
                 while eq < n && body[eq] != b'=' {
                     if body[eq] >= 0x80 || body[eq] == b'\r' || body[eq] == b'\n' {
                         return None;
@@ -215,6 +245,31 @@ fn plain_shape(bytes: &[u8]) -> Option<(Vec<u8>, Option<&str>)> {
         }
     }
     Some((shape, config_sn))
+}
+
+const LOW: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of the lowest byte of `w` equal to `b` is set; bits above it may be set too (a
+/// borrow), so only the lowest set bit says where.
+fn has_byte(w: u64, b: u8) -> u64 {
+    let x = w ^ (LOW * u64::from(b));
+    x.wrapping_sub(LOW) & !x & HIGH
+}
+
+/// From `p`, skips the whole 8-byte words of `bytes` in which `found` sets no bit, up to the
+/// first word where it does (then to its byte: the lowest set bit). The bytes skipped are the
+/// ones the caller's byte-by-byte loop would pass over anyway; it goes on from there.
+fn skip_words(bytes: &[u8], mut p: usize, found: impl Fn(u64) -> u64) -> usize {
+    while let Some(chunk) = bytes.get(p..p + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let m = found(w);
+        if m != 0 {
+            return p + (m.trailing_zeros() / 8) as usize;
+        }
+        p += 8;
+    }
+    p
 }
 
 fn check(
@@ -487,7 +542,8 @@ mod tests {
     #[test]
     fn the_shape_agrees_with_the_split_reading_on_any_bytes() {
         // Every byte the reading cares about, pieces of real lines, and a Latin-1 one.
-        const PIECES: [&[u8]; 16] = [
+        // Long ones too, so that whole 8-byte words are skipped and stopped in at every byte.
+        const PIECES: [&[u8]; 20] = [
             b"[",
             b"]",
             b"=",
@@ -504,6 +560,10 @@ mod tests {
             b"[sys]\r\n",
             b"K=v\r\n",
             b"\x0c",
+            b"FeatureKeyExt01",
+            b"0123456789abcdef",
+            b"\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9",
+            b"Key=a value of 23 bytes\r\n",
         ];
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut next = |n: usize| {
@@ -515,7 +575,7 @@ mod tests {
         let mut some = 0;
         for _ in 0..300_000 {
             let mut bytes: Vec<u8> = Vec::new();
-            for _ in 0..next(16) {
+            for _ in 0..next(24) {
                 bytes.extend_from_slice(PIECES[next(PIECES.len())]);
             }
             // Most files a build checks end with CRLF.
@@ -659,6 +719,23 @@ mod tests {
                 problems.iter().any(|p| p.contains(want)),
                 "{:?}: {problems:?} lacks {want}",
                 String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+
+    #[test]
+    fn a_shape_that_passed_for_one_model_is_checked_again_for_another() {
+        // `Auto_pickup_Method` is a key of the ST2030's firmware, not of the ST2022's.
+        let file = b"[ipp]\r\nAuto_pickup_Method=0\r\n[sys]\r\nconfig_sn=202611260001\r\n";
+        let (st2030, st2022) = (ModelId::ST2030.vocabulary(), ModelId::ST2022.vocabulary());
+        for _ in 0..2 {
+            assert!(validate_config(file, st2030, FileKind::Phone).is_ok());
+            let problems = validate_config(file, st2022, FileKind::Phone).unwrap_err();
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.contains("unknown key ipp.Auto_pickup_Method")),
+                "{problems:?}"
             );
         }
     }
