@@ -477,15 +477,11 @@ mod tests {
     #[test]
     fn arbitrary_text_never_panics() {
         let alphabet: Vec<char> = "[]()!+,;-=>#\\\"\n\r\t aéx1include exec".chars().collect();
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = crate::test_rng::below();
         for _ in 0..3000 {
             let mut text = String::new();
-            let len = (x % 80) as usize;
-            for _ in 0..len {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                text.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            for _ in 0..next(80) {
+                text.push(alphabet[next(alphabet.len())]);
             }
             // Random #include lines name files that do not exist, relative to a folder that does
             // not either: they are errors too.

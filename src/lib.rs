@@ -38,6 +38,8 @@ pub mod status;
 pub mod suggest;
 pub mod syntax;
 pub mod tables;
+#[cfg(test)]
+mod test_rng;
 pub mod text_rules;
 pub mod webserver;
 pub mod yaml_limits;

@@ -175,13 +175,7 @@ mod tests {
             '[', '{', ']', '}', '"', '\'', '#', '\\', '\n', ' ', '\t', '-', ':', ',', '?', 'a',
             'é', '\u{a0}', '€',
         ];
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = |n: usize| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % n as u64) as usize
-        };
+        let mut next = crate::test_rng::below();
         for _ in 0..200_000 {
             let len = next(25);
             let text: String = (0..len).map(|_| ALPHABET[next(ALPHABET.len())]).collect();

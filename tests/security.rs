@@ -383,20 +383,23 @@ fn among_many_files_the_first_that_is_not_utf8_is_named() {
         )
         .unwrap();
     };
+    // The error check gives, once it refused the inventory.
+    let refused = || {
+        let out = r.provsite(&["check"]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("not UTF-8"), "{err}");
+        err
+    };
     // In the second half of the list (the other thread's).
     latin1(90);
     r.commit("one latin-1 file");
-    let out = r.provsite(&["check"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = refused();
     assert!(err.contains("inventory/phones/f090.yaml"), "{err}");
-    assert!(err.contains("not UTF-8"), "{err}");
     // And one in the first half: that one is named.
     latin1(10);
     r.commit("two latin-1 files");
-    let out = r.provsite(&["check"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = refused();
     assert!(err.contains("inventory/phones/f010.yaml"), "{err}");
     assert!(!err.contains("f090"), "{err}");
 }

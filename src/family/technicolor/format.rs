@@ -565,13 +565,7 @@ mod tests {
             b"\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9",
             b"Key=a value of 23 bytes\r\n",
         ];
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = |n: usize| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % n as u64) as usize
-        };
+        let mut next = crate::test_rng::below();
         let mut some = 0;
         for _ in 0..300_000 {
             let mut bytes: Vec<u8> = Vec::new();

@@ -766,13 +766,7 @@ mod tests {
             ("zzz", "Unknown"),
             ("sip", "TEL1Number"),
         ];
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = |n: usize| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % n as u64) as usize
-        };
+        let mut next = crate::test_rng::below();
         let mut shapes = std::collections::HashSet::new();
         for round in 0..20_000 {
             let model = [ModelId::ST2030, ModelId::ST2022, ModelId::TB30][next(3)];
