@@ -28,6 +28,39 @@ impl std::hash::Hasher for FxHasher {
 
 pub type FastHash = std::hash::BuildHasherDefault<FxHasher>;
 
+/// The last few things a thread saw, most recent first: what a file's shape was checked or
+/// ordered by comes back in turns (a fleet has a few), and comparing with these is cheaper than
+/// hashing the whole shape to look it up.
+pub struct Recent<T>(Vec<T>);
+
+impl<T> Default for Recent<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Recent<T> {
+    /// How many are kept.
+    pub const KEPT: usize = 8;
+
+    pub const fn new() -> Self {
+        Recent(Vec::new())
+    }
+
+    /// The first that `is` accepts, moved to the front.
+    pub fn find(&mut self, is: impl Fn(&T) -> bool) -> Option<&T> {
+        let i = self.0.iter().position(is)?;
+        self.0[..=i].rotate_right(1);
+        self.0.first()
+    }
+
+    /// Puts `t` first, the oldest going past [`Recent::KEPT`].
+    pub fn add(&mut self, t: T) {
+        self.0.truncate(Self::KEPT - 1);
+        self.0.insert(0, t);
+    }
+}
+
 /// The sections and keys a firmware knows, in the order of its default file.
 #[derive(Debug)]
 pub struct Vocabulary {
@@ -176,5 +209,29 @@ impl ConfigFile {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Recent;
+
+    #[test]
+    fn recent_keeps_the_last_few_most_recent_first() {
+        let mut r = Recent::new();
+        for i in 0..Recent::<usize>::KEPT + 2 {
+            r.add(i);
+        }
+        // The two oldest went; the newest is first.
+        assert_eq!(
+            r.0,
+            (2..Recent::<usize>::KEPT + 2).rev().collect::<Vec<_>>()
+        );
+        // A find moves what it found to the front and leaves the others in their order.
+        assert_eq!(r.find(|&i| i == 4), Some(&4));
+        assert_eq!(&r.0[..4], &[4, 9, 8, 7]);
+        assert_eq!(&r.0[4..], &[6, 5, 3, 2]);
+        assert_eq!(r.find(|&i| i == 0), None);
+        assert_eq!(r.0.len(), Recent::<usize>::KEPT);
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use crate::family::keys::{ConfigFile, FastHash, Section, Vocabulary};
+use crate::family::keys::{ConfigFile, FastHash, Recent, Section, Vocabulary};
 
 /// Encodes text as ISO-8859-1 with CRLF line ends. Fails on the first character Latin-1 lacks.
 pub fn encode(text: &str) -> Result<Vec<u8>, char> {
@@ -103,11 +103,9 @@ pub fn validate_config(
     // The last shapes that passed are compared first (most recent first: a fleet's shapes come
     // back in turns), then all of them by hash.
     let recent = RECENT_SHAPES.with(|r| {
-        let mut r = r.borrow_mut();
-        let i = r.iter().position(|(k, s)| *k == key && *s == shape)?;
-        let seen = r.remove(i);
-        r.insert(0, seen);
-        Some(())
+        r.borrow_mut()
+            .find(|(k, s)| *k == key && *s == shape)
+            .map(|_| ())
     });
     if recent.is_some() && sn_ok() {
         return Ok(());
@@ -127,18 +125,12 @@ pub fn validate_config(
         });
     }
     if recent.is_none() {
-        RECENT_SHAPES.with(|r| {
-            let mut r = r.borrow_mut();
-            r.truncate(MAX_RECENT - 1);
-            r.insert(0, (key, shape));
-        });
+        RECENT_SHAPES.with(|r| r.borrow_mut().add((key, shape)));
     }
     Ok(())
 }
 
 const MAX_SHAPES: usize = 256;
-/// How many of the last shapes that passed are compared before any is hashed.
-const MAX_RECENT: usize = 8;
 
 /// A vocabulary (by address: they live as long as the program) and whether the file is a phone's.
 type ShapeKind = (usize, bool);
@@ -149,8 +141,8 @@ thread_local! {
     /// Shapes (see [`plain_shape`]) that passed the full check, per vocabulary and file kind.
     static SHAPES: std::cell::RefCell<Shapes> = Default::default();
     /// The last of them seen, most recent first.
-    static RECENT_SHAPES: std::cell::RefCell<Vec<(ShapeKind, Vec<u8>)>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+    static RECENT_SHAPES: std::cell::RefCell<Recent<(ShapeKind, Vec<u8>)>> =
+        const { std::cell::RefCell::new(Recent::new()) };
 }
 
 /// A file's shape: each section header and each key, in order, one per line; and its config_sn's

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::format::{self, FileKind};
 use super::keys;
-use crate::family::keys::FastHash;
+use crate::family::keys::{FastHash, Recent};
 use crate::family::{ModelId, PhoneInput, Shared, SharedFile, SharedInput};
 use crate::hashing::sha256_hex;
 use crate::inventory::{CheckSync, FnKey, Pbx, PhoneSpec, Scope, Settings, Site};
@@ -49,39 +49,33 @@ fn entry<'a>(section: &'a str, key: &'a str, value: impl Into<Cow<'a, str>>) -> 
 /// the phones that follow one of them); the others are looked up by their whole sequence.
 fn in_vendor_order(model: ModelId, entries: Vec<Entry<'_>>) -> Vec<Entry<'_>> {
     let recent = RECENT.with(|r| {
-        let mut r = r.borrow_mut();
-        let i = r.iter().position(|s| s.model == model && s.is(&entries))?;
-        // Most recent first: a fleet's shapes come back in turns.
-        let seen = r.remove(i);
-        let order = seen.order.clone();
-        r.insert(0, seen);
-        Some(order)
+        r.borrow_mut()
+            .find(|s| s.model == model && s.is(&entries))
+            .map(|s| s.order.clone())
     });
     let order = match recent {
         Some(order) => order,
         None => {
             let key = (model, Shape::names(&entries));
             let known = ORDERS.with(|m| m.borrow().get(&key).cloned());
-            let order = known.unwrap_or_else(|| vendor_order(model, &entries).into());
-            ORDERS.with(|m| {
-                let mut m = m.borrow_mut();
-                // Bounded: a fleet has a few shapes; past the bound, start again.
-                if m.len() >= 256 {
-                    m.clear();
-                }
-                m.insert(key.clone(), order.clone());
+            let order = known.unwrap_or_else(|| {
+                let order: std::rc::Rc<[u32]> = vendor_order(model, &entries).into();
+                ORDERS.with(|m| {
+                    let mut m = m.borrow_mut();
+                    // Bounded: a fleet has a few shapes; past the bound, start again.
+                    if m.len() >= 256 {
+                        m.clear();
+                    }
+                    m.insert(key.clone(), order.clone());
+                });
+                order
             });
             RECENT.with(|r| {
-                let mut r = r.borrow_mut();
-                r.truncate(RECENT_SHAPES - 1);
-                r.insert(
-                    0,
-                    Shape {
-                        model,
-                        names: key.1,
-                        order: order.clone(),
-                    },
-                );
+                r.borrow_mut().add(Shape {
+                    model,
+                    names: key.1,
+                    order: order.clone(),
+                })
             });
             order
         }
@@ -92,9 +86,6 @@ fn in_vendor_order(model: ModelId, entries: Vec<Entry<'_>>) -> Vec<Entry<'_>> {
         .filter_map(|&i| slots.get_mut(i as usize).and_then(Option::take))
         .collect()
 }
-
-/// How many of the last shapes seen are compared in place.
-const RECENT_SHAPES: usize = 8;
 
 /// A sequence of (section, key) names for a model, each name after its length (so no two
 /// sequences read the same), and its vendor order once known.
@@ -142,7 +133,7 @@ thread_local! {
     /// The vendor order of each (model, entry shape) seen on this thread: indices into the entries.
     static ORDERS: std::cell::RefCell<Orders> = Default::default();
     /// The last shapes seen on this thread, most recent first.
-    static RECENT: std::cell::RefCell<Vec<Shape>> = const { std::cell::RefCell::new(Vec::new()) };
+    static RECENT: std::cell::RefCell<Recent<Shape>> = const { std::cell::RefCell::new(Recent::new()) };
 }
 
 /// The indices of `entries` in vendor order, a key given twice keeping the last one given.
@@ -790,7 +781,11 @@ mod tests {
                 "{model} {entries:?}"
             );
         }
-        assert!(shapes.len() > 10 * RECENT_SHAPES, "{} shapes", shapes.len());
+        assert!(
+            shapes.len() > 10 * Recent::<Shape>::KEPT,
+            "{} shapes",
+            shapes.len()
+        );
     }
 
     #[test]
