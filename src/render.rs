@@ -341,7 +341,11 @@ pub fn render_phone(
     let body = phone_body(templates, site, files, phone, secrets)?;
     // Files to be written are checked; an older commit's, rendered only for its digest, are not.
     if check {
-        check_phone_file(templates, phone, &fill_config_sn(&body, "000000000000"))?;
+        check_phone_file(
+            templates,
+            phone,
+            &fill_config_sn(body.clone(), "000000000000"),
+        )?;
     }
     let mut d = Sha256::new();
     d.update(files.shared_digest.as_bytes());
@@ -363,7 +367,7 @@ pub fn check_phone(
     secrets: &PhoneSecrets,
 ) -> Result<(), String> {
     let body = phone_body(templates, site, files, phone, secrets)?;
-    check_phone_file(templates, phone, &fill_config_sn(&body, "000000000000"))
+    check_phone_file(templates, phone, &fill_config_sn(body, "000000000000"))
 }
 
 /// A phone's file as its family renders it, config_sn not yet filled in.
@@ -395,23 +399,30 @@ pub fn render_phone_filled(
     sn: &str,
 ) -> Result<(PhoneFile, Vec<u8>, Vec<u32>), String> {
     let mut f = render_phone(templates, site, files, phone, secrets, false)?;
-    let (filled, sn_at) = fill_config_sn_at(&f.body, sn);
+    let (filled, sn_at) = fill_config_sn_at(std::mem::take(&mut f.body), sn);
     check_phone_file(templates, phone, &filled)?;
-    f.body = Vec::new();
     Ok((f, filled, sn_at))
 }
 
-/// [`fill_config_sn`], and the offsets where the number went (the stand-in and a number have
-/// the same length: the offsets are the stand-in's).
-pub fn fill_config_sn_at(body: &[u8], sn: &str) -> (Vec<u8>, Vec<u32>) {
-    debug_assert_eq!(sn.len(), CONFIG_SN_SENTINEL.len());
-    let at: Vec<u32> = memchr::memmem::find_iter(body, CONFIG_SN_SENTINEL.as_bytes())
+/// [`fill_config_sn`], and the offsets of the stand-in (where the number went: a config_sn has
+/// the stand-in's length, and goes in place, without a copy of the file).
+pub fn fill_config_sn_at(mut body: Vec<u8>, sn: &str) -> (Vec<u8>, Vec<u32>) {
+    let at: Vec<u32> = memchr::memmem::find_iter(&body, CONFIG_SN_SENTINEL.as_bytes())
         .map(|p| p as u32)
         .collect();
-    (
-        splice_config_sn(body, at.iter().map(|&p| p as usize), sn),
-        at,
-    )
+    if sn.len() != CONFIG_SN_SENTINEL.len() {
+        return (
+            splice_config_sn(&body, at.iter().map(|&p| p as usize), sn),
+            at,
+        );
+    }
+    for &p in &at {
+        let p = p as usize;
+        if let Some(place) = body.get_mut(p..p + sn.len()) {
+            place.copy_from_slice(sn.as_bytes());
+        }
+    }
+    (body, at)
 }
 
 /// The family's strict check of a phone file, config_sn filled in.
@@ -435,9 +446,8 @@ fn check_phone_file(templates: &Templates, phone: &PhoneSpec, filled: &[u8]) -> 
 }
 
 /// Puts the config_sn into a rendered phone file (every place the template wrote it).
-pub fn fill_config_sn(body: &[u8], sn: &str) -> Vec<u8> {
-    let found = memchr::memmem::find_iter(body, CONFIG_SN_SENTINEL.as_bytes());
-    splice_config_sn(body, found, sn)
+pub fn fill_config_sn(body: Vec<u8>, sn: &str) -> Vec<u8> {
+    fill_config_sn_at(body, sn).0
 }
 
 /// `body` with `sn` in place of the stand-in at each of `at` (in order, not overlapping).
@@ -468,14 +478,21 @@ mod tests {
     #[test]
     fn fills_the_config_sn() {
         let body = format!("[sys]\r\nconfig_sn={CONFIG_SN_SENTINEL}\r\n");
-        assert_eq!(fill_config_sn(b"a@b@@c", "x"), b"a@b@@c");
+        assert_eq!(
+            fill_config_sn(b"a@b@@c".to_vec(), "202611260003"),
+            b"a@b@@c"
+        );
         // Every place, and the offsets where the number went.
         let twice = format!("{CONFIG_SN_SENTINEL}@{CONFIG_SN_SENTINEL}{CONFIG_SN_SENTINEL}x");
-        let (filled, at) = fill_config_sn_at(twice.as_bytes(), "202611260003");
+        let (filled, at) = fill_config_sn_at(twice.clone().into_bytes(), "202611260003");
         assert_eq!(filled, b"202611260003@202611260003202611260003x");
         assert_eq!(at, [0, 13, 25]);
+        // Another length is spliced in.
+        let (filled, at) = fill_config_sn_at(twice.clone().into_bytes(), "1");
+        assert_eq!(filled, b"1@11x");
+        assert_eq!(at, [0, 13, 25]);
         assert_eq!(
-            fill_config_sn(body.as_bytes(), "202611260003"),
+            fill_config_sn(body.into_bytes(), "202611260003"),
             b"[sys]\r\nconfig_sn=202611260003\r\n"
         );
     }

@@ -149,7 +149,7 @@ pub(super) fn write_phone_files(
                     }
                     _ => {
                         late += 1;
-                        let body = render::fill_config_sn(&render_late(p)?, &sn);
+                        let body = render::fill_config_sn(render_late(p)?, &sn);
                         writer.write_new(&name, &body, mtime)?;
                         file_entry("phone", path, &body)
                     }
