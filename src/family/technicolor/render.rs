@@ -81,10 +81,13 @@ fn in_vendor_order(model: ModelId, entries: Vec<Entry<'_>>) -> Vec<Entry<'_>> {
         }
     };
     let mut slots: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
-    order
-        .iter()
-        .filter_map(|&i| slots.get_mut(i as usize).and_then(Option::take))
-        .collect()
+    let mut ordered = Vec::with_capacity(order.len());
+    ordered.extend(
+        order
+            .iter()
+            .filter_map(|&i| slots.get_mut(i as usize).and_then(Option::take)),
+    );
+    ordered
 }
 
 /// A sequence of (section, key) names for a model, each name after its length (so no two
@@ -117,7 +120,7 @@ impl Shape {
                     return false;
                 };
                 let n = u32::from_le_bytes(*len) as usize;
-                if n != name.len() || after.get(..n) != Some(name.as_bytes()) {
+                if n != name.len() || !after.get(..n).is_some_and(|a| same(a, name.as_bytes())) {
                     return false;
                 }
                 rest = &after[n..];
@@ -125,6 +128,24 @@ impl Shape {
         }
         rest.is_empty()
     }
+}
+
+/// Whether two byte strings of the same length are equal: compared a word at a time, inline (the
+/// names are short, and a call to `memcmp` per name cost more than the comparison).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut a, mut b) = (a, b);
+    while let (Some((x, ra)), Some((y, rb))) =
+        (a.split_first_chunk::<8>(), b.split_first_chunk::<8>())
+    {
+        if x != y {
+            return false;
+        }
+        (a, b) = (ra, rb);
+    }
+    a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 type Orders = std::collections::HashMap<(ModelId, Vec<u8>), std::rc::Rc<[u32]>, FastHash>;
@@ -192,36 +213,76 @@ fn sections<'a>(entries: &'a [Entry<'a>]) -> Vec<SectionOut<'a>> {
 /// What the default `phone.txt` / `common.txt` templates render, written directly: ISO-8859-1,
 /// CRLF. A test holds it equal to the template's output.
 fn write_default(entries: &[Entry<'_>]) -> Result<Vec<u8>, char> {
-    let mut out = Vec::with_capacity(entries.len() * 24);
-    let mut current = None;
+    // Room for every `Key=Value` line with its CRLF, and for a dozen `[section]` headers.
+    let size = entries
+        .iter()
+        .map(|e| e.key.len() + e.value.len() + 3)
+        .sum::<usize>()
+        + 16 * 12;
+    // Written as UTF-8 first, then made ISO-8859-1 in one pass: most of a file is ASCII, which
+    // is the same in both.
+    let mut out = String::with_capacity(size);
+    let mut current: Option<&str> = None;
     for e in entries {
-        if current != Some(e.section) {
-            out.push(b'[');
-            push_latin1(&mut out, e.section)?;
-            out.extend_from_slice(b"]\r\n");
+        // Sections are mostly the same few names: the same text in memory is the same section
+        // without comparing bytes.
+        let same_section = current.is_some_and(|c| {
+            std::ptr::eq(c, e.section) || same(c.as_bytes(), e.section.as_bytes())
+        });
+        if !same_section {
+            out.push('[');
+            out.push_str(e.section);
+            out.push_str("]\r\n");
             current = Some(e.section);
         }
-        push_latin1(&mut out, e.key)?;
-        out.push(b'=');
-        push_latin1(&mut out, &e.value)?;
-        out.extend_from_slice(b"\r\n");
+        out.push_str(e.key);
+        out.push('=');
+        out.push_str(&e.value);
+        out.push_str("\r\n");
     }
-    Ok(out)
+    latin1(out)
 }
 
-fn push_latin1(out: &mut Vec<u8>, s: &str) -> Result<(), char> {
-    if s.is_ascii() {
-        out.extend_from_slice(s.as_bytes());
-        return Ok(());
+/// `text` in ISO-8859-1, or the first character it cannot hold. ASCII runs are found a word at a
+/// time and copied as they are; only the characters between them are decoded.
+fn latin1(text: String) -> Result<Vec<u8>, char> {
+    let first = ascii_prefix(text.as_bytes());
+    if first == text.len() {
+        return Ok(text.into_bytes());
     }
-    for c in s.chars() {
+    let mut out = Vec::with_capacity(text.len());
+    out.extend_from_slice(&text.as_bytes()[..first]);
+    // A char boundary: every byte before it is ASCII.
+    let mut rest = &text[first..];
+    loop {
+        let mut chars = rest.chars();
+        let Some(c) = chars.next() else {
+            return Ok(out);
+        };
         let code = c as u32;
         if code > 0xFF {
             return Err(c);
         }
         out.push(code as u8);
+        rest = chars.as_str();
+        let ascii = ascii_prefix(rest.as_bytes());
+        out.extend_from_slice(&rest.as_bytes()[..ascii]);
+        rest = &rest[ascii..];
     }
-    Ok(())
+}
+
+/// How many bytes `b` starts with that are ASCII: 8 at a time while no high bit is set.
+fn ascii_prefix(b: &[u8]) -> usize {
+    let mut n = 0;
+    let mut rest = b;
+    while let Some((word, after)) = rest.split_first_chunk::<8>() {
+        if u64::from_ne_bytes(*word) & 0x8080_8080_8080_8080 != 0 {
+            break;
+        }
+        n += 8;
+        rest = after;
+    }
+    n + rest.iter().take_while(|b| b.is_ascii()).count()
 }
 
 /// Raw settings as entries.
@@ -802,6 +863,39 @@ mod tests {
         assert!(!shape.is(&two));
         assert!(!shape.is(&[]));
         assert!(!shape.is(&[entry("a\0b", "c", "1"), entry("a\0b", "c", "1")]));
+    }
+
+    #[test]
+    fn the_one_pass_latin1_agrees_with_a_character_at_a_time() {
+        // ASCII runs of every length around the word size, Latin-1 letters, and characters
+        // Latin-1 cannot hold (two, three and four bytes in UTF-8), anywhere.
+        let pieces = ["a", "=", "\r\n", "é", "ÿ", "\u{80}", "€", "𝄞", "abcdefgh", "0123456"];
+        let mut below = crate::test_rng::below();
+        for _ in 0..50_000 {
+            let text: String = (0..below(12)).map(|_| pieces[below(pieces.len())]).collect();
+            let reference: Result<Vec<u8>, char> = text
+                .chars()
+                .map(|c| u8::try_from(u32::from(c)).map_err(|_| c))
+                .collect();
+            assert_eq!(latin1(text.clone()), reference, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_word_at_a_time_comparison_agrees_with_byte_equality() {
+        // Lengths around the word size, strings that differ in one byte anywhere.
+        let mut below = crate::test_rng::below();
+        for _ in 0..20_000 {
+            let n = below(20);
+            let a: Vec<u8> = (0..n).map(|_| b'a' + below(3) as u8).collect();
+            let mut b = a.clone();
+            if n > 0 && below(2) == 0 {
+                let i = below(n);
+                b[i] = b'a' + below(3) as u8;
+            }
+            assert_eq!(same(&a, &b), a == b, "{a:?} {b:?}");
+            assert!(!same(&a, &b[..n.saturating_sub(1)]) || n == 0);
+        }
     }
 
     #[test]
