@@ -407,9 +407,10 @@ pub fn render_phone_filled(
 /// [`fill_config_sn`], and the offsets of the stand-in (where the number went: a config_sn has
 /// the stand-in's length, and goes in place, without a copy of the file).
 pub fn fill_config_sn_at(mut body: Vec<u8>, sn: &str) -> (Vec<u8>, Vec<u32>) {
-    let at: Vec<u32> = memchr::memmem::find_iter(&body, CONFIG_SN_SENTINEL.as_bytes())
-        .map(|p| p as u32)
-        .collect();
+    // The searcher is made once: making it is more work than a search of one file.
+    static SENTINEL: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(CONFIG_SN_SENTINEL));
+    let at: Vec<u32> = SENTINEL.find_iter(&body).map(|p| p as u32).collect();
     if sn.len() != CONFIG_SN_SENTINEL.len() {
         return (
             splice_config_sn(&body, at.iter().map(|&p| p as usize), sn),

@@ -194,6 +194,29 @@ fn the_st2022_takes_two_lines_and_line_keys_are_refused() {
 }
 
 #[test]
+fn function_keys_land_on_their_numbers_and_every_other_slot_is_written_unused() {
+    let r = Repo::with_base();
+    r.build(&[]);
+    assert_eq!(
+        boot30(&r, M1).own.get("sys", "FeatureKeyExt01"),
+        Some("S/<sip:1002>")
+    );
+    // Moved to other slots, given out of order, with gaps between them.
+    let v = after(
+        &r,
+        "inventory/phones/base.yaml",
+        "    1: {blf: \"1002\"}\n    2: {speed_dial: \"0612345678\"}\n",
+        "    5: {speed_dial: \"0612345678\"}\n    2: {blf: \"1002\"}\n",
+    );
+    let slot = |n: u32| v.own.get("sys", &format!("FeatureKeyExt{n:02}"));
+    assert_eq!(slot(2), Some("S/<sip:1002>"));
+    assert_eq!(slot(5), Some("L/<sip:0612345678>"));
+    for n in [1, 3, 4, 6] {
+        assert_eq!(slot(n), Some("L/<sip:>"), "key {n}");
+    }
+}
+
+#[test]
 fn display_names_get_their_usual_latin1_spelling_with_a_warning() {
     let r = Repo::with_base();
     r.edit(
