@@ -271,18 +271,10 @@ fn latin1(text: String) -> Result<Vec<u8>, char> {
     }
 }
 
-/// How many bytes `b` starts with that are ASCII: 8 at a time while no high bit is set.
+/// How many bytes `b` starts with that are ASCII: whole words skipped while no high bit is set.
 fn ascii_prefix(b: &[u8]) -> usize {
-    let mut n = 0;
-    let mut rest = b;
-    while let Some((word, after)) = rest.split_first_chunk::<8>() {
-        if u64::from_ne_bytes(*word) & 0x8080_8080_8080_8080 != 0 {
-            break;
-        }
-        n += 8;
-        rest = after;
-    }
-    n + rest.iter().take_while(|b| b.is_ascii()).count()
+    let p = format::skip_words(b, 0, |w| w & format::HIGH);
+    p + b[p..].iter().take_while(|c| c.is_ascii()).count()
 }
 
 /// Raw settings as entries.
