@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{run_provsite, Repo, ADMIN, SECRET};
+use common::{run_provsite, snapshot, Repo, ADMIN, SECRET};
 
 const M1: &str = "001F9F16E849";
 const M2: &str = "001F9F16E84A";
@@ -306,6 +306,41 @@ fn a_site_change_over_many_files_keeps_each_phones_number() {
         assert_eq!(sn, &n[since][mac].0, "{mac}");
     }
     assert_ne!(n[0][renamed].0, n[1][renamed].0);
+}
+
+/// A build from history alone writes each phone's file with the number the history of its
+/// phones file points to, before the numbering knows it: right for most phones, wrong for those
+/// of a file whose other phones changed (theirs is put in place afterwards). Either way the
+/// release holds the files that builds made commit by commit give it, bytes and mtimes.
+#[test]
+fn a_build_from_history_alone_writes_the_release_builds_commit_by_commit_write() {
+    let r = Repo::with_base();
+    many_phones(&r, None, false);
+    let c1 = r.commit("c1: 480 more phones");
+    many_phones(&r, Some((17, 3)), false);
+    let c2 = r.commit("c2: one phone edited");
+    many_phones(&r, Some((30, 5)), false);
+    let c3 = r.commit("c3: another phone, in another file");
+    for c in [&c1, &c2, &c3] {
+        r.git(&["checkout", "-q", c]);
+        r.build(&["--out", "a"]);
+    }
+    r.build(&["--out", "fresh"]);
+    let (a, fresh) = (r.path().join("a"), r.path().join("fresh"));
+    assert_eq!(numbers(&a), numbers(&fresh));
+    let live = numbers(&fresh);
+    // Three numbers in the release: c1's, c2's (phone 207) and c3's (phone 365).
+    let sns: std::collections::BTreeSet<&String> = live.values().map(|(sn, _)| sn).collect();
+    assert_eq!(sns.len(), 3, "{sns:?}");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fresh.join("manifest.json")).unwrap()).unwrap();
+    let release = format!("releases/{}", m["release"].as_str().unwrap());
+    let (sa, sf) = (snapshot(&a.join(&release)), snapshot(&fresh.join(&release)));
+    assert_eq!(sa.keys().collect::<Vec<_>>(), sf.keys().collect::<Vec<_>>());
+    for (path, (bytes, mtime)) in &sa {
+        assert!(*bytes == sf[path].0, "{path}: bytes");
+        assert_eq!(*mtime, sf[path].1, "{path}: mtime");
+    }
 }
 
 /// A raw setting on one phone changes what its model's common file leaves out, so the walk

@@ -27,7 +27,7 @@ mod write;
 
 use passwords::{check_secrets, scope_secrets};
 pub(crate) use passwords::{phone_secrets, phone_secrets_with, PageSecrets};
-pub use render_all::{render_all, render_all_into, CacheUse, Purpose, Rendered, Stage};
+pub use render_all::{render_all, render_all_into, CacheUse, Guessed, Purpose, Rendered, Stage};
 use write::{write_model_files, write_phone_files};
 
 /// What `provsite build` and `provsite check` are asked to do.
@@ -495,11 +495,19 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     timing("load", t0);
     // The release's number is known before any phone is: the files are written with it, and
     // only the phones that keep an older number are changed afterwards.
-    let plan = {
+    let (plan, guessed) = {
         let mut past = history::History::new(&loaded, &opts.out, None, previous.as_ref());
-        history::plan(loaded.head, opts.worktree, &mut past)?
+        let plan = history::plan(loaded.head, opts.worktree, &mut past)?;
+        let files: std::collections::HashSet<&str> = loaded
+            .inv
+            .phones
+            .iter()
+            .map(|p| p.origin.file.as_str())
+            .collect();
+        let guess = history::guess(&plan, opts.worktree, &files, &past);
+        (plan, Guessed::new(&guess))
     };
-    let guessed_sn = config_sn::format(plan.release_sn);
+    timing("plan", t0);
     let cache = RenderCache::load(staging.work_dir());
     let rendered = render_all_into(
         &loaded.inv,
@@ -509,8 +517,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         progress,
         Purpose::Stage(Stage {
             dir: &config_dir,
-            sn: &guessed_sn,
-            mtime: output::release_mtime(loaded.head.time),
+            guessed: &guessed,
             live: previous.as_ref(),
         }),
         Some(CacheUse {
@@ -577,7 +584,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         inv,
         &rendered.phones,
         &rendered.cached,
-        (&guessed_sn, loaded.head.time),
+        &guessed,
         &render_late,
         &numbering,
         &config_dir,

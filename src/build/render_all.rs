@@ -58,15 +58,43 @@ pub struct CacheUse<'a> {
     pub template_overrides: &'a BTreeMap<String, String>,
 }
 
-/// Where rendered phone files go, and the config_sn and mtime they are written with: the
-/// release's own, which every phone that changed in the commit built takes (the others' are put
-/// in place once the numbering is known).
+/// Where rendered phone files go, and the config_sn and mtime they are written with: the guess of
+/// the number each phone keeps (a phone guessed wrong has its number put in place once the
+/// numbering is known).
 pub struct Stage<'a> {
     pub dir: &'a Path,
-    pub sn: &'a str,
-    pub mtime: std::time::SystemTime,
+    pub guessed: &'a Guessed,
     /// The live release's manifest: a phone whose file is unchanged is not written.
     pub live: Option<&'a Manifest>,
+}
+
+/// A [`history::Guess`] as the files are written: each stamp's config_sn as text.
+pub struct Guessed {
+    release: (String, i64),
+    by_file: HashMap<String, (String, i64)>,
+}
+
+impl Guessed {
+    pub fn new(g: &history::Guess) -> Guessed {
+        let text = |s: history::Stamp| (config_sn::format(s.sn), s.time);
+        Guessed {
+            release: text(g.release),
+            by_file: g
+                .by_file
+                .iter()
+                .map(|(f, &s)| (f.clone(), text(s)))
+                .collect(),
+        }
+    }
+
+    /// The config_sn and commit time a phone's file is first written with.
+    pub fn of(&self, phone: &inventory::Phone) -> (&str, i64) {
+        let (sn, time) = self
+            .by_file
+            .get(&phone.origin.file)
+            .unwrap_or(&self.release);
+        (sn, *time)
+    }
 }
 
 /// The same, for `purpose`: staged, each phone's file goes to that folder as it is rendered and
@@ -167,8 +195,9 @@ pub fn render_all_into(
                 // Staged: checked as written, with the release's number (one fill, not two).
                 let (mut f, filled) = match &stage {
                     Some(st) => {
+                        let (sn, _) = st.guessed.of(p);
                         let (f, filled, sn_at) =
-                            render::render_phone_filled(templates, &inv.site, files, p, &s, st.sn)?;
+                            render::render_phone_filled(templates, &inv.site, files, p, &s, sn)?;
                         (f, Some((filled, sn_at)))
                     }
                     None => (
@@ -191,7 +220,8 @@ pub fn render_all_into(
                     }
                 } else if let (Some(st), Some(w), Some((filled, sn_at))) = (&stage, &writer, filled)
                 {
-                    w.write_new(&render::phone_file_name(p), &filled, st.mtime)
+                    let mtime = output::release_mtime(st.guessed.of(p).1);
+                    w.write_new(&render::phone_file_name(p), &filled, mtime)
                         .map_err(|e| e.to_string())?;
                     f.staged = Some(render::Staged {
                         sn_at,

@@ -84,7 +84,7 @@ pub(super) fn write_phone_files(
     inv: &Inventory,
     files: &[PhoneFile],
     cached: &[bool],
-    guessed: (&str, i64),
+    guessed: &Guessed,
     render_late: &(dyn Fn(&inventory::Phone) -> Result<Vec<u8>> + Sync),
     numbering: &Numbering,
     config_dir: &Path,
@@ -160,7 +160,7 @@ pub(super) fn write_phone_files(
                 let staged = f.staged.as_ref().ok_or_else(|| {
                     Error::of(Area::Output, format!("phone {} was not staged", p.mac))
                 })?;
-                let guessed_right = sn == guessed.0 && time == guessed.1;
+                let guessed_right = (sn.as_str(), time) == guessed.of(p);
                 let rewrite = if guessed_right {
                     None
                 } else {

@@ -104,6 +104,11 @@ pub trait Past<'m> {
     /// inventory does not build. A file whose phones' digests did not change from the commit
     /// asked before must come back as the same `Arc`: the walk skips it without looking inside.
     fn files_at(&mut self, commit: Oid) -> Option<BTreeMap<String, FileDigests>>;
+    /// The paths (as the phones' origins name them) that differ between two inventory trees;
+    /// None when that cannot be told. Only [`guess`] asks, and a guess may be wrong.
+    fn changed_paths(&self, _older: Oid, _newer: Oid) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// The (MAC, digest) list of one phones file.
@@ -153,6 +158,109 @@ pub fn plan<'m>(head: CommitInfo, dirty: bool, past: &mut dyn Past<'m>) -> Resul
         recorded_tail,
         release_sn,
     })
+}
+
+/// The stamp each phone's file is first written with, before the numbering knows it: a phone the
+/// guess gets wrong has its number put in place afterwards (a rewrite of its file), so the guess
+/// decides only how much is written twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guess {
+    /// The release's own stamp: that of every phone that changed in the commit built.
+    pub release: Stamp,
+    /// Per phones file (as the phones' origins name it): the stamp its phones probably keep.
+    pub by_file: HashMap<String, Stamp>,
+}
+
+impl Guess {
+    /// The guessed stamp of a phone from `file`.
+    pub fn of(&self, file: &str) -> Stamp {
+        self.by_file.get(file).copied().unwrap_or(self.release)
+    }
+}
+
+/// The most changed commits [`guess`] compares: beyond, the phones files not seen changing are
+/// guessed at the last one compared.
+const GUESS_COMPARED: usize = 256;
+
+/// Guesses, before any phone is rendered, the stamp of each phones file's phones.
+///
+/// With an earlier build to start from, or for a working-tree build, every phone is guessed at the
+/// release's stamp (the unchanged ones are linked from the live release, not written). Without one
+/// (a build on a fresh CI runner), most phones keep the number of a commit long before the one
+/// built: walking down the chain, a phones file's phones are guessed at the newest commit that
+/// changed that file, and every phone at the newest commit that changed anything else (the site,
+/// a group, a template, the firmware: the walk stops there). A phone's file can change in ways no
+/// path shows (another phone overriding a common key; a digest that stays the same across a
+/// change): the numbering then differs from the guess, and settles it.
+pub fn guess(plan: &Plan<'_>, dirty: bool, files: &HashSet<&str>, past: &dyn Past<'_>) -> Guess {
+    let release = Stamp {
+        sn: plan.release_sn,
+        time: plan.chain[0].time,
+    };
+    let mut g = Guess {
+        release,
+        by_file: HashMap::new(),
+    };
+    if dirty || plan.recorded_tail.is_some() || plan.chain.len() < 2 {
+        return g;
+    }
+    let stamp = |i: usize| {
+        if i == 0 {
+            release
+        } else {
+            Stamp {
+                sn: plan.sns[i],
+                time: plan.chain[i].time,
+            }
+        }
+    };
+    // The index in the chain of the newest commit that changed each file (0: the one built).
+    let mut changed: HashMap<&str, usize> = HashMap::new();
+    // The oldest commit every unchanged phone is guessed at: the root, unless the walk stops.
+    let mut floor = plan.chain.len() - 1;
+    let mut compared = 0;
+    let Ok(mut newer) = past.inventory_tree(plan.chain[0].id) else {
+        return g;
+    };
+    for i in 1..plan.chain.len() {
+        if changed.len() == files.len() {
+            break;
+        }
+        let older = past.inventory_tree(plan.chain[i].id).ok().flatten();
+        if older == newer {
+            continue;
+        }
+        // What differs between the two was changed by the newer commit, chain[i - 1].
+        let paths = match (older, newer) {
+            (Some(o), Some(n)) if compared < GUESS_COMPARED => past.changed_paths(o, n),
+            _ => None,
+        };
+        compared += 1;
+        let Some(paths) = paths else {
+            floor = i - 1;
+            break;
+        };
+        if paths.iter().any(|p| !files.contains(p.as_str())) {
+            floor = i - 1;
+            break;
+        }
+        for p in &paths {
+            if let Some(&f) = files.get(p.as_str()) {
+                changed.entry(f).or_insert(i - 1);
+            }
+        }
+        newer = older;
+    }
+    g.by_file = files
+        .iter()
+        .map(|&f| {
+            (
+                f.to_string(),
+                stamp(changed.get(f).copied().unwrap_or(floor).min(floor)),
+            )
+        })
+        .collect();
+    g
 }
 
 /// [`number`] from a [`plan`] made with the same past.
@@ -607,6 +715,8 @@ mod walk_tests {
         recorded: HashMap<Oid, Recorded<'static>>,
         asked: std::cell::Cell<usize>,
         shallow: bool,
+        /// A commit (its number) that also changed `site.yaml`.
+        site_changed_by: Option<u8>,
     }
 
     impl FakePast {
@@ -650,6 +760,7 @@ mod walk_tests {
                 recorded: HashMap::new(),
                 asked: std::cell::Cell::new(0),
                 shallow: false,
+                site_changed_by: None,
             }
         }
 
@@ -689,6 +800,20 @@ mod walk_tests {
         fn files_at(&mut self, commit: Oid) -> Option<BTreeMap<String, FileDigests>> {
             self.asked.set(self.asked.get() + 1);
             Some(self.files[self.index(commit)].clone())
+        }
+        fn changed_paths(&self, older: Oid, newer: Oid) -> Option<Vec<String>> {
+            let at = |t: Oid| self.trees.iter().position(|&x| x == t);
+            let (o, n) = (&self.files[at(older)?], &self.files[at(newer)?]);
+            let mut paths: Vec<String> = o
+                .keys()
+                .chain(n.keys())
+                .filter(|p| o.get(*p) != n.get(*p))
+                .cloned()
+                .collect();
+            if self.site_changed_by == Some(at(newer)? as u8 + 1) {
+                paths.push("site.yaml".into());
+            }
+            Some(paths)
         }
     }
 
@@ -774,6 +899,53 @@ mod walk_tests {
             0,
             "nothing older than the record is rendered"
         );
+    }
+
+    /// Each phone's guess, by its file.
+    fn guesses(past: &mut FakePast, dirty: bool) -> HashMap<String, Stamp> {
+        let plan = plan(past.head(), dirty, past).unwrap();
+        let files: HashSet<&str> = past
+            .files
+            .last()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        let g = guess(&plan, dirty, &files, &*past);
+        files
+            .iter()
+            .map(|f| (f[7..8].to_string(), g.of(f)))
+            .collect()
+    }
+
+    #[test]
+    fn a_cold_build_guesses_the_numbers_the_walk_finds_when_only_phones_files_change() {
+        // A changes in commits 2 and 4, B in 3, C never.
+        let states: &[&[(&str, &str)]] = &[
+            &[("A", "a1"), ("B", "b1"), ("C", "c1")],
+            &[("A", "a2"), ("B", "b1"), ("C", "c1")],
+            &[("A", "a2"), ("B", "b2"), ("C", "c1")],
+            &[("A", "a3"), ("B", "b2"), ("C", "c1")],
+        ];
+        let mut past = FakePast::new(&[0, DAY, 2 * DAY, 3 * DAY], states);
+        let g = guesses(&mut past, false);
+        let n = number(past.head(), false, &digests_of(states[3]), &mut past).unwrap();
+        for mac in ["A", "B", "C"] {
+            assert_eq!(g[mac], n.phones[mac], "phone {mac}");
+        }
+        assert_eq!(g["A"].sn, n.release_sn);
+        assert_eq!(g["C"].time, NOV_26, "C is as the root commit made it");
+
+        // site.yaml changed in commit 3 as well: every phone unchanged since is guessed there.
+        past.site_changed_by = Some(3);
+        let g = guesses(&mut past, false);
+        assert_eq!(g["A"].sn, n.release_sn);
+        assert_eq!(g["B"], n.phones["B"]);
+        assert_eq!(g["C"], n.phones["B"], "C is guessed at the site's change");
+
+        // A working-tree build guesses the release's own number for every phone.
+        let g = guesses(&mut past, true);
+        assert!(g.values().all(|s| *s == g["A"] && s.sn > n.release_sn));
     }
 
     #[test]

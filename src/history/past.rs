@@ -50,6 +50,9 @@ pub(crate) struct History<'a> {
     /// filled from it for a file only when the walk reaches a changed version of that file, so a
     /// build of 100,000 phones does not copy every phone into them.
     head: Option<Head<'a>>,
+    /// The trees the last [`Past::changed_paths`] read: the walk down the chain compares each
+    /// commit with the one after it, so each tree is read once, not twice.
+    trees_read: std::cell::RefCell<HashMap<Oid, git2::Tree<'a>>>,
 }
 
 /// The commit being built, for filling the caches on demand.
@@ -119,6 +122,7 @@ impl<'a> History<'a> {
             digests: HashMap::new(),
             by_path: HashMap::new(),
             head: None,
+            trees_read: Default::default(),
         }
     }
 }
@@ -134,6 +138,25 @@ impl<'a> Past<'a> for History<'a> {
 
     fn inventory_tree(&self, commit: Oid) -> crate::error::Result<Option<Oid>> {
         self.loaded.source.inventory_tree(commit)
+    }
+
+    fn changed_paths(&self, older: Oid, newer: Oid) -> Option<Vec<String>> {
+        let source: &'a crate::source::Source = &self.loaded.source;
+        let mut last = self.trees_read.borrow_mut();
+        let mut read = HashMap::new();
+        let mut paths = Vec::new();
+        let mut tree = |id: Oid| -> std::result::Result<git2::Tree<'a>, git2::Error> {
+            let t = match last.get(&id) {
+                Some(t) => t.clone(),
+                None => source.repo().find_tree(id)?,
+            };
+            read.insert(id, t.clone());
+            Ok(t)
+        };
+        let found = changed_between(&mut tree, Some(older), Some(newer), "", &mut paths);
+        *last = read;
+        found.ok()?;
+        Some(paths.iter().map(|p| source.inv_path(p)).collect())
     }
 
     fn has_record(&self, commit: Oid) -> bool {
@@ -540,4 +563,184 @@ pub(crate) fn list_releases(out: &Path) -> HashMap<String, String> {
         }
     }
     map
+}
+
+/// The paths of the files that differ between two trees (either may be absent), under `prefix`:
+/// the two lists of entries are walked side by side in git's order, and a subtree with the same
+/// id on both sides is not opened (a commit that changed one phones file costs one list per
+/// level, and no entry is copied).
+fn changed_between<'r>(
+    tree: &mut dyn FnMut(Oid) -> std::result::Result<git2::Tree<'r>, git2::Error>,
+    older: Option<Oid>,
+    newer: Option<Oid>,
+    prefix: &str,
+    out: &mut Vec<String>,
+) -> std::result::Result<(), git2::Error> {
+    let (a, b) = (
+        older.map(&mut *tree).transpose()?,
+        newer.map(&mut *tree).transpose()?,
+    );
+    let is_tree = |e: &git2::TreeEntry| e.kind() == Some(git2::ObjectType::Tree);
+    // Git's order: by name, a folder's as if it ended with `/`.
+    let order = |x: &git2::TreeEntry, y: &git2::TreeEntry| {
+        let key = |e: &git2::TreeEntry| {
+            let slash: &[u8] = if is_tree(e) { b"/" } else { b"" };
+            e.name_bytes()
+                .iter()
+                .chain(slash)
+                .copied()
+                .collect::<Vec<u8>>()
+        };
+        if x.name_bytes() == y.name_bytes() && is_tree(x) == is_tree(y) {
+            std::cmp::Ordering::Equal
+        } else {
+            key(x).cmp(&key(y))
+        }
+    };
+    let mut ia = a.iter().flat_map(|t| t.iter()).peekable();
+    let mut ib = b.iter().flat_map(|t| t.iter()).peekable();
+    loop {
+        let (ea, eb) = match (ia.peek(), ib.peek()) {
+            (None, None) => return Ok(()),
+            (Some(_), None) => (ia.next(), None),
+            (None, Some(_)) => (None, ib.next()),
+            (Some(x), Some(y)) => match order(x, y) {
+                std::cmp::Ordering::Less => (ia.next(), None),
+                std::cmp::Ordering::Greater => (None, ib.next()),
+                std::cmp::Ordering::Equal => (ia.next(), ib.next()),
+            },
+        };
+        if let (Some(x), Some(y)) = (&ea, &eb) {
+            if x.id() == y.id() {
+                continue;
+            }
+        }
+        let Some(e) = ea.as_ref().or(eb.as_ref()) else {
+            return Ok(());
+        };
+        let path = format!("{prefix}{}", String::from_utf8_lossy(e.name_bytes()));
+        if is_tree(e) {
+            let id = |e: &Option<git2::TreeEntry>| e.as_ref().map(git2::TreeEntry::id);
+            changed_between(tree, id(&ea), id(&eb), &format!("{path}/"), out)?;
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tree of `files` (path → text), folders made as the paths need them.
+    fn tree(repo: &git2::Repository, files: &[(&str, &str)]) -> Oid {
+        let mut here: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut below: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+        for &(path, text) in files {
+            match path.split_once('/') {
+                Some((dir, rest)) => below.entry(dir).or_default().push((rest, text)),
+                None => {
+                    here.insert(path, text);
+                }
+            }
+        }
+        let mut b = repo.treebuilder(None).unwrap();
+        for (name, text) in here {
+            b.insert(name, repo.blob(text.as_bytes()).unwrap(), 0o100644)
+                .unwrap();
+        }
+        for (dir, files) in below {
+            b.insert(dir, tree(repo, &files), 0o040000).unwrap();
+        }
+        b.write().unwrap()
+    }
+
+    /// The paths libgit2's own diff gives: the reference.
+    fn by_libgit2(repo: &git2::Repository, a: Oid, b: Oid) -> BTreeSet<String> {
+        let (a, b) = (repo.find_tree(a).unwrap(), repo.find_tree(b).unwrap());
+        let diff = repo.diff_tree_to_tree(Some(&a), Some(&b), None).unwrap();
+        diff.deltas()
+            .flat_map(|d| [d.old_file(), d.new_file()])
+            .filter_map(|f| f.path().map(|p| p.to_str().unwrap().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_changed_paths_are_those_git_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init(dir.path()).unwrap();
+        let old = tree(
+            &repo,
+            &[
+                ("phones/a.yaml", "a"),
+                ("phones/b.yaml", "b"),
+                ("phones/deep/c.yaml", "c"),
+                ("site.yaml", "s"),
+                ("x", "a file, then a folder"),
+                ("x.y", "a name after x"),
+            ],
+        );
+        let new = tree(
+            &repo,
+            &[
+                ("phones/a.yaml", "a"),
+                ("phones/b.yaml", "b2"),
+                ("phones/deep/c.yaml", "c"),
+                ("phones/d.yaml", "new"),
+                ("x/inside", "the folder"),
+                ("x.y", "a name after x"),
+            ],
+        );
+        let mut paths = Vec::new();
+        changed_between(
+            &mut |t| repo.find_tree(t),
+            Some(old),
+            Some(new),
+            "",
+            &mut paths,
+        )
+        .unwrap();
+        let got: BTreeSet<String> = paths.iter().cloned().collect();
+        assert_eq!(got.len(), paths.len(), "each path once: {paths:?}");
+        assert_eq!(got, by_libgit2(&repo, old, new));
+        assert_eq!(
+            got,
+            [
+                "phones/b.yaml",
+                "phones/d.yaml",
+                "site.yaml",
+                "x",
+                "x/inside"
+            ]
+            .map(String::from)
+            .into()
+        );
+        // Both ways, and nothing between a tree and itself.
+        paths.clear();
+        changed_between(
+            &mut |t| repo.find_tree(t),
+            Some(new),
+            Some(old),
+            "",
+            &mut paths,
+        )
+        .unwrap();
+        assert_eq!(paths.iter().cloned().collect::<BTreeSet<_>>(), got);
+        paths.clear();
+        changed_between(
+            &mut |t| repo.find_tree(t),
+            Some(new),
+            Some(new),
+            "",
+            &mut paths,
+        )
+        .unwrap();
+        assert!(paths.is_empty());
+        // A folder sorts as if its name ended with `/`: after `x.y`, which goes.
+        let same = [("x/inside", "the folder")];
+        let (a, b) = (tree(&repo, &[("x.y", "y"), same[0]]), tree(&repo, &same));
+        changed_between(&mut |t| repo.find_tree(t), Some(a), Some(b), "", &mut paths).unwrap();
+        assert_eq!(paths, ["x.y"]);
+        assert_eq!(by_libgit2(&repo, a, b), ["x.y".to_string()].into());
+    }
 }
