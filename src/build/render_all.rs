@@ -192,13 +192,13 @@ pub fn render_all_into(
                     });
                     continue;
                 }
-                // Staged: checked as written, with the release's number (one fill, not two).
+                // Staged: checked as written, with its guessed number (one fill, not two).
                 let (mut f, filled) = match &stage {
                     Some(st) => {
-                        let (sn, _) = st.guessed.of(p);
+                        let (sn, time) = st.guessed.of(p);
                         let (f, filled, sn_at) =
                             render::render_phone_filled(templates, &inv.site, files, p, &s, sn)?;
-                        (f, Some((filled, sn_at)))
+                        (f, Some((filled, sn_at, time)))
                     }
                     None => (
                         render::render_phone(templates, &inv.site, files, p, &s, true)?,
@@ -218,9 +218,8 @@ pub fn render_all_into(
                     if let Some(c) = part_cached.last_mut() {
                         *c = true;
                     }
-                } else if let (Some(st), Some(w), Some((filled, sn_at))) = (&stage, &writer, filled)
-                {
-                    let mtime = output::release_mtime(st.guessed.of(p).1);
+                } else if let (Some(w), Some((filled, sn_at, time))) = (&writer, filled) {
+                    let mtime = output::release_mtime(time);
                     w.write_new(&render::phone_file_name(p), &filled, mtime)
                         .map_err(|e| e.to_string())?;
                     f.staged = Some(render::Staged {
