@@ -148,16 +148,41 @@ where
                 f.write_str("a mapping")
             }
             fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = BTreeMap::new();
+                // The key is written out for a message only (not for each of a fleet's keys).
+                let duplicate = |k: &K| {
+                    de::Error::custom(format_args!(
+                        "duplicate key `{}`: a key is written once in a mapping",
+                        crate::text_rules::shown(&k.to_string())
+                    ))
+                };
+                // Keys nearly always come in order (a serialised map's always do): while they
+                // do, they are listed, and the tree is built from the list at once (inserted one
+                // by one, each would search the tree). A key equal to the one before is the
+                // only duplicate an ordered list can hold.
+                let mut listed: Vec<(K, V)> = Vec::new();
+                let mut out = loop {
+                    let Some(k) = map.next_key::<K>()? else {
+                        return Ok(UniqueMap(listed.into_iter().collect()));
+                    };
+                    let v = map.next_value::<V>()?;
+                    match listed.last() {
+                        Some((last, _)) if *last == k => return Err(duplicate(&k)),
+                        Some((last, _)) if *last > k => {
+                            let mut out: BTreeMap<K, V> = listed.into_iter().collect();
+                            if out.contains_key(&k) {
+                                return Err(duplicate(&k));
+                            }
+                            out.insert(k, v);
+                            break out;
+                        }
+                        _ => listed.push((k, v)),
+                    }
+                };
                 while let Some(k) = map.next_key::<K>()? {
                     let v = map.next_value::<V>()?;
-                    // The key is written out for a message only (not for each of a fleet's keys).
                     match out.entry(k) {
                         std::collections::btree_map::Entry::Occupied(e) => {
-                            return Err(de::Error::custom(format_args!(
-                                "duplicate key `{}`: a key is written once in a mapping",
-                                crate::text_rules::shown(&e.key().to_string())
-                            )));
+                            return Err(duplicate(e.key()));
                         }
                         std::collections::btree_map::Entry::Vacant(e) => {
                             e.insert(v);
@@ -560,4 +585,68 @@ pub struct GroupModelDoc {
     pub codecs: Option<Vec<String>>,
     #[serde(default)]
     pub admin_password: Option<SecretDoc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a mapping of `keys` (each with its position as value) reads as: the map, or the
+    /// duplicate key's message.
+    fn read(keys: &[u32]) -> Result<BTreeMap<u32, usize>, String> {
+        let yaml: String = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("{k}: {i}\n"))
+            .collect();
+        serde_yaml::from_str::<UniqueMap<u32, usize>>(&yaml)
+            .map(|m| m.0)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The same, one key at a time: the first repeated key is the error.
+    fn reference(keys: &[u32]) -> Result<BTreeMap<u32, usize>, String> {
+        let mut out = BTreeMap::new();
+        for (i, &k) in keys.iter().enumerate() {
+            if out.insert(k, i).is_some() {
+                return Err(format!("duplicate key `{k}`"));
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn a_mapping_reads_whole_in_any_order_and_its_first_repeated_key_is_refused() {
+        let cases: &[&[u32]] = &[
+            &[],
+            &[7],
+            &[1, 2, 3, 8],
+            &[3, 1, 2],
+            &[1, 2, 5, 4, 3, 9, 0],
+            &[1, 1],
+            &[1, 2, 2, 3],
+            &[1, 2, 1],
+            &[1, 3, 2, 3],
+            &[1, 3, 2, 1],
+            &[2, 4, 3, 9, 8, 4],
+        ];
+        // And every ordering of a few keys with a repeat among them.
+        let mut all: Vec<Vec<u32>> = cases.iter().map(|c| c.to_vec()).collect();
+        for a in 0..4 {
+            for b in 0..4 {
+                for c in 0..4 {
+                    for d in 0..4 {
+                        all.push(vec![a, b, c, d]);
+                    }
+                }
+            }
+        }
+        for keys in &all {
+            match (read(keys), reference(keys)) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{keys:?}"),
+                (Err(got), Err(want)) => assert!(got.contains(&want), "{keys:?}: {got}"),
+                (got, want) => panic!("{keys:?}: read {got:?}, expected {want:?}"),
+            }
+        }
+    }
 }
