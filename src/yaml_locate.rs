@@ -50,6 +50,11 @@ struct Walker<'a> {
     /// With `find_key`: the first key of that name anywhere under the target path.
     find_key: Option<&'a str>,
     found_key: Option<(usize, usize)>,
+    /// With `repeated_key`: how often the target mapping's own keys were that name, and where
+    /// the second one is.
+    repeated_key: Option<&'a str>,
+    seen: usize,
+    repeat_pos: Option<(usize, usize)>,
 }
 
 fn pos(m: &Marker) -> (usize, usize) {
@@ -140,6 +145,12 @@ impl MarkedEventReceiver for Walker<'_> {
                     {
                         self.found_key = Some(p);
                     }
+                    if self.repeated_key == Some(value.as_str()) && path == self.target {
+                        self.seen += 1;
+                        if self.seen == 2 {
+                            self.repeat_pos = Some(p);
+                        }
+                    }
                     if let Some(Frame::Map {
                         expect_key,
                         current,
@@ -204,6 +215,16 @@ pub fn locate_key_under(text: &str, under: &[Seg], name: &str) -> Option<(usize,
     found.or(value_pos).or(best)
 }
 
+/// Where the mapping at `map` holds the key `name` a second time (serde reports a repeated key
+/// where its mapping starts); `None` when it does not, or the key is spelled another way.
+pub fn locate_repeated_key(text: &str, map: &[Seg], name: &str) -> Option<(usize, usize)> {
+    let mut walker = Walker::new(map, None);
+    walker.repeated_key = Some(name);
+    let mut parser = Parser::new_from_str(text);
+    let _ = parser.load(&mut walker, false);
+    walker.repeat_pos
+}
+
 /// Where the value at the target path is (not its key), else the deepest existing ancestor.
 pub fn locate_value(text: &str, target: &[Seg]) -> Option<(usize, usize)> {
     let (key_pos, value_pos, best, _) = walk(text, target, None);
@@ -212,17 +233,26 @@ pub fn locate_value(text: &str, target: &[Seg]) -> Option<(usize, usize)> {
 
 type Pos = Option<(usize, usize)>;
 
+impl<'a> Walker<'a> {
+    fn new(target: &'a [Seg], find_key: Option<&'a str>) -> Self {
+        Walker {
+            target,
+            stack: Vec::new(),
+            path: Vec::new(),
+            key_pos: None,
+            value_pos: None,
+            best: None,
+            find_key,
+            found_key: None,
+            repeated_key: None,
+            seen: 0,
+            repeat_pos: None,
+        }
+    }
+}
+
 fn walk<'a>(text: &str, target: &'a [Seg], find_key: Option<&'a str>) -> (Pos, Pos, Pos, Pos) {
-    let mut walker = Walker {
-        target,
-        stack: Vec::new(),
-        path: Vec::new(),
-        key_pos: None,
-        value_pos: None,
-        best: None,
-        find_key,
-        found_key: None,
-    };
+    let mut walker = Walker::new(target, find_key);
     let mut parser = Parser::new_from_str(text);
     // A parse error still leaves what was found before it.
     let _ = parser.load(&mut walker, false);

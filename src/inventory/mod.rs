@@ -243,4 +243,50 @@ mod tests {
             "{diags:#?}"
         );
     }
+
+    #[test]
+    fn a_key_written_twice_is_shown_where_it_is_written_the_second_time() {
+        let phones = |text: &str| {
+            let src = SourceText {
+                path: "inventory/phones/a.yaml".into(),
+                text: text.into(),
+            };
+            parse_phones(&src).unwrap_err()
+        };
+        let one = |d: Vec<Diagnostic>| {
+            assert_eq!(d.len(), 1, "{d:?}");
+            let d = d.into_iter().next().unwrap();
+            (d.line, d.column, d.message, d.hint.unwrap_or_default())
+        };
+        let head = "- mac: 001F9F16E849\n  model: ST2030\n";
+        // In order, out of order, in a flow mapping, and a phone's own field.
+        let cases = [
+            (format!("{head}  keys:\n    1: {{blf: \"1\"}}\n    2: {{blf: \"2\"}}\n    2: {{blf: \"3\"}}\n"), 6, 5, "duplicate key `2`"),
+            (format!("{head}  keys:\n    3: {{blf: \"1\"}}\n    1: {{blf: \"2\"}}\n    2: {{blf: \"3\"}}\n    3: {{blf: \"4\"}}\n"), 7, 5, "duplicate key `3`"),
+            (format!("{head}  settings: {{ipp: {{AutoAnsMode: \"0\", AutoAnsMode: \"1\"}}}}\n"), 3, 38, "duplicate key `AutoAnsMode`"),
+            (format!("{head}  name: a\n  model: ST2022\n"), 4, 3, "duplicate field `model`"),
+        ];
+        for (text, line, column, msg) in cases {
+            let (l, c, m, hint) = one(phones(&text));
+            assert_eq!((l, c), (line, column), "{m}\n{text}");
+            assert!(m.starts_with(msg), "{m}");
+            assert!(hint.starts_with("keep one `"), "{hint}");
+        }
+        // The second phone's: the path of the mapping is that phone's, not the first one's.
+        let text = format!("{head}  keys: {{1: {{blf: \"1\"}}}}\n{head}  keys: {{1: {{blf: \"1\"}}, 1: {{blf: \"2\"}}}}\n");
+        assert_eq!(one(phones(&text)).0, 6);
+        // A site's model written twice.
+        let src = site("");
+        let text = src.text.replace(
+            "models:\n",
+            "models:\n  ST2022: {firmware: fw30}\n  ST2030: {firmware: fw30}\n",
+        );
+        let line = text
+            .lines()
+            .position(|l| l.contains("ST2030: {firmware: fw30, settings"))
+            .unwrap()
+            + 1;
+        let d = parse_site(&SourceText { text, ..src }).unwrap_err();
+        assert_eq!((d.line, d.column), (line, 3), "{}", d.message);
+    }
 }

@@ -30,9 +30,15 @@ pub(super) fn yaml_error(
             msg = rest;
         }
     }
-    let pos = err
-        .location()
-        .map(|l| (l.line(), l.column()))
+    // A key written twice (a map's, or a field's): serde_yaml places it where its mapping
+    // starts; the second one is shown.
+    let repeated = ["duplicate key `", "duplicate field `"]
+        .iter()
+        .find_map(|p| msg.strip_prefix(p))
+        .and_then(|r| r.split('`').next());
+    let pos = repeated
+        .and_then(|k| yaml_locate::locate_repeated_key(text, &path, k))
+        .or_else(|| err.location().map(|l| (l.line(), l.column())))
         .or_else(|| unknown_field(msg).and_then(|f| yaml_locate::locate_key_under(text, &path, f)))
         .or_else(|| yaml_locate::locate_value(text, &path));
     let hint = if let Some(f) = unknown_field(msg) {
@@ -44,6 +50,8 @@ pub(super) fn yaml_error(
         "check the value's type: quote text (\"*98\", \"0612345678\")".to_string()
     } else if msg.contains("missing field") {
         "add the field".to_string()
+    } else if let Some(k) = repeated {
+        format!("keep one `{k}:` in this mapping and remove the other")
     } else {
         "fix the YAML syntax at this place (indentation, a missing ':' or quote)".to_string()
     };
