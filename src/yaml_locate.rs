@@ -225,6 +225,11 @@ pub fn locate_repeated_key(text: &str, map: &[Seg], name: &str) -> Option<(usize
     walker.repeat_pos
 }
 
+/// Where the value at the target path is, only if there is one (no ancestor stands in for it).
+pub fn locate_exact(text: &str, target: &[Seg]) -> Option<(usize, usize)> {
+    walk(text, target, None).1
+}
+
 /// Where the value at the target path is (not its key), else the deepest existing ancestor.
 pub fn locate_value(text: &str, target: &[Seg]) -> Option<(usize, usize)> {
     let (key_pos, value_pos, best, _) = walk(text, target, None);

@@ -245,6 +245,27 @@ mod tests {
     }
 
     #[test]
+    fn a_problem_of_the_last_phone_is_reported_once() {
+        let ok = "- mac: \"00:1F:9F:16:E8:49\"\n  model: ST2030\n";
+        let bad = "- mac: \"00:1F:9F:16:E8:4A\"\n  model: ST2030\n  colour: red\n";
+        for text in [
+            bad.to_string(),
+            format!("{ok}{bad}"),
+            format!("{bad}{ok}{bad}"),
+        ] {
+            let (_, diags) = run(site(""), &text);
+            let lines: Vec<usize> = diags.iter().map(|d| d.line).collect();
+            let want: Vec<usize> = text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| l.contains("colour"))
+                .map(|(i, _)| i + 1)
+                .collect();
+            assert_eq!(lines, want, "{diags:#?}");
+        }
+    }
+
+    #[test]
     fn a_key_written_twice_is_shown_where_it_is_written_the_second_time() {
         let phones = |text: &str| {
             let src = SourceText {

@@ -139,8 +139,10 @@ pub fn parse_phones(src: &SourceText) -> Result<Vec<PhoneDoc>, Vec<Diagnostic>> 
 
 /// Whether `line` falls inside the i-th item of the top-level list.
 pub(super) fn within_item(text: &str, i: usize, line: usize) -> bool {
-    let start = yaml_locate::locate_value(text, &[idx(i)]).map(|p| p.0);
-    let end = yaml_locate::locate_value(text, &[idx(i + 1)]).map(|p| p.0);
+    // The next item's start only if there is one: for the last item, an ancestor's position
+    // would end it before it starts.
+    let start = yaml_locate::locate_exact(text, &[idx(i)]).map(|p| p.0);
+    let end = yaml_locate::locate_exact(text, &[idx(i + 1)]).map(|p| p.0);
     match (start, end) {
         (Some(s), Some(e)) => line >= s && line < e,
         (Some(s), None) => line >= s,
