@@ -213,6 +213,14 @@ mod tests {
         assert_eq!((diags[0].line, diags[0].column), (3, 3));
         assert!(diags[1].message.contains("unknown field `nick`"));
         assert_eq!(diags[1].line, 7);
+        // The fields are listed once, in the hint.
+        for d in &diags {
+            assert!(!d.message.contains("expected"), "{}", d.message);
+            assert!(
+                d.hint.as_deref().unwrap_or("").contains("one of `"),
+                "{d:?}"
+            );
+        }
     }
 
     #[test]
@@ -309,5 +317,38 @@ mod tests {
             + 1;
         let d = parse_site(&SourceText { text, ..src }).unwrap_err();
         assert_eq!((d.line, d.column), (line, 3), "{}", d.message);
+    }
+
+    #[test]
+    fn an_unknown_field_near_a_known_one_is_named_in_the_hint() {
+        let (_, diags) = run(site(""), "- mac: \"00:1F:9F:16:E8:49\"\n  modle: ST2030\n");
+        let hint = diags[0].hint.as_deref().unwrap_or("");
+        assert_eq!(diags[0].message, "unknown field `modle`", "{diags:?}");
+        assert!(
+            hint.starts_with("did you mean `model`? The fields here are one of `mac`, `model`"),
+            "{hint}"
+        );
+        let (_, diags) = run(site(""), "- mac: \"00:1F:9F:16:E8:49\"\n  model: ST2030\n  lines: [{user: \"1\", dispaly_name: A}]\n");
+        assert!(
+            diags[0]
+                .hint
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("did you mean `display_name`?"),
+            "{diags:?}"
+        );
+        // Nothing near: the fields alone.
+        let (_, diags) = run(
+            site(""),
+            "- mac: \"00:1F:9F:16:E8:49\"\n  model: ST2030\n  colour: red\n",
+        );
+        assert!(
+            diags[0]
+                .hint
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("`colour` is not a field here; the fields are one of `mac`"),
+            "{diags:?}"
+        );
     }
 }

@@ -42,9 +42,26 @@ pub(super) fn yaml_error(
         .or_else(|| unknown_field(msg).and_then(|f| yaml_locate::locate_key_under(text, &path, f)))
         .or_else(|| yaml_locate::locate_value(text, &path));
     let hint = if let Some(f) = unknown_field(msg) {
-        match msg.split_once("expected ") {
-            Some((_, expected)) => format!("`{f}` is not a field here; the fields are {expected}"),
-            None => format!("remove `{f}`"),
+        // serde lists the fields in the message; they move to the hint, once, with the one
+        // the unknown field most likely meant.
+        let (head, expected) = match msg.split_once(", expected ") {
+            Some((head, expected)) => (head, Some(expected)),
+            None => (msg, None),
+        };
+        msg = head;
+        let fields = expected.map(|e| {
+            e.trim_start_matches("one of ")
+                .split(", ")
+                .map(|f| f.trim_matches('`'))
+                .collect::<Vec<_>>()
+        });
+        let near = fields
+            .as_ref()
+            .and_then(|fs| crate::suggest::closest(f, fs.iter().copied()));
+        match (near, expected) {
+            (Some(near), Some(e)) => format!("did you mean `{near}`? The fields here are {e}"),
+            (None, Some(e)) => format!("`{f}` is not a field here; the fields are {e}"),
+            _ => format!("remove `{f}`"),
         }
     } else if msg.contains("invalid type") {
         "check the value's type: quote text (\"*98\", \"0612345678\")".to_string()
