@@ -224,6 +224,85 @@ mod tests {
     }
 
     #[test]
+    fn a_problem_of_the_last_phone_is_reported_once() {
+        let ok = "- mac: \"00:1F:9F:16:E8:49\"\n  model: ST2030\n";
+        let bad = "- mac: \"00:1F:9F:16:E8:4A\"\n  model: ST2030\n  colour: red\n";
+        for text in [
+            bad.to_string(),
+            format!("{ok}{bad}"),
+            format!("{bad}{ok}{bad}"),
+        ] {
+            let (_, diags) = run(site(""), &text);
+            let lines: Vec<usize> = diags.iter().map(|d| d.line).collect();
+            let want: Vec<usize> = text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| l.contains("colour"))
+                .map(|(i, _)| i + 1)
+                .collect();
+            assert_eq!(lines, want, "{diags:#?}");
+        }
+    }
+
+    #[test]
+    fn a_number_out_of_range_says_the_range_not_a_rust_type() {
+        let (_, diags) = run(site(""), "- mac: \"00:1F:9F:16:E8:49\"\n  model: ST2030\n  lines: [{user: \"1\", port: 70000}]\n");
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(
+            diags[0].message,
+            "invalid value: integer `70000`, expected a whole number from 0 to 65535"
+        );
+        assert_eq!(
+            diags[0].hint.as_deref(),
+            Some("write a value in the range shown")
+        );
+        assert_eq!((diags[0].line, diags[0].column), (3, 29));
+        let (_, diags) = run(
+            site(""),
+            "- mac: \"00:1F:9F:16:E8:49\"\n  model: ST2030\n  ntp_zone: -1\n",
+        );
+        assert!(
+            diags[0]
+                .message
+                .ends_with("expected a whole number from 0 to 255"),
+            "{diags:?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_field_near_a_known_one_is_named_in_the_hint() {
+        let (_, diags) = run(site(""), "- mac: \"00:1F:9F:16:E8:49\"\n  modle: ST2030\n");
+        let hint = diags[0].hint.as_deref().unwrap_or("");
+        assert_eq!(diags[0].message, "unknown field `modle`", "{diags:?}");
+        assert!(
+            hint.starts_with("did you mean `model`? The fields here are one of `mac`, `model`"),
+            "{hint}"
+        );
+        let (_, diags) = run(site(""), "- mac: \"00:1F:9F:16:E8:49\"\n  model: ST2030\n  lines: [{user: \"1\", dispaly_name: A}]\n");
+        assert!(
+            diags[0]
+                .hint
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("did you mean `display_name`?"),
+            "{diags:?}"
+        );
+        // Nothing near: the fields alone.
+        let (_, diags) = run(
+            site(""),
+            "- mac: \"00:1F:9F:16:E8:49\"\n  model: ST2030\n  colour: red\n",
+        );
+        assert!(
+            diags[0]
+                .hint
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("`colour` is not a field here; the fields are one of `mac`"),
+            "{diags:?}"
+        );
+    }
+
+    #[test]
     fn a_bad_key_is_placed_in_the_profile_or_the_phone_that_gives_it() {
         let mut s = site("");
         s.text = s
@@ -250,27 +329,6 @@ mod tests {
             Some(("inventory/phones/a.yaml", 6)),
             "{diags:#?}"
         );
-    }
-
-    #[test]
-    fn a_problem_of_the_last_phone_is_reported_once() {
-        let ok = "- mac: \"00:1F:9F:16:E8:49\"\n  model: ST2030\n";
-        let bad = "- mac: \"00:1F:9F:16:E8:4A\"\n  model: ST2030\n  colour: red\n";
-        for text in [
-            bad.to_string(),
-            format!("{ok}{bad}"),
-            format!("{bad}{ok}{bad}"),
-        ] {
-            let (_, diags) = run(site(""), &text);
-            let lines: Vec<usize> = diags.iter().map(|d| d.line).collect();
-            let want: Vec<usize> = text
-                .lines()
-                .enumerate()
-                .filter(|(_, l)| l.contains("colour"))
-                .map(|(i, _)| i + 1)
-                .collect();
-            assert_eq!(lines, want, "{diags:#?}");
-        }
     }
 
     #[test]
@@ -317,38 +375,5 @@ mod tests {
             + 1;
         let d = parse_site(&SourceText { text, ..src }).unwrap_err();
         assert_eq!((d.line, d.column), (line, 3), "{}", d.message);
-    }
-
-    #[test]
-    fn an_unknown_field_near_a_known_one_is_named_in_the_hint() {
-        let (_, diags) = run(site(""), "- mac: \"00:1F:9F:16:E8:49\"\n  modle: ST2030\n");
-        let hint = diags[0].hint.as_deref().unwrap_or("");
-        assert_eq!(diags[0].message, "unknown field `modle`", "{diags:?}");
-        assert!(
-            hint.starts_with("did you mean `model`? The fields here are one of `mac`, `model`"),
-            "{hint}"
-        );
-        let (_, diags) = run(site(""), "- mac: \"00:1F:9F:16:E8:49\"\n  model: ST2030\n  lines: [{user: \"1\", dispaly_name: A}]\n");
-        assert!(
-            diags[0]
-                .hint
-                .as_deref()
-                .unwrap_or("")
-                .starts_with("did you mean `display_name`?"),
-            "{diags:?}"
-        );
-        // Nothing near: the fields alone.
-        let (_, diags) = run(
-            site(""),
-            "- mac: \"00:1F:9F:16:E8:49\"\n  model: ST2030\n  colour: red\n",
-        );
-        assert!(
-            diags[0]
-                .hint
-                .as_deref()
-                .unwrap_or("")
-                .starts_with("`colour` is not a field here; the fields are one of `mac`"),
-            "{diags:?}"
-        );
     }
 }

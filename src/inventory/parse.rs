@@ -65,6 +65,8 @@ pub(super) fn yaml_error(
         }
     } else if msg.contains("invalid type") {
         "check the value's type: quote text (\"*98\", \"0612345678\")".to_string()
+    } else if msg.starts_with("invalid value") {
+        "write a value in the range shown".to_string()
     } else if msg.contains("missing field") {
         "add the field".to_string()
     } else if let Some(k) = repeated {
@@ -72,7 +74,31 @@ pub(super) fn yaml_error(
     } else {
         "fix the YAML syntax at this place (indentation, a missing ':' or quote)".to_string()
     };
-    Diagnostic::error(file, msg).at(pos).hint(hint)
+    Diagnostic::error(file, plain_numbers(msg))
+        .at(pos)
+        .hint(hint)
+}
+
+/// serde names the numbers it expected by their Rust types (`expected u16`); a user reads the
+/// range instead.
+fn plain_numbers(msg: &str) -> String {
+    const RANGES: [(&str, &str); 6] = [
+        ("u8", "a whole number from 0 to 255"),
+        ("u16", "a whole number from 0 to 65535"),
+        ("u32", "a whole number from 0 to 4294967295"),
+        ("u64", "a whole number from 0 to 18446744073709551615"),
+        ("i64", "a whole number"),
+        ("usize", "a whole number from 0 up"),
+    ];
+    for (ty, plain) in RANGES {
+        if let Some(head) = msg
+            .strip_suffix(ty)
+            .and_then(|m| m.strip_suffix("expected "))
+        {
+            return format!("{head}expected {plain}");
+        }
+    }
+    msg.to_string()
 }
 
 /// Removes serde_yaml's " at line L column C" (the position is shown on its own line).
