@@ -245,6 +245,25 @@ mod tests {
     }
 
     #[test]
+    fn a_tab_in_the_indentation_is_named() {
+        for text in [
+            "- mac: \"00:1F:9F:16:E8:49\"\n\tmodel: ST2030\n",
+            "- mac: \"00:1F:9F:16:E8:49\"\n  model: ST2030\n  lines:\n  \t- {user: \"1\"}\n",
+        ] {
+            let (_, diags) = run(site(""), text);
+            assert_eq!(diags.len(), 1, "{diags:?}");
+            let hint = diags[0].hint.as_deref().unwrap_or("");
+            assert!(hint.contains("replace the tab"), "{text:?}: {diags:?}");
+        }
+        // Not where the error is elsewhere.
+        let (_, diags) = run(site(""), "- mac: \"00:1F:9F:16:E8:49\"\n  model: [ST2030\n");
+        assert!(
+            !diags[0].hint.as_deref().unwrap_or("").contains("tab"),
+            "{diags:?}"
+        );
+    }
+
+    #[test]
     fn a_number_out_of_range_says_the_range_not_a_rust_type() {
         let (_, diags) = run(site(""), "- mac: \"00:1F:9F:16:E8:49\"\n  model: ST2030\n  lines: [{user: \"1\", port: 70000}]\n");
         assert_eq!(diags.len(), 1, "{diags:?}");

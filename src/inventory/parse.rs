@@ -71,12 +71,22 @@ pub(super) fn yaml_error(
         "add the field".to_string()
     } else if let Some(k) = repeated {
         format!("keep one `{k}:` in this mapping and remove the other")
+    } else if pos.is_some_and(|(l, c)| char_at(text, l, c) == Some('\t')) {
+        "YAML indents with spaces only: replace the tab with spaces".to_string()
     } else {
         "fix the YAML syntax at this place (indentation, a missing ':' or quote)".to_string()
     };
     Diagnostic::error(file, plain_numbers(msg))
         .at(pos)
         .hint(hint)
+}
+
+/// The character at a 1-based line and column (counted in characters).
+fn char_at(text: &str, line: usize, column: usize) -> Option<char> {
+    text.lines()
+        .nth(line.checked_sub(1)?)?
+        .chars()
+        .nth(column.checked_sub(1)?)
 }
 
 /// serde names the numbers it expected by their Rust types (`expected u16`); a user reads the
