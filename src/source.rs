@@ -364,15 +364,7 @@ impl Source {
         let (size, _) = self.repo.odb()?.read_header(id)?;
         check_size(path, size as u64)?;
         let blob = self.repo.find_blob(id)?;
-        String::from_utf8(blob.content().to_vec()).map_err(|_| {
-            Error::Invalid(vec![crate::error::Diagnostic::error(
-                path,
-                "the file is not UTF-8 text",
-            )
-            .hint(
-                "save it as UTF-8; provsite encodes the phones' files to Latin-1 itself",
-            )])
-        })
+        utf8_text(blob.content(), path)
     }
 
     fn read_inventory_worktree(&self) -> Result<InventoryFiles> {
@@ -388,12 +380,7 @@ impl Source {
                 std::fs::metadata(p).with_path(p)?.len(),
             )?;
             let bytes = std::fs::read(p).with_path(p)?;
-            let text = String::from_utf8(bytes).map_err(|_| {
-                Error::Invalid(vec![crate::error::Diagnostic::error(
-                    self.inv_path(rel),
-                    "the file is not UTF-8 text",
-                )])
-            })?;
+            let text = utf8_text(&bytes, &self.inv_path(rel))?;
             Ok(SourceText {
                 path: self.inv_path(rel),
                 text,
@@ -562,6 +549,22 @@ pub fn role_of(rel: &str) -> Option<Role> {
         Some(name) if !name.is_empty() && !name.contains('/') => Some(Role::Template(name.into())),
         _ => None,
     }
+}
+
+/// An inventory file's text. A byte-order mark at its start (which some editors on Windows write)
+/// is not part of it: YAML allows one there, and the parser, given text, would read it as a
+/// character of the first line.
+fn utf8_text(bytes: &[u8], path: &str) -> Result<String> {
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+    String::from_utf8(bytes.to_vec()).map_err(|_| {
+        Error::Invalid(vec![crate::error::Diagnostic::error(
+            path,
+            "the file is not UTF-8 text",
+        )
+        .hint(
+            "save it as UTF-8; provsite encodes the phones' files to Latin-1 itself",
+        )])
+    })
 }
 
 /// The largest inventory file read (site.yaml, a phones file, a template): far above any real

@@ -845,3 +845,34 @@ fn phones_that_change_leave_or_change_model_after_a_build_leave_the_live_release
         &[name("ST2030", M22), name("ST2030", M1)],
     );
 }
+
+#[test]
+fn a_byte_order_mark_at_the_start_of_a_file_is_not_part_of_it() {
+    // Some editors on Windows start a UTF-8 file with one; YAML allows it there.
+    let plain = Repo::with_base();
+    let marked = Repo::with_base();
+    for f in ["inventory/site.yaml", "inventory/phones/base.yaml"] {
+        let text = marked.read(f);
+        std::fs::write(marked.path().join(f), format!("\u{feff}{text}")).unwrap();
+    }
+    marked.commit("saved by an editor that writes a byte-order mark");
+    // A phone's file, but for its number (the two repositories' commits differ).
+    let own = |r: &Repo| -> Vec<String> {
+        let bytes = boot30(r, "001F9F16E849").own_bytes;
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter(|l| !l.starts_with("config_sn="))
+            .map(str::to_string)
+            .collect()
+    };
+    plain.build(&[]);
+    let want = own(&plain);
+    assert!(want.iter().any(|l| l.starts_with("regid1=")), "{want:?}");
+    for args in [&[][..], &["--worktree"][..]] {
+        let out = marked.provsite(&[&["check"][..], args].concat());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        marked.build(args);
+        assert_eq!(own(&marked), want, "{args:?}");
+    }
+}
