@@ -258,7 +258,7 @@ fn collect(opts: &ImportOptions, report: &mut Report) -> Result<Vec<Phone>, Erro
             };
             for s in &concrete {
                 if s.name.eq_ignore_ascii_case("general") {
-                    skip(report, s, "[general] holds defaults, not a user".into());
+                    skip(report, s, "holds defaults, not a user".into());
                     continue;
                 }
                 let Some(mac) = s.get("macaddress") else {
@@ -476,7 +476,7 @@ fn collect(opts: &ImportOptions, report: &mut Report) -> Result<Vec<Phone>, Erro
                     continue;
                 }
                 let reason = if s.name.eq_ignore_ascii_case("general") {
-                    "[general] holds defaults, not a peer".to_string()
+                    "holds defaults, not a peer".to_string()
                 } else {
                     "no --macs row names this peer".to_string()
                 };

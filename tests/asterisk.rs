@@ -269,7 +269,7 @@ fn importing_res_phoneprov_users_gives_an_inventory_that_builds() {
     assert!(out.status.success(), "{err}");
     // Skipped sections are reported with file, line and reason.
     assert!(
-        err.contains("users.conf:2: [general] [general] holds defaults"),
+        err.contains("users.conf:2: [general] holds defaults"),
         "{err}"
     );
     assert!(err.contains("users.conf:36: [1099] no macaddress"), "{err}");
