@@ -182,16 +182,20 @@ pub fn report(manifest: &Manifest, logs: &[&Path]) -> Result<Report, Error> {
     for path in logs {
         let f = std::fs::File::open(path).map_err(|e| Error::io(*path, e))?;
         let mut reader = BufReader::with_capacity(1 << 20, f.take(MAX_LOG));
-        let mut line = String::new();
+        let mut bytes = Vec::new();
         loop {
-            line.clear();
+            bytes.clear();
             let n = reader
-                .read_line(&mut line)
+                .read_until(b'\n', &mut bytes)
                 .map_err(|e| Error::io(*path, e))?;
             if n == 0 {
                 break;
             }
             lines_read += 1;
+            // A log is written by whoever sends a request: a line that is not UTF-8 (a client's
+            // raw bytes in a format that does not escape them) is read as far as it can be, and
+            // the others are read all the same.
+            let line = String::from_utf8_lossy(&bytes);
             let Some(r) = parse_line(line.trim_end()) else {
                 continue;
             };

@@ -188,3 +188,23 @@ fn the_html_page_renders_counts_and_filters_in_a_real_browser() {
     assert_eq!(visible.len(), 1, "{visible:?}");
     assert!(visible[0].contains(M2));
 }
+
+#[test]
+fn a_line_of_raw_bytes_does_not_hide_the_rest_of_the_log() {
+    // Anyone can send a request, and not every log format escapes what it writes of one.
+    let r = built_repo();
+    let log = r.path().join("access.log");
+    let mut bytes = b"192.0.2.9 - - [27/Nov/2026:08:59:59 +0000] \"GET /\xff\xfe HTTP/1.1\" 404 10 \"-\" \"\xc3\x28\"\n".to_vec();
+    bytes.extend_from_slice(b"192.0.2.63 - - [27/Nov/2026:09:00:00 +0000] \"GET /releases/202601010001-000000000000/config/ST2022S_00147FE1FC6D.txt HTTP/1.1\" 200 900 \"-\" \"THOMSON ST2022 hw2 fw4.78 00-14-7F-E1-FC-6D\"\n");
+    std::fs::write(&log, bytes).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&status(&r, &["--log", log.to_str().unwrap(), "--json"])).unwrap();
+    let st2022 = v["phones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["mac"] == "00147FE1FC6D")
+        .unwrap();
+    assert_eq!(st2022["state"], "pending", "{v}");
+    assert_eq!(v["failed"].as_array().unwrap().len(), 1, "{v}");
+}
