@@ -172,6 +172,28 @@ fn release_of(path: &str) -> Option<(&str, &str)> {
     Some((release, file))
 }
 
+/// Calls `f` with each line of a log or leases file, without its line break. A log is written by
+/// whoever sends a request: a line that is not UTF-8 (a client's raw bytes, in a format that does
+/// not escape them) is read as far as it can be, and the others are read all the same.
+pub fn each_line(
+    mut reader: impl BufRead,
+    path: &Path,
+    mut f: impl FnMut(&str),
+) -> Result<(), Error> {
+    let mut bytes = Vec::new();
+    loop {
+        bytes.clear();
+        if reader
+            .read_until(b'\n', &mut bytes)
+            .map_err(|e| Error::io(path, e))?
+            == 0
+        {
+            return Ok(());
+        }
+        f(String::from_utf8_lossy(&bytes).trim_end_matches(['\n', '\r']));
+    }
+}
+
 /// Reads the logs against the live manifest.
 pub fn report(manifest: &Manifest, logs: &[&Path]) -> Result<Report, Error> {
     let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
@@ -181,23 +203,11 @@ pub fn report(manifest: &Manifest, logs: &[&Path]) -> Result<Report, Error> {
     let mut lines_read = 0;
     for path in logs {
         let f = std::fs::File::open(path).map_err(|e| Error::io(*path, e))?;
-        let mut reader = BufReader::with_capacity(1 << 20, f.take(MAX_LOG));
-        let mut bytes = Vec::new();
-        loop {
-            bytes.clear();
-            let n = reader
-                .read_until(b'\n', &mut bytes)
-                .map_err(|e| Error::io(*path, e))?;
-            if n == 0 {
-                break;
-            }
+        let reader = BufReader::with_capacity(1 << 20, f.take(MAX_LOG));
+        each_line(reader, path, |line| {
             lines_read += 1;
-            // A log is written by whoever sends a request: a line that is not UTF-8 (a client's
-            // raw bytes in a format that does not escape them) is read as far as it can be, and
-            // the others are read all the same.
-            let line = String::from_utf8_lossy(&bytes);
             let Some(r) = parse_line(line.trim_end()) else {
-                continue;
+                return;
             };
             if r.status >= 400
                 && !(r.status == 404 && r.path.ends_with(".ser"))
@@ -206,7 +216,7 @@ pub fn report(manifest: &Manifest, logs: &[&Path]) -> Result<Report, Error> {
                 failed.push((r.time.clone(), r.addr.clone(), r.path.clone(), r.status));
             }
             let Some((mac, model, fw)) = &r.phone else {
-                continue;
+                return;
             };
             if !manifest.phones.contains_key(mac) {
                 let e = unknown
@@ -214,7 +224,7 @@ pub fn report(manifest: &Manifest, logs: &[&Path]) -> Result<Report, Error> {
                     .or_insert_with(|| (model.clone(), String::new(), 0));
                 e.1 = r.addr.clone();
                 e.2 += 1;
-                continue;
+                return;
             }
             let s = seen.entry(mac.clone()).or_default();
             s.last = Some((r.time.clone(), r.addr.clone()));
@@ -234,7 +244,7 @@ pub fn report(manifest: &Manifest, logs: &[&Path]) -> Result<Report, Error> {
                     s.firmware_after_file = false;
                 }
             }
-        }
+        })?;
     }
     let mut phones = Vec::new();
     for (mac, p) in &manifest.phones {

@@ -3,7 +3,7 @@
 //! from a web server's access log (the last address each phone's User-Agent came from).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
@@ -47,25 +47,24 @@ fn open(path: &Path) -> Result<BufReader<std::io::Take<std::fs::File>>, Error> {
 pub fn from_leases(path: &Path) -> Result<Addresses, Error> {
     let mut out = Addresses::new();
     let mut current_ip: Option<IpAddr> = None;
-    for line in open(path)?.lines() {
-        let line = line.map_err(|e| Error::io(path, e))?;
+    crate::status::each_line(open(path)?, path, |line| {
         let l = line.trim();
         if let Some(rest) = l.strip_prefix("lease ") {
             current_ip = rest
                 .split_whitespace()
                 .next()
                 .and_then(|ip| ip.parse().ok());
-            continue;
+            return;
         }
         if let Some(rest) = l.strip_prefix("hardware ethernet ") {
             if let (Some(ip), Some(mac)) = (current_ip, Mac::parse(rest.trim_end_matches(';'))) {
                 out.insert(mac.to_string(), SocketAddr::new(ip, SIP_PORT));
             }
-            continue;
+            return;
         }
         if l == "}" {
             current_ip = None;
-            continue;
+            return;
         }
         // dnsmasq: expiry, MAC, IP, name, client id.
         let f: Vec<&str> = l.split_whitespace().collect();
@@ -74,7 +73,7 @@ pub fn from_leases(path: &Path) -> Result<Addresses, Error> {
                 out.insert(mac.to_string(), SocketAddr::new(ip, SIP_PORT));
             }
         }
-    }
+    })?;
     Ok(out)
 }
 
@@ -82,12 +81,11 @@ pub fn from_leases(path: &Path) -> Result<Addresses, Error> {
 /// mac=MAC`) or the combined format with the phone's User-Agent (`ADDR - - [...] "..." ... "UA"`).
 pub fn from_log(path: &Path) -> Result<Addresses, Error> {
     let mut out = Addresses::new();
-    for line in open(path)?.lines() {
-        let line = line.map_err(|e| Error::io(path, e))?;
-        if let Some((mac, ip)) = log_entry(&line) {
+    crate::status::each_line(open(path)?, path, |line| {
+        if let Some((mac, ip)) = log_entry(line) {
             out.insert(mac, SocketAddr::new(ip, SIP_PORT));
         }
-    }
+    })?;
     Ok(out)
 }
 
@@ -113,6 +111,28 @@ pub fn log_entry(line: &str) -> Option<(String, IpAddr)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_passed_over_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let dm = dir.path().join("dnsmasq.leases");
+        std::fs::write(
+            &dm,
+            b"1795700000 00:1f:9f:16:e8:4b 192.0.2.61 caf\xe9 *\r\n1795700000 00:1f:9f:16:e8:4a 192.0.2.60 st2030 *\n",
+        )
+        .unwrap();
+        let a = from_leases(&dm).unwrap();
+        assert_eq!(a["001F9F16E84B"], "192.0.2.61:5060".parse().unwrap());
+        assert_eq!(a["001F9F16E84A"], "192.0.2.60:5060".parse().unwrap());
+        let log = dir.path().join("access.log");
+        std::fs::write(
+            &log,
+            b"192.0.2.9 - - [x] \"GET /\xff HTTP/1.1\" 404 1 \"-\" \"\xc3\x28\"\n192.0.2.78 - - [26/Nov/2026:15:11:19 +0000] \"GET /ST2030S.inf HTTP/1.1\" 200 608 \"-\" \"THOMSON ST2030 hw5 fw2.74 00-1F-9F-00-00-02\"\n",
+        )
+        .unwrap();
+        let a = from_log(&log).unwrap();
+        assert_eq!(a["001F9F000002"], "192.0.2.78:5060".parse().unwrap());
+    }
 
     #[test]
     fn reads_isc_and_dnsmasq_leases_and_both_logs() {
