@@ -88,12 +88,16 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// Sort diagnostics by file and position so the report reads top to bottom and is stable.
-pub fn sort_diagnostics(diags: &mut [Diagnostic]) {
+/// Sorts diagnostics by file and position, so the report reads top to bottom and is stable, and
+/// drops repeats.
+pub fn sort_diagnostics(diags: &mut Vec<Diagnostic>) {
     diags.sort_by(|a, b| {
         (&a.file, a.line, a.column, a.severity, &a.message)
             .cmp(&(&b.file, b.line, b.column, b.severity, &b.message))
     });
+    // A problem of something many phones share (a profile's key, a group's setting) is found
+    // once per phone; it is said once.
+    diags.dedup();
 }
 
 /// Where a failure happened: what the user was doing, for messages and for callers that react

@@ -114,3 +114,25 @@ fn check_passes_on_a_valid_inventory_and_warns_about_literal_passwords() {
     assert!(err.contains("warning: password in repository"), "{err}");
     assert!(err.contains("--> inventory/phones/base.yaml:14:"), "{err}");
 }
+
+#[test]
+fn a_problem_many_phones_share_is_reported_once() {
+    // Three phones take the `sales` profile; its key target is bad once, in site.yaml.
+    let repo = Repo::with_base();
+    repo.edit(
+        "inventory/site.yaml",
+        "keys: {1: {blf: \"1002\"}}",
+        "keys: {1: {blf: \"10|02\"}}",
+    );
+    repo.write(
+        "inventory/phones/base.yaml",
+        "- mac: \"00:1F:9F:16:E8:49\"\n  model: ST2030\n  profile: sales\n  lines: [{user: \"1001\"}]\n- mac: \"00:1F:9F:16:E8:4A\"\n  model: ST2030\n  profile: sales\n  lines: [{user: \"1002\"}]\n- mac: \"00:1F:9F:16:E8:4B\"\n  model: ST2030\n  profile: sales\n  lines: [{user: \"1003\"}]\n",
+    );
+    repo.commit("a bad target in a shared profile");
+    let out = repo.provsite(&["check"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.matches("bad key target `10|02`").count(), 1, "{err}");
+    assert!(err.contains("--> inventory/site.yaml:35:"), "{err}");
+    assert!(err.contains("1 error(s)"), "{err}");
+}
