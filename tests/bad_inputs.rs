@@ -136,3 +136,21 @@ fn a_problem_many_phones_share_is_reported_once() {
     assert!(err.contains("--> inventory/site.yaml:35:"), "{err}");
     assert!(err.contains("1 error(s)"), "{err}");
 }
+
+#[test]
+fn a_missing_example_secret_file_is_shown_at_its_field() {
+    let repo = Repo::with_base();
+    repo.edit(
+        "inventory/site.yaml",
+        "name: Test site\n",
+        "name: Test site\nexample_secret_file: example.secret\n",
+    );
+    repo.commit("an example secret that is not there");
+    let out = run_provsite(repo.path(), &["check"], &[("PROVSITE_SECRET", "")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("example_secret_file inventory/example.secret not found\n  --> inventory/site.yaml:2:22"),
+        "{err}"
+    );
+}

@@ -150,8 +150,14 @@ fn site_secret(
     snap: Snapshot,
     inv: &Inventory,
     diags: &mut Vec<Diagnostic>,
-    site_path: &str,
+    site: &SourceText,
 ) -> Result<SiteSecret> {
+    let site_path = site.path.as_str();
+    // The problems below are all about this one field.
+    let at = crate::yaml_locate::locate_value(
+        &site.text,
+        &[crate::yaml_locate::key("example_secret_file")],
+    );
     let s =
         SiteSecret::load(opts.secret_file.as_deref()).map_err(|e| Error::of(Area::Render, e))?;
     if s.is_set() {
@@ -161,17 +167,19 @@ fn site_secret(
         return Ok(s);
     };
     let Some(path) = inventory::join_repo_path(&source.inventory_dir, rel) else {
-        diags.push(Diagnostic::error(
-            site_path,
-            format!("example_secret_file `{rel}` leaves the repository"),
-        ));
+        diags.push(
+            Diagnostic::error(
+                site_path,
+                format!("example_secret_file `{rel}` leaves the repository"),
+            )
+            .at(at),
+        );
         return Ok(s);
     };
     let Some((blob, _)) = source.stat(snap, &path)? else {
-        diags.push(Diagnostic::error(
-            site_path,
-            format!("example_secret_file {path} not found"),
-        ));
+        diags.push(
+            Diagnostic::error(site_path, format!("example_secret_file {path} not found")).at(at),
+        );
         return Ok(s);
     };
     let bytes = source.with_reader(snap, &path, blob, |r| {
@@ -181,6 +189,7 @@ fn site_secret(
     })?;
     diags.push(
         Diagnostic::warning(site_path, format!("using the example's development secret {path}: passwords derived from it are public"))
+            .at(at)
             .hint("for real phones set PROVSITE_SECRET or pass --secret-file with a secret kept outside git, and remove example_secret_file"),
     );
     Ok(SiteSecret::from_bytes(
@@ -306,7 +315,7 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
         }
         return Err(fail(diags));
     };
-    let site_secret = site_secret(opts, &source, snap, &inv, &mut diags, &files.site.path)?;
+    let site_secret = site_secret(opts, &source, snap, &inv, &mut diags, &files.site)?;
     check_secrets(&inv, &site_secret, &files, secrets_required, &mut diags);
     timing("load: secrets", t0);
     // The site resolved with the phones is the one the firmware was checked for; were it ever
