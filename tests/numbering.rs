@@ -356,3 +356,39 @@ fn a_raw_setting_in_history_numbers_the_same_from_history_alone() {
         assert_ne!(n[3][mac].0, n[0][mac].0, "{mac}");
     }
 }
+
+#[test]
+fn a_commit_that_does_not_build_ends_every_run_unless_the_live_site_says_otherwise() {
+    // A builds; B breaks the inventory (it cannot be told what B gave the phones); C fixes it
+    // back to A's content.
+    let r = Repo::with_base();
+    let a_out = r.path().join("a-out");
+    build_with(&r, &["--out", a_out.to_str().unwrap()], &[]);
+    let at_a = numbers(&a_out);
+    let site = r.read("inventory/site.yaml");
+    r.write(
+        "inventory/site.yaml",
+        &site.replace("timezone:", "timezone: ["),
+    ); // not YAML
+    r.commit("broken");
+    let out = run_provsite(r.path(), &["check"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    r.write("inventory/site.yaml", &site);
+    let c = r.commit("fixed");
+    let c_sn = build_with(&r, &["--out", "cold"], &[])["config_sn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // From history alone: every phone takes the fixing commit's number.
+    let cold = numbers(&r.path().join("cold"));
+    assert!(
+        cold.values().all(|(sn, _)| *sn == c_sn),
+        "{c} {c_sn}: {cold:?}"
+    );
+    // With the live site (A's build): the bytes did not change, the numbers stay.
+    build_with(&r, &["--out", a_out.to_str().unwrap()], &[]);
+    let warm = numbers(&a_out);
+    assert_eq!(warm, at_a);
+    // Either way no number means other bytes.
+    assert_invariant(&a_out, &r.path().join("cold"));
+}
