@@ -172,25 +172,40 @@ fn release_of(path: &str) -> Option<(&str, &str)> {
     Some((release, file))
 }
 
+/// The longest line of a log or leases file kept; the rest of a longer one is skipped (a web
+/// server's request line is 8 KiB at most by default).
+const MAX_LINE: usize = 64 << 10;
+
 /// Calls `f` with each line of a log or leases file, without its line break. A log is written by
 /// whoever sends a request: a line that is not UTF-8 (a client's raw bytes, in a format that does
-/// not escape them) is read as far as it can be, and the others are read all the same.
+/// not escape them) is read as far as it can be, and the others are read all the same. A line
+/// longer than [`MAX_LINE`] is cut there, so memory stays bounded whatever the file holds.
 pub fn each_line(
     mut reader: impl BufRead,
     path: &Path,
     mut f: impl FnMut(&str),
 ) -> Result<(), Error> {
-    let mut bytes = Vec::new();
+    let mut line = Vec::new();
     loop {
-        bytes.clear();
-        if reader
-            .read_until(b'\n', &mut bytes)
-            .map_err(|e| Error::io(path, e))?
-            == 0
-        {
+        let buf = reader.fill_buf().map_err(|e| Error::io(path, e))?;
+        if buf.is_empty() {
+            if !line.is_empty() {
+                f(String::from_utf8_lossy(&line).trim_end_matches('\r'));
+            }
             return Ok(());
         }
-        f(String::from_utf8_lossy(&bytes).trim_end_matches(['\n', '\r']));
+        let (part, ends) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        let room = MAX_LINE.saturating_sub(line.len());
+        line.extend_from_slice(&part[..part.len().min(room)]);
+        let used = ends.unwrap_or(buf.len());
+        reader.consume(used);
+        if ends.is_some() {
+            f(String::from_utf8_lossy(&line).trim_end_matches('\r'));
+            line.clear();
+        }
     }
 }
 
@@ -497,6 +512,26 @@ pub fn render_html(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_is_read_line_by_line_whatever_its_bytes_and_a_long_line_is_cut() {
+        let long = "x".repeat(MAX_LINE + 10);
+        // A byte that is not UTF-8 in the second line (written as `~`, then replaced).
+        let mut bytes = format!("a\r\nb~\n\n{long}\nlast").into_bytes();
+        let at = bytes.iter().position(|&b| b == b'~').unwrap();
+        bytes[at] = 0xff;
+        for capacity in [1, 3, 7, 1 << 20] {
+            let r = std::io::BufReader::with_capacity(capacity, &bytes[..]);
+            let mut lines = Vec::new();
+            each_line(r, Path::new("log"), |l| lines.push(l.to_string())).unwrap();
+            assert_eq!(lines.len(), 5, "{capacity}");
+            assert_eq!(lines[0], "a");
+            assert_eq!(lines[1], "b\u{fffd}");
+            assert_eq!(lines[2], "");
+            assert_eq!(lines[3].len(), MAX_LINE);
+            assert_eq!(lines[4], "last");
+        }
+    }
 
     #[test]
     fn lines_of_both_formats_and_versions() {
