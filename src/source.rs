@@ -567,7 +567,7 @@ fn utf8_text(bytes: &[u8], path: &str) -> Result<String> {
             "the file is not UTF-8 text",
         )
         .at(Some((line, column)))
-        .hint("save it as UTF-8 (the first byte that is not is here); provsite encodes the phones' files to Latin-1 itself")])
+        .hint("save it as UTF-8 (its first byte that is not UTF-8 is at this place); provsite encodes the phones' files to Latin-1 itself")])
     })
 }
 
