@@ -159,6 +159,18 @@ impl Default for Client {
     }
 }
 
+/// Why a request got no answer, without its URL (the failure names it once, beside the step).
+fn no_answer(t: &ureq::Transport) -> String {
+    let mut why = format!("no answer: {}", t.kind());
+    if let Some(m) = t.message() {
+        why.push_str(&format!(": {m}"));
+    }
+    if let Some(source) = std::error::Error::source(t) {
+        why.push_str(&format!(": {source}"));
+    }
+    why
+}
+
 /// A response: status 200 with its bytes, or the status (0 for no answer) and why.
 type Got = Result<Vec<u8>, (u16, String)>;
 
@@ -219,7 +231,7 @@ impl Client {
             Err(ureq::Error::Status(code, resp)) => {
                 Err((code, format!("HTTP {code} {}", resp.status_text())))
             }
-            Err(ureq::Error::Transport(t)) => Err((0, format!("no answer: {t}"))),
+            Err(ureq::Error::Transport(t)) => Err((0, no_answer(&t))),
         }
     }
 
@@ -759,6 +771,20 @@ fn truncate(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_answer_says_why_and_leaves_the_url_to_the_failure() {
+        // A closed port on loopback: refused at once.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/ST2030S.inf", listener.local_addr().unwrap());
+        drop(listener);
+        let Err(ureq::Error::Transport(t)) = ureq::get(&url).call() else {
+            panic!("{url} answered");
+        };
+        let why = no_answer(&t);
+        assert!(why.starts_with("no answer: Connection Failed"), "{why}");
+        assert!(!why.contains(&url), "{why}");
+    }
 
     #[test]
     fn models_from_entry_point_names() {
