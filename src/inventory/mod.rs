@@ -245,6 +245,47 @@ mod tests {
     }
 
     #[test]
+    fn the_fields_site_yaml_requires_are_named_together() {
+        let full = site("");
+        // The list is what parsing requires: the site parses with each, and without any one of
+        // them it does not, for that field.
+        assert!(parse_site(&full).is_ok());
+        let without = |field: &str| {
+            let text: String = full
+                .text
+                .lines()
+                .filter(|l| !l.starts_with(&format!("{field}:")))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            parse_site(&SourceText {
+                text,
+                ..full.clone()
+            })
+            .unwrap_err()
+        };
+        for f in parse::SITE_REQUIRED {
+            let d = without(f);
+            assert_eq!(d.message, format!("missing field `{f}`"), "{f}");
+        }
+        // And nothing else at the top is required: a site of these fields alone parses.
+        let minimal = SourceText {
+            text:
+                "name: T\nbase_url: http://p.test/\ntimezone: Europe/Paris\npbx: {host: pbx.test}\n"
+                    .into(),
+            ..full.clone()
+        };
+        assert!(parse_site(&minimal).is_ok());
+        // Several missing: named together.
+        let d = parse_site(&SourceText {
+            text: "name: T\npbx: {host: pbx.test}\n".into(),
+            ..full.clone()
+        })
+        .unwrap_err();
+        assert_eq!(d.message, "missing fields `base_url`, `timezone`");
+        assert!(d.hint.unwrap().contains("inventory reference"));
+    }
+
+    #[test]
     fn a_tab_in_the_indentation_is_named() {
         for text in [
             "- mac: \"00:1F:9F:16:E8:49\"\n\tmodel: ST2030\n",

@@ -147,10 +147,31 @@ pub(super) fn check_depth(src: &SourceText) -> Result<(), Diagnostic> {
     }
 }
 
+/// The fields `site.yaml` must have (a test holds this list to what parsing requires).
+pub(super) const SITE_REQUIRED: [&str; 4] = ["name", "base_url", "timezone", "pbx"];
+
 /// Parses `site.yaml`.
 pub fn parse_site(src: &SourceText) -> Result<SiteDoc, Diagnostic> {
     check_depth(src)?;
-    serde_yaml::from_str(&src.text).map_err(|e| yaml_error(&src.path, &src.text, &e, &[]))
+    serde_yaml::from_str(&src.text).map_err(|e| {
+        let mut d = yaml_error(&src.path, &src.text, &e, &[]);
+        // serde names the first missing field only: a site.yaml being written from scratch
+        // would get them one run at a time. Those of the top level are named together.
+        if e.to_string().starts_with("missing field `") {
+            if let Ok(serde_yaml::Value::Mapping(m)) = serde_yaml::from_str(&src.text) {
+                let missing: Vec<String> = SITE_REQUIRED
+                    .iter()
+                    .filter(|f| !m.contains_key(**f))
+                    .map(|f| format!("`{f}`"))
+                    .collect();
+                if missing.len() > 1 {
+                    d.message = format!("missing fields {}", missing.join(", "));
+                    d.hint = Some("add them (the README's inventory reference shows each)".into());
+                }
+            }
+        }
+        d
+    })
 }
 
 /// Parses a group file (`phones/**/group.yaml`); an empty one sets nothing.
