@@ -286,6 +286,43 @@ macro_rules! with_scope_fields {
         }
 
         impl $name {
+            /// Whether it sets any scope field: when not, its [`Self::scope_doc`] is the
+            /// default one (found without cloning a field).
+            pub fn sets_scope(&self) -> bool {
+                let ScopeDoc {
+                    timezone,
+                    ntp_zone,
+                    language,
+                    country,
+                    ntp,
+                    pbx,
+                    admin_password,
+                    admin_user,
+                    user_password,
+                    user_id,
+                    vlan,
+                    dns,
+                    directory,
+                    autoprovision,
+                } = ScopeDoc::default();
+                // Every field of ScopeDoc is named above (a new one fails to compile there),
+                // and compared here.
+                self.timezone != timezone
+                    || self.ntp_zone != ntp_zone
+                    || self.language != language
+                    || self.country != country
+                    || self.ntp != ntp
+                    || self.pbx != pbx
+                    || self.admin_password != admin_password
+                    || self.admin_user != admin_user
+                    || self.user_password != user_password
+                    || self.user_id != user_id
+                    || self.vlan != vlan
+                    || self.dns != dns
+                    || self.directory != directory
+                    || self.autoprovision != autoprovision
+            }
+
             /// The scope fields this document sets.
             pub fn scope_doc(&self) -> ScopeDoc {
                 ScopeDoc {

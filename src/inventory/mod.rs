@@ -363,6 +363,64 @@ mod tests {
     }
 
     #[test]
+    fn a_phone_sets_a_scope_field_exactly_when_it_writes_one() {
+        let head = "- mac: 00-1f-9f-16-e8-49\n  model: st2030\n  lines: [{user: \"1001\"}]\n";
+        let src = |extra: &str| SourceText {
+            path: "inventory/phones/a.yaml".into(),
+            text: format!("{head}{extra}"),
+        };
+        let doc = |extra: &str| parse_phones(&src(extra)).unwrap().remove(0);
+        assert!(!doc("  name: Desk\n  keys: {1: {blf: \"1002\"}}\n").sets_scope());
+        for field in [
+            "timezone: Europe/Paris",
+            "ntp_zone: 22",
+            "language: fr",
+            "country: FR",
+            "ntp: off",
+            "pbx: {host: pbx2.test}",
+            "pbx: {}",
+            "admin_password: {env: A}",
+            "admin_user: root2",
+            "user_password: {env: U}",
+            "user_id: user2",
+            "vlan: off",
+            "dns: off",
+            "directory: off",
+            "autoprovision: off",
+        ] {
+            let d = doc(&format!("  {field}\n"));
+            assert!(d.sets_scope(), "{field}");
+            assert_ne!(d.scope_doc(), ScopeDoc::default(), "{field}");
+        }
+    }
+
+    #[test]
+    fn phones_of_one_file_share_a_scope_only_with_the_same_model_and_profile() {
+        let (inv, diags) = run(
+            site("  desk: {admin_user: deskadmin}\n"),
+            "- {mac: 001f9f000001, model: st2030, profile: desk, lines: [{user: \"1\"}]}\n\
+             - {mac: 001f9f000002, model: st2030, lines: [{user: \"2\"}]}\n\
+             - {mac: 001f9f000003, model: st2030, profile: desk, lines: [{user: \"3\"}]}\n\
+             - {mac: 001f9f000004, model: st2030, profile: desk, admin_user: own, lines: [{user: \"4\"}]}\n\
+             - {mac: 001f9f000005, model: st2030, user_id: five, lines: [{user: \"5\"}]}\n\
+             - {mac: 001f9f000006, model: st2030, lines: [{user: \"6\"}]}\n",
+        );
+        assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+        let inv = inv.unwrap();
+        let scope = |n: usize| &inv.phones[n - 1].scope;
+        assert_eq!(scope(1).admin_user.as_deref(), Some("deskadmin"));
+        assert!(Arc::ptr_eq(scope(1), scope(3)));
+        assert_eq!(scope(2).admin_user, None);
+        assert!(Arc::ptr_eq(scope(2), &inv.site.scope));
+        assert!(Arc::ptr_eq(scope(6), &inv.site.scope));
+        assert_eq!(scope(4).admin_user.as_deref(), Some("own"));
+        assert_eq!(
+            (scope(5).admin_user.as_deref(), scope(5).user_id.as_deref()),
+            (None, Some("five"))
+        );
+    }
+
+    #[test]
     fn a_bad_key_is_placed_in_the_profile_or_the_phone_that_gives_it() {
         let mut s = site("");
         s.text = s

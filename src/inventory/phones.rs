@@ -38,6 +38,9 @@ pub(super) fn resolve_phones<'s>(
         }
         let f = src.path.as_str();
         let chain = groups_of(groups, f);
+        // The scope of this file's phones that set no scope field of their own, by model and
+        // profile: what [`Scopes::of`] gives them (the groups are the file's).
+        let mut file_scopes: HashMap<(ModelId, Option<String>), Arc<Scope>> = HashMap::new();
         for (i, doc) in docs.iter().enumerate() {
             let at = |rest: &[Seg]| -> Vec<Seg> {
                 let mut p = Vec::with_capacity(1 + rest.len());
@@ -218,15 +221,29 @@ pub(super) fn resolve_phones<'s>(
                 (f, &at(&[key("firmware")]), doc),
             );
             let scope = site.map(|site| {
-                scopes.of(
-                    r,
-                    site,
-                    site_doc,
-                    model,
-                    &chain,
-                    profile.as_ref().map(|(n, p)| (n.as_str(), *p)),
-                    (f, &at(&[]), doc),
-                )
+                let mut of = |r: &mut Reporter| {
+                    scopes.of(
+                        r,
+                        site,
+                        site_doc,
+                        model,
+                        &chain,
+                        profile.as_ref().map(|(n, p)| (n.as_str(), *p)),
+                        (f, &at(&[]), doc),
+                    )
+                };
+                if doc.sets_scope() {
+                    return of(r);
+                }
+                let k = (model, profile.as_ref().map(|(n, _)| n.clone()));
+                match file_scopes.get(&k) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let s = of(r);
+                        file_scopes.insert(k, s.clone());
+                        s
+                    }
+                }
             });
             // A phone with a problem is reported and left out (the inventory is refused anyway).
             if let (Some(mac), Some(scope)) =
