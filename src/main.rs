@@ -287,11 +287,10 @@ fn run_notify(a: NotifyArgs) -> Result<(), Error> {
 
 fn run_status(a: StatusArgs) -> Result<(), Error> {
     use provsite::status::{manifest_from, render_html, render_text, report};
-    let source = a
-        .manifest
-        .clone()
-        .unwrap_or_else(|| a.out.display().to_string());
-    let manifest = manifest_from(&source)?;
+    let manifest = match &a.manifest {
+        Some(m) => manifest_from("--manifest", m)?,
+        None => manifest_from("--out", &a.out.display().to_string())?,
+    };
     let logs: Vec<&std::path::Path> = a.log.iter().map(|p| p.as_path()).collect();
     let r = report(&manifest, &logs)?;
     if let Some(path) = &a.html {

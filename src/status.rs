@@ -337,9 +337,9 @@ pub fn versions_match(running: &str, expected: &str) -> bool {
         .all(|(a, b)| a == b)
 }
 
-/// The live manifest from a web root, a file or a URL.
-pub fn manifest_from(source: &str) -> Result<Manifest, Error> {
-    let (m, from) = crate::build::previous_manifest(source)?;
+/// The live manifest from a web root, a file or a URL, named by the command-line `option`.
+pub fn manifest_from(option: &str, source: &str) -> Result<Manifest, Error> {
+    let (m, from) = crate::build::manifest_at(option, source)?;
     m.ok_or_else(|| {
         Error::of(
             Area::Usage,

@@ -208,3 +208,34 @@ fn a_line_of_raw_bytes_does_not_hide_the_rest_of_the_log() {
     assert_eq!(st2022["state"], "pending", "{v}");
     assert_eq!(v["failed"].as_array().unwrap().len(), 1, "{v}");
 }
+
+#[test]
+fn a_bad_manifest_is_blamed_on_the_option_that_named_it() {
+    let r = built_repo();
+    let empty = r.path().join("empty.log");
+    std::fs::write(&empty, "").unwrap();
+    let saved = r.path().join("saved.json");
+    std::fs::write(&saved, "{\"format\": 1,\n \"phones\": [}\n").unwrap();
+    let out = r.provsite(&[
+        "status",
+        "--log",
+        empty.to_str().unwrap(),
+        "--manifest",
+        saved.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--manifest ") && err.contains("saved.json") && err.contains("line 2"),
+        "{err}"
+    );
+    assert!(!err.contains("--previous"), "{err}");
+    // The web root given by --out is named as such.
+    std::fs::write(r.public().join("manifest.json"), "[]").unwrap();
+    let out = r.provsite(&["status", "--log", empty.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--out ") && !err.contains("--previous"),
+        "{err}"
+    );
+}

@@ -404,6 +404,11 @@ fn all_secrets_available(l: &Loaded) -> bool {
 /// The live site's manifest named by `--previous` (a web root folder, a manifest file, or the
 /// site's URL), and where it came from. Untrusted input: checked before use.
 pub fn previous_manifest(prev: &str) -> Result<(Option<Manifest>, Option<String>)> {
+    manifest_at("--previous", prev)
+}
+
+/// The same, for the command-line `option` that named it (its problems are said with it).
+pub fn manifest_at(option: &str, prev: &str) -> Result<(Option<Manifest>, Option<String>)> {
     let (bytes, from) = if prev.starts_with("http://") || prev.starts_with("https://") {
         let url = if prev.ends_with(".json") {
             prev.to_string()
@@ -422,15 +427,21 @@ pub fn previous_manifest(prev: &str) -> Result<(Option<Manifest>, Option<String>
                 r.into_reader()
                     .take(256 << 20)
                     .read_to_end(&mut b)
-                    .map_err(|e| Error::of(Area::Render, format!("--previous {url}: {e}")))?;
+                    .map_err(|e| Error::of(Area::Render, format!("{option} {url}: {e}")))?;
                 (b, url)
             }
             // No site yet: nothing the phones can have applied.
             Err(ureq::Error::Status(404, _)) => return Ok((None, Some(url))),
             Err(e) => {
+                // Build alone may go without (a first build has no live site).
+                let first = if option == "--previous" {
+                    " (or leave --previous out on a first build)"
+                } else {
+                    ""
+                };
                 return Err(Error::of(Area::Render, format!(
-                    "--previous {url}: {e}; give the live site's URL, a web root folder or a manifest.json (or leave --previous out on a first build)"
-                )))
+                    "{option} {url}: {e}; give the live site's URL, a web root folder or a manifest.json{first}"
+                )));
             }
         }
     } else {
@@ -449,7 +460,7 @@ pub fn previous_manifest(prev: &str) -> Result<(Option<Manifest>, Option<String>
         }
     };
     let m = Manifest::from_untrusted(&bytes)
-        .map_err(|e| Error::of(Area::Render, format!("--previous {from}: {e}")))?;
+        .map_err(|e| Error::of(Area::Render, format!("{option} {from}: {e}")))?;
     Ok((Some(m), Some(from)))
 }
 
