@@ -224,7 +224,7 @@ impl Manifest {
         use crate::release;
         let bad = |what: &str, p: &str| {
             Err(format!(
-                "{what} `{}` is not a name provsite writes; this manifest was not written by provsite build (fix or remove it)",
+                "{what} `{}` is not a name provsite writes; this manifest was not written by provsite build",
                 crate::text_rules::shown(p)
             ))
         };

@@ -278,6 +278,7 @@ pub fn read_own_manifest(out: &Path) -> Result<Option<Manifest>> {
             Area::Output,
             format!("--out {} is not a provsite web root: {e}", out.display()),
         )
+        .hint("if it is provsite's, copy its live release's own copy over it (releases/<release>/manifest.json) or remove manifest.json; if not, choose another --out")
     })
 }
 

@@ -320,10 +320,15 @@ pub fn publish(opts: &PublishOptions) -> Result<Report, Error> {
     let dest = store.describe();
     let live_bytes = store.get("manifest.json")?;
     let live: Option<Manifest> = match &live_bytes {
-        Some(b) => Some(untrusted_manifest(
-            b,
-            &format!("{dest}: manifest.json is not a provsite manifest"),
-        )?),
+        Some(b) => Some(
+            untrusted_manifest(
+                b,
+                &format!("{dest}: manifest.json is not a provsite manifest"),
+            )
+            .map_err(|e| {
+                e.hint("copy the live release's own copy over it (releases/<release>/manifest.json at the destination), or remove it: publish then takes the destination for a new one")
+            })?,
+        ),
         None => None,
     };
     let mut warnings = Vec::new();

@@ -213,6 +213,7 @@ fn a_tampered_destination_manifest_is_refused() {
         err.contains("manifest.json") && err.contains("../outside.inf"),
         "{err}"
     );
+    assert!(err.contains("or remove it"), "{err}");
     assert!(
         outside.exists(),
         "publish deleted a file outside the destination"

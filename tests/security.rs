@@ -226,6 +226,10 @@ fn build_refuses_an_out_folder_that_is_not_its_own() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("not a provsite web root"), "{err}");
+    assert!(
+        err.contains("releases/<release>/manifest.json") && err.contains("choose another --out"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_dir(out.join("releases")).unwrap().count(), 5);
     assert_eq!(
         std::fs::read_to_string(out.join("manifest.json")).unwrap(),

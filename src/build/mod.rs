@@ -460,7 +460,10 @@ pub fn manifest_at(option: &str, prev: &str) -> Result<(Option<Manifest>, Option
         }
     };
     let m = Manifest::from_untrusted(&bytes)
-        .map_err(|e| Error::of(Area::Render, format!("{option} {from}: {e}")))?;
+        .map_err(|e| {
+            Error::of(Area::Render, format!("{option} {from}: {e}"))
+                .hint("give a manifest.json that provsite build wrote: the live site's, a web root's, or a saved copy")
+        })?;
     Ok((Some(m), Some(from)))
 }
 
