@@ -392,3 +392,28 @@ fn a_commit_that_does_not_build_ends_every_run_unless_the_live_site_says_otherwi
     // Either way no number means other bytes.
     assert_invariant(&a_out, &r.path().join("cold"));
 }
+
+#[test]
+fn a_kept_release_whose_manifest_is_damaged_does_not_restart_the_day_s_numbers() {
+    let r = Repo::with_base();
+    r.commit("second");
+    r.commit("third");
+    build_with(&r, &[], &[]);
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(r.public().join("manifest.json")).unwrap()).unwrap();
+    let kept = r
+        .public()
+        .join("releases")
+        .join(m["release"].as_str().unwrap());
+    r.edit("inventory/phones/base.yaml", "Zoé", "Zoé Martin");
+    r.commit("one phone changes");
+    // The live manifest is gone and the kept release's own copy is damaged (each is replaced,
+    // not written through: they are one file).
+    std::fs::remove_file(r.public().join("manifest.json")).unwrap();
+    std::fs::remove_file(kept.join("manifest.json")).unwrap();
+    std::fs::write(kept.join("manifest.json"), "{").unwrap();
+    let damaged = build_with(&r, &[], &[]);
+    let cold = build_with(&r, &["--out", "cold"], &[]);
+    assert_eq!(damaged["config_sn"], cold["config_sn"], "{damaged}");
+    assert_eq!(numbers(&r.public()), numbers(&r.path().join("cold")));
+}

@@ -230,7 +230,10 @@ fn a_bad_manifest_is_blamed_on_the_option_that_named_it() {
         "{err}"
     );
     assert!(!err.contains("--previous"), "{err}");
-    assert!(err.contains("a manifest.json that provsite build wrote"), "{err}");
+    assert!(
+        err.contains("a manifest.json that provsite build wrote"),
+        "{err}"
+    );
     // The web root given by --out is named as such.
     std::fs::write(r.public().join("manifest.json"), "[]").unwrap();
     let out = r.provsite(&["status", "--log", empty.to_str().unwrap()]);

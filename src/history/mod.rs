@@ -146,8 +146,24 @@ pub struct Plan<'m> {
 }
 
 pub fn plan<'m>(head: CommitInfo, dirty: bool, past: &mut dyn Past<'m>) -> Result<Plan<'m>> {
-    let chain = first_parent_chain(head, past)?;
-    let (sns, recorded_tail) = release_numbers(&chain, past);
+    // A release folder whose record does not read (a damaged or foreign manifest) is walked past,
+    // as if it were not there: the chain goes on to an older record or the root. Taken for the
+    // end of history, it would number the releases from 1 again.
+    let mut unreadable = HashSet::new();
+    let (chain, recorded_tail) = loop {
+        let chain = first_parent_chain(head, past, &unreadable)?;
+        let last = chain[chain.len() - 1].id;
+        if chain.len() < 2 || !past.has_record(last) || unreadable.contains(&last) {
+            break (chain, None);
+        }
+        match past.record(last) {
+            Some(rec) => break (chain, Some(rec)),
+            None => {
+                unreadable.insert(last);
+            }
+        }
+    };
+    let sns = release_numbers(&chain, recorded_tail.as_ref());
     // A dirty build takes a number the next commits of the day will not reach (unless 5,000 of
     // them come): a phone that applied it still takes the next commit's file, whose number then
     // differs. Phones only need a different number, not a greater one.
@@ -292,12 +308,17 @@ pub fn number_planned<'a, 'm>(
     })
 }
 
-/// The first-parent chain, newest first, until the root or a recorded build.
-fn first_parent_chain(head: CommitInfo, past: &dyn Past<'_>) -> Result<Vec<CommitInfo>> {
+/// The first-parent chain, newest first, until the root or a recorded build (other than those
+/// `unreadable`).
+fn first_parent_chain(
+    head: CommitInfo,
+    past: &dyn Past<'_>,
+    unreadable: &HashSet<Oid>,
+) -> Result<Vec<CommitInfo>> {
     let mut chain: Vec<CommitInfo> = vec![head];
     loop {
         let last = *chain.last().expect("chain starts with head");
-        if chain.len() > 1 && past.has_record(last.id) {
+        if chain.len() > 1 && past.has_record(last.id) && !unreadable.contains(&last.id) {
             return Ok(chain);
         }
         let parent = match last.first_parent {
@@ -319,30 +340,22 @@ fn first_parent_chain(head: CommitInfo, past: &dyn Past<'_>) -> Result<Vec<Commi
     }
 }
 
-/// Release numbers along the chain, computed oldest first (each from its parent's), and the
+/// Release numbers along the chain, computed oldest first (each from its parent's), from the
 /// record the chain ends on, if it ends on one.
-fn release_numbers<'m>(
-    chain: &[CommitInfo],
-    past: &mut dyn Past<'m>,
-) -> (Vec<u64>, Option<Recorded<'m>>) {
+fn release_numbers(chain: &[CommitInfo], recorded_tail: Option<&Recorded<'_>>) -> Vec<u64> {
     let mut sns = vec![0u64; chain.len()];
-    let mut recorded_tail = None;
     for i in (0..chain.len()).rev() {
         let c = chain[i];
         sns[i] = if i == chain.len() - 1 {
-            match (i > 0).then(|| past.record(c.id)).flatten() {
-                Some(rec) => {
-                    let sn = rec.release_sn;
-                    recorded_tail = Some(rec);
-                    sn
-                }
+            match recorded_tail {
+                Some(rec) => rec.release_sn,
                 None => config_sn::release_sn(c.time, None),
             }
         } else {
             config_sn::release_sn(c.time, Some(sns[i + 1]))
         };
     }
-    (sns, recorded_tail)
+    sns
 }
 
 /// Each phone's stamp: walk back while what each phone fetches stays the same. Every phone still
@@ -713,6 +726,8 @@ mod walk_tests {
         trees: Vec<Oid>,
         files: Vec<BTreeMap<String, FileDigests>>,
         recorded: HashMap<Oid, Recorded<'static>>,
+        /// Commits with a release folder whose record does not read (a damaged manifest).
+        unreadable: HashSet<Oid>,
         asked: std::cell::Cell<usize>,
         shallow: bool,
         /// A commit (its number) that also changed `site.yaml`.
@@ -758,6 +773,7 @@ mod walk_tests {
                 trees,
                 files,
                 recorded: HashMap::new(),
+                unreadable: HashSet::new(),
                 asked: std::cell::Cell::new(0),
                 shallow: false,
                 site_changed_by: None,
@@ -792,7 +808,7 @@ mod walk_tests {
             Ok(Some(self.trees[self.index(commit)]))
         }
         fn has_record(&self, commit: Oid) -> bool {
-            self.recorded.contains_key(&commit)
+            self.recorded.contains_key(&commit) || self.unreadable.contains(&commit)
         }
         fn record(&mut self, commit: Oid) -> Option<Recorded<'static>> {
             self.recorded.get(&commit).cloned()
@@ -899,6 +915,35 @@ mod walk_tests {
             0,
             "nothing older than the record is rendered"
         );
+    }
+
+    #[test]
+    fn a_record_that_does_not_read_is_walked_past_not_taken_for_the_root() {
+        // Five commits of one day: commit 4's release folder is there, but its manifest is
+        // damaged.
+        let states: &[&[(&str, &str)]] = &[
+            &[("A", "a1"), ("B", "b1")],
+            &[("A", "a1"), ("B", "b2")],
+            &[("A", "a1"), ("B", "b3")],
+            &[("A", "a1"), ("B", "b3")],
+            &[("A", "a1"), ("B", "b4")],
+        ];
+        let times = [0, 10, 20, 30, 40];
+        let expected = {
+            let mut clean = FakePast::new(&times, states);
+            number(clean.head(), false, &digests_of(states[4]), &mut clean).unwrap()
+        };
+        let mut past = FakePast::new(&times, states);
+        past.unreadable.insert(oid(4));
+        let n = number(past.head(), false, &digests_of(states[4]), &mut past).unwrap();
+        assert_eq!(n.release_sn, sn(0, 5), "the fifth release of the day");
+        assert_eq!(n.release_sn, expected.release_sn);
+        assert_eq!(
+            n.phones["A"].sn,
+            sn(0, 1),
+            "A has not changed since the first"
+        );
+        assert_eq!(n.phones, expected.phones);
     }
 
     /// Each phone's guess, by its file.
