@@ -6,6 +6,7 @@
 //! [`history`] (numbers from git) → [`output`] (an immutable release, entry points last).
 //! [`build::build`] runs them in that order.
 
+pub mod alloc_budget;
 pub mod asterisk;
 pub mod asterisk_conf;
 pub mod build;

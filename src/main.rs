@@ -583,4 +583,5 @@ fn run_build(a: BuildArgs) -> Result<(), Error> {
 /// mimalloc instead of glibc's malloc: a build makes and frees millions of small strings from
 /// several threads (the README's benchmark section says what it saved).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: provsite::alloc_budget::Budgeted<mimalloc::MiMalloc> =
+    provsite::alloc_budget::Budgeted(mimalloc::MiMalloc);

@@ -97,17 +97,45 @@ impl Templates {
         } else {
             "the default"
         };
-        let text = t
-            .render(ctx)
-            .map_err(|e| format!("{origin} template {name}: {e}"))?;
-        if text.len() > MAX_RENDERED {
+        // Written into a buffer that takes at most MAX_RENDERED bytes: a template that writes
+        // more stops there, before its output fills the memory.
+        let mut out = Capped {
+            bytes: Vec::new(),
+            left: MAX_RENDERED,
+        };
+        let rendered = crate::alloc_budget::within(crate::alloc_budget::TEMPLATE, name, || {
+            t.render_captured_to(ctx, &mut out).map(drop)
+        });
+        if out.left == usize::MAX {
             return Err(format!(
-                "{origin} template {name} wrote {} bytes; a phone's file is at most {} (a loop that runs away?)",
-                text.len(),
-                MAX_RENDERED
+                "{origin} template {name} wrote more than {MAX_RENDERED} bytes; a phone's file is a few KiB (a loop that runs away?)"
             ));
         }
-        Ok(text)
+        rendered.map_err(|e| format!("{origin} template {name}: {e}"))?;
+        String::from_utf8(out.bytes)
+            .map_err(|e| format!("{origin} template {name} wrote text that is not UTF-8: {e}"))
+    }
+}
+
+/// A buffer that refuses to grow beyond `left` more bytes (then `left` is `usize::MAX`).
+struct Capped {
+    bytes: Vec<u8>,
+    left: usize,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if b.len() > self.left {
+            self.left = usize::MAX;
+            return Err(std::io::Error::other("the file is too large"));
+        }
+        self.left -= b.len();
+        self.bytes.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{boot30, password_from_env, run_provsite, Repo, SECRET};
+use common::{boot30, password_from_env, run_provsite, snapshot, Repo, SECRET};
 use provsite::asterisk_conf::Config;
 
 /// `provsite check` fails with exit 1, locating the problem in `file` and saying `want`.
@@ -342,6 +342,48 @@ fn a_runaway_template_stops_with_an_error() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("template phone.txt"), "{err}");
     assert!(!r.public().exists(), "a failed build wrote the web root");
+}
+
+#[test]
+fn a_template_that_writes_gigabytes_stops_at_the_file_limit() {
+    // 100,000 lines of 100 KB within the instruction budget: 10 GB, were it all kept.
+    let r = Repo::with_base();
+    r.write(
+        "inventory/templates/phone.txt",
+        "{% for i in range(100000) %}{{ \"x\" * 99999 }}\n{% endfor %}",
+    );
+    r.commit("a template that writes without end");
+    let out = r.provsite(&["build"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("template phone.txt wrote more than 4194304 bytes"),
+        "{err}"
+    );
+    assert!(!r.public().exists(), "a failed build wrote the web root");
+}
+
+#[test]
+fn a_template_that_builds_ever_larger_text_is_stopped_with_its_name() {
+    // Each `~` doubles: 100 MB, then 200, 400 ... 6.4 GB, and no instruction budget sees it.
+    let r = Repo::with_base();
+    r.build(&[]);
+    let before = snapshot(&r.public());
+    r.write(
+        "inventory/templates/phone.txt",
+        "{% set a = \"x\" * 99999999 %}{% set b = a ~ a %}{% set c = b ~ b %}{% set d = c ~ c %}{% set e = d ~ d %}{% set f = e ~ e %}{% set g = f ~ f %}{{ g|length }}\n",
+    );
+    r.commit("a template that doubles a string");
+    for cmd in [&["check"][..], &["build"]] {
+        let out = r.provsite(cmd);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}: {err}");
+        assert!(
+            err.contains("the template phone.txt took more than 64 MiB of memory"),
+            "{cmd:?}: {err}"
+        );
+    }
+    assert_eq!(snapshot(&r.public()), before, "the web root changed");
 }
 
 #[test]
