@@ -52,15 +52,20 @@ impl SiteSecret {
     /// PROVSITE_SECRET, else `--secret-file`, else the example's file (read by the caller).
     pub fn load(secret_file: Option<&Path>) -> Result<Self, String> {
         if let Ok(v) = std::env::var(SECRET_ENV) {
-            if !v.trim().is_empty() {
-                return Ok(Self::from_bytes(v.trim().as_bytes(), SecretSource::Env));
+            let v = v.trim();
+            if !v.is_empty() {
+                if v.len() < MIN_SECRET {
+                    return Err(format!(
+                        "{SECRET_ENV} holds fewer than {MIN_SECRET} bytes: anyone could guess it and every password derived from it; make a strong one with `head -c 32 /dev/urandom | base64`"
+                    ));
+                }
+                return Ok(Self::from_bytes(v.as_bytes(), SecretSource::Env));
             }
         }
         if let Some(p) = secret_file {
-            let text = std::fs::read(p)
-                .map_err(|e| format!("cannot read the secret file {}: {e}", p.display()))?;
+            let text = read_secret_file(p)?;
             let trimmed = trim_ascii(&text);
-            if trimmed.len() < 16 {
+            if trimmed.len() < MIN_SECRET {
                 return Err(format!(
                     "the secret file {} holds fewer than 16 bytes: make a strong one with `head -c 32 /dev/urandom | base64 > {}`",
                     p.display(),
@@ -86,6 +91,39 @@ impl SiteSecret {
             base62(&mac.finalize().into_bytes().into())
         })
     }
+}
+
+/// The shortest site secret taken: 16 bytes (of a random one, 128 bits).
+const MIN_SECRET: usize = 16;
+
+/// The most a secret file may hold: a secret is a line of text.
+const MAX_SECRET_FILE: u64 = 64 << 10;
+
+/// A secret file's bytes, read once per run: a build loads the secret more than once, and a
+/// file that is a pipe (`--secret-file <(pass show provsite)`) gives its bytes only once.
+/// Bounded: `/dev/zero` is an error, not a run out of memory.
+fn read_secret_file(p: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    static READ: std::sync::Mutex<Vec<(std::path::PathBuf, Vec<u8>)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut read = READ.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, bytes)) = read.iter().find(|(q, _)| q == p) {
+        return Ok(bytes.clone());
+    }
+    let cannot = |e: std::io::Error| format!("cannot read the secret file {}: {e}", p.display());
+    let mut bytes = Vec::new();
+    std::fs::File::open(p)
+        .and_then(|f| f.take(MAX_SECRET_FILE + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_SECRET_FILE {
+        return Err(format!(
+            "the secret file {} holds more than {} KiB: a secret is one line of text (is it the right file?)",
+            p.display(),
+            MAX_SECRET_FILE >> 10
+        ));
+    }
+    read.push((p.to_path_buf(), bytes.clone()));
+    Ok(bytes)
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {

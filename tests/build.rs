@@ -534,6 +534,66 @@ fn missing_secrets_are_named_and_the_factory_password_is_refused() {
 }
 
 #[test]
+fn a_secret_file_that_is_a_pipe_is_read_once() {
+    // `--secret-file <(pass show provsite)`: the file gives its bytes once, and a build with a
+    // previous output loads the secret twice.
+    use std::io::Write;
+    let repo = Repo::with_base();
+    let build = |rev: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_provsite"))
+            .args(["build", "--rev", rev, "--secret-file", "/dev/stdin"])
+            .current_dir(repo.path())
+            .env_remove("PROVSITE_SECRET")
+            .env("TEST_ADMIN_PASSWORD", ADMIN)
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(b"a-secret-given-by-a-pipe-0123456789\n")
+            .unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    };
+    let first = build("HEAD");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    repo.edit("inventory/phones/base.yaml", "Zoé", "Zoé Martin");
+    repo.commit("one phone changes");
+    let second = build("HEAD");
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+}
+
+#[test]
+fn a_weak_or_endless_site_secret_is_refused() {
+    let repo = Repo::with_base();
+    let out = run_provsite(repo.path(), &["build"], &[("PROVSITE_SECRET", "  short  ")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("PROVSITE_SECRET holds fewer than 16 bytes") && err.contains("/dev/urandom"),
+        "{err}"
+    );
+    let out = run_provsite(
+        repo.path(),
+        &["build", "--secret-file", "/dev/zero"],
+        &[("PROVSITE_SECRET", "")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("holds more than 64 KiB"), "{err}");
+    assert!(!repo.public().exists());
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let repo = Repo::with_base();
     assert_eq!(repo.provsite(&["build", "--bogus"]).status.code(), Some(2));
