@@ -97,7 +97,7 @@ impl SiteSecret {
 const MIN_SECRET: usize = 16;
 
 /// The most a secret file may hold: a secret is a line of text.
-const MAX_SECRET_FILE: u64 = 64 << 10;
+pub(crate) const MAX_SECRET_FILE: u64 = 64 << 10;
 
 /// A secret file's bytes, read once per run: a build loads the secret more than once, and a
 /// file that is a pipe (`--secret-file <(pass show provsite)`) gives its bytes only once.

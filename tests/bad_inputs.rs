@@ -138,6 +138,25 @@ fn a_problem_many_phones_share_is_reported_once() {
 }
 
 #[test]
+fn an_example_secret_file_of_megabytes_is_refused_at_its_field() {
+    let repo = Repo::with_base();
+    repo.edit(
+        "inventory/site.yaml",
+        "name: Test site\n",
+        "name: Test site\nexample_secret_file: example.secret\n",
+    );
+    repo.write("inventory/example.secret", &"x".repeat(3 << 20));
+    repo.commit("a large example secret");
+    let out = run_provsite(repo.path(), &["check"], &[("PROVSITE_SECRET", "")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("example_secret_file inventory/example.secret holds more than 64 KiB: a secret is one line of text\n  --> inventory/site.yaml:2:22"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_missing_example_secret_file_is_shown_at_its_field() {
     let repo = Repo::with_base();
     repo.edit(

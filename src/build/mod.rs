@@ -176,15 +176,32 @@ fn site_secret(
         );
         return Ok(s);
     };
-    let Some((blob, _)) = source.stat(snap, &path)? else {
+    let Some((blob, size)) = source.stat(snap, &path)? else {
         diags.push(
             Diagnostic::error(site_path, format!("example_secret_file {path} not found")).at(at),
         );
         return Ok(s);
     };
+    if size > secrets::MAX_SECRET_FILE {
+        diags.push(
+            Diagnostic::error(
+                site_path,
+                format!(
+                    "example_secret_file {path} holds more than {} KiB: a secret is one line of text",
+                    secrets::MAX_SECRET_FILE >> 10
+                ),
+            )
+            .at(at)
+            .hint("name the example's secret file, or remove example_secret_file"),
+        );
+        return Ok(s);
+    }
     let bytes = source.with_reader(snap, &path, blob, |r| {
+        use std::io::Read;
         let mut b = Vec::new();
-        r.read_to_end(&mut b).map_err(|e| Error::io(&path, e))?;
+        <&mut dyn Read as Read>::take(r, secrets::MAX_SECRET_FILE)
+            .read_to_end(&mut b)
+            .map_err(|e| Error::io(&path, e))?;
         Ok(b)
     })?;
     diags.push(
