@@ -375,11 +375,7 @@ impl Source {
         }
         let read = |p: &Path, rel: &str| -> Result<SourceText> {
             self.refuse_links(&format!("{}/{rel}", self.inventory_dir))?;
-            check_size(
-                &self.inv_path(rel),
-                std::fs::metadata(p).with_path(p)?.len(),
-            )?;
-            let bytes = std::fs::read(p).with_path(p)?;
+            let bytes = read_regular_file(p, &self.inv_path(rel))?;
             let text = utf8_text(&bytes, &self.inv_path(rel))?;
             Ok(SourceText {
                 path: self.inv_path(rel),
@@ -574,6 +570,34 @@ fn utf8_text(bytes: &[u8], path: &str) -> Result<String> {
 /// The largest inventory file read (site.yaml, a phones file, a template): far above any real
 /// one (100,000 phones in one file take about 10 MiB), low enough to bound memory and parsing.
 pub const MAX_FILE: u64 = 32 << 20;
+
+/// A working-tree file of the inventory, read whole: only a regular file (a named pipe would
+/// block the build, a device would never end), of at most [`MAX_FILE`] bytes (checked again as
+/// it is read, should it grow meanwhile).
+fn read_regular_file(p: &Path, path: &str) -> Result<Vec<u8>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Opened without blocking: opening a named pipe would wait for a writer.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(p)
+        .with_path(p)?;
+    let meta = f.metadata().with_path(p)?;
+    if !meta.is_file() {
+        return Err(Error::Invalid(vec![crate::error::Diagnostic::error(
+            path,
+            "not a regular file (a named pipe, a device or a socket)",
+        )
+        .hint(
+            "an inventory file is a file of text: remove this one, or put a file in its place",
+        )]));
+    }
+    check_size(path, meta.len())?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.take(MAX_FILE + 1).read_to_end(&mut bytes).with_path(p)?;
+    check_size(path, bytes.len() as u64)?;
+    Ok(bytes)
+}
 
 fn check_size(path: &str, size: u64) -> Result<()> {
     if size > MAX_FILE {
