@@ -70,6 +70,8 @@ pub trait Store {
     fn upload_new(&mut self, files: &[Upload]) -> Result<Sent, Error>;
     /// The objects that are missing or differ (size or SHA-256) from what is expected.
     fn check(&mut self, files: &[Upload]) -> Result<Vec<String>, Error>;
+    /// An object's bytes (a manifest, an entry point, the publish state); one larger than
+    /// [`MAX_GET`] is an error, never read whole.
     fn get(&mut self, path: &str) -> Result<Option<Vec<u8>>, Error>;
     /// Replaces an object whole (entry points).
     fn put(&mut self, path: &str, bytes: &[u8]) -> Result<(), Error>;
@@ -83,6 +85,22 @@ pub trait Store {
     fn count(&mut self, prefix: &str) -> Result<usize, Error>;
     fn remove_dir(&mut self, prefix: &str) -> Result<usize, Error>;
     fn remove(&mut self, path: &str) -> Result<(), Error>;
+}
+
+/// The largest object publish reads back from a destination: a manifest takes about 47 MiB at
+/// 100,000 phones. The same bound as `--previous` and `provsite probe` take.
+pub const MAX_GET: u64 = 256 << 20;
+
+/// The error for an object beyond [`MAX_GET`] at a destination.
+fn too_large(dest: &str, path: &str) -> Error {
+    Error::of(
+        Area::Publish,
+        format!(
+            "{dest}: {path} is larger than {} MiB, more than provsite writes there",
+            MAX_GET >> 20
+        ),
+    )
+    .hint("check that --to names provsite's destination; remove the object if it is debris")
 }
 
 /// Counts writes, and aborts the process after the k-th when `PROVSITE_PUBLISH_ABORT_AFTER=k`

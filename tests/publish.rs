@@ -814,3 +814,58 @@ fn a_killed_folder_publish_leaves_no_temporary_file_in_the_served_tree() {
         .collect();
     assert!(tmp.is_empty(), "temporary folders outlive the publish");
 }
+
+/// A destination's manifest.json of 300 MiB (a sparse file: no disk is used) stops the publish
+/// before it is read whole, at a folder, an rsync daemon and an S3-compatible server alike; a
+/// named pipe in its place at a folder does not make publish wait.
+#[test]
+fn an_oversized_destination_manifest_is_refused_without_being_read() {
+    let r = repo();
+    let huge = |path: &Path| {
+        std::fs::remove_file(path).unwrap();
+        let f = std::fs::File::create(path).unwrap();
+        f.set_len(300 << 20).unwrap();
+    };
+    let refused = |to: &str, args: &[&str], what: &str| {
+        let out = publish_cmd(&r, to, args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        assert!(
+            err.contains("manifest.json is larger than 256 MiB"),
+            "{what}: {err}"
+        );
+    };
+    // A folder.
+    let dest = r.path().join("www");
+    let to = dest.to_str().unwrap();
+    publish(&r, to, &[]);
+    huge(&dest.join("manifest.json"));
+    refused(to, &[], "folder");
+    assert_eq!(
+        std::fs::metadata(dest.join("manifest.json")).unwrap().len(),
+        300 << 20
+    );
+    std::fs::remove_file(dest.join("manifest.json")).unwrap();
+    let made = Command::new("mkfifo")
+        .arg(dest.join("manifest.json"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = publish_cmd(&r, to, &[]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("manifest.json is not a regular file"), "{err}");
+    // An rsync daemon.
+    if let Some(d) = rsync_daemon(&r) {
+        publish(&r, &d.url, &[]);
+        huge(&d.data.join("manifest.json"));
+        refused(&d.url, &[], "rsync");
+    }
+    // An S3-compatible server (s3s-fs keeps each object as a file).
+    if let Some(s3) = s3_server(&r) {
+        let endpoint = ["--endpoint", s3.endpoint.as_str()];
+        publish(&r, "s3://phones/site", &endpoint);
+        huge(&s3.root.join("phones/site/manifest.json"));
+        refused("s3://phones/site", &endpoint, "s3");
+    }
+}

@@ -150,6 +150,20 @@ impl Store for Folder {
         let mut problems = Vec::new();
         for f in files {
             let p = self.at(&f.path);
+            // Read only what has the expected size (a regular file): nothing else can match.
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) if !m.is_file() || m.len() != f.size => {
+                    problems.push(format!(
+                        "{}: {} bytes (expected {} bytes, {})",
+                        f.path,
+                        m.len(),
+                        f.size,
+                        f.sha256
+                    ));
+                    continue;
+                }
+                _ => {}
+            }
             match std::fs::read(&p) {
                 Ok(b) if b.len() as u64 == f.size && sha256_hex(&b) == f.sha256 => {}
                 Ok(b) => problems.push(format!(
@@ -167,12 +181,39 @@ impl Store for Folder {
     }
 
     fn get(&mut self, path: &str) -> Result<Option<Vec<u8>>, Error> {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
         let p = self.at(path);
-        match std::fs::read(&p) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(&p, e)),
+        // Opened without blocking (a named pipe would wait for a writer), and only a regular
+        // file of bounded size is read.
+        let f = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&p)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&p, e)),
+        };
+        let meta = f.metadata().map_err(|e| Error::io(&p, e))?;
+        if !meta.is_file() {
+            return Err(Error::of(
+                Area::Publish,
+                format!("{}: {path} is not a regular file", self.describe()),
+            )
+            .hint("check that --to names provsite's destination"));
         }
+        if meta.len() > super::MAX_GET {
+            return Err(super::too_large(&self.describe(), path));
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        f.take(super::MAX_GET + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(&p, e))?;
+        if bytes.len() as u64 > super::MAX_GET {
+            return Err(super::too_large(&self.describe(), path));
+        }
+        Ok(Some(bytes))
     }
 
     fn put(&mut self, path: &str, bytes: &[u8]) -> Result<(), Error> {

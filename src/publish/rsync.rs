@@ -208,11 +208,22 @@ impl Store for Rsync {
     fn get(&mut self, path: &str) -> Result<Option<Vec<u8>>, Error> {
         let local = self.tmp.path().join("get");
         let _ = std::fs::remove_file(&local);
-        let out = self.run(&["-q", &self.url(path), &local.to_string_lossy()])?;
+        // rsync skips (and so does not copy) a file larger than publish ever writes there.
+        let max = format!("--max-size={}", super::MAX_GET);
+        let out = self.run(&["-q", &max, &self.url(path), &local.to_string_lossy()])?;
         if Self::missing(&out) {
             return Ok(None);
         }
         self.ok(&format!("read {path}"), out)?;
+        match std::fs::metadata(&local) {
+            Ok(m) if m.len() <= super::MAX_GET => {}
+            Ok(_) => return Err(super::too_large(&self.describe(), path)),
+            // Present (rsync did not say it was missing), and not copied: skipped for its size.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(super::too_large(&self.describe(), path))
+            }
+            Err(e) => return Err(Error::io(&local, e)),
+        }
         std::fs::read(&local)
             .map(Some)
             .map_err(|e| Error::io(&local, e))

@@ -131,10 +131,15 @@ impl S3 {
         let r = self.rt.block_on(async {
             let g = self.store.get(&key).await?;
             let etag = g.meta.e_tag.clone();
-            Ok::<_, object_store::Error>((g.bytes().await?, etag))
+            // Its size first: one larger than publish ever writes is not downloaded.
+            if g.meta.size > super::MAX_GET {
+                return Ok(None);
+            }
+            Ok::<_, object_store::Error>(Some((g.bytes().await?, etag)))
         });
         match r {
-            Ok((b, etag)) => Ok(Some((b.to_vec(), etag))),
+            Ok(Some((b, etag))) if b.len() as u64 <= super::MAX_GET => Ok(Some((b.to_vec(), etag))),
+            Ok(_) => Err(super::too_large(&self.describe(), path)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(err(&format!("GET {path}"), e)),
         }
