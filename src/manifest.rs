@@ -96,6 +96,41 @@ pub struct PhoneEntry {
     pub file: FileEntry,
 }
 
+/// The largest manifest read: one takes about 47 MiB at 100,000 phones.
+pub const MAX_BYTES: u64 = 256 << 20;
+
+/// A manifest file's bytes, bounded: only a regular file (opened without blocking: a named pipe
+/// would wait for a writer), of at most [`MAX_BYTES`]. Anyone who can write a web root can put
+/// anything at its `manifest.json`.
+pub fn read_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = f.metadata()?;
+    let refuse = |why: String| Err(std::io::Error::new(std::io::ErrorKind::InvalidData, why));
+    if !meta.is_file() {
+        return refuse("not a regular file".into());
+    }
+    let too_large = || {
+        format!(
+            "larger than {} MiB, more than a manifest takes",
+            MAX_BYTES >> 20
+        )
+    };
+    if meta.len() > MAX_BYTES {
+        return refuse(too_large());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.take(MAX_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_BYTES {
+        return refuse(too_large());
+    }
+    Ok(bytes)
+}
+
 impl Manifest {
     /// Writes [`Manifest::to_bytes`] without holding them (at 100,000 phones they are 47 MB).
     pub fn write_to(&self, mut w: impl std::io::Write) -> std::io::Result<()> {

@@ -194,7 +194,7 @@ impl Drop for Staging {
 /// folder can change it): a manifest that names a path provsite would not write is an error.
 pub fn read_manifest(out: &Path) -> Result<Option<Manifest>> {
     let path = out.join("manifest.json");
-    match std::fs::read(&path) {
+    match crate::manifest::read_file(&path) {
         Ok(b) => Manifest::from_untrusted(&b)
             .map(Some)
             .map_err(|e| Error::of(Area::Output, format!("{}: {e}", path.display()))),
@@ -701,7 +701,8 @@ pub fn prune(out: &Path, keep: usize, current: &str, known: &[&Manifest]) -> Res
         let refs = match known.iter().find(|m| &m.release == r) {
             Some(m) => Ok(m.shared()),
             None => Manifest::shared_refs(
-                &std::fs::read(releases_dir.join(r).join("manifest.json")).unwrap_or_default(),
+                &crate::manifest::read_file(&releases_dir.join(r).join("manifest.json"))
+                    .unwrap_or_default(),
             ),
         };
         match refs {

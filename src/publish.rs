@@ -89,7 +89,7 @@ pub trait Store {
 
 /// The largest object publish reads back from a destination: a manifest takes about 47 MiB at
 /// 100,000 phones. The same bound as `--previous` and `provsite probe` take.
-pub const MAX_GET: u64 = 256 << 20;
+pub const MAX_GET: u64 = crate::manifest::MAX_BYTES;
 
 /// The error for an object beyond [`MAX_GET`] at a destination.
 fn too_large(dest: &str, path: &str) -> Error {

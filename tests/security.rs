@@ -510,6 +510,75 @@ fn a_worktree_build_refuses_a_named_pipe_instead_of_waiting_on_it() {
     );
 }
 
+/// Runs provsite, killing it (and failing) if it has not ended within 30 s.
+fn within_30s(r: &Repo, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_provsite"))
+        .args(args)
+        .current_dir(r.path())
+        .env("PROVSITE_SECRET", SECRET)
+        .env("TEST_ADMIN_PASSWORD", common::ADMIN)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("{args:?} still runs after 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_manifest_of_gigabytes_or_a_named_pipe_in_its_place_is_refused_at_once() {
+    let r = Repo::with_base();
+    r.build(&[]);
+    let live = r.public().join("manifest.json");
+    let saved = r.path().join("saved.json");
+    std::fs::copy(&live, &saved).unwrap();
+    // 300 MiB, sparse: no disk is used, and nothing may read it whole.
+    std::fs::remove_file(&live).unwrap();
+    std::fs::File::create(&live)
+        .unwrap()
+        .set_len(300 << 20)
+        .unwrap();
+    let live_s = live.to_str().unwrap();
+    for args in [
+        &["build"][..],
+        &["build", "--previous", live_s],
+        &["status", "--log", "/dev/null", "--manifest", live_s],
+    ] {
+        let (code, err) = within_30s(&r, args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(err.contains("larger than 256 MiB"), "{args:?}: {err}");
+    }
+    std::fs::remove_file(&live).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&live)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for args in [
+        &["build"][..],
+        &["build", "--previous", live_s],
+        &["status", "--log", "/dev/null"],
+    ] {
+        let (code, err) = within_30s(&r, args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(err.contains("not a regular file"), "{args:?}: {err}");
+    }
+    std::fs::remove_file(&live).unwrap();
+    std::fs::rename(&saved, &live).unwrap();
+    r.build(&[]);
+}
+
 #[test]
 fn duplicate_mapping_keys_are_errors_not_silently_the_last() {
     let r = Repo::with_base();

@@ -442,9 +442,18 @@ pub fn manifest_at(option: &str, prev: &str) -> Result<(Option<Manifest>, Option
                 let mut b = Vec::new();
                 use std::io::Read;
                 r.into_reader()
-                    .take(256 << 20)
+                    .take(crate::manifest::MAX_BYTES + 1)
                     .read_to_end(&mut b)
                     .map_err(|e| Error::of(Area::Render, format!("{option} {url}: {e}")))?;
+                if b.len() as u64 > crate::manifest::MAX_BYTES {
+                    return Err(Error::of(
+                        Area::Render,
+                        format!(
+                            "{option} {url}: larger than {} MiB, more than a manifest takes",
+                            crate::manifest::MAX_BYTES >> 20
+                        ),
+                    ));
+                }
                 (b, url)
             }
             // No site yet: nothing the phones can have applied.
@@ -468,7 +477,7 @@ pub fn manifest_at(option: &str, prev: &str) -> Result<(Option<Manifest>, Option
         } else {
             p.to_path_buf()
         };
-        match std::fs::read(&file) {
+        match crate::manifest::read_file(&file) {
             Ok(b) => (b, file.display().to_string()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && p.is_dir() => {
                 return Ok((None, Some(file.display().to_string())))

@@ -170,9 +170,10 @@ impl<'a> Past<'a> for History<'a> {
         let m = match self.live {
             Some(m) if &m.release == dir => Cow::Borrowed(m),
             _ => {
-                let bytes =
-                    std::fs::read(self.out.join("releases").join(dir).join("manifest.json"))
-                        .ok()?;
+                let bytes = crate::manifest::read_file(
+                    &self.out.join("releases").join(dir).join("manifest.json"),
+                )
+                .ok()?;
                 Cow::Owned(Manifest::from_bytes(&bytes).ok()?)
             }
         };

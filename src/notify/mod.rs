@@ -213,7 +213,7 @@ pub struct Options {
 /// Finds the phones and notifies them; returns what happened to each.
 pub fn run(opts: &Options) -> Result<Vec<Outcome>, Error> {
     let manifest_path = opts.build.out.join("manifest.json");
-    let bytes = std::fs::read(&manifest_path).map_err(|e| {
+    let bytes = crate::manifest::read_file(&manifest_path).map_err(|e| {
         Error::caused(
             Area::Usage,
             format!("no release in {}", opts.build.out.display()),

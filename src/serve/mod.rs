@@ -391,7 +391,7 @@ impl State {
                 return Some(phones.clone());
             }
         }
-        let bytes = std::fs::read(&path).ok()?;
+        let bytes = crate::manifest::read_file(&path).ok()?;
         let manifest = Manifest::from_bytes(&bytes).ok()?;
         let phones: Arc<std::collections::HashSet<String>> =
             Arc::new(manifest.phones.keys().cloned().collect());
