@@ -38,13 +38,59 @@ pub(crate) fn work_dir(out: &Path) -> Result<PathBuf> {
     Ok(parent.join(format!(".{name}.provsite")))
 }
 
+/// Makes `dir` a folder of the owner's only (mode 700), creating it when missing (its parent too).
+/// A folder provsite keeps private: staged files hold SIP passwords, and its own leftovers are
+/// deleted in it. So one that is a symbolic link (which could lead to anyone's folder), not a
+/// folder, or another user's, is refused, not used.
+pub fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_path(parent)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(Error::io(dir, e)),
+        _ => {}
+    }
+    let refuse = |what: &str| {
+        Error::of(
+            Area::Output,
+            format!(
+                "{} {what}: provsite keeps its private work there (staged files hold passwords, and its own leftovers are deleted in it)",
+                dir.display()
+            ),
+        )
+        .hint("remove it: provsite makes the folder itself")
+    };
+    // Opened without following a link, and changed through the open folder: what is checked is
+    // what is changed.
+    let f = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY)
+        .open(dir)
+    {
+        Ok(f) => f,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) => {
+            return Err(refuse("is a symbolic link or not a folder"))
+        }
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    let meta = f.metadata().with_path(dir)?;
+    // SAFETY: geteuid has no preconditions.
+    if meta.uid() != unsafe { libc::geteuid() } {
+        return Err(refuse("belongs to another user"));
+    }
+    if meta.mode() & 0o777 != 0o700 {
+        f.set_permissions(std::fs::Permissions::from_mode(0o700))
+            .with_path(dir)?;
+    }
+    Ok(())
+}
+
 impl Staging {
     pub fn begin(out: &Path) -> Result<Staging> {
         let work = work_dir(out)?;
-        std::fs::create_dir_all(&work).with_path(&work)?;
         // Staged phone files hold SIP passwords: the folder is the owner's only.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o700)).with_path(&work)?;
+        private_dir(&work)?;
         let lock_path = work.join("lock");
         let lock = File::create(&lock_path).with_path(&lock_path)?;
         lock.try_lock().map_err(|_| {

@@ -869,3 +869,33 @@ fn an_oversized_destination_manifest_is_refused_without_being_read() {
         refused("s3://phones/site", &endpoint, "s3");
     }
 }
+
+/// A destination is untrusted: a `.provsite` there that is a link must not make publish delete
+/// the dead temporary folders it cleans up (`tmp-*`, `trash-*`) in someone else's folder.
+#[test]
+fn a_destination_private_folder_that_is_a_link_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let r = repo();
+    let dest = r.path().join("www");
+    std::fs::create_dir(&dest).unwrap();
+    let theirs = tempfile::tempdir().unwrap();
+    for d in ["tmp-other-program", "trash-can"] {
+        std::fs::create_dir(theirs.path().join(d)).unwrap();
+    }
+    std::fs::set_permissions(theirs.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink(theirs.path(), dest.join(".provsite")).unwrap();
+    let out = publish_cmd(&r, dest.to_str().unwrap(), &[])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is a symbolic link or not a folder"), "{err}");
+    assert!(theirs.path().join("tmp-other-program").exists());
+    assert!(theirs.path().join("trash-can").exists());
+    let mode = std::fs::metadata(theirs.path())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o755, "their folder's mode changed");
+    assert!(!dest.join("manifest.json").exists());
+}

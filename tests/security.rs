@@ -580,6 +580,41 @@ fn a_manifest_of_gigabytes_or_a_named_pipe_in_its_place_is_refused_at_once() {
 }
 
 #[test]
+fn a_work_folder_that_is_a_link_is_refused_and_what_it_leads_to_is_left_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let r = Repo::with_base();
+    // Someone's folder, with a name like the leftovers build deletes in its work folder.
+    let theirs = tempfile::tempdir().unwrap();
+    std::fs::create_dir(theirs.path().join("staging-1234")).unwrap();
+    std::fs::write(theirs.path().join("staging-1234/data"), "theirs").unwrap();
+    std::fs::set_permissions(theirs.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink(theirs.path(), r.path().join(".public.provsite")).unwrap();
+    let out = r.provsite(&["build"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(".public.provsite is a symbolic link or not a folder"),
+        "{err}"
+    );
+    assert!(theirs.path().join("staging-1234/data").exists());
+    let mode = std::fs::metadata(theirs.path())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o755, "their folder's mode changed");
+    assert_eq!(std::fs::read_dir(theirs.path()).unwrap().count(), 1);
+    assert!(!r.public().exists());
+    // Without the link, the build makes its own folder, the owner's only.
+    std::fs::remove_file(r.path().join(".public.provsite")).unwrap();
+    r.build(&[]);
+    let mode = std::fs::metadata(r.path().join(".public.provsite"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
+
+#[test]
 fn duplicate_mapping_keys_are_errors_not_silently_the_last() {
     let r = Repo::with_base();
     r.edit(

@@ -30,10 +30,9 @@ impl Drop for Folder {
 impl Folder {
     pub fn open(root: &Path) -> Result<Folder, Error> {
         let meta_dir = root.join(".provsite");
-        std::fs::create_dir_all(&meta_dir).map_err(|e| Error::io(&meta_dir, e))?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&meta_dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| Error::io(&meta_dir, e))?;
+        // Never through a link: the destination is untrusted, and dead temporary folders are
+        // deleted in it.
+        crate::output::private_dir(&meta_dir)?;
         let lock_path = meta_dir.join("lock");
         // Opened without truncating: a publish that changes nothing leaves the file untouched.
         let lock = std::fs::OpenOptions::new()
