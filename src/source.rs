@@ -293,6 +293,13 @@ impl Source {
             }
             TreeWalkResult::Ok
         })?;
+        // Their sizes before any text is read: the whole inventory is held in memory at once.
+        let odb = self.repo.odb()?;
+        let mut total = 0u64;
+        for (_, _, id) in &listed {
+            total += odb.read_header(*id)?.0 as u64;
+        }
+        self.check_total(total, listed.len())?;
         let texts = self.blob_texts(&listed);
         let mut site = None;
         let mut phones = Vec::new();
@@ -324,6 +331,22 @@ impl Source {
             tree_id: Some(tree_id),
             site_blob: Some(site_blob),
         })
+    }
+
+    /// Refuses an inventory whose files take more than [`MAX_INVENTORY`] together.
+    fn check_total(&self, total: u64, files: usize) -> Result<()> {
+        if total <= MAX_INVENTORY {
+            return Ok(());
+        }
+        Err(Error::Invalid(vec![crate::error::Diagnostic::error(
+            self.inventory_dir.clone(),
+            format!(
+                "the inventory's {files} files take {} MiB; provsite reads inventories of up to {} MiB (over a million phones)",
+                total >> 20,
+                MAX_INVENTORY >> 20
+            ),
+        )
+        .hint("check what was added under the inventory folder: a phone takes about 300 bytes")]))
     }
 
     fn no_site(&self) -> Error {
@@ -381,6 +404,16 @@ impl Source {
                 path: self.inv_path(rel),
                 text,
             })
+        };
+        let total = std::cell::Cell::new(0u64);
+        let files = std::cell::Cell::new(0usize);
+        // Counted as they are read (each is bounded on its own): past the total, no more is read.
+        let read = |p: &Path, rel: &str| -> Result<SourceText> {
+            let text = read(p, rel)?;
+            total.set(total.get() + text.text.len() as u64);
+            files.set(files.get() + 1);
+            self.check_total(total.get(), files.get())?;
+            Ok(text)
         };
         let site = read(&site_path, "site.yaml")?;
         let mut phones = Vec::new();
@@ -570,6 +603,10 @@ fn utf8_text(bytes: &[u8], path: &str) -> Result<String> {
 /// The largest inventory file read (site.yaml, a phones file, a template): far above any real
 /// one (100,000 phones in one file take about 10 MiB), low enough to bound memory and parsing.
 pub const MAX_FILE: u64 = 32 << 20;
+
+/// The most the inventory's files may take together: 100,000 phones take about 30 MiB, and a
+/// build holds about ten times its text in memory.
+pub const MAX_INVENTORY: u64 = 512 << 20;
 
 /// A working-tree file of the inventory, read whole: only a regular file (a named pipe would
 /// block the build, a device would never end), of at most [`MAX_FILE`] bytes (checked again as

@@ -615,6 +615,38 @@ fn a_work_folder_that_is_a_link_is_refused_and_what_it_leads_to_is_left_alone() 
 }
 
 #[test]
+fn an_inventory_of_more_than_512_mib_is_refused_before_it_is_read() {
+    // 26 phones files of 20 MiB each (one blob, named 26 times: git stores it once), committed
+    // from the index: the working tree never holds them.
+    let r = Repo::with_base();
+    let big = r.path().join("big.yaml");
+    std::fs::write(
+        &big,
+        "# a comment line of forty bytes........\n".repeat((20 << 20) / 40),
+    )
+    .unwrap();
+    let id = r.git(&["hash-object", "-w", big.to_str().unwrap()]);
+    std::fs::remove_file(&big).unwrap();
+    for n in 0..26 {
+        r.git(&[
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            &format!("100644,{},inventory/phones/big-{n:02}.yaml", id.trim()),
+        ]);
+    }
+    r.git(&["commit", "-q", "-m", "520 MiB of phones files"]);
+    let (code, err) = within_30s(&r, &["check"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(
+            "the inventory's 28 files take 520 MiB; provsite reads inventories of up to 512 MiB"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn duplicate_mapping_keys_are_errors_not_silently_the_last() {
     let r = Repo::with_base();
     r.edit(
