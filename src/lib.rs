@@ -9,6 +9,7 @@
 pub mod alloc_budget;
 pub mod asterisk;
 pub mod asterisk_conf;
+pub mod bounded_read;
 pub mod build;
 pub mod config_sn;
 pub mod dhcp;

@@ -103,32 +103,16 @@ pub const MAX_BYTES: u64 = 256 << 20;
 /// would wait for a writer), of at most [`MAX_BYTES`]. Anyone who can write a web root can put
 /// anything at its `manifest.json`.
 pub fn read_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    let meta = f.metadata()?;
-    let refuse = |why: String| Err(std::io::Error::new(std::io::ErrorKind::InvalidData, why));
-    if !meta.is_file() {
-        return refuse("not a regular file".into());
-    }
-    let too_large = || {
-        format!(
+    use crate::bounded_read::Refused;
+    let refused = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
+    crate::bounded_read::read(path, MAX_BYTES).map_err(|r| match r {
+        Refused::Io(e) => e,
+        Refused::NotRegular => refused("not a regular file".into()),
+        Refused::TooLarge(_) => refused(format!(
             "larger than {} MiB, more than a manifest takes",
             MAX_BYTES >> 20
-        )
-    };
-    if meta.len() > MAX_BYTES {
-        return refuse(too_large());
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    f.take(MAX_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_BYTES {
-        return refuse(too_large());
-    }
-    Ok(bytes)
+        )),
+    })
 }
 
 impl Manifest {

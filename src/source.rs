@@ -612,43 +612,35 @@ pub const MAX_INVENTORY: u64 = 512 << 20;
 /// block the build, a device would never end), of at most [`MAX_FILE`] bytes (checked again as
 /// it is read, should it grow meanwhile).
 fn read_regular_file(p: &Path, path: &str) -> Result<Vec<u8>> {
-    use std::os::unix::fs::OpenOptionsExt;
-    // Opened without blocking: opening a named pipe would wait for a writer.
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(p)
-        .with_path(p)?;
-    let meta = f.metadata().with_path(p)?;
-    if !meta.is_file() {
-        return Err(Error::Invalid(vec![crate::error::Diagnostic::error(
+    use crate::bounded_read::Refused;
+    crate::bounded_read::read(p, MAX_FILE).map_err(|r| match r {
+        Refused::Io(e) => Error::io(p, e),
+        Refused::NotRegular => Error::Invalid(vec![crate::error::Diagnostic::error(
             path,
             "not a regular file (a named pipe, a device or a socket)",
         )
-        .hint(
-            "an inventory file is a file of text: remove this one, or put a file in its place",
-        )]));
-    }
-    check_size(path, meta.len())?;
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    f.take(MAX_FILE + 1).read_to_end(&mut bytes).with_path(p)?;
-    check_size(path, bytes.len() as u64)?;
-    Ok(bytes)
+        .hint("an inventory file is a file of text: remove this one, or put a file in its place")]),
+        Refused::TooLarge(size) => too_large(path, size),
+    })
 }
 
 fn check_size(path: &str, size: u64) -> Result<()> {
     if size > MAX_FILE {
-        return Err(Error::Invalid(vec![crate::error::Diagnostic::error(
-            path,
-            format!(
-                "the file is {} MiB; provsite reads inventory files of up to {} MiB",
-                size >> 20,
-                MAX_FILE >> 20
-            ),
-        )
-        .hint("split the phones into several files under phones/")]));
+        return Err(too_large(path, size));
     }
     Ok(())
+}
+
+fn too_large(path: &str, size: u64) -> Error {
+    Error::Invalid(vec![crate::error::Diagnostic::error(
+        path,
+        format!(
+            "the file is {} MiB; provsite reads inventory files of up to {} MiB",
+            size >> 20,
+            MAX_FILE >> 20
+        ),
+    )
+    .hint("split the phones into several files under phones/")])
 }
 
 /// The 12-hex-digit short form of a commit id used in release names.

@@ -486,24 +486,8 @@ fn a_worktree_build_refuses_a_named_pipe_instead_of_waiting_on_it() {
         .status()
         .unwrap();
     assert!(made.success());
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_provsite"))
-        .args(["check", "--worktree"])
-        .current_dir(r.path())
-        .env("PROVSITE_SECRET", SECRET)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("check --worktree still waits on a named pipe after 30 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let (code, err) = within_30s(&r, &["check", "--worktree"]);
+    assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("not a regular file") && err.contains("--> inventory/phones/pipe.yaml"),
         "{err}"

@@ -180,39 +180,19 @@ impl Store for Folder {
     }
 
     fn get(&mut self, path: &str) -> Result<Option<Vec<u8>>, Error> {
-        use std::io::Read;
-        use std::os::unix::fs::OpenOptionsExt;
+        use crate::bounded_read::Refused;
         let p = self.at(path);
-        // Opened without blocking (a named pipe would wait for a writer), and only a regular
-        // file of bounded size is read.
-        let f = match std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&p)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&p, e)),
-        };
-        let meta = f.metadata().map_err(|e| Error::io(&p, e))?;
-        if !meta.is_file() {
-            return Err(Error::of(
+        match crate::bounded_read::read(&p, super::MAX_GET) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(Refused::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(Refused::Io(e)) => Err(Error::io(&p, e)),
+            Err(Refused::NotRegular) => Err(Error::of(
                 Area::Publish,
                 format!("{}: {path} is not a regular file", self.describe()),
             )
-            .hint("check that --to names provsite's destination"));
+            .hint("check that --to names provsite's destination")),
+            Err(Refused::TooLarge(_)) => Err(super::too_large(&self.describe(), path)),
         }
-        if meta.len() > super::MAX_GET {
-            return Err(super::too_large(&self.describe(), path));
-        }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        f.take(super::MAX_GET + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::io(&p, e))?;
-        if bytes.len() as u64 > super::MAX_GET {
-            return Err(super::too_large(&self.describe(), path));
-        }
-        Ok(Some(bytes))
     }
 
     fn put(&mut self, path: &str, bytes: &[u8]) -> Result<(), Error> {
