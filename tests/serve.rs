@@ -147,6 +147,12 @@ fn serve_refuses_traversal_listing_and_escaping_symlinks() {
     std::os::unix::fs::symlink(&secret, r.public().join("escape.txt")).unwrap();
     std::os::unix::fs::symlink(r.path(), r.public().join("releases/up")).unwrap();
     std::fs::write(r.public().join("releases/.hidden"), "a dot-file\n").unwrap();
+    // A named pipe: opening it for reading would wait for a writer, holding the connection.
+    let made = std::process::Command::new("mkfifo")
+        .arg(r.public().join("pipe.inf"))
+        .status()
+        .unwrap();
+    assert!(made.success());
     let log = r.path().join("access.log");
     let s = provsite_serve(&r.public(), &[], &log);
     for (path, want) in [
@@ -165,6 +171,7 @@ fn serve_refuses_traversal_listing_and_escaping_symlinks() {
         ("/", 404),
         ("/.gitignore", 404),
         ("/releases/.hidden", 404),
+        ("/pipe.inf", 404),
     ] {
         let reply = get(s.addr, path);
         assert_eq!(reply.status, want, "{path}");
@@ -183,6 +190,7 @@ fn serve_refuses_traversal_listing_and_escaping_symlinks() {
         log.contains("refused: a symlink leads outside the web root"),
         "{log}"
     );
+    assert!(log.contains("GET /pipe.inf 404"), "{log}");
 }
 
 #[test]

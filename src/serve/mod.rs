@@ -540,7 +540,16 @@ impl State {
                 "refused: a symlink leads outside the web root".to_string(),
             ));
         }
-        let file = File::open(&canonical).map_err(|e| not_found(format!("cannot open: {e}")))?;
+        // Opened without blocking: a named pipe would wait for a writer, holding the connection
+        // (it is then refused below, as anything but a regular file is).
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&canonical)
+        }
+        .map_err(|e| not_found(format!("cannot open: {e}")))?;
         let meta = file
             .metadata()
             .map_err(|e| not_found(format!("cannot stat: {e}")))?;
