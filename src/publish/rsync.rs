@@ -101,7 +101,7 @@ impl Rsync {
         let mut names: Vec<String> = text
             .lines()
             .filter(|l| l.starts_with(kind))
-            .filter_map(|l| l.split_whitespace().nth(4))
+            .filter_map(listed_name)
             .filter(|n| *n != "." && !n.starts_with('.'))
             .map(str::to_string)
             .collect();
@@ -303,9 +303,36 @@ impl Store for Rsync {
     }
 }
 
+/// The name in a line of `rsync --list-only` (mode, size, date, time, name): all that follows
+/// the fourth field, spaces included. A folder named `202611260001-3d26cc34ebae old` is not the
+/// release `202611260001-3d26cc34ebae`.
+fn listed_name(line: &str) -> Option<&str> {
+    let mut rest = line;
+    for _ in 0..4 {
+        rest = rest.trim_start();
+        rest = &rest[rest.find(char::is_whitespace)?..];
+    }
+    let name = rest.trim_start();
+    (!name.is_empty()).then_some(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listed_name_is_the_whole_rest_of_its_line() {
+        assert_eq!(
+            listed_name("drwxr-xr-x          4,096 2026/11/28 08:20:34 202611260001-3d26cc34ebae"),
+            Some("202611260001-3d26cc34ebae")
+        );
+        assert_eq!(
+            listed_name("drwxr-xr-x  4,096 2026/11/28 08:20:34 202611260001-3d26cc34ebae old"),
+            Some("202611260001-3d26cc34ebae old")
+        );
+        assert_eq!(listed_name("drwxr-xr-x  4,096 2026/11/28 08:20:34"), None);
+        assert_eq!(listed_name(""), None);
+    }
 
     #[test]
     fn remote_or_local() {
