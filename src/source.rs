@@ -396,24 +396,19 @@ impl Source {
         if !site_path.exists() {
             return Err(self.no_site());
         }
+        // Counted as they are read (each is bounded on its own): past the total, no more is read.
+        let (total, files) = (std::cell::Cell::new(0u64), std::cell::Cell::new(0usize));
         let read = |p: &Path, rel: &str| -> Result<SourceText> {
             self.refuse_links(&format!("{}/{rel}", self.inventory_dir))?;
             let bytes = read_regular_file(p, &self.inv_path(rel))?;
+            total.set(total.get() + bytes.len() as u64);
+            files.set(files.get() + 1);
+            self.check_total(total.get(), files.get())?;
             let text = utf8_text(&bytes, &self.inv_path(rel))?;
             Ok(SourceText {
                 path: self.inv_path(rel),
                 text,
             })
-        };
-        let total = std::cell::Cell::new(0u64);
-        let files = std::cell::Cell::new(0usize);
-        // Counted as they are read (each is bounded on its own): past the total, no more is read.
-        let read = |p: &Path, rel: &str| -> Result<SourceText> {
-            let text = read(p, rel)?;
-            total.set(total.get() + text.text.len() as u64);
-            files.set(files.get() + 1);
-            self.check_total(total.get(), files.get())?;
-            Ok(text)
         };
         let site = read(&site_path, "site.yaml")?;
         let mut phones = Vec::new();

@@ -215,18 +215,20 @@ impl Store for Rsync {
             return Ok(None);
         }
         self.ok(&format!("read {path}"), out)?;
-        match std::fs::metadata(&local) {
-            Ok(m) if m.len() <= super::MAX_GET => {}
-            Ok(_) => return Err(super::too_large(&self.describe(), path)),
+        use crate::bounded_read::Refused;
+        match crate::bounded_read::read(&local, super::MAX_GET) {
+            Ok(bytes) => Ok(Some(bytes)),
             // Present (rsync did not say it was missing), and not copied: skipped for its size.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(super::too_large(&self.describe(), path))
+            Err(Refused::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(super::too_large(&self.describe(), path))
             }
-            Err(e) => return Err(Error::io(&local, e)),
+            Err(Refused::TooLarge(_)) => Err(super::too_large(&self.describe(), path)),
+            Err(Refused::Io(e)) => Err(Error::io(&local, e)),
+            Err(Refused::NotRegular) => Err(Error::of(
+                Area::Publish,
+                format!("{}: {path} is not a regular file", self.describe()),
+            )),
         }
-        std::fs::read(&local)
-            .map(Some)
-            .map_err(|e| Error::io(&local, e))
     }
 
     fn put(&mut self, path: &str, bytes: &[u8]) -> Result<(), Error> {
