@@ -631,6 +631,34 @@ fn an_inventory_of_more_than_512_mib_is_refused_before_it_is_read() {
 }
 
 #[test]
+fn a_previous_url_announcing_more_than_256_mib_is_refused_before_its_body() {
+    use std::io::{Read, Write};
+    let r = Repo::with_base();
+    // A server that announces 300 MiB and sends none of it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        if let Ok((mut c, _)) = listener.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                    300u64 << 20
+                )
+                .as_bytes(),
+            );
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        }
+    });
+    let url = format!("http://{addr}/manifest.json");
+    let (code, err) = within_30s(&r, &["build", "--previous", &url]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("larger than 256 MiB"), "{err}");
+    assert!(!r.public().exists());
+}
+
+#[test]
 fn duplicate_mapping_keys_are_errors_not_silently_the_last() {
     let r = Repo::with_base();
     r.edit(

@@ -439,6 +439,22 @@ pub fn manifest_at(option: &str, prev: &str) -> Result<(Option<Manifest>, Option
             .call();
         match resp {
             Ok(r) => {
+                let too_large = || {
+                    Error::of(
+                        Area::Render,
+                        format!(
+                            "{option} {url}: larger than {} MiB, more than a manifest takes",
+                            crate::manifest::MAX_BYTES >> 20
+                        ),
+                    )
+                };
+                // Said before the body is read, when the server gives its length.
+                let length = r
+                    .header("Content-Length")
+                    .and_then(|v| v.parse::<u64>().ok());
+                if length.is_some_and(|n| n > crate::manifest::MAX_BYTES) {
+                    return Err(too_large());
+                }
                 let mut b = Vec::new();
                 use std::io::Read;
                 r.into_reader()
@@ -446,13 +462,7 @@ pub fn manifest_at(option: &str, prev: &str) -> Result<(Option<Manifest>, Option
                     .read_to_end(&mut b)
                     .map_err(|e| Error::of(Area::Render, format!("{option} {url}: {e}")))?;
                 if b.len() as u64 > crate::manifest::MAX_BYTES {
-                    return Err(Error::of(
-                        Area::Render,
-                        format!(
-                            "{option} {url}: larger than {} MiB, more than a manifest takes",
-                            crate::manifest::MAX_BYTES >> 20
-                        ),
-                    ));
+                    return Err(too_large());
                 }
                 (b, url)
             }
