@@ -188,6 +188,11 @@ pub fn parse_phones(src: &SourceText) -> Result<Vec<PhoneDoc>, Vec<Diagnostic>> 
     if src.text.trim().is_empty() {
         return Ok(Vec::new());
     }
+    // The plain YAML most phones files are written in is read by the fast path; anything else,
+    // and every error, by serde_yaml (the same values, and serde_yaml's messages).
+    if let Some(phones) = crate::yaml_fast::from_str::<Option<Vec<PhoneDoc>>>(&src.text) {
+        return Ok(phones.unwrap_or_default());
+    }
     check_depth(src).map_err(|d| vec![d])?;
     let first = match serde_yaml::from_str::<Option<Vec<PhoneDoc>>>(&src.text) {
         Ok(phones) => return Ok(phones.unwrap_or_default()),
