@@ -444,6 +444,16 @@ macro_rules! give_way {
     };
 }
 
+/// Narrower unsigned numbers: read as a u64, which their visitors take when in range (as
+/// serde_yaml reads them).
+macro_rules! as_u64 {
+    ($($method:ident)*) => {
+        $(fn $method<V: Visitor<'de>>(self, v: V) -> Result<V::Value, GiveWay> {
+            self.deserialize_u64(v)
+        })*
+    };
+}
+
 /// Answers as serde_yaml's deserializer does for the same event, else gives way.
 impl<'de> de::Deserializer<'de> for Node<'de> {
     type Error = GiveWay;
@@ -482,17 +492,7 @@ impl<'de> de::Deserializer<'de> for Node<'de> {
         }
     }
 
-    fn deserialize_u8<V: Visitor<'de>>(self, v: V) -> Result<V::Value, GiveWay> {
-        self.deserialize_u64(v)
-    }
-
-    fn deserialize_u16<V: Visitor<'de>>(self, v: V) -> Result<V::Value, GiveWay> {
-        self.deserialize_u64(v)
-    }
-
-    fn deserialize_u32<V: Visitor<'de>>(self, v: V) -> Result<V::Value, GiveWay> {
-        self.deserialize_u64(v)
-    }
+    as_u64! { deserialize_u8 deserialize_u16 deserialize_u32 }
 
     fn deserialize_u64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, GiveWay> {
         match self {
