@@ -34,7 +34,8 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Option<T> {
 }
 
 /// Whether every character is one this module reads as YAML does: printable, and no line break
-/// but `\n` (tabs, carriage returns, NEL, LS and PS, the byte order mark and DEL give way).
+/// but `\n`. Tabs, carriage returns, DEL, the C1 controls (NEL among them), the no-break space,
+/// LS and PS, the byte order mark and the noncharacters U+FFFE and U+FFFF give way.
 fn plain_chars(text: &str) -> bool {
     let bytes = text.as_bytes();
     let ascii_ok = |b: u8| b == b'\n' || (0x20..0x7f).contains(&b);
