@@ -582,7 +582,8 @@ fn thread_cpu() -> f64 {
 /// What the stages a full build cannot skip cost on their own, one thread, in CPU µs a phone:
 /// creating the phones' files (the bytes of this build's release, with the build's own writer:
 /// open through the folder's handle, write, mtime, close), parsing the phones files' YAML into
-/// their documents as a build does (serde_yaml into nothing is printed beside it, as a reference), the two SHA-256s of each phone file (the manifest's digest and the one config_sn
+/// their documents as a build does (serde_yaml into nothing is printed beside it, as a
+/// reference), the two SHA-256s of each phone file (the manifest's digest and the one config_sn
 /// is derived from), and the SHA-256 of the firmware (once a build, shared by its phones). Set
 /// beside the build's own CPU a phone, they show how much of it is left to anything else.
 ///
@@ -637,20 +638,20 @@ fn floors(dir: &Path, n: usize) {
     let (mut yaml, mut serde_yaml_only) = (0.0, 0.0);
     let files = n.div_ceil(PER_FILE);
     for start in (0..files).step_by(CHUNK / PER_FILE) {
-        let texts: Vec<String> = (start..(start + CHUNK / PER_FILE).min(files))
-            .map(|f| phones_file(f, n, &revs))
+        let srcs: Vec<provsite::inventory::SourceText> = (start
+            ..(start + CHUNK / PER_FILE).min(files))
+            .map(|f| provsite::inventory::SourceText {
+                path: format!("phones/f{f}.yaml"),
+                text: phones_file(f, n, &revs),
+            })
             .collect();
         let t = thread_cpu();
-        for text in &texts {
-            let src = provsite::inventory::SourceText {
-                path: "phones/x.yaml".into(),
-                text: text.clone(),
-            };
-            std::hint::black_box(provsite::inventory::parse_phones(&src).unwrap());
+        for src in &srcs {
+            std::hint::black_box(provsite::inventory::parse_phones(src).unwrap());
         }
         let t2 = thread_cpu();
-        for text in &texts {
-            let _: serde::de::IgnoredAny = serde_yaml::from_str(text).unwrap();
+        for src in &srcs {
+            let _: serde::de::IgnoredAny = serde_yaml::from_str(&src.text).unwrap();
         }
         yaml += t2 - t;
         serde_yaml_only += thread_cpu() - t2;
