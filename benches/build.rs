@@ -5,7 +5,13 @@
 //! YAML, the SHA-256s), in CPU a phone, to set beside the build's.
 //!
 //! Usage: `cargo bench --bench build -- [--sizes 1000,10000,100000] [--history-phones 10000]
-//! [--commits 1000] [--reps 3] [--changed 1000,10000] [--baseline PATH]`
+//! [--commits 1000] [--reps 3] [--changed 1000,10000] [--baseline PATH] [--peer-wazo DIR]`
+//!
+//! `--peer-wazo DIR` also runs, in every round of the full builds, a Python template loop over the
+//! same phones (`benches/peer_wazo.py`: the per-phone work of Wazo's provd plugin for Technicolor
+//! phones, on that plugin's own Jinja2 templates, which DIR holds:
+//! `plugins/wazo_technicolor/common/templates` of a wazo-provd-plugins checkout; it needs python3
+//! and Jinja2), and prints provsite's CPU over the loop's, round by round.
 //!
 //! `--baseline PATH` runs another provsite binary (an older build) on the same inputs, round for
 //! round interleaved with this one, and prints both: before and after, measured in the same run.
@@ -345,7 +351,21 @@ fn timed(
     prepare: Option<&str>,
     bins: &[(&'static str, PathBuf)],
 ) -> Vec<Figures> {
+    timed_with_peer(dir, rev, reps, prepare, bins, None).0
+}
+
+/// [`timed`], with the Python template loop run after the binaries in every round when `peer`
+/// names its templates (a full build of `n` phones); returns the peer's rounds too.
+fn timed_with_peer(
+    dir: &Path,
+    rev: &str,
+    reps: usize,
+    prepare: Option<&str>,
+    bins: &[(&'static str, PathBuf)],
+    peer: Option<(&Path, usize)>,
+) -> (Vec<Figures>, Vec<PeerRound>) {
     let mut figs = Figures::each(bins.len());
+    let mut peer_rounds = Vec::new();
     for r in 0..reps {
         for ((label, bin), fig) in bins.iter().zip(figs.iter_mut()) {
             let out = format!("out-{label}-{r}").replace('~', "_");
@@ -367,9 +387,87 @@ fn timed(
             );
             remove_out(dir, &out);
         }
+        if let Some((templates, n)) = peer {
+            settle();
+            let round = peer_round(dir, templates, n);
+            eprintln!(
+                "  round {} (python loop): {:.2} s, {:.2} CPU-s, the loop alone {:.2} CPU-s",
+                r + 1,
+                round.secs,
+                round.cpu,
+                round.loop_cpu
+            );
+            peer_rounds.push(round);
+        }
     }
     print_worst(bins, &figs);
-    figs
+    (figs, peer_rounds)
+}
+
+/// One round of the Python template loop (`benches/peer_wazo.py`): wall and CPU seconds of the
+/// whole process, and the CPU seconds of its loop alone, as it reports them.
+struct PeerRound {
+    secs: f64,
+    cpu: f64,
+    loop_cpu: f64,
+}
+
+/// Runs `benches/peer_wazo.py` on `n` phones into a fresh folder under `dir`.
+fn peer_round(dir: &Path, templates: &Path, n: usize) -> PeerRound {
+    let out = dir.join("peer-out");
+    let report = dir.join("peer-report.txt");
+    let _ = std::fs::remove_dir_all(&out);
+    let mut c = Command::new("python3");
+    c.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peer_wazo.py"))
+        .arg("--templates")
+        .arg(templates)
+        .args(["--phones", &n.to_string()])
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::fs::File::create(&report).unwrap());
+    let (secs, _, cpu) = measure_with(&mut c, false);
+    let text = std::fs::read_to_string(&report).unwrap();
+    let loop_cpu = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("loop_cpu_s="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("peer_wazo.py printed no loop_cpu_s: {text:?}"));
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_file(&report);
+    PeerRound {
+        secs,
+        cpu,
+        loop_cpu,
+    }
+}
+
+/// The Python loop's row, and provsite's CPU as a share of the loop's, round by round.
+fn peer_rows(n: usize, bins: &[(&'static str, PathBuf)], figs: &[Figures], peer: &[PeerRound]) {
+    if peer.is_empty() {
+        return;
+    }
+    let loops: Vec<f64> = peer.iter().map(|p| p.loop_cpu).collect();
+    let fastest_loop = loops.iter().cloned().fold(f64::MAX, f64::min);
+    println!(
+        "{:<44} {:>8.2} {:>8.2} {:>10} {:>7.2} {:>9} {:>8} {:>9.0}",
+        format!("python template loop, {n} phones"),
+        median(peer.iter().map(|p| p.secs).collect()),
+        peer.iter().map(|p| p.secs).fold(0.0, f64::max),
+        "",
+        median(peer.iter().map(|p| p.cpu).collect()),
+        "",
+        "",
+        median(loops.clone()) / n as f64 * 1e6
+    );
+    for ((label, _), f) in bins.iter().zip(figs) {
+        // Round by round: this binary's CPU over the loop's own CPU in the same round.
+        let ratios: Vec<f64> = f.cpus.iter().zip(&loops).map(|(c, l)| c / l).collect();
+        let worst = ratios.iter().cloned().fold(0.0, f64::max);
+        println!(
+            "  provsite [{label}] CPU / the python loop's CPU, {n} phones: {:.3} (worst round {worst:.3}; the loop alone, its fastest round {fastest_loop:.2} CPU-s)",
+            median(ratios)
+        );
+    }
 }
 
 /// `provsite check` of `rev`, with the caches a build of `rev` left (`warm`) or none, per binary.
@@ -445,6 +543,13 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from);
     let bins = binaries(baseline.as_deref());
+    // `--peer-wazo DIR`: also run the Python template loop of `benches/peer_wazo.py` in every
+    // round of the full builds, on Wazo's Technicolor templates in DIR.
+    let peer_templates = args
+        .iter()
+        .position(|a| a == "--peer-wazo")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
 
     println!(
         "# provsite benchmark ({} cores; medians of {reps} runs, worst of them, CPU seconds (user and system, all threads), cp -r of the same output in the same run; a full build's CPU also per phone)",
@@ -457,8 +562,10 @@ fn main() {
     for &n in &sizes {
         let dir = tempfile::tempdir().unwrap();
         generate(dir.path(), n);
-        let figs = timed(dir.path(), "HEAD", reps, None, &bins);
+        let peer = peer_templates.as_deref().map(|t| (t, n));
+        let (figs, peer_figs) = timed_with_peer(dir.path(), "HEAD", reps, None, &bins, peer);
         rows(&format!("full build, {n} phones"), &bins, &figs, Some(n));
+        peer_rows(n, &bins, &figs, &peer_figs);
         floors(dir.path(), n);
     }
     // History: N phones, M commits, each touching 3 phones. `--history-dir DIR` keeps the
