@@ -432,6 +432,16 @@ fn peer_round(dir: &Path, templates: &Path, n: usize) -> PeerRound {
         .find_map(|w| w.strip_prefix("loop_cpu_s="))
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("peer_wazo.py printed no loop_cpu_s: {text:?}"));
+    // The loop's figure is only worth setting beside provsite's if it wrote every phone's file.
+    let written = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".txt"))
+        .count();
+    assert_eq!(
+        written, n,
+        "peer_wazo.py wrote {written} phone files, not {n}"
+    );
     let _ = std::fs::remove_dir_all(&out);
     let _ = std::fs::remove_file(&report);
     PeerRound {
