@@ -258,13 +258,25 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
     // The files are read (from the cache, else parsed) on worker threads a little ahead of
     // resolving, which takes them one by one, in order, on this one.
     let writing = pending.is_some();
-    let read = |file: &(SourceText, Option<git2::Oid>)| parse_one(file, &cache, writing);
+    // site.yaml first: the workers resolve each phone as far as its own entry goes (with the
+    // site's models) as soon as its file is parsed, and this thread adds the rest in order.
+    let first = inventory::resolve_site_first(&files.site, &source.inventory_dir);
+    let read = |file: &(SourceText, Option<git2::Oid>)| {
+        let (docs, hit, json) = parse_one(file, &cache, writing);
+        let own = match (&docs, &first) {
+            (Ok(docs), Ok(first)) => inventory::resolve_own(first, &file.0, docs),
+            _ => inventory::OwnParts::default(),
+        };
+        (docs, hit, json, own)
+    };
     // The firmware depends on site.yaml alone: it is checked (and, for a build, staged) on a
     // thread of its own, with a repository handle of its own, while the phones are read.
     let store_root = opts.out.join("firmware");
-    let fw_site = inventory::resolve(&files.site, &[], &[], &source.inventory_dir)
-        .0
-        .map(|i| i.site);
+    let fw_site = first
+        .as_ref()
+        .ok()
+        .and_then(inventory::SiteFirst::valid_site)
+        .cloned();
     // Without a second handle, the firmware is checked after the phones, as below.
     let fw_source = fw_site.as_ref().and_then(|_| source.reopen().ok());
     let (inv, inv_diags, fw_early) = std::thread::scope(|scope| {
@@ -275,35 +287,27 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
             })
         });
         let parsed = parallel::in_order_ahead(scope, &files.phones, parallel::cores(), 64, &read);
-        let docs =
-            files
-                .phones
-                .iter()
-                .zip(parsed)
-                .filter_map(|((src, blob), (result, hit, json))| {
-                    files_parsed += usize::from(!hit);
-                    if let (Some(p), Some(blob)) = (pending.as_mut(), blob) {
-                        match (hit, json) {
-                            (true, _) => p.keep(*blob),
-                            (false, Some(json)) => p.add(*blob, json),
-                            (false, None) => {}
-                        }
+        let docs = files.phones.iter().zip(parsed).filter_map(
+            |((src, blob), (result, hit, json, own))| {
+                files_parsed += usize::from(!hit);
+                if let (Some(p), Some(blob)) = (pending.as_mut(), blob) {
+                    match (hit, json) {
+                        (true, _) => p.keep(*blob),
+                        (false, Some(json)) => p.add(*blob, json),
+                        (false, None) => {}
                     }
-                    match result {
-                        Ok(docs) => Some((src, Arc::new(docs))),
-                        Err(d) => {
-                            parse_diags.extend(d);
-                            None
-                        }
+                }
+                match result {
+                    Ok(docs) => Some((src, Arc::new(docs), own)),
+                    Err(d) => {
+                        parse_diags.extend(d);
+                        None
                     }
-                });
-        let (inv, inv_diags) = inventory::resolve_each(
-            &files.site,
-            &group_srcs,
-            &texts,
-            docs,
-            &source.inventory_dir,
+                }
+            },
         );
+        let (inv, inv_diags) =
+            inventory::resolve_each(first.as_ref(), &files.site, &group_srcs, &texts, docs);
         let fw_early = fw_early.map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
         (inv, inv_diags, fw_early)
     });

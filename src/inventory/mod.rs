@@ -32,6 +32,7 @@ mod site;
 pub use docs::*;
 pub use model::*;
 pub use parse::*;
+pub use phones::{resolve_own, OwnParts};
 pub use report::diagnostic_at;
 pub use rules::{check_base_url, normalize_mac};
 pub use scope::{Autoprovision, CheckSync, Directory, Periodic, Scope, Vlan, MAX_DIRECTORIES};
@@ -56,25 +57,80 @@ pub fn resolve(
     inventory_dir: &str,
 ) -> (Option<Inventory>, Vec<Diagnostic>) {
     let texts: Vec<&SourceText> = phone_srcs.iter().map(|(s, _)| s).collect();
+    let first = resolve_site_first(site_src, inventory_dir);
+    // Each file's phones as far as their own entries go, on several threads.
+    let own: Vec<OwnParts> = match &first {
+        Ok(first) => crate::parallel::in_chunks(phone_srcs, crate::parallel::cores(), |_, part| {
+            part.iter()
+                .map(|(src, docs)| resolve_own(first, src, docs))
+                .collect::<Vec<_>>()
+        })
+        .into_iter()
+        .flatten()
+        .collect(),
+        Err(_) => Vec::new(),
+    };
     resolve_each(
+        first.as_ref(),
         site_src,
         group_srcs,
         &texts,
-        phone_srcs.iter().map(|(s, d)| (s, d.clone())),
-        inventory_dir,
+        phone_srcs
+            .iter()
+            .zip(own)
+            .map(|((s, d), own)| (s, d.clone(), own)),
     )
 }
 
+/// `site.yaml` parsed and resolved on its own, before any phone: what resolving a phone's own
+/// entry needs ([`resolve_own`]), shared by the threads that do it.
+pub struct SiteFirst {
+    doc: SiteDoc,
+    site: Option<Site>,
+    diags: Vec<Diagnostic>,
+}
+
+impl SiteFirst {
+    /// The site, when it has no error of its own (what the firmware can be checked for before
+    /// the phones are resolved).
+    pub fn valid_site(&self) -> Option<&Site> {
+        self.site
+            .as_ref()
+            .filter(|_| !self.diags.iter().any(Diagnostic::is_error))
+    }
+}
+
+/// Parses and resolves `site.yaml` alone; a file that does not parse is its one diagnostic.
+pub fn resolve_site_first(
+    site_src: &SourceText,
+    inventory_dir: &str,
+) -> Result<SiteFirst, Diagnostic> {
+    let doc = parse_site(site_src)?;
+    let mut r = Reporter::new();
+    r.add_text(site_src);
+    let site = resolve_site(&mut r, site_src, &doc, inventory_dir);
+    Ok(SiteFirst {
+        doc,
+        site,
+        diags: r.diags,
+    })
+}
+
 /// The same, the phones files parsed as they are reached (`phones` yields each file's documents
-/// in turn): a caller can parse a few files at a time and let each file's documents go once its
-/// phones are resolved. `phone_texts` are every phones file, for locating problems.
+/// in turn, with what [`resolve_own`] made of them): a caller can parse a few files at a time on
+/// other threads and let each file's documents go once its phones are resolved. `phone_texts`
+/// are every phones file, for locating problems. `first` is [`resolve_site_first`]'s.
 pub fn resolve_each<'s>(
+    first: Result<&SiteFirst, &Diagnostic>,
     site_src: &'s SourceText,
     group_srcs: &'s [SourceText],
     phone_texts: &[&'s SourceText],
-    phones: impl Iterator<Item = (&'s SourceText, Arc<Vec<PhoneDoc>>)>,
-    inventory_dir: &str,
+    phones: impl Iterator<Item = (&'s SourceText, Arc<Vec<PhoneDoc>>, OwnParts)>,
 ) -> (Option<Inventory>, Vec<Diagnostic>) {
+    let first = match first {
+        Ok(f) => f,
+        Err(d) => return (None, vec![d.clone()]),
+    };
     let mut r = Reporter::new();
     r.add_text(site_src);
     for src in group_srcs {
@@ -83,10 +139,6 @@ pub fn resolve_each<'s>(
     for src in phone_texts {
         r.add_text(src);
     }
-    let site_doc = match parse_site(site_src) {
-        Ok(d) => d,
-        Err(d) => return (None, vec![d]),
-    };
     let mut group_docs = Vec::new();
     for src in group_srcs {
         match parse_group(src) {
@@ -94,21 +146,34 @@ pub fn resolve_each<'s>(
             Err(d) => r.diags.push(d),
         }
     }
-    let site = resolve_site(&mut r, site_src, &site_doc, inventory_dir);
+    r.extend(first.diags.clone());
+    let site = first.site.as_ref();
     let groups = resolve_groups(&mut r, &group_docs);
     let text_bytes = phone_texts.iter().map(|t| t.text.len()).sum();
+    // A file whose phones came without their own parts (or not all of them) gets them here.
+    let phones = phones.map(|(src, docs, own)| {
+        let own = if own.len() == docs.len() {
+            own
+        } else {
+            resolve_own(first, src, &docs)
+        };
+        (src, docs, own)
+    });
     let phones = resolve_phones(
         &mut r,
         &site_src.path,
-        &site_doc,
-        site.as_ref(),
+        &first.doc,
+        site,
         &groups,
         phones,
         text_bytes,
     );
     let ok = !r.diags.iter().any(Diagnostic::is_error);
     let inv = match (site, ok) {
-        (Some(site), true) => Some(Inventory { site, phones }),
+        (Some(site), true) => Some(Inventory {
+            site: site.clone(),
+            phones,
+        }),
         _ => None,
     };
     (inv, r.diags)
@@ -493,5 +558,146 @@ mod tests {
             + 1;
         let d = parse_site(&SourceText { text, ..src }).unwrap_err();
         assert_eq!((d.line, d.column), (line, 3), "{}", d.message);
+    }
+
+    /// Resolving each file's phones on several threads ([`resolve`]) gives what resolving them
+    /// all on one does (each file handed over without its own parts), problems and phones alike:
+    /// duplicates across files are found at the later one and point to the first, a profile's
+    /// bad key is said once, and the groups, profiles and own fields merge as before.
+    #[test]
+    fn phones_resolved_on_several_threads_are_those_resolved_on_one() {
+        let mut s = site("");
+        s.text = s.text.replace(
+            "2: {speed_dial: \"0612345678\"}",
+            "2: {speed_dial: \"0612345678\"}, 99: {blf: \"1003\"}",
+        );
+        let group = SourceText {
+            path: "inventory/phones/g/group.yaml".into(),
+            text: "profile: sales\nsettings: {ipp: {AutoAnsMode: \"1\"}}\ncodecs: [g722, alaw]\n"
+                .into(),
+        };
+        let phone = |f: usize, i: usize, extra: &str| {
+            let model = if (f, i) == (5, 2) { "ST9999" } else { "ST2030" };
+            format!(
+                "- mac: \"00:1F:9F:{f:02X}:00:{i:02X}\"\n  model: {model}\n  lines: [{{user: \"{f}{i:02}\"}}]\n{extra}"
+            )
+        };
+        let mut files = Vec::new();
+        for f in 0..12 {
+            let folder = if f % 3 == 0 { "g/" } else { "" };
+            let mut text = String::new();
+            for i in 0..6 {
+                let extra = match (f, i) {
+                    (_, 0) => "  profile: sales\n  keys: {1: {speed_dial: \"0700\"}}\n",
+                    (_, 1) => "  settings: {ipp: {AutoAnsMode: \"0\"}}\n  codecs: [alaw]\n",
+                    (7, 3) => "  codecs: [alaww]\n",
+                    (9, 4) => "  ip: 192.0.2.999\n",
+                    _ => "",
+                };
+                text.push_str(&phone(f, i, extra));
+            }
+            if f == 8 {
+                // The first file's first phone again (MAC and SIP user), and a bad MAC.
+                text.push_str(&phone(0, 0, ""));
+                text.push_str("- {mac: nope, model: ST2030, lines: [{user: \"x1\"}]}\n");
+            }
+            files.push(SourceText {
+                path: format!("inventory/phones/{folder}f{f:02}.yaml"),
+                text,
+            });
+        }
+        let parsed: Vec<(SourceText, Arc<Vec<PhoneDoc>>)> = files
+            .iter()
+            .map(|src| (src.clone(), Arc::new(parse_phones(src).unwrap())))
+            .collect();
+        let groups = [group];
+        let shown = |(inv, mut diags): (Option<Inventory>, Vec<Diagnostic>)| {
+            crate::error::sort_diagnostics(&mut diags);
+            (inv.map(|i| format!("{:?}", i.phones)), diags)
+        };
+        let many = shown(resolve(&s, &groups, &parsed, "inventory"));
+        let texts: Vec<&SourceText> = parsed.iter().map(|(s, _)| s).collect();
+        let first = resolve_site_first(&s, "inventory");
+        let one = shown(resolve_each(
+            first.as_ref(),
+            &s,
+            &groups,
+            &texts,
+            parsed
+                .iter()
+                .map(|(s, d)| (s, d.clone(), OwnParts::default())),
+        ));
+        assert_eq!(many, one);
+        let said = |m: &str| many.1.iter().filter(|d| d.message.contains(m)).count();
+        assert_eq!(said("duplicate MAC 001F9F000000"), 1, "{:#?}", many.1);
+        assert_eq!(said("duplicate SIP user 000"), 1, "{:#?}", many.1);
+        assert_eq!(said("key 99 is outside"), 1, "{:#?}", many.1);
+        for m in [
+            "unknown model `ST9999`",
+            "alaww",
+            "192.0.2.999",
+            "bad MAC address `nope`",
+        ] {
+            assert_eq!(said(m), 1, "{m}: {:#?}", many.1);
+        }
+        let dup = many
+            .1
+            .iter()
+            .find(|d| d.message.contains("duplicate MAC"))
+            .unwrap();
+        assert_eq!(dup.file, "inventory/phones/f08.yaml");
+        assert!(
+            dup.hint
+                .as_deref()
+                .unwrap_or("")
+                .contains("inventory/phones/g/f00.yaml:1"),
+            "{dup:?}"
+        );
+
+        // A valid inventory (the profile's key 99 gone): the same phones either way, merged as
+        // before.
+        let s = site("");
+        let valid: Vec<(SourceText, Arc<Vec<PhoneDoc>>)> = parsed
+            .iter()
+            .filter(|(src, _)| {
+                !["f05", "f07", "f08", "f09"]
+                    .iter()
+                    .any(|b| src.path.contains(b))
+            })
+            .cloned()
+            .collect();
+        let many = shown(resolve(&s, &groups, &valid, "inventory"));
+        let texts: Vec<&SourceText> = valid.iter().map(|(s, _)| s).collect();
+        let first = resolve_site_first(&s, "inventory");
+        let one = shown(resolve_each(
+            first.as_ref(),
+            &s,
+            &groups,
+            &texts,
+            valid
+                .iter()
+                .map(|(s, d)| (s, d.clone(), OwnParts::default())),
+        ));
+        assert_eq!(many, one);
+        let phones = many.0.expect("valid");
+        // Phone 0 of a group file: the group's profile and codecs, its own key 1 over the
+        // profile's; phone 1 of another file: its own settings and codecs.
+        let inv = resolve(&s, &groups, &valid, "inventory").0.unwrap();
+        let p0 = inv
+            .phones
+            .iter()
+            .find(|p| p.mac.as_str() == "001F9F000000")
+            .unwrap();
+        assert_eq!(p0.keys[&1], FnKey::SpeedDial("0700".into()));
+        assert_eq!(p0.keys[&2], FnKey::SpeedDial("0612345678".into()));
+        assert_eq!(p0.codecs.0, vec!["g722".to_string(), "alaw".to_string()]);
+        let p1 = inv
+            .phones
+            .iter()
+            .find(|p| p.mac.as_str() == "001F9F010001")
+            .unwrap();
+        assert_eq!(p1.settings["ipp"]["AutoAnsMode"], "0");
+        assert_eq!(p1.codecs.0, vec!["alaw".to_string()]);
+        assert!(phones.contains("001F9F0B0005"));
     }
 }

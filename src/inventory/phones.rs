@@ -10,7 +10,7 @@ pub(super) fn resolve_phones<'s>(
     site_doc: &SiteDoc,
     site: Option<&Site>,
     groups: &[Group],
-    phone_srcs: impl Iterator<Item = (&'s SourceText, Arc<Vec<PhoneDoc>>)>,
+    phone_srcs: impl Iterator<Item = (&'s SourceText, Arc<Vec<PhoneDoc>>, OwnParts)>,
     text_bytes: usize,
 ) -> Vec<Phone> {
     let mut scopes = Scopes::default();
@@ -24,7 +24,10 @@ pub(super) fn resolve_phones<'s>(
     let mut users: HashMap<String, (&'s str, usize, usize)> = HashMap::new();
     // Profiles: checked once against every model a phone using them has.
     let mut profile_settings: HashMap<(String, ModelId), Settings> = HashMap::new();
-    for (src, docs) in phone_srcs {
+    let mut profile_keys: HashMap<(String, ModelId), BTreeMap<u32, FnKey>> = HashMap::new();
+    for (src, docs, own) in phone_srcs {
+        // What each phone's own entry gave, and its problems (see [`resolve_own`]).
+        r.extend(own.diags);
         if phones.capacity() == 0 && !docs.is_empty() {
             // Bounded by the text: a phone takes more than 20 bytes to write.
             let per_byte = docs.len() as f64 / src.text.len().max(1) as f64;
@@ -41,26 +44,19 @@ pub(super) fn resolve_phones<'s>(
         // The scope of this file's phones that set no scope field of their own, by model and
         // profile: what [`Scopes::of`] gives them (the groups are the file's).
         let mut file_scopes: HashMap<(ModelId, Option<String>), Arc<Scope>> = HashMap::new();
-        for (i, doc) in docs.iter().enumerate() {
-            let at = |rest: &[Seg]| -> Vec<Seg> {
-                let mut p = Vec::with_capacity(1 + rest.len());
-                p.push(idx(i));
-                p.extend_from_slice(rest);
-                p
-            };
+        for (i, (doc, own)) in docs.iter().zip(own.phones).enumerate() {
+            let at = |rest: &[Seg]| at_phone(i, rest);
             let errors_before = r.error_count();
-            let mac = match normalize_mac(&doc.mac.0) {
-                Some(m) => Some(m),
-                None => {
-                    r.error(
-                        f,
-                        &at(&[key("mac")]),
-                        format!("bad MAC address `{}`", doc.mac.0),
-                        "write 12 hex digits, e.g. 00:1F:9F:16:E8:49 or 001F9F16E849 (quote it)",
-                    );
-                    None
-                }
-            };
+            let Own {
+                mac,
+                model,
+                lines,
+                keys: own_keys,
+                settings: own_settings,
+                ip,
+                codecs: own_codecs,
+                errors: own_errors,
+            } = own;
             if let Some(mac) = &mac {
                 // One lookup: a phone's MAC is new nearly always.
                 match macs.entry(mac.clone()) {
@@ -79,28 +75,11 @@ pub(super) fn resolve_phones<'s>(
                     }
                 }
             }
-            let model = match ModelId::parse(&doc.model) {
-                Some(m) => m,
-                None => {
-                    r.error(
-                        f,
-                        &at(&[key("model")]),
-                        format!("unknown model `{}`", doc.model),
-                        format!("the models are {}", ModelId::names().join(", ")),
-                    );
-                    continue;
-                }
+            // An unknown model was reported with the phone's own entry; nothing else is checked.
+            let Some(model) = model else {
+                continue;
             };
             let cfg = site.and_then(|s| s.models.get(&model));
-            if site.is_some() && cfg.is_none() {
-                r.error(
-                    f,
-                    &at(&[key("model")]),
-                    format!("model {model} is not configured in site.yaml"),
-                    format!("add `models: {{{model}: {{firmware: <set>}}}}` to site.yaml"),
-                );
-            }
-            let max_lines = cfg.map_or(model.lines(), |c| c.max_lines);
             // Profile.
             // The phone's profile, else its innermost group's.
             let (profile_name, profile_at) = match (
@@ -138,8 +117,49 @@ pub(super) fn resolve_phones<'s>(
                     }
                 },
             };
-            let lines = resolve_lines(r, (f, i), &at, doc, model, max_lines, &mut users);
-            let keys = resolve_keys(r, f, site_file, &at, doc, profile.as_ref(), model);
+            // The SIP users, each on one line of the whole inventory.
+            for (li, l) in lines.iter().enumerate() {
+                match users.entry(l.user.clone()) {
+                    Entry::Occupied(first) => {
+                        let &(first_file, first_i, first_li) = first.get();
+                        let first_at = r.here(
+                            first_file,
+                            &[idx(first_i), key("lines"), idx(first_li), key("user")],
+                        );
+                        r.error(
+                            f,
+                            &at(&[key("lines"), idx(li), key("user")]),
+                            format!("duplicate SIP user {}", l.user),
+                            format!("it is also at {first_at}: each SIP account registers from one line"),
+                        );
+                    }
+                    Entry::Vacant(v) => {
+                        v.insert((f, i, li));
+                    }
+                }
+            }
+            // The keys: the profile's (checked once per model), the phone's own over them.
+            let keys = match &profile {
+                None => own_keys,
+                Some((name, p)) => {
+                    let mut keys = profile_keys
+                        .entry((name.clone(), model))
+                        .or_insert_with(|| {
+                            let path_of = |n: u32| {
+                                vec![
+                                    key("profiles"),
+                                    key(name.clone()),
+                                    key("keys"),
+                                    key(n.to_string()),
+                                ]
+                            };
+                            resolve_key_map(r, site_file, &path_of, &p.keys, model)
+                        })
+                        .clone();
+                    keys.extend(own_keys);
+                    keys
+                }
+            };
             // Raw settings: the groups' (outermost first, each its own then its model's), the
             // profile's (checked once per model), then the phone's.
             let mut settings = Settings::new();
@@ -161,56 +181,41 @@ pub(super) fn resolve_phones<'s>(
                     });
                 settings = merge_settings(&settings, cached);
             }
-            let own = resolve_settings(r, f, &at(&[key("settings")]), &doc.settings, &[model]);
-            settings = merge_settings(&settings, &own);
-            if let Some(name) = &doc.name {
-                r.text(f, &at(&[key("name")]), Field::Label, "phone name", name);
-            }
-            let ip = doc
-                .ip
-                .as_ref()
-                .and_then(|ip| match ip.parse::<std::net::Ipv4Addr>() {
-                    Ok(a) => Some(a),
-                    Err(_) => {
-                        r.error(
-                            f,
-                            &at(&[key("ip")]),
-                            format!("bad IPv4 address `{ip}`"),
-                            "write a dotted address such as 192.0.2.50",
-                        );
-                        None
-                    }
-                });
+            let settings = if settings.is_empty() {
+                own_settings
+            } else {
+                merge_settings(&settings, &own_settings)
+            };
             // Codecs: the phone's, else its innermost group's (for its model, else for all), else
             // its model's.
-            let group_codecs = chain.iter().rev().find_map(|g| match g.model_doc(model) {
-                Some((name, m)) if m.codecs.is_some() => Some((
-                    g.file.as_str(),
-                    vec![key("models"), key(name.clone()), key("codecs")],
-                    m.codecs.as_ref()?,
-                )),
-                _ => g
-                    .doc
-                    .codecs
-                    .as_ref()
-                    .map(|c| (g.file.as_str(), vec![key("codecs")], c)),
-            });
-            let own_codecs = doc.codecs.as_ref().map(|c| (f, at(&[key("codecs")]), c));
-            let codecs = match (own_codecs.or(group_codecs), cfg) {
-                (Some((file, path, list)), _) => {
-                    let c = resolve_codecs(r, file, &path, list);
-                    Arc::new((
-                        c.iter().map(|c| c.asterisk.to_string()).collect(),
-                        tables::codec_priority(&c),
-                    ))
-                }
-                // The model's: one list shared by its phones.
-                (None, Some(cfg)) => scopes
-                    .model_codecs
-                    .entry(model)
-                    .or_insert_with(|| Arc::new((cfg.codecs.clone(), cfg.codec_priority.clone())))
-                    .clone(),
-                (None, None) => Arc::new((Vec::new(), String::new())),
+            let group_codecs = || {
+                chain.iter().rev().find_map(|g| match g.model_doc(model) {
+                    Some((name, m)) if m.codecs.is_some() => Some((
+                        g.file.as_str(),
+                        vec![key("models"), key(name.clone()), key("codecs")],
+                        m.codecs.as_ref()?,
+                    )),
+                    _ => g
+                        .doc
+                        .codecs
+                        .as_ref()
+                        .map(|c| (g.file.as_str(), vec![key("codecs")], c)),
+                })
+            };
+            let codecs = match own_codecs {
+                Some(c) => c,
+                None => match (group_codecs(), cfg) {
+                    (Some((file, path, list)), _) => codecs_of(r, file, &path, list),
+                    // The model's: one list shared by its phones.
+                    (None, Some(cfg)) => scopes
+                        .model_codecs
+                        .entry(model)
+                        .or_insert_with(|| {
+                            Arc::new((cfg.codecs.clone(), cfg.codec_priority.clone()))
+                        })
+                        .clone(),
+                    (None, None) => Arc::new((Vec::new(), String::new())),
+                },
             };
             let firmware = scopes.firmware(
                 r,
@@ -246,9 +251,10 @@ pub(super) fn resolve_phones<'s>(
                 }
             });
             // A phone with a problem is reported and left out (the inventory is refused anyway).
-            if let (Some(mac), Some(scope)) =
-                (mac.filter(|_| r.error_count() == errors_before), scope)
-            {
+            if let (Some(mac), Some(scope)) = (
+                mac.filter(|_| own_errors == 0 && r.error_count() == errors_before),
+                scope,
+            ) {
                 phones.push(Phone {
                     spec: PhoneSpec {
                         mac,
@@ -276,16 +282,171 @@ pub(super) fn resolve_phones<'s>(
     phones
 }
 
-/// A phone's lines: each user and auth user checked, the users unique across the inventory,
-/// display names spelled for Latin-1, passwords decided (literal, `{env:}` or derived).
-fn resolve_lines<'s>(
+/// What one phone's own entry gives, resolved from it and the site alone: the phones of many
+/// files are resolved this far on several threads at once ([`resolve_own`]), and
+/// [`resolve_phones`] adds, in the files' order, what depends on other entries (the MACs and
+/// users of the whole inventory, groups, profiles, the scope).
+pub struct Own {
+    mac: Option<crate::mac::Mac>,
+    /// None when the model is unknown (reported): nothing else of the phone was resolved.
+    model: Option<ModelId>,
+    lines: Vec<Line>,
+    /// The phone's own keys (its profile's go under them).
+    keys: BTreeMap<u32, FnKey>,
+    /// The phone's own settings (over its groups' and its profile's).
+    settings: Settings,
+    ip: Option<std::net::Ipv4Addr>,
+    /// The phone's own codecs, when it sets them.
+    codecs: Option<Arc<(Vec<String>, String)>>,
+    /// Errors reported about this phone.
+    errors: usize,
+}
+
+/// One phones file's phones, each resolved as far as its own entry goes (see [`Own`]), and the
+/// problems found there.
+#[derive(Default)]
+pub struct OwnParts {
+    phones: Vec<Own>,
+    diags: Vec<Diagnostic>,
+}
+
+impl OwnParts {
+    /// How many phones it holds.
+    pub fn len(&self) -> usize {
+        self.phones.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.phones.is_empty()
+    }
+}
+
+/// Resolves each phone of one phones file as far as its own entry goes (see [`Own`]); any
+/// thread can do it.
+pub fn resolve_own(first: &SiteFirst, src: &SourceText, docs: &[PhoneDoc]) -> OwnParts {
+    let mut r = Reporter::new();
+    r.add_text(src);
+    let f = src.path.as_str();
+    let site = first.site.as_ref();
+    let phones = docs
+        .iter()
+        .enumerate()
+        .map(|(i, doc)| own_phone(&mut r, f, site, i, doc))
+        .collect();
+    OwnParts {
+        phones,
+        diags: r.diags,
+    }
+}
+
+/// A path below phone `i` of its file.
+fn at_phone(i: usize, rest: &[Seg]) -> Vec<Seg> {
+    let mut p = Vec::with_capacity(1 + rest.len());
+    p.push(idx(i));
+    p.extend_from_slice(rest);
+    p
+}
+
+fn own_phone(r: &mut Reporter, f: &str, site: Option<&Site>, i: usize, doc: &PhoneDoc) -> Own {
+    let at = |rest: &[Seg]| at_phone(i, rest);
+    let errors_before = r.error_count();
+    let mac = match normalize_mac(&doc.mac.0) {
+        Some(m) => Some(m),
+        None => {
+            r.error(
+                f,
+                &at(&[key("mac")]),
+                format!("bad MAC address `{}`", doc.mac.0),
+                "write 12 hex digits, e.g. 00:1F:9F:16:E8:49 or 001F9F16E849 (quote it)",
+            );
+            None
+        }
+    };
+    let mut own = Own {
+        mac,
+        model: None,
+        lines: Vec::new(),
+        keys: BTreeMap::new(),
+        settings: Settings::new(),
+        ip: None,
+        codecs: None,
+        errors: 0,
+    };
+    let Some(model) = ModelId::parse(&doc.model) else {
+        r.error(
+            f,
+            &at(&[key("model")]),
+            format!("unknown model `{}`", doc.model),
+            format!("the models are {}", ModelId::names().join(", ")),
+        );
+        own.errors = r.error_count() - errors_before;
+        return own;
+    };
+    let cfg = site.and_then(|s| s.models.get(&model));
+    if site.is_some() && cfg.is_none() {
+        r.error(
+            f,
+            &at(&[key("model")]),
+            format!("model {model} is not configured in site.yaml"),
+            format!("add `models: {{{model}: {{firmware: <set>}}}}` to site.yaml"),
+        );
+    }
+    let max_lines = cfg.map_or(model.lines(), |c| c.max_lines);
+    own.model = Some(model);
+    own.lines = resolve_lines(r, f, &at, doc, model, max_lines);
+    let path_of = |n: u32| at(&[key("keys"), key(n.to_string())]);
+    own.keys = resolve_key_map(r, f, &path_of, &doc.keys, model);
+    own.settings = resolve_settings(r, f, &at(&[key("settings")]), &doc.settings, &[model]);
+    if let Some(name) = &doc.name {
+        r.text(f, &at(&[key("name")]), Field::Label, "phone name", name);
+    }
+    own.ip = doc
+        .ip
+        .as_ref()
+        .and_then(|ip| match ip.parse::<std::net::Ipv4Addr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                r.error(
+                    f,
+                    &at(&[key("ip")]),
+                    format!("bad IPv4 address `{ip}`"),
+                    "write a dotted address such as 192.0.2.50",
+                );
+                None
+            }
+        });
+    own.codecs = doc
+        .codecs
+        .as_ref()
+        .map(|c| codecs_of(r, f, &at(&[key("codecs")]), c));
+    own.errors = r.error_count() - errors_before;
+    own
+}
+
+/// A list of codecs, checked: Asterisk's names and the phone's `CodecPriority`.
+fn codecs_of(
     r: &mut Reporter,
-    (f, i): (&'s str, usize),
+    file: &str,
+    path: &[Seg],
+    list: &[String],
+) -> Arc<(Vec<String>, String)> {
+    let c = resolve_codecs(r, file, path, list);
+    Arc::new((
+        c.iter().map(|c| c.asterisk.to_string()).collect(),
+        tables::codec_priority(&c),
+    ))
+}
+
+/// A phone's lines: each user and auth user checked, display names spelled for Latin-1,
+/// passwords decided (literal, `{env:}` or derived). That each user is on one line of the whole
+/// inventory is checked with the other files' phones, in [`resolve_phones`].
+fn resolve_lines(
+    r: &mut Reporter,
+    f: &str,
     at: &dyn Fn(&[Seg]) -> Vec<Seg>,
     doc: &PhoneDoc,
     model: ModelId,
     max_lines: usize,
-    users: &mut HashMap<String, (&'s str, usize, usize)>,
 ) -> Vec<Line> {
     if doc.lines.is_empty() {
         r.error(
@@ -315,24 +476,6 @@ fn resolve_lines<'s>(
         r.text_at(f, || lp("user"), Field::SipUser, "SIP user", &l.user.0);
         if let Some(a) = &l.auth_user {
             r.text_at(f, || lp("auth_user"), Field::SipUser, "SIP auth user", &a.0);
-        }
-        match users.entry(l.user.0.clone()) {
-            Entry::Occupied(first) => {
-                let &(first_file, first_i, first_li) = first.get();
-                let first_at = r.here(
-                    first_file,
-                    &[idx(first_i), key("lines"), idx(first_li), key("user")],
-                );
-                r.error(
-                    f,
-                    &lp("user"),
-                    format!("duplicate SIP user {}", l.user.0),
-                    format!("it is also at {first_at}: each SIP account registers from one line"),
-                );
-            }
-            Entry::Vacant(v) => {
-                v.insert((f, i, li));
-            }
         }
         let mut display_name = l.display_name.clone().unwrap_or_else(|| l.user.0.clone());
         let (spelled, replaced) = text_rules::latin1_spelling(&display_name);
@@ -415,93 +558,79 @@ fn resolve_lines<'s>(
     lines
 }
 
-/// A phone's function keys: its profile's, then its own over them.
-fn resolve_keys(
+/// Function keys of one map (a profile's or a phone's), each checked against the model;
+/// `path_of(n)` is where key `n` is written, made only for a message.
+fn resolve_key_map(
     r: &mut Reporter,
-    f: &str,
-    site_file: &str,
-    at: &dyn Fn(&[Seg]) -> Vec<Seg>,
-    doc: &PhoneDoc,
-    profile: Option<&(String, &ProfileDoc)>,
+    file: &str,
+    path_of: &dyn Fn(u32) -> Vec<Seg>,
+    map: &UniqueMap<u32, KeyDoc>,
     model: ModelId,
 ) -> BTreeMap<u32, FnKey> {
     let mut keys = BTreeMap::new();
     let fk = model.function_keys();
-    // The profile's keys (in site.yaml, under its name), then the phone's own: the keys, their
-    // file, and the profile's name.
-    type Source<'a> = (&'a UniqueMap<u32, KeyDoc>, &'a str, Option<&'a str>);
-    let key_sources: [Option<Source>; 2] = [
-        profile.map(|(name, p)| (&p.keys, site_file, Some(name.as_str()))),
-        Some((&doc.keys, f, None)),
-    ];
-    for (map, file, profile_name) in key_sources.into_iter().flatten() {
-        for (n, k) in map {
-            // The key's path, made only for a message.
-            let path_of = || match profile_name {
-                Some(name) => vec![key("profiles"), key(name), key("keys"), key(n.to_string())],
-                None => at(&[key("keys"), key(n.to_string())]),
-            };
-            if *n == 0 || *n > fk {
-                let p = path_of();
-                r.error_at_key(
-                    file,
-                    &p,
-                    format!("key {n} is outside the {model}'s keys 1 to {fk}"),
-                    format!("a {model} has {fk} function keys"),
-                );
-                continue;
-            }
-            let mut set = [
-                ("blf", &k.blf),
-                ("speed_dial", &k.speed_dial),
-                ("line", &k.line),
-            ]
-            .into_iter()
-            .filter_map(|(name, v)| v.as_ref().map(|v| (name, v)));
-            let one = match (set.next(), set.next()) {
-                (Some(first), None) => Ok(first),
-                (None, _) => Err("has no kind"),
-                (Some(_), Some(_)) => Err("has more than one kind"),
-            };
-            let key_value = match one {
-                Ok((kind, Text(target))) => {
-                    let kind_path = || {
-                        let mut kp = path_of();
-                        kp.push(key(kind));
-                        kp
-                    };
-                    if !r.text_at(file, kind_path, Field::DialTarget, "key target", target) {
-                        continue;
-                    }
-                    match kind {
-                        "blf" => FnKey::Blf(target.clone()),
-                        "speed_dial" => FnKey::SpeedDial(target.clone()),
-                        _ => {
-                            // The vendor's key types are L (programmed: a speed dial)
-                            // and S (supervision: BLF); no documented syntax makes a
-                            // key select a line, and an L key would call the target.
-                            r.error_at_key(
+    for (n, k) in map {
+        let path_of = || path_of(*n);
+        if *n == 0 || *n > fk {
+            let p = path_of();
+            r.error_at_key(
+                file,
+                &p,
+                format!("key {n} is outside the {model}'s keys 1 to {fk}"),
+                format!("a {model} has {fk} function keys"),
+            );
+            continue;
+        }
+        let mut set = [
+            ("blf", &k.blf),
+            ("speed_dial", &k.speed_dial),
+            ("line", &k.line),
+        ]
+        .into_iter()
+        .filter_map(|(name, v)| v.as_ref().map(|v| (name, v)));
+        let one = match (set.next(), set.next()) {
+            (Some(first), None) => Ok(first),
+            (None, _) => Err("has no kind"),
+            (Some(_), Some(_)) => Err("has more than one kind"),
+        };
+        let key_value = match one {
+            Ok((kind, Text(target))) => {
+                let kind_path = || {
+                    let mut kp = path_of();
+                    kp.push(key(kind));
+                    kp
+                };
+                if !r.text_at(file, kind_path, Field::DialTarget, "key target", target) {
+                    continue;
+                }
+                match kind {
+                    "blf" => FnKey::Blf(target.clone()),
+                    "speed_dial" => FnKey::SpeedDial(target.clone()),
+                    _ => {
+                        // The vendor's key types are L (programmed: a speed dial)
+                        // and S (supervision: BLF); no documented syntax makes a
+                        // key select a line, and an L key would call the target.
+                        r.error_at_key(
                                 file,
                                 &kind_path(),
                                 format!("key {n}: `line:` keys are not supported by these phones' files"),
                                 "the key types are blf (S, supervised) and speed_dial (L, programmed); the lines have their own keys on the phone",
                             );
-                            continue;
-                        }
+                        continue;
                     }
                 }
-                Err(what) => {
-                    r.error_at_key(
-                        file,
-                        &path_of(),
-                        format!("key {n} {what}"),
-                        "give exactly one of blf, speed_dial or line",
-                    );
-                    continue;
-                }
-            };
-            keys.insert(*n, key_value);
-        }
+            }
+            Err(what) => {
+                r.error_at_key(
+                    file,
+                    &path_of(),
+                    format!("key {n} {what}"),
+                    "give exactly one of blf, speed_dial or line",
+                );
+                continue;
+            }
+        };
+        keys.insert(*n, key_value);
     }
     keys
 }

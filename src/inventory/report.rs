@@ -25,6 +25,12 @@ impl<'a> Reporter<'a> {
         self.errors
     }
 
+    /// Takes diagnostics found elsewhere (another reporter's), counting their errors.
+    pub(super) fn extend(&mut self, diags: Vec<Diagnostic>) {
+        self.errors += diags.iter().filter(|d| d.is_error()).count();
+        self.diags.extend(diags);
+    }
+
     pub(super) fn add_text(&mut self, src: &'a SourceText) {
         self.texts.insert(&src.path, &src.text);
     }
