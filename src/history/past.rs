@@ -94,6 +94,8 @@ type Memo<K, V> = HashMap<K, Option<Arc<V>>>;
 struct SiteCtx {
     src: SourceText,
     groups: Vec<SourceText>,
+    /// site.yaml resolved once, for every phones file resolved under it.
+    first: inventory::SiteFirst,
     site: inventory::Site,
     templates: Templates,
     firmware: FirmwareFiles,
@@ -387,6 +389,7 @@ impl History<'_> {
             .collect::<Option<Vec<_>>>()?;
         let (inv, _) = inventory::resolve(&src, &group_srcs, &[], &l.source.inventory_dir);
         let site = inv?.site;
+        let first = inventory::resolve_site_first(&src, &l.source.inventory_dir).ok()?;
         let templates = l.source.read_templates(templates).ok()?;
         let (templates, _) = Templates::new(&templates, &l.source.inventory_dir).ok()?;
         let mut firmware = FirmwareFiles::default();
@@ -412,6 +415,7 @@ impl History<'_> {
         Some(SiteCtx {
             src,
             groups: group_srcs,
+            first,
             site,
             templates,
             firmware,
@@ -419,7 +423,8 @@ impl History<'_> {
     }
 
     /// Phones files resolved under a site, in order (None for one that does not read, parse or
-    /// resolve): read here, parsed across threads when there are enough of them, resolved here.
+    /// resolve): read here, parsed (and each phone resolved as far as its own entry goes) across
+    /// threads when there are enough of them, resolved here.
     /// No parsed phone is kept: the walk's first step over a commit with another site (or
     /// templates, or groups) resolves every file, and keeping their parsed phones held the fleet
     /// twice more (over 500 MB at 100,000 phones) for no time saved: reusing unchanged list items
@@ -435,8 +440,10 @@ impl History<'_> {
             .map(|(path, blob)| source.read_text(*blob, path).ok())
             .collect();
         let docs = across_threads(&texts, 8, |src| {
-            src.as_ref()
-                .and_then(|src| inventory::parse_phones(src).ok().map(Arc::new))
+            let src = src.as_ref()?;
+            let docs = inventory::parse_phones(src).ok()?;
+            let own = inventory::resolve_own(&ctx.first, src, &docs);
+            Some((Arc::new(docs), own))
         });
         files
             .iter()
@@ -451,15 +458,15 @@ impl History<'_> {
         &mut self,
         ctx: &SiteCtx,
         src: SourceText,
-        docs: Arc<Vec<PhoneDoc>>,
+        (docs, own): (Arc<Vec<PhoneDoc>>, inventory::OwnParts),
         blob: Oid,
     ) -> Option<Arc<Vec<inventory::Phone>>> {
-        let l = self.loaded;
-        let (inv, _) = inventory::resolve(
+        let (inv, _) = inventory::resolve_each(
+            Ok(&ctx.first),
             &ctx.src,
             &ctx.groups,
-            &[(src, docs)],
-            &l.source.inventory_dir,
+            &[&src],
+            std::iter::once((&src, docs, own)),
         );
         let phones = Arc::new(inv?.phones);
         self.fresh.insert(blob, phones.clone());

@@ -58,16 +58,23 @@ pub fn resolve(
 ) -> (Option<Inventory>, Vec<Diagnostic>) {
     let texts: Vec<&SourceText> = phone_srcs.iter().map(|(s, _)| s).collect();
     let first = resolve_site_first(site_src, inventory_dir);
-    // Each file's phones as far as their own entries go, on several threads.
+    // Each file's phones as far as their own entries go, on several threads when there are
+    // files enough to share (a thread costs more than a few files).
     let own: Vec<OwnParts> = match &first {
-        Ok(first) => crate::parallel::in_chunks(phone_srcs, crate::parallel::cores(), |_, part| {
-            part.iter()
-                .map(|(src, docs)| resolve_own(first, src, docs))
-                .collect::<Vec<_>>()
-        })
-        .into_iter()
-        .flatten()
-        .collect(),
+        Ok(first) if phone_srcs.len() >= 8 => {
+            crate::parallel::in_chunks(phone_srcs, crate::parallel::cores(), |_, part| {
+                part.iter()
+                    .map(|(src, docs)| resolve_own(first, src, docs))
+                    .collect::<Vec<_>>()
+            })
+            .into_iter()
+            .flatten()
+            .collect()
+        }
+        Ok(first) => phone_srcs
+            .iter()
+            .map(|(src, docs)| resolve_own(first, src, docs))
+            .collect(),
         Err(_) => Vec::new(),
     };
     resolve_each(
