@@ -482,6 +482,14 @@ fn peer_rows(n: usize, bins: &[(&'static str, PathBuf)], figs: &[Figures], peer:
 
 /// `provsite check` of `rev`, with the caches a build of `rev` left (`warm`) or none, per binary.
 /// A binary without the caches (a baseline) is timed the same way: it simply has none to use.
+/// Whether a provsite binary's `check` takes `--out` (and so reads a build's caches).
+fn knows_check_out(bin: &Path) -> bool {
+    Command::new(bin)
+        .args(["check", "--help"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--out"))
+}
+
 fn timed_check(
     dir: &Path,
     rev: &str,
@@ -511,8 +519,9 @@ fn timed_check(
                 .env("BENCH_ADMIN", "bench-admin-pass")
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null());
-            // `--out` names the web root whose caches check reads (a baseline may not know it).
-            if *label == "now" {
+            // `--out` names the web root whose caches check reads; a baseline that does not know
+            // the option checks without them (a line under its row says so).
+            if *label == "now" || knows_check_out(bin) {
                 c.args(["--out", &out]);
             }
             let (s, mib, cpu) = measure(&mut c);
@@ -628,6 +637,11 @@ fn main() {
         &figs,
         None,
     );
+    for (label, bin) in &bins {
+        if *label != "now" && !knows_check_out(bin) {
+            println!("  [{label}] takes no `check --out`: its row above is a check without caches");
+        }
+    }
     let figs = timed_check(&hist_dir, "HEAD", reps, false, &bins);
     rows(
         &format!("check, {hist_n} ph, no caches"),
