@@ -618,23 +618,29 @@ mod tests {
             .map(|src| (src.clone(), Arc::new(parse_phones(src).unwrap())))
             .collect();
         let groups = [group];
-        let shown = |(inv, mut diags): (Option<Inventory>, Vec<Diagnostic>)| {
-            crate::error::sort_diagnostics(&mut diags);
-            (inv.map(|i| format!("{:?}", i.phones)), diags)
+        // Resolved both ways, each shown as its phones and its sorted problems; the two must be
+        // equal.
+        let both_ways = |s: &SourceText, files: &[(SourceText, Arc<Vec<PhoneDoc>>)]| {
+            let shown = |(inv, mut diags): (Option<Inventory>, Vec<Diagnostic>)| {
+                crate::error::sort_diagnostics(&mut diags);
+                (inv.map(|i| format!("{:?}", i.phones)), diags)
+            };
+            let many = shown(resolve(s, &groups, files, "inventory"));
+            let texts: Vec<&SourceText> = files.iter().map(|(s, _)| s).collect();
+            let first = resolve_site_first(s, "inventory");
+            let one = shown(resolve_each(
+                first.as_ref(),
+                s,
+                &groups,
+                &texts,
+                files
+                    .iter()
+                    .map(|(s, d)| (s, d.clone(), OwnParts::default())),
+            ));
+            assert_eq!(many, one);
+            many
         };
-        let many = shown(resolve(&s, &groups, &parsed, "inventory"));
-        let texts: Vec<&SourceText> = parsed.iter().map(|(s, _)| s).collect();
-        let first = resolve_site_first(&s, "inventory");
-        let one = shown(resolve_each(
-            first.as_ref(),
-            &s,
-            &groups,
-            &texts,
-            parsed
-                .iter()
-                .map(|(s, d)| (s, d.clone(), OwnParts::default())),
-        ));
-        assert_eq!(many, one);
+        let many = both_ways(&s, &parsed);
         let said = |m: &str| many.1.iter().filter(|d| d.message.contains(m)).count();
         assert_eq!(said("duplicate MAC 001F9F000000"), 1, "{:#?}", many.1);
         assert_eq!(said("duplicate SIP user 000"), 1, "{:#?}", many.1);
@@ -673,20 +679,7 @@ mod tests {
             })
             .cloned()
             .collect();
-        let many = shown(resolve(&s, &groups, &valid, "inventory"));
-        let texts: Vec<&SourceText> = valid.iter().map(|(s, _)| s).collect();
-        let first = resolve_site_first(&s, "inventory");
-        let one = shown(resolve_each(
-            first.as_ref(),
-            &s,
-            &groups,
-            &texts,
-            valid
-                .iter()
-                .map(|(s, d)| (s, d.clone(), OwnParts::default())),
-        ));
-        assert_eq!(many, one);
-        let phones = many.0.expect("valid");
+        let phones = both_ways(&s, &valid).0.expect("valid");
         // Phone 0 of a group file: the group's profile and codecs, its own key 1 over the
         // profile's; phone 1 of another file: its own settings and codecs.
         let inv = resolve(&s, &groups, &valid, "inventory").0.unwrap();
