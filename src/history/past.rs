@@ -387,9 +387,11 @@ impl History<'_> {
             .iter()
             .map(|(path, blob)| l.source.read_text(*blob, path).ok())
             .collect::<Option<Vec<_>>>()?;
-        let (inv, _) = inventory::resolve(&src, &group_srcs, &[], &l.source.inventory_dir);
-        let site = inv?.site;
         let first = inventory::resolve_site_first(&src, &l.source.inventory_dir).ok()?;
+        // The site with its groups, checked as a build would (no phone yet).
+        let (inv, _) =
+            inventory::resolve_each(Ok(&first), &src, &group_srcs, &[], std::iter::empty());
+        let site = inv?.site;
         let templates = l.source.read_templates(templates).ok()?;
         let (templates, _) = Templates::new(&templates, &l.source.inventory_dir).ok()?;
         let mut firmware = FirmwareFiles::default();
