@@ -4,6 +4,9 @@
 use super::*;
 use std::collections::hash_map::Entry;
 
+/// Every phones file's phones, in the files' order, each from what its own entry gave ([`Own`],
+/// resolved on whatever thread read the file) and what depends on other entries: MACs and SIP
+/// users unique across the inventory, its groups, its profile, its firmware and its scope.
 pub(super) fn resolve_phones<'s>(
     r: &mut Reporter,
     site_file: &str,
