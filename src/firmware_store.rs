@@ -120,7 +120,7 @@ pub fn prepare(
                 source, snap, file, small, &mut out, &mut seen, store_root, staging,
             )? {
                 Ok(()) => {}
-                Err(d) => diags.push(inventory::diagnostic_at(&srcs, &file.origin, d)),
+                Err(d) => diags.push(inventory::diagnostic_at(&srcs, &(), &file.origin, d)),
             }
         }
     }

@@ -90,6 +90,12 @@ impl ParseCache {
         self.index.is_empty()
     }
 
+    /// Whether the cache has an entry for a blob (that it reads back is known only by
+    /// [`ParseCache::get`]).
+    pub fn contains(&self, blob: Oid) -> bool {
+        self.index.contains_key(&blob)
+    }
+
     /// The entry of a blob, as stored.
     fn raw(&self, blob: Oid) -> Option<&[u8]> {
         self.index.get(&blob).map(|&(s, e)| &self.data[s..e])

@@ -39,6 +39,18 @@ pub struct InventoryFiles {
     /// Id of the inventory folder's tree: equal ids mean equal inventories.
     pub tree_id: Option<Oid>,
     pub site_blob: Option<Oid>,
+    /// The phones files' size in bytes, their texts read or not.
+    pub phone_bytes: usize,
+}
+
+impl InventoryFiles {
+    /// The phones files left unread (see [`Source::read_inventory_known`]): path and blob id.
+    pub fn unread_phones(&self) -> impl Iterator<Item = (&str, Oid)> {
+        self.phones
+            .iter()
+            .filter(|(s, _)| s.text.is_empty())
+            .filter_map(|(s, id)| Some((s.path.as_str(), (*id)?)))
+    }
 }
 
 /// The inventory's files at a commit, by blob id.
@@ -263,13 +275,30 @@ impl Source {
 
     /// Reads the inventory at a snapshot.
     pub fn read_inventory(&self, snap: Snapshot) -> Result<InventoryFiles> {
+        self.read_inventory_known(snap, &|_| false)
+    }
+
+    /// Reads the inventory at a snapshot, but not the text of a phones file whose blob `known`
+    /// says the caller has what it needs of (parsed, in the parse cache): that file's text is
+    /// left empty, to be read only if something must be said at a place in it. Asked on this
+    /// thread, once the files are listed and before any text is read. The working tree's files,
+    /// which have no blob id, are all read.
+    pub fn read_inventory_known(
+        &self,
+        snap: Snapshot,
+        known: &dyn Fn(Oid) -> bool,
+    ) -> Result<InventoryFiles> {
         match snap {
-            Snapshot::Tree(commit) => self.read_inventory_tree(commit),
+            Snapshot::Tree(commit) => self.read_inventory_tree(commit, known),
             Snapshot::Worktree => self.read_inventory_worktree(),
         }
     }
 
-    fn read_inventory_tree(&self, commit: Oid) -> Result<InventoryFiles> {
+    fn read_inventory_tree(
+        &self,
+        commit: Oid,
+        known: &dyn Fn(Oid) -> bool,
+    ) -> Result<InventoryFiles> {
         let tree_id = self.inventory_tree(commit)?.ok_or_else(|| {
             Error::of(
                 Area::Source,
@@ -295,12 +324,21 @@ impl Source {
         })?;
         // Their sizes before any text is read: the whole inventory is held in memory at once.
         let odb = self.repo.odb()?;
-        let mut total = 0u64;
-        for (_, _, id) in &listed {
-            total += odb.read_header(*id)?.0 as u64;
+        let (mut total, mut phone_bytes) = (0u64, 0usize);
+        for (role, _, id) in &listed {
+            let size = odb.read_header(*id)?.0;
+            total += size as u64;
+            if *role == Role::Phones {
+                phone_bytes += size;
+            }
         }
         self.check_total(total, listed.len())?;
-        let texts = self.blob_texts(&listed);
+        // The files whose texts are wanted; the others' stay empty.
+        let wanted: Vec<bool> = listed
+            .iter()
+            .map(|(role, _, id)| *role != Role::Phones || !known(*id))
+            .collect();
+        let texts = self.blob_texts(&listed, &wanted);
         let mut site = None;
         let mut phones = Vec::new();
         let mut groups = Vec::new();
@@ -330,6 +368,7 @@ impl Source {
             templates,
             tree_id: Some(tree_id),
             site_blob: Some(site_blob),
+            phone_bytes,
         })
     }
 
@@ -360,20 +399,34 @@ impl Source {
     /// The texts of listed files, in order. Many are read on two threads (inflating 1,000 phones
     /// files takes about 0.05 s, a tenth of a `check` after a build), the second with a handle of
     /// its own (a repository handle is not shared between threads).
-    fn blob_texts(&self, listed: &[(Role, String, Oid)]) -> Vec<Result<String>> {
-        let read = |source: &Source, part: &[(Role, String, Oid)]| -> Vec<Result<String>> {
+    fn blob_texts(&self, listed: &[(Role, String, Oid)], wanted: &[bool]) -> Vec<Result<String>> {
+        type Part<'p> = (&'p [(Role, String, Oid)], &'p [bool]);
+        let read = |source: &Source, (part, wanted): Part| -> Vec<Result<String>> {
             part.iter()
-                .map(|(_, rel, id)| source.blob_text(*id, &source.inv_path(rel)))
+                .zip(wanted)
+                .map(|((_, rel, id), &w)| match w {
+                    true => source.blob_text(*id, &source.inv_path(rel)),
+                    false => Ok(String::new()),
+                })
                 .collect()
         };
-        let other = (listed.len() >= 64).then(|| self.reopen().ok()).flatten();
+        let to_read = wanted.iter().filter(|&&w| w).count();
+        let other = (to_read >= 64).then(|| self.reopen().ok()).flatten();
         let Some(other) = other else {
-            return read(self, listed);
+            return read(self, (listed, wanted));
         };
-        let (first, second) = listed.split_at(listed.len() / 2);
+        // Halved by the texts to read, not by the files.
+        let mut half = 0;
+        let mut seen = 0;
+        while half < wanted.len() && seen < to_read / 2 {
+            seen += usize::from(wanted[half]);
+            half += 1;
+        }
+        let (first, second) = listed.split_at(half);
+        let (wanted_first, wanted_second) = wanted.split_at(half);
         std::thread::scope(|scope| {
-            let second = scope.spawn(move || read(&other, second));
-            let mut texts = read(self, first);
+            let second = scope.spawn(move || read(&other, (second, wanted_second)));
+            let mut texts = read(self, (first, wanted_first));
             texts.extend(
                 second
                     .join()
@@ -449,6 +502,7 @@ impl Source {
                 }
             }
         }
+        let phone_bytes = phones.iter().map(|(s, _)| s.text.len()).sum();
         Ok(InventoryFiles {
             site,
             phones,
@@ -456,6 +510,7 @@ impl Source {
             templates,
             tree_id: None,
             site_blob: None,
+            phone_bytes,
         })
     }
 

@@ -327,3 +327,120 @@ fn another_install_of_the_same_provsite_uses_the_caches() {
     assert_eq!(rendered(&again), 0, "{again}");
     assert_eq!(again["files_parsed"], 0, "{again}");
 }
+
+/// Phones files for the tests of problems in files the parse cache holds: `b.yaml`'s display
+/// name is respelled for Latin-1 (a warning at its place).
+fn with_cached_file() -> Repo {
+    let repo = Repo::with_base();
+    repo.write(
+        "inventory/phones/b.yaml",
+        "- mac: \"00:1F:9F:00:00:B1\"\n  model: ST2030\n  lines:\n    - {user: \"2001\", display_name: \"Cœur\"}\n",
+    );
+    repo.commit("b");
+    repo
+}
+
+/// stderr of `check` against the caches of `out` (`fresh` has none).
+fn check_with(repo: &Repo, out: &str) -> (bool, String) {
+    let o = run_provsite(repo.path(), &["check", "--out", out], &[]);
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn problems_in_a_file_the_parse_cache_holds_are_located_as_without_it() {
+    let repo = with_cached_file();
+    build_into(&repo, "a", &[]);
+    // b.yaml is now known to the cache: its text is not read unless something is said in it.
+    let (ok, warm) = check_with(&repo, "a");
+    assert!(ok, "{warm}");
+    assert!(
+        warm.contains("inventory/phones/b.yaml:4:36"),
+        "the respelled name, at its place: {warm}"
+    );
+    assert_eq!((ok, warm), check_with(&repo, "fresh"));
+    // New files before and after it repeat its MAC and its SIP user: the first is reported in
+    // b.yaml, the second names b.yaml as where the user was first seen.
+    repo.write(
+        "inventory/phones/a.yaml",
+        "- mac: \"00:1F:9F:00:00:B1\"\n  model: ST2030\n  lines: [{user: \"3001\"}]\n",
+    );
+    repo.write(
+        "inventory/phones/z.yaml",
+        "- mac: \"00:1F:9F:00:00:C1\"\n  model: ST2030\n  lines: [{user: \"2001\"}]\n",
+    );
+    repo.commit("duplicates");
+    let (ok, warm) = check_with(&repo, "a");
+    assert!(!ok, "{warm}");
+    let (cold_ok, cold) = check_with(&repo, "fresh");
+    assert!(!cold_ok);
+    assert_eq!(warm, cold, "the same report with and without the cache");
+    let at_b = warm.matches("inventory/phones/b.yaml:").count();
+    assert!(
+        at_b >= 3,
+        "the warning, the duplicate MAC and where the user was first seen, each with its line: {warm}"
+    );
+    // A build says the same (and writes nothing).
+    let o = run_provsite(repo.path(), &["build", "--out", "a"], &[]);
+    assert!(!o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stderr), cold);
+}
+
+/// Rewrites the parse cache of `out` with every entry's phones replaced by `bad` (its checksum
+/// made right again): the cache names the files, but none reads back.
+fn spoil_parse_cache(repo: &Repo, out: &str, bad: &[u8]) {
+    use sha2::Digest;
+    let path = repo
+        .path()
+        .join(format!(".{out}.provsite"))
+        .join("parse-cache");
+    let data = std::fs::read(&path).unwrap();
+    let body = &data[..data.len() - 32];
+    // The magic line and the provsite source's id, then (blob id, length, JSON) entries.
+    let second_line = body.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let head_end = second_line
+        + body[second_line..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap()
+        + 1;
+    let mut out_body = body[..head_end].to_vec();
+    let mut pos = head_end;
+    let mut entries = 0;
+    while pos < body.len() {
+        let len = u32::from_le_bytes(body[pos + 20..pos + 24].try_into().unwrap()) as usize;
+        out_body.extend_from_slice(&body[pos..pos + 20]);
+        out_body.extend_from_slice(&(bad.len() as u32).to_le_bytes());
+        out_body.extend_from_slice(bad);
+        pos += 24 + len;
+        entries += 1;
+    }
+    assert!(entries >= 2, "the cache holds the phones files");
+    let sum = sha2::Sha256::digest(&out_body);
+    out_body.extend_from_slice(&sum);
+    std::fs::write(&path, out_body).unwrap();
+}
+
+#[test]
+fn a_cache_entry_that_does_not_read_back_gives_the_file_read_and_parsed() {
+    let repo = with_cached_file();
+    build_into(&repo, "a", &[]);
+    build_into(&repo, "b", &[]);
+    spoil_parse_cache(&repo, "a", b"{not json");
+    let (ok, warm) = check_with(&repo, "a");
+    assert!(ok, "{warm}");
+    assert_eq!((ok, warm), check_with(&repo, "fresh"));
+    // The same for a build: every file parsed again, the same web root as with a sound cache.
+    repo.edit(
+        "inventory/phones/base.yaml",
+        "display_name: \"Zoé\"",
+        "display_name: \"Zoé M\"",
+    );
+    repo.commit("change");
+    let spoilt = build_into(&repo, "a", &[]);
+    assert_eq!(spoilt["files_parsed"], 2, "{spoilt}");
+    build_into(&repo, "b", &[]);
+    assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
+}

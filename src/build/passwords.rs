@@ -8,7 +8,7 @@ use super::*;
 pub(super) fn check_secrets(
     inv: &Inventory,
     site: &SiteSecret,
-    files: &InventoryFiles,
+    (files, late): (&InventoryFiles, &dyn inventory::LateText),
     required: bool,
     diags: &mut Vec<Diagnostic>,
 ) {
@@ -46,7 +46,7 @@ pub(super) fn check_secrets(
                     format!("admin_password: environment variable {name} holds the factory admin password 784518"),
                 )
                 .hint("anyone on the LAN knows it: set a password of your own");
-                diags.push(inventory::diagnostic_at(&srcs, origin, d));
+                diags.push(inventory::diagnostic_at(&srcs, late, origin, d));
             }
         }
     }
@@ -70,7 +70,7 @@ pub(super) fn check_secrets(
                     format!("{what}: environment variable {name} cannot be a password: {why}"),
                 )
                 .hint("a password is printable ASCII without spaces or line breaks");
-                diags.push(inventory::diagnostic_at(&srcs, origin, d));
+                diags.push(inventory::diagnostic_at(&srcs, late, origin, d));
                 return;
             }
             Missing::SiteSecret => {
@@ -83,7 +83,7 @@ pub(super) fn check_secrets(
         } else {
             Diagnostic::warning("", msg)
         };
-        diags.push(inventory::diagnostic_at(&srcs, origin, d.hint(hint)));
+        diags.push(inventory::diagnostic_at(&srcs, late, origin, d.hint(hint)));
     };
     for (secret, origin, what) in &page_passwords {
         report(secret, origin, what.to_string(), &mut derived_lines);

@@ -389,8 +389,13 @@ impl History<'_> {
             .collect::<Option<Vec<_>>>()?;
         let first = inventory::resolve_site_first(&src, &l.source.inventory_dir).ok()?;
         // The site with its groups, checked as a build would (no phone yet).
-        let (inv, _) =
-            inventory::resolve_each(Ok(&first), &src, &group_srcs, &[], std::iter::empty());
+        let (inv, _) = inventory::resolve_each(
+            Ok(&first),
+            &src,
+            &group_srcs,
+            inventory::PhoneTexts::read(&[]),
+            std::iter::empty(),
+        );
         let site = inv?.site;
         let templates = l.source.read_templates(templates).ok()?;
         let (templates, _) = Templates::new(&templates, &l.source.inventory_dir).ok()?;
@@ -444,7 +449,7 @@ impl History<'_> {
         let docs = across_threads(&texts, 8, |src| {
             let src = src.as_ref()?;
             let docs = inventory::parse_phones(src).ok()?;
-            let own = inventory::resolve_own(&ctx.first, src, &docs);
+            let own = inventory::resolve_own(&ctx.first, src, &docs, &());
             Some((Arc::new(docs), own))
         });
         files
@@ -467,7 +472,7 @@ impl History<'_> {
             Ok(&ctx.first),
             &ctx.src,
             &ctx.groups,
-            &[&src],
+            inventory::PhoneTexts::read(&[&src]),
             std::iter::once((&src, docs, own)),
         );
         let phones = Arc::new(inv?.phones);

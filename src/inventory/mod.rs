@@ -33,7 +33,7 @@ pub use docs::*;
 pub use model::*;
 pub use parse::*;
 pub use phones::{resolve_own, OwnParts};
-pub use report::diagnostic_at;
+pub use report::{diagnostic_at, LateText};
 pub use rules::{check_base_url, normalize_mac};
 pub use scope::{Autoprovision, CheckSync, Directory, Periodic, Scope, Vlan, MAX_DIRECTORIES};
 pub use site::join_repo_path;
@@ -64,7 +64,7 @@ pub fn resolve(
         Ok(first) if phone_srcs.len() >= 8 => {
             crate::parallel::in_chunks(phone_srcs, crate::parallel::cores(), |_, part| {
                 part.iter()
-                    .map(|(src, docs)| resolve_own(first, src, docs))
+                    .map(|(src, docs)| resolve_own(first, src, docs, &()))
                     .collect::<Vec<_>>()
             })
             .into_iter()
@@ -73,7 +73,7 @@ pub fn resolve(
         }
         Ok(first) => phone_srcs
             .iter()
-            .map(|(src, docs)| resolve_own(first, src, docs))
+            .map(|(src, docs)| resolve_own(first, src, docs, &()))
             .collect(),
         Err(_) => Vec::new(),
     };
@@ -81,12 +81,32 @@ pub fn resolve(
         first.as_ref(),
         site_src,
         group_srcs,
-        &texts,
+        PhoneTexts::read(&texts),
         phone_srcs
             .iter()
             .zip(own)
             .map(|((s, d), own)| (s, d.clone(), own)),
     )
+}
+
+/// Every phones file's text, for locating problems, and their size.
+pub struct PhoneTexts<'s, 't> {
+    /// Each phones file; a text left empty (not read) is asked of `late` when needed.
+    pub texts: &'t [&'s SourceText],
+    pub late: &'s dyn LateText,
+    /// The files' size in bytes, their texts read or not.
+    pub bytes: usize,
+}
+
+impl<'s, 't> PhoneTexts<'s, 't> {
+    /// Texts all read.
+    pub fn read(texts: &'t [&'s SourceText]) -> Self {
+        PhoneTexts {
+            texts,
+            late: &(),
+            bytes: texts.iter().map(|t| t.text.len()).sum(),
+        }
+    }
 }
 
 /// `site.yaml` parsed and resolved on its own, before any phone: what resolving a phone's own
@@ -131,19 +151,20 @@ pub fn resolve_each<'s>(
     first: Result<&SiteFirst, &Diagnostic>,
     site_src: &'s SourceText,
     group_srcs: &'s [SourceText],
-    phone_texts: &[&'s SourceText],
+    phone_texts: PhoneTexts<'s, '_>,
     phones: impl Iterator<Item = (&'s SourceText, Arc<Vec<PhoneDoc>>, OwnParts)>,
 ) -> (Option<Inventory>, Vec<Diagnostic>) {
     let first = match first {
         Ok(f) => f,
         Err(d) => return (None, vec![d.clone()]),
     };
-    let mut r = Reporter::new();
+    let late = phone_texts.late;
+    let mut r = Reporter::with_late(late);
     r.add_text(site_src);
     for src in group_srcs {
         r.add_text(src);
     }
-    for src in phone_texts {
+    for src in phone_texts.texts {
         r.add_text(src);
     }
     let mut group_docs = Vec::new();
@@ -156,13 +177,15 @@ pub fn resolve_each<'s>(
     r.extend(first.diags.clone());
     let site = first.site.as_ref();
     let groups = resolve_groups(&mut r, &group_docs);
-    let text_bytes = phone_texts.iter().map(|t| t.text.len()).sum();
+    let text_bytes = phone_texts.bytes;
+    // A file's size when its text was not read: the files' mean.
+    let mean_file = text_bytes / phone_texts.texts.len().max(1);
     // A file whose phones came without their own parts (or not all of them) gets them here.
     let phones = phones.map(|(src, docs, own)| {
         let own = if own.len() == docs.len() {
             own
         } else {
-            resolve_own(first, src, &docs)
+            resolve_own(first, src, &docs, late)
         };
         (src, docs, own)
     });
@@ -173,7 +196,7 @@ pub fn resolve_each<'s>(
         site,
         &groups,
         phones,
-        text_bytes,
+        (text_bytes, mean_file),
     );
     let ok = !r.diags.iter().any(Diagnostic::is_error);
     let inv = match (site, ok) {
@@ -632,7 +655,7 @@ mod tests {
                 first.as_ref(),
                 s,
                 &groups,
-                &texts,
+                PhoneTexts::read(&texts),
                 files
                     .iter()
                     .map(|(s, d)| (s, d.clone(), OwnParts::default())),

@@ -14,7 +14,7 @@ pub(super) fn resolve_phones<'s>(
     site: Option<&Site>,
     groups: &[Group],
     phone_srcs: impl Iterator<Item = (&'s SourceText, Arc<Vec<PhoneDoc>>, OwnParts)>,
-    text_bytes: usize,
+    (text_bytes, mean_file): (usize, usize),
 ) -> Vec<Phone> {
     let mut scopes = Scopes::default();
     // One list, its room reserved once from the first file's phones per byte of text: grown
@@ -33,7 +33,11 @@ pub(super) fn resolve_phones<'s>(
         r.extend(own.diags);
         if phones.capacity() == 0 && !docs.is_empty() {
             // Bounded by the text: a phone takes more than 20 bytes to write.
-            let per_byte = docs.len() as f64 / src.text.len().max(1) as f64;
+            let size = match src.text.len() {
+                0 => mean_file,
+                n => n,
+            };
+            let per_byte = docs.len() as f64 / size.max(1) as f64;
             let guess = (text_bytes as f64 * per_byte * 1.1) as usize;
             let room = guess.min(text_bytes / 20) + docs.len();
             phones.reserve(room);
@@ -326,8 +330,14 @@ impl OwnParts {
 
 /// Resolves each phone of one phones file as far as its own entry goes (see [`Own`]); any
 /// thread can do it.
-pub fn resolve_own(first: &SiteFirst, src: &SourceText, docs: &[PhoneDoc]) -> OwnParts {
-    let mut r = Reporter::new();
+/// `late` gives the file's text when `src` holds none (not read).
+pub fn resolve_own(
+    first: &SiteFirst,
+    src: &SourceText,
+    docs: &[PhoneDoc],
+    late: &dyn LateText,
+) -> OwnParts {
+    let mut r = Reporter::with_late(late);
     r.add_text(src);
     let f = src.path.as_str();
     let site = first.site.as_ref();

@@ -3,9 +3,24 @@
 #[allow(unused_imports)]
 use super::*;
 
+/// The text of a file whose text was not read with the others (see
+/// [`crate::source::Source::read_inventory_known`]), read when a problem must be located in it.
+pub trait LateText: Sync {
+    fn text(&self, file: &str) -> Option<Arc<str>>;
+}
+
+/// Every text read with the others.
+impl LateText for () {
+    fn text(&self, _: &str) -> Option<Arc<str>> {
+        None
+    }
+}
+
 /// Locates diagnostics in the files they concern.
 pub(super) struct Reporter<'a> {
     texts: HashMap<&'a str, &'a str>,
+    /// For a file whose text is empty here (not read).
+    late: &'a dyn LateText,
     pub(super) diags: Vec<Diagnostic>,
     /// Errors among `diags`, counted as they come (asked once per phone).
     errors: usize,
@@ -13,8 +28,13 @@ pub(super) struct Reporter<'a> {
 
 impl<'a> Reporter<'a> {
     pub(super) fn new() -> Self {
+        Self::with_late(&())
+    }
+
+    pub(super) fn with_late(late: &'a dyn LateText) -> Self {
         Reporter {
             texts: HashMap::new(),
+            late,
             diags: Vec::new(),
             errors: 0,
         }
@@ -36,7 +56,14 @@ impl<'a> Reporter<'a> {
     }
 
     pub(super) fn position(&self, file: &str, path: &[Seg], value: bool) -> Option<(usize, usize)> {
-        let text = self.texts.get(file)?;
+        let late;
+        let text = match self.texts.get(file) {
+            Some(t) if !t.is_empty() => *t,
+            _ => {
+                late = self.late.text(file)?;
+                &*late
+            }
+        };
         if value {
             yaml_locate::locate_value(text, path)
         } else {
@@ -132,11 +159,18 @@ impl<'a> Reporter<'a> {
 }
 
 /// Locates a diagnostic about something recorded with an [`Origin`].
-pub fn diagnostic_at(srcs: &[&SourceText], origin: &Origin, d: Diagnostic) -> Diagnostic {
-    let pos = srcs
-        .iter()
-        .find(|s| s.path == origin.file)
-        .and_then(|s| yaml_locate::locate_value(&s.text, &origin.path));
+pub fn diagnostic_at(
+    srcs: &[&SourceText],
+    late: &dyn LateText,
+    origin: &Origin,
+    d: Diagnostic,
+) -> Diagnostic {
+    let pos = match srcs.iter().find(|s| s.path == origin.file) {
+        Some(s) if !s.text.is_empty() => yaml_locate::locate_value(&s.text, &origin.path),
+        _ => late
+            .text(&origin.file)
+            .and_then(|t| yaml_locate::locate_value(&t, &origin.path)),
+    };
     Diagnostic {
         file: origin.file.clone(),
         ..d
