@@ -444,3 +444,18 @@ fn a_cache_entry_that_does_not_read_back_gives_the_file_read_and_parsed() {
     build_into(&repo, "b", &[]);
     assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
 }
+
+#[test]
+fn a_missing_password_of_a_file_the_parse_cache_holds_is_located_as_without_it() {
+    let repo = password_from_env();
+    build_into(&repo, "a", &[("PW_1001", "s3cret-Pw-1001")]);
+    // Without the variable, `check` warns at the line that names it, cache or no cache.
+    let (ok, warm) = check_with(&repo, "a");
+    assert!(ok, "{warm}");
+    assert!(warm.contains("PW_1001"), "{warm}");
+    assert!(
+        warm.contains("inventory/phones/base.yaml:4:"),
+        "at the line of the password: {warm}"
+    );
+    assert_eq!((ok, warm), check_with(&repo, "fresh"));
+}
