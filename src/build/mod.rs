@@ -327,9 +327,17 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
     // site's models) as soon as its file is parsed, and this thread adds the rest in order.
     let first = inventory::resolve_site_first(&files.site, &source.inventory_dir);
     let read = |file: &(SourceText, Option<git2::Oid>)| {
-        let (docs, hit, json) = parse_one(file, &cache, writing, &unread);
-        let own = match (&docs, &first) {
-            (Ok(docs), Ok(first)) => inventory::resolve_own(first, &file.0, docs, &unread),
+        let (mut docs, hit, json) = parse_one(file, &cache, writing, &unread);
+        let own = match (&mut docs, &first) {
+            (Ok(docs), Ok(first)) => {
+                let own = inventory::resolve_own(first, &file.0, docs, &unread);
+                // What only a phone's own entry needs is freed here, by the thread that made
+                // it, not by the resolver (freeing another thread's memory costs more).
+                if own.len() == docs.len() {
+                    docs.iter_mut().for_each(PhoneDoc::drop_own_parts);
+                }
+                own
+            }
             _ => inventory::OwnParts::default(),
         };
         (docs, hit, json, own)

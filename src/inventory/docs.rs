@@ -565,6 +565,16 @@ with_scope_fields! {
     }
 }
 
+impl PhoneDoc {
+    /// Frees the lines, keys and settings: what resolving a phone's own entry reads
+    /// (`resolve_own`), and nothing after it.
+    pub fn drop_own_parts(&mut self) {
+        self.lines = Vec::new();
+        self.keys = UniqueMap::default();
+        self.settings = SettingsDoc::default();
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LineDoc {
