@@ -9,6 +9,12 @@ use std::fmt;
 pub struct Mac(String);
 
 impl Mac {
+    /// The address as a number (its 48 bits): equal for equal MACs, and only for them.
+    pub fn number(&self) -> u64 {
+        // Always 12 hex digits (see `parse`).
+        u64::from_str_radix(&self.0, 16).unwrap_or(0)
+    }
+
     /// Reads a MAC in any usual notation (`00:1f:9f:16:e8:49`, `00-1F-9F-16-E8-49`,
     /// `001f.9f16.e849`, `001F9F16E849`).
     pub fn parse(s: &str) -> Option<Mac> {
@@ -88,6 +94,15 @@ impl From<Mac> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mac_is_its_number() {
+        let m = |s: &str| Mac::parse(s).unwrap().number();
+        assert_eq!(m("00:1f:9f:16:e8:49"), 0x001F_9F16_E849);
+        assert_eq!(m("001F.9F16.E849"), m("00-1F-9F-16-E8-49"));
+        assert_eq!(m("FF:FF:FF:FF:FF:FF"), 0xFFFF_FFFF_FFFF);
+        assert_ne!(m("00:1F:9F:16:E8:49"), m("00:1F:9F:16:E8:4A"));
+    }
 
     #[test]
     fn reads_the_usual_notations() {

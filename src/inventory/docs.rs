@@ -566,9 +566,10 @@ with_scope_fields! {
 }
 
 impl PhoneDoc {
-    /// Frees the lines, keys and settings: what resolving a phone's own entry reads
-    /// (`resolve_own`), and nothing after it.
+    /// Frees the name, lines, keys and settings: what resolving a phone's own entry reads
+    /// (`resolve_own`, which keeps the name), and nothing after it.
     pub fn drop_own_parts(&mut self) {
+        self.name = None;
         self.lines = Vec::new();
         self.keys = UniqueMap::default();
         self.settings = SettingsDoc::default();

@@ -23,7 +23,8 @@ pub(super) fn resolve_phones<'s>(
     let mut phones: Vec<Phone> = Vec::new();
     // Where each MAC and SIP user was first seen (file, phone, line): the path of a message is
     // made only when there is a duplicate to report.
-    let mut macs: HashMap<crate::mac::Mac, (&'s str, usize)> = HashMap::new();
+    // By the MAC's number (48 bits): no copy of its text per phone.
+    let mut macs: HashMap<u64, (&'s str, usize)> = HashMap::new();
     let mut users: HashMap<String, (&'s str, usize, usize)> = HashMap::new();
     // Profiles: checked once against every model a phone using them has.
     let mut profile_settings: HashMap<(String, ModelId), Settings> = HashMap::new();
@@ -56,6 +57,7 @@ pub(super) fn resolve_phones<'s>(
             let errors_before = r.error_count();
             let Own {
                 mac,
+                name,
                 model,
                 lines,
                 keys: own_keys,
@@ -66,7 +68,7 @@ pub(super) fn resolve_phones<'s>(
             } = own;
             if let Some(mac) = &mac {
                 // One lookup: a phone's MAC is new nearly always.
-                match macs.entry(mac.clone()) {
+                match macs.entry(mac.number()) {
                     Entry::Occupied(first) => {
                         let &(first_file, first_i) = first.get();
                         let first_at = r.here(first_file, &[idx(first_i), key("mac")]);
@@ -266,7 +268,7 @@ pub(super) fn resolve_phones<'s>(
                     spec: PhoneSpec {
                         mac,
                         model,
-                        name: doc.name.clone(),
+                        name,
                         profile: profile.map(|(n, _)| n),
                         lines,
                         keys,
@@ -295,6 +297,8 @@ pub(super) fn resolve_phones<'s>(
 /// users of the whole inventory, groups, profiles, the scope).
 pub struct Own {
     mac: Option<crate::mac::Mac>,
+    /// The phone's name (taken here: the resolver does not copy it).
+    name: Option<String>,
     /// None when the model is unknown (reported): nothing else of the phone was resolved.
     model: Option<ModelId>,
     lines: Vec<Line>,
@@ -377,6 +381,7 @@ fn own_phone(r: &mut Reporter, f: &str, site: Option<&Site>, i: usize, doc: &Pho
     };
     let mut own = Own {
         mac,
+        name: doc.name.clone(),
         model: None,
         lines: Vec::new(),
         keys: BTreeMap::new(),
