@@ -27,8 +27,9 @@ pub(super) fn resolve_phones<'s>(
     let mut macs: HashMap<u64, (&'s str, usize)> = HashMap::new();
     let mut users: HashMap<String, (&'s str, usize, usize)> = HashMap::new();
     // Profiles: checked once against every model a phone using them has.
-    let mut profile_settings: HashMap<(String, ModelId), Settings> = HashMap::new();
-    let mut profile_keys: HashMap<(String, ModelId), BTreeMap<u32, FnKey>> = HashMap::new();
+    // A profile is known by its place in site.yaml's document (no copy of its name per phone).
+    let mut profile_settings: HashMap<(usize, ModelId), Settings> = HashMap::new();
+    let mut profile_keys: HashMap<(usize, ModelId), BTreeMap<u32, FnKey>> = HashMap::new();
     for (src, docs, own) in phone_srcs {
         // What each phone's own entry gave, and its problems (see [`resolve_own`]).
         r.extend(own.diags);
@@ -51,7 +52,9 @@ pub(super) fn resolve_phones<'s>(
         let chain = groups_of(groups, f);
         // The scope of this file's phones that set no scope field of their own, by model and
         // profile: what [`Scopes::of`] gives them (the groups are the file's).
-        let mut file_scopes: HashMap<(ModelId, Option<String>), Arc<Scope>> = HashMap::new();
+        let mut file_scopes: HashMap<(ModelId, Option<usize>), Arc<Scope>> = HashMap::new();
+        // Likewise the settings its groups and profile give, before the phone's own.
+        let mut file_settings: HashMap<(ModelId, Option<usize>), Settings> = HashMap::new();
         for (i, (doc, own)) in docs.iter().zip(own.phones).enumerate() {
             let at = |rest: &[Seg]| at_phone(i, rest);
             let errors_before = r.error_count();
@@ -147,39 +150,43 @@ pub(super) fn resolve_phones<'s>(
                     }
                 }
             }
+            let profile_id = profile
+                .as_ref()
+                .map(|(_, p)| *p as *const ProfileDoc as usize);
             // The keys: the profile's (checked once per model), the phone's own over them.
-            let keys = match &profile {
-                None => own_keys,
-                Some((name, p)) => {
-                    let mut keys = profile_keys
-                        .entry((name.clone(), model))
-                        .or_insert_with(|| {
-                            let path_of = |n: u32| {
-                                vec![
-                                    key("profiles"),
-                                    key(name.clone()),
-                                    key("keys"),
-                                    key(n.to_string()),
-                                ]
-                            };
-                            resolve_key_map(r, site_file, &path_of, &p.keys, model)
-                        })
-                        .clone();
-                    keys.extend(own_keys);
+            let keys = match (&profile, profile_id) {
+                (Some((name, p)), Some(id)) => {
+                    let of_profile = profile_keys.entry((id, model)).or_insert_with(|| {
+                        let path_of = |n: u32| {
+                            vec![
+                                key("profiles"),
+                                key(name.clone()),
+                                key("keys"),
+                                key(n.to_string()),
+                            ]
+                        };
+                        resolve_key_map(r, site_file, &path_of, &p.keys, model)
+                    });
+                    // The phone's own keys, and the profile's where it has none of its own.
+                    let mut keys = own_keys;
+                    for (n, k) in of_profile.iter() {
+                        keys.entry(*n).or_insert_with(|| k.clone());
+                    }
                     keys
                 }
+                _ => own_keys,
             };
             // Raw settings: the groups' (outermost first, each its own then its model's), the
-            // profile's (checked once per model), then the phone's.
-            let mut settings = Settings::new();
-            for g in &chain {
-                let own = scopes.group_settings(r, g, model);
-                settings = merge_settings(&settings, &own);
-            }
-            if let Some((name, p)) = &profile {
-                let cached = profile_settings
-                    .entry((name.clone(), model))
-                    .or_insert_with(|| {
+            // profile's (checked once per model), then the phone's. The first two are the same
+            // for the file's phones of a model and profile: merged once.
+            let inherited = file_settings.entry((model, profile_id)).or_insert_with(|| {
+                let mut settings = Settings::new();
+                for g in &chain {
+                    let own = scopes.group_settings(r, g, model);
+                    settings = merge_settings(&settings, &own);
+                }
+                if let (Some((name, p)), Some(id)) = (&profile, profile_id) {
+                    let cached = profile_settings.entry((id, model)).or_insert_with(|| {
                         resolve_settings(
                             r,
                             site_file,
@@ -188,12 +195,16 @@ pub(super) fn resolve_phones<'s>(
                             &[model],
                         )
                     });
-                settings = merge_settings(&settings, cached);
-            }
-            let settings = if settings.is_empty() {
+                    settings = merge_settings(&settings, cached);
+                }
+                settings
+            });
+            let settings = if inherited.is_empty() {
                 own_settings
+            } else if own_settings.is_empty() {
+                inherited.clone()
             } else {
-                merge_settings(&settings, &own_settings)
+                merge_settings(inherited, &own_settings)
             };
             // Codecs: the phone's, else its innermost group's (for its model, else for all), else
             // its model's.
@@ -249,7 +260,7 @@ pub(super) fn resolve_phones<'s>(
                 if doc.sets_scope() {
                     return of(r);
                 }
-                let k = (model, profile.as_ref().map(|(n, _)| n.clone()));
+                let k = (model, profile_id);
                 match file_scopes.get(&k) {
                     Some(s) => s.clone(),
                     None => {
