@@ -1,7 +1,9 @@
 //! Benchmark: generates synthetic inventories (N phones; a history of M commits each touching a few
 //! phones), runs the real `provsite build` on them and prints wall time and peak memory, beside
-//! `cp -r` of the same output tree measured in the same run as the floor. After each full build it
-//! prints what the stages no build can skip cost on their own (creating the files, parsing the
+//! a floor measured in the same run: `cp -r` of the same output tree for a build into an empty
+//! folder, and for a build after a commit `cp -al` of the live release's phone files (the links
+//! the web root's layout has every new release make; see [`link_floor`]). After each full build
+//! it prints what the stages no build can skip cost on their own (creating the files, parsing the
 //! YAML, the SHA-256s), in CPU a phone, to set beside the build's.
 //!
 //! Usage: `cargo bench --bench build -- [--sizes 1000,10000,100000] [--history-phones 10000]
@@ -310,10 +312,11 @@ fn remove_out(dir: &Path, out: &str) {
     let _ = std::fs::remove_dir_all(dir.join(out));
     let _ = std::fs::remove_dir_all(dir.join(format!(".{out}.provsite")));
     let _ = std::fs::remove_dir_all(dir.join(format!("{out}-copy")));
+    let _ = std::fs::remove_dir_all(dir.join(format!("{out}-links")));
 }
 
 /// One case's figures for one binary: median and worst seconds, highest peak, median CPU
-/// seconds, median `cp -r`.
+/// seconds, and the floor of each round (`cp -r`, or `cp -al` for a build after a commit).
 struct Figures {
     secs: Vec<f64>,
     peak: f64,
@@ -370,19 +373,29 @@ fn timed_with_peer(
         for ((label, bin), fig) in bins.iter().zip(figs.iter_mut()) {
             let out = format!("out-{label}-{r}").replace('~', "_");
             remove_out(dir, &out);
-            if let Some(prev) = prepare {
+            // A build after a commit: its floor is linking the live release's phone files into a
+            // new folder, measured before the build (the live release is then the only one).
+            let links = prepare.map(|prev| {
                 measure(&mut build_cmd_with(bin, dir, &out, prev));
-            }
+                settle();
+                link_floor(dir, &out)
+            });
             settle();
             let (s, mib, cpu) = measure(&mut build_cmd_with(bin, dir, &out, rev));
             fig.secs.push(s);
             fig.peak = fig.peak.max(mib);
             fig.cpus.push(cpu);
-            settle();
-            let (cp, cp_cpu) = cp_floor(dir, &out);
-            fig.cps.push(cp);
+            let (floor, floor_cpu, what) = match links {
+                Some((l, l_cpu)) => (l, l_cpu, "cp -al of the live phone files"),
+                None => {
+                    settle();
+                    let (cp, cp_cpu) = cp_floor(dir, &out);
+                    (cp, cp_cpu, "cp -r")
+                }
+            };
+            fig.cps.push(floor);
             eprintln!(
-                "  round {} ({label}): build {s:.2} s, {cpu:.2} CPU-s, {mib:.0} MiB, cp -r {cp:.2} s, {cp_cpu:.2} CPU-s",
+                "  round {} ({label}): build {s:.2} s, {cpu:.2} CPU-s, {mib:.0} MiB, {what} {floor:.2} s, {floor_cpu:.2} CPU-s",
                 r + 1
             );
             remove_out(dir, &out);
@@ -571,12 +584,12 @@ fn main() {
         .map(PathBuf::from);
 
     println!(
-        "# provsite benchmark ({} cores; medians of {reps} runs, worst of them, CPU seconds (user and system, all threads), cp -r of the same output in the same run; a full build's CPU also per phone)",
+        "# provsite benchmark ({} cores; medians of {reps} runs, worst of them, CPU seconds (user and system, all threads), the floor in the same run: cp -r of the same output for a build into an empty folder, cp -al of the live release's phone files for a build after a commit; a full build's CPU also per phone)",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
         "{:<44} {:>8} {:>8} {:>10} {:>7} {:>9} {:>8} {:>9}",
-        "case", "build s", "worst s", "peak MiB", "CPU s", "cp -r s", "ratio", "CPU µs/ph"
+        "case", "build s", "worst s", "peak MiB", "CPU s", "floor s", "ratio", "CPU µs/ph"
     );
     for &n in &sizes {
         let dir = tempfile::tempdir().unwrap();
@@ -669,8 +682,8 @@ fn main() {
     }
 }
 
-/// One row per binary; `full`: a build of that many phones into an empty folder, compared with
-/// `cp -r` of its output and given its CPU per phone.
+/// One row per binary, with its floor (`cp -r` or `cp -al`) where the case measured one; `full`:
+/// a build of that many phones into an empty folder, also given its CPU per phone.
 fn rows(case: &str, bins: &[(&'static str, PathBuf)], figs: &[Figures], full: Option<usize>) {
     for ((label, _), f) in bins.iter().zip(figs) {
         let name = if bins.len() > 1 {
@@ -681,20 +694,19 @@ fn rows(case: &str, bins: &[(&'static str, PathBuf)], figs: &[Figures], full: Op
         let secs = median(f.secs.clone());
         let worst = f.secs.iter().cloned().fold(0.0, f64::max);
         let cpu = median(f.cpus.clone());
-        match full {
-            Some(n) if !f.cps.is_empty() => {
-                let cp = median(f.cps.clone());
-                println!(
-                    "{name:<44} {secs:>8.2} {worst:>8.2} {:>10.0} {cpu:>7.2} {cp:>9.2} {:>7.2}x {:>9.0}",
-                    f.peak,
-                    secs / cp,
-                    cpu / n as f64 * 1e6
-                );
-            }
-            _ => println!(
+        let per_phone = full.map_or(String::new(), |n| format!("{:>9.0}", cpu / n as f64 * 1e6));
+        if f.cps.is_empty() {
+            println!(
                 "{name:<44} {secs:>8.2} {worst:>8.2} {:>10.0} {cpu:>7.2}",
                 f.peak
-            ),
+            );
+        } else {
+            let floor = median(f.cps.clone());
+            println!(
+                "{name:<44} {secs:>8.2} {worst:>8.2} {:>10.0} {cpu:>7.2} {floor:>9.2} {:>7.2}x {per_phone}",
+                f.peak,
+                secs / floor,
+            );
         }
     }
 }
@@ -811,6 +823,34 @@ fn floors(dir: &Path, n: usize) {
     );
     let _ = std::fs::remove_dir_all(&target);
     remove_out(dir, out);
+}
+
+/// The floor of a build after a commit (seconds, CPU seconds): `cp -al` of the phone files of
+/// the live release of `out` (its only one) into a new folder. The web root's layout has each
+/// release hold every phone's file in one folder (a phone appends its own file name to the folder
+/// its entry point names), and releases never change, so a new release links the unchanged files
+/// of the live one: one hard link each, and the check that the live file is a regular file with
+/// the mtime the manifest gives it, as `cp -al` does (one `lstat` and one `link` a file).
+fn link_floor(dir: &Path, out: &str) -> (f64, f64) {
+    let releases = dir.join(out).join("releases");
+    let mut live: Vec<PathBuf> = std::fs::read_dir(&releases)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        live.len(),
+        1,
+        "{} should hold one release",
+        releases.display()
+    );
+    let config = live.pop().unwrap().join("config");
+    let links = dir.join(format!("{out}-links"));
+    let (secs, _, cpu) = measure_with(
+        Command::new("cp").arg("-al").arg(&config).arg(&links),
+        false,
+    );
+    let _ = std::fs::remove_dir_all(&links);
+    (secs, cpu)
 }
 
 /// `cp -r` of a web root: the floor a build is compared with (seconds, CPU seconds).
