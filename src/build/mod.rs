@@ -677,7 +677,8 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
 
     timing("render", t0);
     progress.stage("history", 0);
-    let digests: HashMap<&str, &str> = inv
+    // In MAC order, as the phones are (see `history::ByMac`).
+    let digests: history::ByMac<&str> = inv
         .phones
         .iter()
         .zip(&rendered.phones)
@@ -856,7 +857,7 @@ fn number_phones<'a>(
     opts: &Options,
     loaded: &'a Loaded,
     rendered: &'a Rendered,
-    digests: &HashMap<&'a str, &'a str>,
+    digests: &history::ByMac<'a, &'a str>,
     previous: Option<&'a Manifest>,
     plan: history::Plan<'a>,
 ) -> Result<(Numbering<'a>, Vec<String>, Option<String>)> {

@@ -108,7 +108,13 @@ pub(super) fn write_phone_files(
         let mut out = Vec::with_capacity(phones.len());
         let (mut linked, mut late, mut claimed) = (0, 0, 0);
         for (i, (p, f)) in phones.iter().zip(files).enumerate() {
-            let Stamp { sn, time } = numbering.phones[p.mac.as_str()];
+            // The numbering lists the phones in their order: this one is at its own place.
+            let Some(&Stamp { sn, time }) = numbering.phones.get_near(offset + i, &p.mac) else {
+                return Err(Error::of(
+                    Area::Output,
+                    format!("phone {} was not numbered", p.mac),
+                ));
+            };
             let sn = config_sn::format(sn);
             let name = render::phone_file_name(p);
             // Linked ahead: the live file is already there under the name (made as `link_live`

@@ -2,9 +2,7 @@
 //! same bytes. The live site's manifest says what the phones may have applied; the numbering
 //! from history is held to it.
 
-use std::collections::HashMap;
-
-use super::{Numbering, Stamp};
+use super::{ByMac, Numbering, Stamp};
 
 /// The live site's record of each phone: what the phones may have applied.
 #[derive(Debug, Clone, Default)]
@@ -46,16 +44,23 @@ impl<'m> Live<'m> {
 pub fn keep_invariant(
     numbering: &mut Numbering<'_>,
     live: &Live<'_>,
-    digests: &HashMap<&str, &str>,
+    digests: &ByMac<'_, &str>,
     head_time: i64,
 ) -> Vec<String> {
     let mut clashes = Vec::new();
     let mut top = numbering.release_sn.max(live.release_sn);
+    // The live record is in MAC order, as the numbering and the digests are: each phone is found
+    // where the last one was left.
+    let (mut at_number, mut at_digest) = (0, 0);
     for &(mac, live_stamp, live_digest) in &live.phones {
-        let (Some(stamp), Some(digest)) = (numbering.phones.get_mut(mac), digests.get(mac)) else {
+        let (Some(n), Some(d)) = (
+            numbering.phones.seek(&mut at_number, mac),
+            digests.seek(&mut at_digest, mac),
+        ) else {
             continue;
         };
-        if *digest == live_digest {
+        let stamp = numbering.phones.value_mut(n);
+        if *digests.at(d).1 == live_digest {
             *stamp = live_stamp;
         } else if stamp.sn <= live_stamp.sn {
             clashes.push(mac.to_string());
@@ -67,8 +72,8 @@ pub fn keep_invariant(
         // A number no phone has had: above the live release and every clashing phone's.
         let fresh = top + 1;
         for mac in &clashes {
-            if let Some(stamp) = numbering.phones.get_mut(mac.as_str()) {
-                *stamp = Stamp {
+            if let Some(n) = numbering.phones.position(mac) {
+                *numbering.phones.value_mut(n) = Stamp {
                     sn: fresh,
                     time: head_time,
                 };
@@ -104,7 +109,7 @@ mod tests {
         }
     }
 
-    fn digests<'a>(d: &[(&'a str, &'a str)]) -> HashMap<&'a str, &'a str> {
+    fn digests<'a>(d: &[(&'a str, &'a str)]) -> ByMac<'a, &'a str> {
         d.iter().copied().collect()
     }
 

@@ -13,10 +13,12 @@ use git2::Oid;
 
 use crate::config_sn;
 
+mod by_mac;
 mod invariant;
 mod past;
 use crate::error::{Area, Error, Result};
 use crate::source::CommitInfo;
+pub use by_mac::ByMac;
 pub use invariant::{keep_invariant, Live};
 pub(crate) use past::History;
 
@@ -116,11 +118,11 @@ pub trait Past<'m> {
 /// The (MAC, digest) list of one phones file.
 pub type FileDigests = Arc<Vec<(String, String)>>;
 
-/// The numbers of a build, by MAC (borrowed from the digests numbered).
+/// The numbers of a build, by MAC (borrowed from the digests numbered, in their order).
 #[derive(Debug, Clone)]
 pub struct Numbering<'a> {
     pub release_sn: u64,
-    pub phones: HashMap<&'a str, Stamp>,
+    pub phones: ByMac<'a, Stamp>,
     /// Commits rendered during the walk (for the benchmark's figures).
     pub commits_rendered: usize,
 }
@@ -130,7 +132,7 @@ pub struct Numbering<'a> {
 pub fn number<'a, 'm>(
     head: CommitInfo,
     dirty: bool,
-    digests: &HashMap<&'a str, &'a str>,
+    digests: &ByMac<'a, &'a str>,
     past: &mut dyn Past<'m>,
 ) -> Result<Numbering<'a>> {
     let plan = plan(head, dirty, past)?;
@@ -285,7 +287,7 @@ pub fn guess(plan: &Plan<'_>, dirty: bool, files: &HashSet<&str>, past: &dyn Pas
 pub fn number_planned<'a, 'm>(
     plan: Plan<'m>,
     dirty: bool,
-    digests: &HashMap<&'a str, &'a str>,
+    digests: &ByMac<'a, &'a str>,
     past: &mut dyn Past<'m>,
 ) -> Result<Numbering<'a>> {
     let Plan {
@@ -363,23 +365,26 @@ fn release_numbers(chain: &[CommitInfo], recorded_tail: Option<&Recorded<'_>>) -
 /// Each phone's stamp: walk back while what each phone fetches stays the same. Every phone still
 /// in its run shares one stamp (`current`); a phone leaves the run, with that stamp, at the first
 /// older commit where its digest differs. Only files that changed between two commits are looked
-/// into, so an older commit costs what it changed. Returns the stamps and the commits rendered.
+/// into, so an older commit costs what it changed. Returns the stamps (in the digests' order) and
+/// the commits rendered.
 fn phone_stamps<'a, 'm>(
     chain: &[CommitInfo],
     sns: &[u64],
     release_sn: u64,
     recorded_tail: Option<&Recorded<'m>>,
     dirty: bool,
-    digests: &HashMap<&'a str, &'a str>,
+    digests: &ByMac<'a, &'a str>,
     past: &mut dyn Past<'m>,
-) -> Result<(HashMap<&'a str, Stamp>, usize)> {
+) -> Result<(ByMac<'a, Stamp>, usize)> {
     let head = chain[0];
     let mut current = Stamp {
         sn: release_sn,
         time: head.time,
     };
-    let mut active: HashSet<&'a str> = digests.keys().copied().collect();
-    let mut done: HashMap<&'a str, Stamp> = HashMap::with_capacity(digests.len());
+    // Each phone's stamp once it has left the run, by its place in `digests`; the others are
+    // still in it (`active` of them).
+    let mut done: Vec<Option<Stamp>> = vec![None; digests.len()];
+    let mut active = digests.len();
     let mut rendered = 0;
     // With a dirty build, HEAD itself is the first older state; else HEAD's parent.
     let start = if dirty { 0 } else { 1 };
@@ -393,7 +398,7 @@ fn phone_stamps<'a, 'm>(
         past.inventory_tree(head.id)?
     };
     for i in start..chain.len() {
-        if active.is_empty() {
+        if active == 0 {
             break;
         }
         let c = chain[i];
@@ -402,12 +407,12 @@ fn phone_stamps<'a, 'm>(
             time: c.time,
         };
         if let (true, Some(rec)) = (i == chain.len() - 1 && i > 0, recorded_tail) {
-            // In MAC order: the record is read in one pass.
-            let mut macs: Vec<&'a str> = active.drain().collect();
-            macs.sort_unstable();
-            for (mac, recorded) in macs.iter().zip(rec.phones.get_sorted(&macs)) {
-                let recorded = recorded.filter(|(d, _)| digests.get(mac) == Some(d));
-                done.insert(mac, recorded.map_or(current, |(_, stamp)| stamp));
+            // In MAC order (the digests' own): the record is read in one pass.
+            let places: Vec<usize> = (0..done.len()).filter(|&p| done[p].is_none()).collect();
+            let macs: Vec<&str> = places.iter().map(|&p| digests.at(p).0).collect();
+            for (&p, recorded) in places.iter().zip(rec.phones.get_sorted(&macs)) {
+                let recorded = recorded.filter(|(d, _)| digests.at(p).1 == d);
+                done[p] = Some(recorded.map_or(current, |(_, stamp)| stamp));
             }
             break;
         }
@@ -424,32 +429,32 @@ fn phone_stamps<'a, 'm>(
             newer_asked = true;
         }
         let older = past.files_at(c.id).unwrap_or_default();
-        let (look, older_digest) = phones_to_compare(newer.as_ref(), &older, &active);
+        let (look, older_digest) = phones_to_compare(newer.as_ref(), &older, digests, &done);
         for mac in look {
-            let same = older_digest
-                .get(mac)
-                .is_some_and(|d| digests.get(mac) == Some(d));
+            let Some(p) = digests.position(mac).filter(|&p| done[p].is_none()) else {
+                continue;
+            };
+            let same = older_digest.get(mac).is_some_and(|d| digests.at(p).1 == d);
             if !same {
-                if let Some(m) = active.take(mac) {
-                    done.insert(m, current);
-                }
+                done[p] = Some(current);
+                active -= 1;
             }
         }
         current = stamp;
         newer = Some(older);
     }
-    for mac in active {
-        done.insert(mac, current);
-    }
-    Ok((done, rendered))
+    let stamps = digests.map(|p, _| done[p].unwrap_or(current));
+    Ok((stamps, rendered))
 }
 
 /// The phones to compare at an older commit, and their digests there: those of files that differ
-/// from the newer commit's (every active phone when there is no newer list to compare with).
+/// from the newer commit's (every phone still in its run, those `done` leaves out, when there is
+/// no newer list to compare with).
 fn phones_to_compare<'a>(
     newer: Option<&'a BTreeMap<String, FileDigests>>,
     older: &'a BTreeMap<String, FileDigests>,
-    active: &HashSet<&'a str>,
+    digests: &ByMac<'a, &'a str>,
+    done: &[Option<Stamp>],
 ) -> (Vec<&'a str>, HashMap<&'a str, &'a str>) {
     let mut look: Vec<&str> = Vec::new();
     let mut older_digest: HashMap<&str, &str> = HashMap::new();
@@ -475,7 +480,13 @@ fn phones_to_compare<'a>(
                     older_digest.insert(mac, d);
                 }
             }
-            look.extend(active.iter().copied());
+            look.extend(
+                digests
+                    .iter()
+                    .zip(done)
+                    .filter(|(_, d)| d.is_none())
+                    .map(|((mac, _), _)| mac),
+            );
         }
     }
     (look, older_digest)
@@ -675,7 +686,7 @@ mod walk_tests {
         }
     }
 
-    fn digests_of<'a>(state: &[(&'a str, &'a str)]) -> HashMap<&'a str, &'a str> {
+    fn digests_of<'a>(state: &[(&'a str, &'a str)]) -> ByMac<'a, &'a str> {
         state.iter().copied().collect()
     }
 
