@@ -95,6 +95,8 @@ impl<'a, V> FromIterator<(&'a str, V)> for ByMac<'a, V> {
     }
 }
 
+/// For tests, as a map's: `numbering.phones["A"]`.
+#[cfg(test)]
 impl<V> std::ops::Index<&str> for ByMac<'_, V> {
     type Output = V;
     fn index(&self, mac: &str) -> &V {

@@ -174,4 +174,49 @@ mod tests {
         assert!(renumbered.is_empty());
         assert_eq!(n.phones["C"].sn, 202611260002);
     }
+
+    #[test]
+    fn phones_removed_and_added_between_the_live_site_and_the_build_leave_the_others_matched() {
+        // Live: A, B (removed since), D; the build: A, C (new), D, E (new). The live record in
+        // another order than the MACs' gives the same.
+        let digests = digests(&[("A", "a"), ("C", "c"), ("D", "d2"), ("E", "e")]);
+        let in_order = [
+            ("A", 202611260001, "a"),
+            ("B", 202611260001, "b"),
+            ("D", 202611260002, "d1"),
+        ];
+        let mut shuffled = in_order;
+        shuffled.reverse();
+        for live_phones in [in_order, shuffled] {
+            let mut n = numbering(
+                202611260003,
+                &[
+                    ("A", 202611260003),
+                    ("C", 202611260003),
+                    ("D", 202611260002),
+                    ("E", 202611260003),
+                ],
+            );
+            let renumbered =
+                keep_invariant(&mut n, &live(202611260002, &live_phones), &digests, 99);
+            assert_eq!(renumbered, ["D"], "D's bytes differ under its live number");
+            assert_eq!(
+                n.phones["A"],
+                Stamp {
+                    sn: 202611260001,
+                    time: 7
+                }
+            );
+            assert_eq!(n.phones["C"].sn, 202611260003);
+            assert_eq!(
+                n.phones["D"],
+                Stamp {
+                    sn: 202611260004,
+                    time: 99
+                }
+            );
+            assert_eq!(n.phones["E"].sn, 202611260003);
+            assert_eq!(n.phones.get("B"), None);
+        }
+    }
 }
