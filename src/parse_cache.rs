@@ -117,7 +117,7 @@ impl ParseCache {
 pub fn encode(docs: &[PhoneDoc]) -> Option<Vec<u8>> {
     let values_safe = docs.iter().all(|d| {
         let scoped = [&d.vlan, &d.dns, &d.directory, &d.autoprovision];
-        scoped.into_iter().flatten().all(json_safe)
+        scoped.into_iter().flatten().all(|v| json_safe(v))
             && d.settings.values().all(|keys| keys.values().all(json_safe))
     });
     if !values_safe {

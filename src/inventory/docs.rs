@@ -260,29 +260,29 @@ macro_rules! with_scope_fields {
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub ntp: Option<String>,
             #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub pbx: Option<PbxPatchDoc>,
+            pub pbx: Option<Box<PbxPatchDoc>>,
             #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub admin_password: Option<SecretDoc>,
+            pub admin_password: Option<Box<SecretDoc>>,
             /// The admin login name (`TelnetID`).
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub admin_user: Option<String>,
             #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub user_password: Option<SecretDoc>,
+            pub user_password: Option<Box<SecretDoc>>,
             /// The user login name (`UserID`).
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub user_id: Option<String>,
             /// `{voice: N, pc: N, priority: N}` or `off`.
             #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub vlan: Option<serde_yaml::Value>,
+            pub vlan: Option<Box<serde_yaml::Value>>,
             /// Up to two DNS servers, or `off`.
             #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub dns: Option<serde_yaml::Value>,
+            pub dns: Option<Box<serde_yaml::Value>>,
             /// Up to 8 `{name, url}` XML directories, or `off`.
             #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub directory: Option<serde_yaml::Value>,
+            pub directory: Option<Box<serde_yaml::Value>>,
             /// `{check_sync: pbx|ADDRESS|off, periodic: off|{days, start, span, retry}}`.
             #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub autoprovision: Option<serde_yaml::Value>,
+            pub autoprovision: Option<Box<serde_yaml::Value>>,
         }
 
         impl $name {
@@ -312,15 +312,15 @@ macro_rules! with_scope_fields {
                     || self.language != language
                     || self.country != country
                     || self.ntp != ntp
-                    || self.pbx != pbx
-                    || self.admin_password != admin_password
+                    || self.pbx.as_deref() != pbx.as_ref()
+                    || self.admin_password.as_deref() != admin_password.as_ref()
                     || self.admin_user != admin_user
-                    || self.user_password != user_password
+                    || self.user_password.as_deref() != user_password.as_ref()
                     || self.user_id != user_id
-                    || self.vlan != vlan
-                    || self.dns != dns
-                    || self.directory != directory
-                    || self.autoprovision != autoprovision
+                    || self.vlan.as_deref() != vlan.as_ref()
+                    || self.dns.as_deref() != dns.as_ref()
+                    || self.directory.as_deref() != directory.as_ref()
+                    || self.autoprovision.as_deref() != autoprovision.as_ref()
             }
 
             /// The scope fields this document sets.
@@ -331,15 +331,15 @@ macro_rules! with_scope_fields {
                     language: self.language.clone(),
                     country: self.country.clone(),
                     ntp: self.ntp.clone(),
-                    pbx: self.pbx.clone(),
-                    admin_password: self.admin_password.clone(),
+                    pbx: self.pbx.as_deref().cloned(),
+                    admin_password: self.admin_password.as_deref().cloned(),
                     admin_user: self.admin_user.clone(),
-                    user_password: self.user_password.clone(),
+                    user_password: self.user_password.as_deref().cloned(),
                     user_id: self.user_id.clone(),
-                    vlan: self.vlan.clone(),
-                    dns: self.dns.clone(),
-                    directory: self.directory.clone(),
-                    autoprovision: self.autoprovision.clone(),
+                    vlan: self.vlan.as_deref().cloned(),
+                    dns: self.dns.as_deref().cloned(),
+                    directory: self.directory.as_deref().cloned(),
+                    autoprovision: self.autoprovision.as_deref().cloned(),
                 }
             }
         }
