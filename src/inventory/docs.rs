@@ -240,7 +240,9 @@ pub struct ScopeDoc {
     pub autoprovision: Option<serde_yaml::Value>,
 }
 
-/// Defines a document type with the scope fields after its own, and its `scope_doc()`.
+/// Defines a document type with the scope fields after its own, and its `scope_doc()`. The
+/// fields of some size that nearly no document sets are boxed: a phone's document stays at about
+/// 450 bytes instead of 920, and 100,000 of them are read on one thread and resolved on another.
 macro_rules! with_scope_fields {
     ($(#[$meta:meta])* pub struct $name:ident { $($own:tt)* }) => {
         $(#[$meta])*
