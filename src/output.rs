@@ -400,9 +400,18 @@ impl DirWriter {
             }
         };
         let mut fd = create();
-        if fd < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::AlreadyExists {
+        // A name already there is removed and the file created again. The links made ahead
+        // (`Ahead`) may put a name back between the two, once a name: a few rounds settle it.
+        let mut rounds = 0;
+        while fd < 0
+            && rounds < 4
+            && std::io::Error::last_os_error().kind() == std::io::ErrorKind::AlreadyExists
+        {
+            rounds += 1;
             // SAFETY: as above; unlinkat removes the name only (never a folder: no AT_REMOVEDIR).
-            if unsafe { libc::unlinkat(self.dir.as_raw_fd(), c.as_ptr(), 0) } != 0 {
+            if unsafe { libc::unlinkat(self.dir.as_raw_fd(), c.as_ptr(), 0) } != 0
+                && std::io::Error::last_os_error().kind() != std::io::ErrorKind::NotFound
+            {
                 return Err(Error::io(&path, std::io::Error::last_os_error()));
             }
             fd = create();
@@ -820,5 +829,49 @@ mod tests {
             std::fs::read(staged.join("ST2030S_001F9F16E84A.txt")).unwrap(),
             b"other"
         );
+    }
+
+    /// The render writes files into the staged release while the live release's files are being
+    /// linked into it ahead: a link made between the writer's removal of a name and its creation
+    /// of the file must not fail the build, and the written file must win.
+    #[test]
+    fn write_new_wins_against_links_made_ahead_at_the_same_time() {
+        // A race of the two, many times: in memory where it can be (on a disk, mostly a test of
+        // how fast that disk creates files).
+        let shm = Path::new("/dev/shm");
+        let dir = if shm.is_dir() {
+            tempfile::tempdir_in(shm)
+        } else {
+            tempfile::tempdir()
+        }
+        .unwrap();
+        let live = dir.path().join("live");
+        std::fs::create_dir(&live).unwrap();
+        let mtime = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_687_200);
+        let names: Vec<String> = (0..400)
+            .map(|i| format!("ST2030S_001F9F{i:06X}.txt"))
+            .collect();
+        for n in &names {
+            write_new_file(&live.join(n), b"published", mtime).unwrap();
+        }
+        for round in 0..100 {
+            let staged = dir.path().join(format!("staged{round}"));
+            std::fs::create_dir(&staged).unwrap();
+            let files = names.iter().map(|n| (n.clone(), mtime)).collect();
+            let w = DirWriter::open(&staged).unwrap();
+            // Some names are there already, as a staged file or a link made ahead is.
+            for n in names.iter().step_by(2) {
+                std::fs::hard_link(live.join(n), staged.join(n)).unwrap();
+            }
+            let ahead = Ahead::start(live.clone(), staged.clone(), files);
+            for n in &names {
+                w.write_new(n, b"rendered", mtime).unwrap();
+            }
+            drop(ahead);
+            for n in &names {
+                assert_eq!(std::fs::read(staged.join(n)).unwrap(), b"rendered", "{n}");
+            }
+            assert_eq!(std::fs::read(live.join(&names[0])).unwrap(), b"published");
+        }
     }
 }
