@@ -906,6 +906,77 @@ fn phones_that_change_leave_or_change_model_after_a_build_leave_the_live_release
     );
 }
 
+/// The links made ahead start from the last build's record of the live release, before the
+/// live manifest is read. A record that names another release (stale, or written by hand) must
+/// not decide what the next release holds, even when that release's files carry the right dates;
+/// without the record, the links start once the manifest is read.
+#[test]
+fn links_made_ahead_from_a_stale_record_of_the_live_release_are_not_kept() {
+    let repo = Repo::with_base();
+    let text = repo.read("inventory/phones/base.yaml");
+    let starts: Vec<usize> = text.match_indices("- mac:").map(|(i, _)| i).collect();
+    for (n, &at) in starts.iter().enumerate() {
+        let end = starts.get(n + 1).copied().unwrap_or(text.len());
+        repo.write(&format!("inventory/phones/p{n}.yaml"), &text[at..end]);
+    }
+    std::fs::remove_file(repo.path().join("inventory/phones/base.yaml")).unwrap();
+    repo.commit("one phone a file");
+    let manifest = |repo: &Repo| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(repo.public().join("manifest.json")).unwrap())
+            .unwrap()
+    };
+    repo.build(&[]);
+    let first = manifest(&repo);
+    repo.edit("inventory/phones/p0.yaml", "Hélène Dupont", "Hélène Martin");
+    repo.commit("a phone changes");
+    repo.build(&[]);
+    // The record names the first release; its file of an unchanged phone is another file now
+    // (the live release's link to the old one stays as it was), with other bytes and its date.
+    let hint = repo.path().join(".public.provsite/live-release");
+    assert!(hint.exists(), "a build records the live release");
+    let old_release = first["release"].as_str().unwrap();
+    std::fs::write(
+        &hint,
+        format!("{old_release}\n{}\n", first["commit"].as_str().unwrap()),
+    )
+    .unwrap();
+    let old_file = repo
+        .public()
+        .join("releases")
+        .join(old_release)
+        .join(format!("config/ST2030S_{M2}.txt"));
+    let mtime = std::fs::metadata(&old_file).unwrap().modified().unwrap();
+    std::fs::remove_file(&old_file).unwrap();
+    std::fs::write(&old_file, b"[sys]\nnot what the phone gets\n").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&old_file)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let fresh_of = |repo: &Repo, rel: &str| {
+        let _ = std::fs::remove_dir_all(repo.path().join("fresh"));
+        let _ = std::fs::remove_dir_all(repo.path().join(".fresh.provsite"));
+        repo.build(&["--out", "fresh"]);
+        snapshot(&repo.path().join("fresh").join(rel))
+    };
+    for (what, drop_record) in [("with a stale record", false), ("with none", true)] {
+        if drop_record {
+            std::fs::remove_file(&hint).unwrap();
+        }
+        repo.edit("inventory/phones/p0.yaml", "Hélène", "Hélène B.");
+        repo.commit(what);
+        let s = repo.build(&[]);
+        assert_eq!(s["files_linked"], 2, "{what}: {s}");
+        let rel = format!("releases/{}", manifest(&repo)["release"].as_str().unwrap());
+        assert_eq!(
+            snapshot(&repo.public().join(&rel)),
+            fresh_of(&repo, &rel),
+            "{what}: not what a fresh build gives"
+        );
+    }
+}
+
 #[test]
 fn a_byte_order_mark_at_the_start_of_a_file_is_not_part_of_it() {
     // Some editors on Windows start a UTF-8 file with one; YAML allows it there.
