@@ -428,74 +428,51 @@ impl DirWriter {
 }
 
 /// Links made ahead: the live release's phone files linked into the staged release on a thread
-/// of its own from the start of a build, before anyone knows which phones keep their file, or
-/// even what the live manifest says. It links each regular file of the live release's `config/`
-/// folder and notes the mtime it had. The write stage stops it where it got to, takes a link as
-/// made when that phone keeps the live file and the mtime noted is the one the live manifest
-/// gives it (and makes the links not made yet, as without this), and writes over it (a new file
-/// under the name, see [`DirWriter::write_new`]) otherwise; what no phone of the release claims
-/// is removed. Links are never made over a file already there.
+/// of its own while the inventory loads and renders, before anyone knows which phones kept
+/// their file. The write stage stops it where it got to, takes a link as made when that phone
+/// keeps the live file (and makes the links not made yet, as without this), and writes over it
+/// (a new file under the name, see [`DirWriter::write_new`]) otherwise; what no phone of the
+/// release claims is removed. Each link is made as [`DirLinker::link_if_mtime`] makes it: only
+/// a regular file with the mtime the live manifest gives it, never over a file already there.
 pub struct Ahead {
-    release: String,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    handle: Option<std::thread::JoinHandle<LinkedAhead>>,
+    handle: Option<std::thread::JoinHandle<std::collections::HashSet<String>>>,
 }
 
-/// The names linked ahead, each with the mtime its file had.
-pub type LinkedAhead = std::collections::HashMap<String, SystemTime>;
-
 impl Ahead {
-    /// Starts linking the files of `from` (the `config/` folder of release `release`) into
-    /// `to`, under the same names.
-    pub fn start(from: PathBuf, to: PathBuf, release: String) -> Ahead {
+    /// Starts linking `from/name` as `to/name` for each of `files` (name, mtime), in order.
+    pub fn start(from: PathBuf, to: PathBuf, files: Vec<(String, SystemTime)>) -> Ahead {
         use std::sync::atomic::Ordering;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = std::sync::Arc::clone(&stop);
         let handle = std::thread::spawn(move || {
-            let mut linked = LinkedAhead::new();
-            let (Some(linker), Ok(names)) = (DirLinker::open(&from, &to), std::fs::read_dir(&from))
-            else {
+            let mut linked = std::collections::HashSet::with_capacity(files.len());
+            let Some(linker) = DirLinker::open(&from, &to) else {
                 return linked;
             };
-            // Listed first, in one go: the folder changes as little as the release does.
-            let names: Vec<String> = names
-                .filter_map(|e| {
-                    let e = e.ok()?;
-                    e.file_type().ok()?.is_file().then_some(())?;
-                    e.file_name().into_string().ok()
-                })
-                .filter(|n| !n.starts_with('.'))
-                .collect();
-            linked.reserve(names.len());
-            for name in names {
+            for (name, mtime) in files {
                 if stopped.load(Ordering::Relaxed) {
                     break;
                 }
-                if let Some(mtime) = linker.link_regular(&name) {
-                    linked.insert(name, mtime);
+                if linker.link_if_mtime(&name, mtime, false) {
+                    linked.insert(name);
                 }
             }
             linked
         });
         Ahead {
-            release,
             stop,
             handle: Some(handle),
         }
     }
 
-    /// The release the links come from.
-    pub fn release(&self) -> &str {
-        &self.release
-    }
-
     /// Stops the linking where it is (after the link under way) and returns the names linked so
     /// far: the write stage links the others itself, from as many threads as it writes with.
-    pub fn finish(mut self) -> LinkedAhead {
+    pub fn finish(mut self) -> std::collections::HashSet<String> {
         self.stop_and_join().unwrap_or_default()
     }
 
-    fn stop_and_join(&mut self) -> Option<LinkedAhead> {
+    fn stop_and_join(&mut self) -> Option<std::collections::HashSet<String>> {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.handle.take().and_then(|h| h.join().ok())
     }
@@ -642,50 +619,6 @@ impl DirLinker {
         })
     }
 
-    /// The status of `from/name`, not following a symbolic link.
-    fn stat(&self, c: &std::ffi::CStr) -> Option<libc::stat> {
-        use std::os::fd::AsRawFd;
-        // SAFETY: a zeroed `stat` is a valid value for fstatat to fill.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: the descriptor stays open for the call (owned by self), `c` is a valid C
-        // string, and `st` is a valid place to write.
-        let rc = unsafe {
-            libc::fstatat(
-                self.from.as_raw_fd(),
-                c.as_ptr(),
-                &mut st,
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        };
-        (rc == 0).then_some(st)
-    }
-
-    /// Links `from/name` as `to/name` when it is a regular file and nothing has that name in
-    /// `to`; returns the file's mtime when it did.
-    pub fn link_regular(&self, name: &str) -> Option<SystemTime> {
-        use std::os::fd::AsRawFd;
-        let c = std::ffi::CString::new(name).ok()?;
-        let st = self.stat(&c)?;
-        if (st.st_mode & libc::S_IFMT) != libc::S_IFREG {
-            return None;
-        }
-        let secs = u64::try_from(st.st_mtime).ok()?;
-        let nanos = u32::try_from(st.st_mtime_nsec).ok()?;
-        let mtime = SystemTime::UNIX_EPOCH.checked_add(std::time::Duration::new(secs, nanos))?;
-        // SAFETY: both descriptors stay open for the call (owned by self); `c` is a valid C
-        // string.
-        let rc = unsafe {
-            libc::linkat(
-                self.from.as_raw_fd(),
-                c.as_ptr(),
-                self.to.as_raw_fd(),
-                c.as_ptr(),
-                0,
-            )
-        };
-        (rc == 0).then_some(mtime)
-    }
-
     /// Links `from/name` as `to/name` when its mtime is `mtime`; `replace`: a file already at
     /// `to/name` gives way (the link is made under a temporary name and renamed over it). False
     /// when it cannot be done, and then nothing changed.
@@ -697,18 +630,26 @@ impl DirLinker {
         let Ok(since) = mtime.duration_since(SystemTime::UNIX_EPOCH) else {
             return false;
         };
-        let Some(st) = self.stat(&c) else {
-            return false;
-        };
-        if (st.st_mode & libc::S_IFMT) != libc::S_IFREG
-            || st.st_mtime != since.as_secs() as libc::time_t
-            || st.st_mtime_nsec != i64::from(since.subsec_nanos())
-        {
-            return false;
-        }
-        // SAFETY: both descriptors stay open for the calls (owned by self), and `c` and `tmp`
-        // are valid C strings.
+        // SAFETY: a zeroed `stat` is a valid value for fstatat to fill.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: both descriptors stay open for the calls (owned by self), `c` is a valid C
+        // string, and `st` is a valid place to write.
         unsafe {
+            if libc::fstatat(
+                self.from.as_raw_fd(),
+                c.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            ) != 0
+            {
+                return false;
+            }
+            if (st.st_mode & libc::S_IFMT) != libc::S_IFREG
+                || st.st_mtime != since.as_secs() as libc::time_t
+                || st.st_mtime_nsec != i64::from(since.subsec_nanos())
+            {
+                return false;
+            }
             if !replace {
                 return libc::linkat(
                     self.from.as_raw_fd(),
@@ -916,12 +857,13 @@ mod tests {
         for round in 0..100 {
             let staged = dir.path().join(format!("staged{round}"));
             std::fs::create_dir(&staged).unwrap();
+            let files = names.iter().map(|n| (n.clone(), mtime)).collect();
             let w = DirWriter::open(&staged).unwrap();
             // Some names are there already, as a staged file or a link made ahead is.
             for n in names.iter().step_by(2) {
                 std::fs::hard_link(live.join(n), staged.join(n)).unwrap();
             }
-            let ahead = Ahead::start(live.clone(), staged.clone(), "r".to_string());
+            let ahead = Ahead::start(live.clone(), staged.clone(), files);
             for n in &names {
                 w.write_new(n, b"rendered", mtime).unwrap();
             }

@@ -607,16 +607,11 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let (previous, ahead, loaded) = std::thread::scope(|s| {
         let reading = (out_folder == output::OutFolder::WithManifest).then(|| {
             s.spawn(|| {
-                // The last build's record of the live release starts the links before the
-                // manifest is read; they are kept only if the manifest names that release.
-                let hint = live_hint(opts);
-                let mut ahead = hint
-                    .as_ref()
-                    .and_then(|(release, commit)| links_ahead(opts, release, commit, &config_dir));
                 let previous = output::read_own_manifest(&opts.out);
-                if let (None, Ok(Some(m))) = (&hint, &previous) {
-                    ahead = links_ahead(opts, &m.release, &m.commit, &config_dir);
-                }
+                let ahead = match &previous {
+                    Ok(Some(m)) => links_ahead(opts, m, &config_dir),
+                    _ => None,
+                };
                 (previous, ahead)
             })
         });
@@ -641,16 +636,6 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
             }
             return Err(e);
         }
-    };
-    // Links made ahead from another release than the live one (the record was stale) go, before
-    // anything else is written into the staged release.
-    let ahead = match ahead {
-        Some(a) if previous.as_ref().is_some_and(|m| m.release == a.release()) => Some(a),
-        Some(a) => {
-            output::remove_names(&config_dir, a.finish().keys())?;
-            None
-        }
-        None => None,
     };
     let mut loaded = loaded?;
     let parse_cache = loaded.parse_cache.take();
@@ -765,7 +750,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
             .collect();
         output::remove_names(
             &config_dir,
-            linked_ahead.keys().filter(|n| !names.contains(*n)),
+            linked_ahead.iter().filter(|n| !names.contains(*n)),
         )?;
     }
     drop(linked_ahead);
@@ -815,10 +800,6 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     }
     // Best effort, as the caches: without it the next build links ahead all the same.
     let _ = std::fs::write(work.join(SECRET_ID), secret_id(&loaded.site_secret));
-    let _ = std::fs::write(
-        work.join(LIVE_HINT),
-        format!("{}\n{}\n", manifest.release, manifest.commit),
-    );
     if let Some(bytes) = render_cache {
         RenderCache::write(&work, &bytes);
     }
@@ -916,8 +897,6 @@ fn number_phones<'a>(
 /// The file in the work folder that tells which site secret the last build used (a label
 /// derived from it, as a password is: never the secret).
 const SECRET_ID: &str = "secret-id";
-/// The work folder's record of the release the last build made live, and its commit.
-const LIVE_HINT: &str = "live-release";
 
 fn secret_id(secret: &SiteSecret) -> String {
     secret
@@ -925,33 +904,15 @@ fn secret_id(secret: &SiteSecret) -> String {
         .unwrap_or_else(|| "none".to_string())
 }
 
-/// The last build's record of the release it made live and its commit (in the work folder),
-/// if it has one.
-fn live_hint(opts: &Options) -> Option<(String, String)> {
+/// Links the live release's phone files into the staged release ahead (see [`output::Ahead`]),
+/// when most phones will likely keep theirs: a commit build with the last build's site secret,
+/// whose inventory, against the live release's commit, changed no site.yaml, group file or
+/// template and at most half of its phones files. Otherwise (and for a working-tree build) the
+/// write stage makes the links, as ever, for the phones that keep their file: linking a whole
+/// fleet ahead only to write over it would cost a large change more (a quarter more time at
+/// 100,000 phones when the secret changed).
+fn links_ahead(opts: &Options, live: &Manifest, config_dir: &Path) -> Option<output::Ahead> {
     if opts.worktree {
-        return None;
-    }
-    let text = std::fs::read_to_string(output::work_dir(&opts.out).ok()?.join(LIVE_HINT)).ok()?;
-    let mut lines = text.lines();
-    let (release, commit) = (lines.next()?, lines.next()?);
-    // A release name is one folder name, never a path.
-    crate::release::is_name(release).then(|| (release.to_string(), commit.to_string()))
-}
-
-/// Links the phone files of the live release (`release`, built from `commit`) into the staged
-/// release ahead (see [`output::Ahead`]), when most phones will likely keep theirs: a commit
-/// build with the last build's site secret, whose inventory, against `commit`, changed no
-/// site.yaml, group file or template and at most half of its phones files. Otherwise (and for a
-/// working-tree build) the write stage makes the links, as ever, for the phones that keep their
-/// file: linking a whole fleet ahead only to write over it would cost a large change more (a
-/// quarter more time at 100,000 phones when the secret changed).
-fn links_ahead(
-    opts: &Options,
-    release: &str,
-    commit: &str,
-    config_dir: &Path,
-) -> Option<output::Ahead> {
-    if opts.worktree || !crate::release::is_name(release) {
         return None;
     }
     // Another site secret than the last build's changes every derived password, and so nearly
@@ -965,7 +926,7 @@ fn links_ahead(
     }
     let source = Source::open(&opts.inventory).ok()?;
     let head = source.resolve(&opts.rev).ok()?.id;
-    let was = git2::Oid::from_str(commit).ok()?;
+    let was = git2::Oid::from_str(&live.commit).ok()?;
     let (before, now) = (
         source.list_inventory(was).ok()??,
         source.list_inventory(head).ok()??,
@@ -986,12 +947,24 @@ fn links_ahead(
     if changed * 2 > now.phones.len() {
         return None;
     }
-    let from = opts.out.join("releases").join(release).join("config");
-    Some(output::Ahead::start(
-        from,
-        config_dir.to_path_buf(),
-        release.to_string(),
-    ))
+    // The names the live phones' files have, from the manifest's (untrusted) MACs and models:
+    // only a well-formed MAC of a known model names a file.
+    let files: Vec<(String, std::time::SystemTime)> = live
+        .phones
+        .iter()
+        .filter_map(|(mac, p)| {
+            let model = crate::family::ModelId::parse(&p.model)?;
+            let canonical = crate::mac::Mac::parse(mac).is_some_and(|m| m.as_str() == mac);
+            canonical.then(|| {
+                (
+                    model.family().phone_file_name(model, mac),
+                    output::release_mtime(p.changed_at),
+                )
+            })
+        })
+        .collect();
+    let from = opts.out.join("releases").join(&live.release).join("config");
+    Some(output::Ahead::start(from, config_dir.to_path_buf(), files))
 }
 
 fn timing(stage: &str, t0: std::time::Instant) {

@@ -90,7 +90,7 @@ pub(super) fn write_phone_files(
     config_dir: &Path,
     release: &str,
     previous: Option<(&Manifest, &Path)>,
-    ahead: &output::LinkedAhead,
+    ahead: &std::collections::HashSet<String>,
     progress: &dyn Progress,
 ) -> Result<Written> {
     let writers: usize = std::env::var("PROVSITE_WRITERS")
@@ -117,23 +117,17 @@ pub(super) fn write_phone_files(
             };
             let sn = config_sn::format(sn);
             let name = render::phone_file_name(p);
-            let mtime = output::release_mtime(time);
-            // Linked ahead: the live file is already there under the name, with the mtime the
-            // live manifest gives it (made as `link_live` would make it, see `output::Ahead`);
-            // any other file for this phone replaces it.
-            let linked_with = if ahead.is_empty() {
-                None
-            } else {
-                ahead.get(&name)
-            };
-            claimed += usize::from(linked_with.is_some());
-            let is_ahead = linked_with == Some(&mtime);
+            // Linked ahead: the live file is already there under the name (made as `link_live`
+            // would make it, see `output::Ahead`); any other file for this phone replaces it.
+            let is_ahead = !ahead.is_empty() && ahead.contains(&name);
+            claimed += usize::from(is_ahead);
             // Made when a file is written here, not for each of the files linked.
             let target = || config_dir.join(&name);
             let mut path = String::with_capacity(17 + release.len() + name.len());
             for part in ["releases/", release, "/config/", &name] {
                 path.push_str(part);
             }
+            let mtime = output::release_mtime(time);
             let live_entry = previous.and_then(|(m, _)| m.phones.get(p.mac.as_str()));
             // The live file, when it has this phone's bytes under this number and time.
             // `staged`: a staged file is there and gives way to the link.
