@@ -428,10 +428,13 @@ fn a_cache_entry_that_does_not_read_back_gives_the_file_read_and_parsed() {
     let repo = with_cached_file();
     build_into(&repo, "a", &[]);
     build_into(&repo, "b", &[]);
-    spoil_parse_cache(&repo, "a", b"{not json");
-    let (ok, warm) = check_with(&repo, "a");
-    assert!(ok, "{warm}");
-    assert_eq!((ok, warm), check_with(&repo, "fresh"));
+    // Not JSON; then JSON but for a string that is not UTF-8.
+    for bad in [&b"{not json"[..], &b"[{\"mac\": \"\xff\"}]"[..]] {
+        spoil_parse_cache(&repo, "a", bad);
+        let (ok, warm) = check_with(&repo, "a");
+        assert!(ok, "{warm}");
+        assert_eq!((ok, warm), check_with(&repo, "fresh"));
+    }
     // The same for a build: every file parsed again, the same web root as with a sound cache.
     repo.edit(
         "inventory/phones/base.yaml",
