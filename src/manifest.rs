@@ -196,7 +196,20 @@ impl Manifest {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Manifest, String> {
-        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+        // Checked as UTF-8 once, whole, and read as text: from bytes, serde_json checks each of
+        // the strings (eight a phone) on its own.
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            let before = &bytes[..e.valid_up_to()];
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            let column = before.len()
+                - before
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |p| p + 1)
+                + 1;
+            format!("not UTF-8 at line {line} column {column}")
+        })?;
+        serde_json::from_str(text).map_err(|e| e.to_string())
     }
 
     /// The names of the files of `common/` this release's entry points name.
@@ -363,5 +376,15 @@ mod tests {
         without.write_with_phones(&list, &mut from_list).unwrap();
         assert_eq!(from_list, m.to_bytes());
         assert!(Manifest::from_bytes(doc(serde_json::json!([])).to_string().as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_manifest_that_is_not_utf8_is_refused_with_its_place() {
+        let mut bytes = b"{\n  \"format\": 1,\n  \"site\": \"Caf".to_vec();
+        bytes.extend_from_slice(b"\xe9\"\n}\n");
+        assert_eq!(
+            Manifest::from_bytes(&bytes).unwrap_err(),
+            "not UTF-8 at line 3 column 15"
+        );
     }
 }
