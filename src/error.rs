@@ -88,6 +88,16 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// The line and column (in characters, both from 1) of the first byte of `bytes` that is not
+/// UTF-8, given where the valid text ends (`Utf8Error::valid_up_to`).
+pub fn utf8_error_place(bytes: &[u8], valid_up_to: usize) -> (usize, usize) {
+    let good = &bytes[..valid_up_to.min(bytes.len())];
+    let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let line = 1 + good.iter().filter(|&&b| b == b'\n').count();
+    let column = 1 + String::from_utf8_lossy(&good[line_start..]).chars().count();
+    (line, column)
+}
+
 /// Sorts diagnostics by file and position, so the report reads top to bottom and is stable, and
 /// drops repeats.
 pub fn sort_diagnostics(diags: &mut Vec<Diagnostic>) {

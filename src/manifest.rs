@@ -199,14 +199,7 @@ impl Manifest {
         // Checked as UTF-8 once, whole, and read as text: from bytes, serde_json checks each of
         // the strings (eight a phone) on its own.
         let text = std::str::from_utf8(bytes).map_err(|e| {
-            let before = &bytes[..e.valid_up_to()];
-            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-            let column = before.len()
-                - before
-                    .iter()
-                    .rposition(|&b| b == b'\n')
-                    .map_or(0, |p| p + 1)
-                + 1;
+            let (line, column) = crate::error::utf8_error_place(bytes, e.valid_up_to());
             format!("not UTF-8 at line {line} column {column}")
         })?;
         serde_json::from_str(text).map_err(|e| e.to_string())

@@ -637,10 +637,7 @@ fn utf8_text(bytes: &[u8], path: &str) -> Result<String> {
     let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
     String::from_utf8(bytes.to_vec()).map_err(|e| {
         // Where the first byte that is not UTF-8 is: its line, and its column in characters.
-        let good = &bytes[..e.utf8_error().valid_up_to()];
-        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let line = 1 + good.iter().filter(|&&b| b == b'\n').count();
-        let column = 1 + String::from_utf8_lossy(&good[line_start..]).chars().count();
+        let (line, column) = crate::error::utf8_error_place(bytes, e.utf8_error().valid_up_to());
         Error::Invalid(vec![crate::error::Diagnostic::error(
             path,
             "the file is not UTF-8 text",
