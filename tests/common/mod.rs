@@ -163,6 +163,17 @@ pub fn run_exe(exe: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> O
     for (k, v) in env {
         c.env(k, v);
     }
+    // A copy of the executable just written may still be open for writing in a child that
+    // another test forked meanwhile (until that child's exec closes it): exec then fails with
+    // ETXTBSY for a moment.
+    for _ in 0..50 {
+        match c.output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            r => return r.unwrap(),
+        }
+    }
     c.output().unwrap()
 }
 
