@@ -18,6 +18,23 @@ pub struct Staging {
     pub root: PathBuf,
     _lock: File,
     done: bool,
+    /// A release past pruning taken over as the staged one (see [`Staging::take_over`]): put back
+    /// as it was when the build stops before the switch.
+    taken: Option<Taken>,
+}
+
+/// What [`Staging::take_over`] changed in the release it took over, to put it back.
+struct Taken {
+    /// Where the release was (`releases/<name>`).
+    origin: PathBuf,
+    /// The live release's phone files.
+    live: PathBuf,
+    /// The names of its `config/` that were the live release's files (the same inode): put back
+    /// by linking them from the live release again.
+    kept: std::sync::Arc<Names>,
+    /// Its other entries, moved aside under the staging folder's `displaced/`.
+    moved_top: Vec<std::ffi::OsString>,
+    moved_config: Vec<std::ffi::OsString>,
 }
 
 pub(crate) fn work_dir(out: &Path) -> Result<PathBuf> {
@@ -118,7 +135,58 @@ impl Staging {
             root,
             _lock: lock,
             done: false,
+            taken: None,
         })
+    }
+
+    /// Takes over the release folder `plan.origin` (see [`TakeOver`]) as the staged release:
+    /// moved here whole, its `config/` keeps only the names that are links to the live release's
+    /// files; every other entry is moved aside, so that a build that stops before the switch
+    /// puts the release back as it was (see [`Drop`]). False, with nothing changed, when the
+    /// staged release exists already or the release is not where it was listed.
+    pub fn take_over(&mut self, plan: &TakeOver) -> Result<bool> {
+        let staged = self.release_dir();
+        if self.taken.is_some() || std::fs::symlink_metadata(&staged).is_ok() {
+            return Ok(false);
+        }
+        let displaced = self.root.join("displaced");
+        let (top, config_aside) = (displaced.join("top"), displaced.join("config"));
+        for d in [&top, &config_aside] {
+            std::fs::create_dir_all(d).with_path(d)?;
+        }
+        match std::fs::rename(&plan.origin, &staged) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io(&plan.origin, e)),
+        }
+        let rec = self.taken.insert(Taken {
+            origin: plan.origin.clone(),
+            live: plan.live.clone(),
+            kept: std::sync::Arc::clone(&plan.kept),
+            moved_top: Vec::new(),
+            moved_config: Vec::new(),
+        });
+        for e in std::fs::read_dir(&staged).with_path(&staged)? {
+            let e = e.with_path(&staged)?;
+            let name = e.file_name();
+            if name == "config" && e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            std::fs::rename(e.path(), top.join(&name)).with_path(e.path())?;
+            rec.moved_top.push(name);
+        }
+        let config = staged.join("config");
+        if rec.moved_top.iter().any(|n| n == "config") {
+            // Not a folder: nothing in it was listed.
+            rec.kept = Default::default();
+            std::fs::create_dir(&config).with_path(&config)?;
+        }
+        for name in &plan.aside {
+            let from = config.join(name);
+            std::fs::rename(&from, config_aside.join(name)).with_path(&from)?;
+            rec.moved_config.push(name.clone());
+        }
+        Ok(true)
     }
 
     pub fn release_dir(&self) -> PathBuf {
@@ -169,6 +237,9 @@ impl Staging {
         } else {
             std::fs::rename(&staged, &target).with_path(&target)?;
         }
+        // A release taken over is the new one now: what was moved aside of it goes with the
+        // staging folder.
+        self.taken = None;
         let store = out.join("firmware");
         let added =
             firmware_store::commit_staged(&self.firmware_dir(), &store, firmware_staged, mtime)?;
@@ -231,8 +302,201 @@ fn commit_common(staged: &Path, common: &Path) -> Result<()> {
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.done {
+            if let Some(rec) = self.taken.take() {
+                let staged = self.release_dir();
+                if let Err(e) = rec.put_back(&staged, &self.root.join("displaced")) {
+                    // The staging folder stays: what it holds is that release.
+                    eprintln!(
+                        "warning: the release {} taken over by this build could not be put back ({e}); its files are in {}",
+                        rec.origin.display(),
+                        staged.display()
+                    );
+                    return;
+                }
+            }
             let _ = std::fs::remove_dir_all(&self.root);
         }
+    }
+}
+
+impl Taken {
+    /// Puts the release taken over back where it was, as it was: whatever this build wrote in it
+    /// goes, the names that were links to the live release's files are linked again, and what
+    /// was moved aside comes back.
+    fn put_back(&self, staged: &Path, displaced: &Path) -> Result<()> {
+        use std::os::unix::fs::DirEntryExt;
+        let config = staged.join("config");
+        for e in std::fs::read_dir(&config).with_path(&config)? {
+            let e = e.with_path(&config)?;
+            let ours = e.file_type().is_ok_and(|t| t.is_file())
+                && e.file_name()
+                    .to_str()
+                    .is_some_and(|n| self.kept.get(n) == Some(&e.ino()));
+            if !ours {
+                remove_any(&e.path())?;
+            }
+        }
+        for (name, ino) in self.kept.iter() {
+            let (from, to) = (self.live.join(name), config.join(name));
+            if std::fs::symlink_metadata(&to).is_err() {
+                use std::os::unix::fs::MetadataExt;
+                // Only the very file it was: the live release's files do not change.
+                if std::fs::symlink_metadata(&from).is_ok_and(|m| m.ino() == *ino) {
+                    std::fs::hard_link(&from, &to).with_path(&to)?;
+                }
+            }
+        }
+        for name in &self.moved_config {
+            let from = displaced.join("config").join(name);
+            std::fs::rename(&from, config.join(name)).with_path(&from)?;
+        }
+        for e in std::fs::read_dir(staged).with_path(staged)? {
+            let e = e.with_path(staged)?;
+            if e.file_name() != "config" {
+                remove_any(&e.path())?;
+            }
+        }
+        for name in &self.moved_top {
+            let from = displaced.join("top").join(name);
+            let to = staged.join(name);
+            if name == "config" {
+                remove_any(&to)?;
+            }
+            std::fs::rename(&from, &to).with_path(&from)?;
+        }
+        std::fs::rename(staged, &self.origin).with_path(&self.origin)
+    }
+}
+
+/// File names and their inodes, hashed fast: names of provsite's own folders.
+pub type Names = std::collections::HashMap<String, u64, crate::family::keys::FastHash>;
+
+/// A release that a build can take over as its staged release (see [`Staging::take_over`]): one
+/// that the pruning after the build removes anyway, so that a new release costs what differs
+/// between the two, not a link per phone file (and the pruning has one release fewer to delete).
+/// Listed before the build knows its release's number, on the thread that reads the live
+/// manifest; nothing is changed until [`Staging::take_over`].
+#[derive(Debug)]
+pub struct TakeOver {
+    /// The release's name and folder.
+    pub name: String,
+    origin: PathBuf,
+    /// The live release's phone files.
+    live: PathBuf,
+    /// The names of its `config/` that are links to the live release's files (regular files
+    /// with the same inode: the same file), with that inode.
+    pub kept: std::sync::Arc<Names>,
+    /// The other names there: moved aside when it is taken over.
+    aside: Vec<std::ffi::OsString>,
+}
+
+impl TakeOver {
+    /// Lists the release `name` of the web root `out` against the live one's phone files
+    /// (`live_config`); None when either is not a plain folder or cannot be read.
+    pub fn list(out: &Path, name: &str, live_config: &Path) -> Option<TakeOver> {
+        let origin = out.join("releases").join(name);
+        let plain_dir =
+            |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_dir());
+        if !plain_dir(&origin) || !plain_dir(live_config) {
+            return None;
+        }
+        let mut live = Names::default();
+        each_entry(live_config, |name, ino, file| {
+            if let (true, Ok(n)) = (file, std::str::from_utf8(name)) {
+                live.insert(n.to_string(), ino);
+            }
+        })
+        .ok()?;
+        let (mut kept, mut aside) = (Names::default(), Vec::new());
+        let config = origin.join("config");
+        if plain_dir(&config) {
+            use std::os::unix::ffi::OsStrExt;
+            each_entry(&config, |name, ino, file| match std::str::from_utf8(name) {
+                Ok(n) if file && live.get(n) == Some(&ino) => {
+                    kept.insert(n.to_string(), ino);
+                }
+                _ => aside.push(std::ffi::OsStr::from_bytes(name).to_os_string()),
+            })
+            .ok()?;
+        }
+        Some(TakeOver {
+            name: name.to_string(),
+            origin,
+            live: live_config.to_path_buf(),
+            kept: std::sync::Arc::new(kept),
+            aside,
+        })
+    }
+}
+
+/// Calls `each(name, inode, regular file)` for the entries of a folder but `.` and `..`, as
+/// readdir(3) gives them: no allocation per entry, and no file looked at where the folder's
+/// entries tell their type.
+fn each_entry(dir: &Path, mut each: impl FnMut(&[u8], u64, bool)) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: `c` is a valid C string.
+    let d = unsafe { libc::opendir(c.as_ptr()) };
+    if d.is_null() {
+        return Err(std::io::Error::last_os_error());
+    }
+    let result = loop {
+        // SAFETY: errno is this thread's; readdir sets it only on an error.
+        unsafe { *libc::__errno_location() = 0 };
+        // SAFETY: `d` is an open directory stream, used on this thread only.
+        let e = unsafe { libc::readdir64(d) };
+        if e.is_null() {
+            let err = std::io::Error::last_os_error();
+            break if err.raw_os_error() == Some(0) {
+                Ok(())
+            } else {
+                Err(err)
+            };
+        }
+        // SAFETY: readdir returned a valid entry, whose name is a C string, valid until the
+        // next call on `d`.
+        let (name, ino, kind) = unsafe {
+            (
+                std::ffi::CStr::from_ptr((*e).d_name.as_ptr()).to_bytes(),
+                (*e).d_ino,
+                (*e).d_type,
+            )
+        };
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let file = match kind {
+            libc::DT_REG => true,
+            libc::DT_UNKNOWN => {
+                // SAFETY: a zeroed `stat` is a valid value for fstatat to fill.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                // SAFETY: `d`'s descriptor is open, the name a valid C string, `st` writable.
+                let rc = unsafe {
+                    libc::fstatat(
+                        libc::dirfd(d),
+                        (*e).d_name.as_ptr(),
+                        &mut st,
+                        libc::AT_SYMLINK_NOFOLLOW,
+                    )
+                };
+                rc == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFREG
+            }
+            _ => false,
+        };
+        each(name, ino, file);
+    };
+    // SAFETY: `d` is open and closed once.
+    unsafe { libc::closedir(d) };
+    result
+}
+
+/// Removes a file, a link or a folder and what it holds (never following a link).
+fn remove_any(path: &Path) -> Result<()> {
+    let dir = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_dir());
+    if dir {
+        std::fs::remove_dir_all(path).with_path(path)
+    } else {
+        std::fs::remove_file(path).with_path(path)
     }
 }
 
@@ -434,31 +698,84 @@ impl DirWriter {
 /// (a new file under the name, see [`DirWriter::write_new`]) otherwise; what no phone of the
 /// release claims is removed. Each link is made as [`DirLinker::link_if_mtime`] makes it: only
 /// a regular file with the mtime the live manifest gives it, never over a file already there.
+///
+/// In a release taken over ([`Staging::take_over`]) most names are there already, as links to
+/// the live files: each is first checked as a link made here would be (a regular file with the
+/// live manifest's mtime), and only the names missing are linked.
 pub struct Ahead {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    handle: Option<std::thread::JoinHandle<std::collections::HashSet<String>>>,
+    handle: Option<std::thread::JoinHandle<Made>>,
+}
+
+/// What [`Ahead`] leaves in the staged folder: the names that are the live files checked
+/// (`linked`), and the names there that are not (`stale`: a phone's file replaces them, and the
+/// write stage removes those no phone claims).
+#[derive(Debug, Default)]
+pub struct Made {
+    pub linked: std::collections::HashSet<String>,
+    pub stale: Vec<String>,
 }
 
 impl Ahead {
     /// Starts linking `from/name` as `to/name` for each of `files` (name, mtime), in order.
     pub fn start(from: PathBuf, to: PathBuf, files: Vec<(String, SystemTime)>) -> Ahead {
+        Ahead::start_over(from, to, files, Default::default(), true)
+    }
+
+    /// The same in a folder that holds `there` already (links to `from`'s files, see
+    /// [`Staging::take_over`]): those are checked, all of them even when stopped, and the names
+    /// missing linked when `link_missing`.
+    pub fn start_over(
+        from: PathBuf,
+        to: PathBuf,
+        files: Vec<(String, SystemTime)>,
+        there: std::sync::Arc<Names>,
+        link_missing: bool,
+    ) -> Ahead {
         use std::sync::atomic::Ordering;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = std::sync::Arc::clone(&stop);
         let handle = std::thread::spawn(move || {
-            let mut linked = std::collections::HashSet::with_capacity(files.len());
-            let Some(linker) = DirLinker::open(&from, &to) else {
-                return linked;
+            let mut made = Made {
+                linked: std::collections::HashSet::with_capacity(files.len()),
+                stale: Vec::new(),
             };
+            let Some(linker) = DirLinker::open(&from, &to) else {
+                made.stale.extend(there.keys().cloned());
+                return made;
+            };
+            let mut missing = Vec::new();
             for (name, mtime) in files {
+                if there.contains_key(&name) {
+                    if linker.is_there_with_mtime(&name, mtime) {
+                        made.linked.insert(name);
+                    } else {
+                        made.stale.push(name);
+                    }
+                } else if link_missing {
+                    missing.push((name, mtime));
+                }
+            }
+            if made.linked.len() + made.stale.len() < there.len() {
+                // Names the live manifest does not give a phone.
+                let seen: std::collections::HashSet<&str, crate::family::keys::FastHash> =
+                    made.stale.iter().map(String::as_str).collect();
+                let more: Vec<String> = there
+                    .keys()
+                    .filter(|n| !made.linked.contains(*n) && !seen.contains(n.as_str()))
+                    .cloned()
+                    .collect();
+                made.stale.extend(more);
+            }
+            for (name, mtime) in missing {
                 if stopped.load(Ordering::Relaxed) {
                     break;
                 }
                 if linker.link_if_mtime(&name, mtime, false) {
-                    linked.insert(name);
+                    made.linked.insert(name);
                 }
             }
-            linked
+            made
         });
         Ahead {
             stop,
@@ -468,11 +785,11 @@ impl Ahead {
 
     /// Stops the linking where it is (after the link under way) and returns the names linked so
     /// far: the write stage links the others itself, from as many threads as it writes with.
-    pub fn finish(mut self) -> std::collections::HashSet<String> {
+    pub fn finish(mut self) -> Made {
         self.stop_and_join().unwrap_or_default()
     }
 
-    fn stop_and_join(&mut self) -> Option<std::collections::HashSet<String>> {
+    fn stop_and_join(&mut self) -> Option<Made> {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.handle.take().and_then(|h| h.join().ok())
     }
@@ -627,29 +944,12 @@ impl DirLinker {
         let Ok(c) = std::ffi::CString::new(name) else {
             return false;
         };
-        let Ok(since) = mtime.duration_since(SystemTime::UNIX_EPOCH) else {
+        if !file_with_mtime(&self.from, &c, mtime) {
             return false;
-        };
-        // SAFETY: a zeroed `stat` is a valid value for fstatat to fill.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: both descriptors stay open for the calls (owned by self), `c` is a valid C
-        // string, and `st` is a valid place to write.
+        }
+        // SAFETY: both descriptors stay open for the calls (owned by self) and `c` is a valid C
+        // string.
         unsafe {
-            if libc::fstatat(
-                self.from.as_raw_fd(),
-                c.as_ptr(),
-                &mut st,
-                libc::AT_SYMLINK_NOFOLLOW,
-            ) != 0
-            {
-                return false;
-            }
-            if (st.st_mode & libc::S_IFMT) != libc::S_IFREG
-                || st.st_mtime != since.as_secs() as libc::time_t
-                || st.st_mtime_nsec != i64::from(since.subsec_nanos())
-            {
-                return false;
-            }
             if !replace {
                 return libc::linkat(
                     self.from.as_raw_fd(),
@@ -686,6 +986,38 @@ impl DirLinker {
             true
         }
     }
+}
+
+impl DirLinker {
+    /// Whether `to/name` is a regular file with this mtime, as [`DirLinker::link_if_mtime`]
+    /// links only such a file.
+    pub fn is_there_with_mtime(&self, name: &str, mtime: SystemTime) -> bool {
+        std::ffi::CString::new(name).is_ok_and(|c| file_with_mtime(&self.to, &c, mtime))
+    }
+}
+
+/// Whether `dir/name` is a regular file (not followed if a link) with this mtime.
+fn file_with_mtime(dir: &File, name: &std::ffi::CStr, mtime: SystemTime) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(since) = mtime.duration_since(SystemTime::UNIX_EPOCH) else {
+        return false;
+    };
+    // SAFETY: a zeroed `stat` is a valid value for fstatat to fill.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: the descriptor is open (borrowed for the call), `name` is a valid C string, and
+    // `st` is a valid place to write.
+    let rc = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    rc == 0
+        && (st.st_mode & libc::S_IFMT) == libc::S_IFREG
+        && st.st_mtime == since.as_secs() as libc::time_t
+        && st.st_mtime_nsec == i64::from(since.subsec_nanos())
 }
 
 /// Flushes everything written under `dir` to disk: one `syncfs` instead of a fsync per file.
@@ -729,20 +1061,28 @@ pub struct Pruned {
     pub common: usize,
 }
 
-/// Keeps the `keep` newest releases (never `current`) and the firmware they name.
-/// `known`: manifests already in memory (the new release's, the live one's), not read again.
-pub fn prune(out: &Path, keep: usize, current: &str, known: &[&Manifest]) -> Result<Pruned> {
-    let releases_dir = out.join("releases");
-    // Only release names of provsite's shape: any other folder there is not ours to prune.
-    let releases: Vec<String> = match std::fs::read_dir(&releases_dir) {
+/// The release folders of a web root: only names of provsite's shape (any other folder there is
+/// not provsite's to prune or take over).
+pub fn release_names(out: &Path) -> Vec<String> {
+    match std::fs::read_dir(out.join("releases")) {
         Ok(it) => it
             .flatten()
             .filter(|e| e.path().is_dir())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| crate::release::is_name(n))
             .collect(),
-        Err(_) => return Ok(Pruned::default()),
-    };
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Keeps the `keep` newest releases (never `current`) and the firmware they name.
+/// `known`: manifests already in memory (the new release's, the live one's), not read again.
+pub fn prune(out: &Path, keep: usize, current: &str, known: &[&Manifest]) -> Result<Pruned> {
+    let releases_dir = out.join("releases");
+    if !releases_dir.is_dir() {
+        return Ok(Pruned::default());
+    }
+    let releases = release_names(out);
     let mut pruned = Pruned::default();
     let (kept, doomed) = crate::release::prune_plan(&releases, current, keep, |_| true);
     for r in &doomed {

@@ -64,6 +64,29 @@ pub fn prune_plan(
     (kept, doomed)
 }
 
+/// The release a build of `new` may take over as its staged release (see
+/// `output::TakeOver`): one that pruning with `keep` removes once `new` is live, never the
+/// `live` one (phones read it until the switch); the newest of them, the most like the live one.
+/// `new`: None for a release newer than all of `releases`, as a build of a later commit makes
+/// (what a build can tell before it knows its number). None when `new` is one of `releases`.
+pub fn recyclable(
+    releases: &[String],
+    live: &str,
+    new: Option<&str>,
+    keep: usize,
+) -> Option<String> {
+    let mut all = releases.to_vec();
+    let new = match new {
+        Some(n) if releases.iter().any(|r| r == n) => return None,
+        Some(n) => n.to_string(),
+        // Sorts before every release name (12 digits): the newest.
+        None => "999999999999~".to_string(),
+    };
+    all.push(new.clone());
+    let (_, doomed) = prune_plan(&all, &new, keep, |_| true);
+    doomed.into_iter().find(|r| r != live && *r != new)
+}
+
 /// Whether `s` names a folder of the firmware store: a SHA-256 in 64 lower-case hex digits.
 pub fn is_firmware_dir(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
@@ -127,6 +150,46 @@ mod tests {
         for other in ["index.html", "manifest.json", "../x.inf", ".inf", "a/b.inf"] {
             assert!(!is_entry_point(other), "{other}");
         }
+    }
+
+    #[test]
+    fn a_build_takes_over_only_a_release_its_pruning_removes() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let rel = names(&[
+            "202611010001-aaaaaaaaaaaa",
+            "202611020001-bbbbbbbbbbbb",
+            "202611030001-cccccccccccc",
+        ]);
+        let (live, new) = ("202611030001-cccccccccccc", "202611040001-dddddddddddd");
+        // Keep 3: the new one and the two newest stay, the oldest goes.
+        assert_eq!(
+            recyclable(&rel, live, Some(new), 3).as_deref(),
+            Some("202611010001-aaaaaaaaaaaa")
+        );
+        assert_eq!(
+            recyclable(&rel, live, None, 3),
+            recyclable(&rel, live, Some(new), 3)
+        );
+        // Keep 2: two go; the newer of them is taken.
+        assert_eq!(
+            recyclable(&rel, live, Some(new), 2).as_deref(),
+            Some("202611020001-bbbbbbbbbbbb")
+        );
+        // Keep 1: the live one goes too, but is never taken.
+        assert_eq!(
+            recyclable(&rel, live, Some(new), 1).as_deref(),
+            Some("202611020001-bbbbbbbbbbbb")
+        );
+        // Room for all: nothing goes.
+        assert_eq!(recyclable(&rel, live, Some(new), 4), None);
+        assert_eq!(recyclable(&rel, live, None, 4), None);
+        // A release built again, or one older than those kept, takes nothing over.
+        assert_eq!(recyclable(&rel, live, Some(live), 2), None);
+        assert_eq!(
+            recyclable(&rel, live, Some("202610010001-eeeeeeeeeeee"), 3),
+            None,
+            "an older release is itself the one pruned"
+        );
     }
 
     #[test]

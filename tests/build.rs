@@ -936,3 +936,211 @@ fn a_byte_order_mark_at_the_start_of_a_file_is_not_part_of_it() {
         assert_eq!(own(&marked), want, "{args:?}");
     }
 }
+
+/// With `--keep`, a build whose pruning would remove a release takes that release's folder over
+/// as its staged release, so that a new release costs what differs between the two instead of a
+/// link per phone. Whatever that folder held (files a hand changed, left there, or links), the
+/// new release must be exactly what a fresh build gives, the live release must stay as it was,
+/// and a build that fails must put the folder back.
+#[test]
+fn a_build_that_prunes_takes_over_the_pruned_release_and_gives_what_a_fresh_build_gives() {
+    use std::os::unix::fs::MetadataExt;
+    let repo = Repo::with_base();
+    let keep = ["--keep", "2"];
+    let live_release = |repo: &Repo| -> String {
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(repo.public().join("manifest.json")).unwrap())
+                .unwrap();
+        m["release"].as_str().unwrap().to_string()
+    };
+    let releases = |repo: &Repo| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(repo.public().join("releases"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let config = |repo: &Repo, rel: &str| repo.public().join("releases").join(rel).join("config");
+    let file = |model: &str, mac: &str| format!("{model}S_{mac}.txt");
+    // One step: a change, a build that prunes one release, and what it must give.
+    let step = |what: &str, change: &dyn Fn(&Repo)| {
+        let before = releases(&repo);
+        let live = live_release(&repo);
+        // The oldest release goes; its folder becomes the new one.
+        let dir_ino = |rel: &str| {
+            std::fs::metadata(repo.public().join("releases").join(rel))
+                .unwrap()
+                .ino()
+        };
+        let oldest = dir_ino(&before[0]);
+        let live_files = snapshot(&repo.public().join("releases").join(&live));
+        change(&repo);
+        repo.commit(what);
+        let s = repo.build(&keep);
+        assert_eq!(s["releases_pruned"], 1, "{what}: {s}");
+        let new = live_release(&repo);
+        assert_eq!(
+            releases(&repo),
+            [live.clone(), new.clone()],
+            "{what}: {before:?}"
+        );
+        assert_eq!(
+            dir_ino(&new),
+            oldest,
+            "{what}: the release pruned was not taken over"
+        );
+        assert_eq!(
+            snapshot(&repo.public().join("releases").join(&live)),
+            live_files,
+            "{what}: the live release changed"
+        );
+        let _ = std::fs::remove_dir_all(repo.path().join("fresh"));
+        let _ = std::fs::remove_dir_all(repo.path().join(".fresh.provsite"));
+        repo.build(&["--out", "fresh"]);
+        let rel = format!("releases/{new}");
+        let (a, b) = (
+            snapshot(&repo.public().join(&rel)),
+            snapshot(&repo.path().join("fresh").join(&rel)),
+        );
+        let differ: Vec<&String> = a
+            .keys()
+            .chain(b.keys())
+            .filter(|k| a.get(*k) != b.get(*k))
+            .collect();
+        assert!(
+            differ.is_empty(),
+            "{what}: not what a fresh build gives: {differ:?}"
+        );
+        // Nothing but the phones' files under config/ (no folder, no link of another kind).
+        let mut names: Vec<String> = std::fs::read_dir(config(&repo, &new))
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                assert!(e.file_type().unwrap().is_file(), "{what}: {:?}", e.path());
+                e.file_name().to_string_lossy().into_owned()
+            })
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [file("ST2022", M22), file("ST2030", M1), file("ST2030", M2)],
+            "{what}"
+        );
+        (live, new)
+    };
+    repo.build(&keep);
+    repo.edit(
+        "inventory/phones/base.yaml",
+        "Hélène Dupont",
+        "Hélène Martin",
+    );
+    repo.commit("first change");
+    repo.build(&keep);
+
+    // The release before the live one goes: its folder becomes the new release.
+    let (live, new) = step("a phone changes", &|r| {
+        r.edit("inventory/phones/base.yaml", "Hélène Martin", "Hélène M.")
+    });
+    // The phones that kept their file share it with the live release, as links do.
+    let ino = |rel: &str, name: &str| {
+        std::fs::metadata(config(&repo, rel).join(name))
+            .unwrap()
+            .ino()
+    };
+    assert_eq!(
+        ino(&new, &file("ST2022", M22)),
+        ino(&live, &file("ST2022", M22))
+    );
+
+    // A hand in the folder about to be taken over (the live one's predecessor, `live` now):
+    // a file of its own, a folder, a symbolic link and a forged copy under phones' names.
+    let old = config(&repo, &live);
+    std::fs::write(old.join(file("ST2030", "001F9F000000")), "left here\n").unwrap();
+    std::fs::create_dir(old.join("sub")).unwrap();
+    std::fs::write(old.join("sub").join(file("ST2030", M2)), "in a folder\n").unwrap();
+    let m22 = old.join(file("ST2022", M22));
+    let mtime = std::fs::metadata(&m22).unwrap().modified().unwrap();
+    std::fs::remove_file(&m22).unwrap();
+    std::fs::write(&m22, "forged\n").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&m22)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    std::fs::remove_file(old.join(file("ST2030", M1))).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", old.join(file("ST2030", M1))).unwrap();
+    let (live, _) = step("another phone changes", &|r| {
+        r.edit("inventory/phones/base.yaml", "Zoé", "Zoé B.")
+    });
+
+    // A live file changed in place (its mtime tells): the release that shares it is taken
+    // over, and the new release does not take the changed file from it.
+    let touched = config(&repo, &live_release(&repo)).join(file("ST2022", M22));
+    assert_eq!(
+        ino(&live, &file("ST2022", M22)),
+        std::fs::metadata(&touched).unwrap().ino(),
+        "shared before the change"
+    );
+    std::fs::File::options()
+        .append(true)
+        .open(&touched)
+        .unwrap()
+        .set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1))
+        .unwrap();
+    let touched_bytes = std::fs::read(&touched).unwrap();
+    let (_, new) = step("a third change", &|r| {
+        r.edit("inventory/phones/base.yaml", "Hélène M.", "Hélène")
+    });
+    assert_eq!(std::fs::read(&touched).unwrap(), touched_bytes);
+    assert_ne!(
+        std::fs::metadata(config(&repo, &new).join(file("ST2022", M22)))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        std::fs::metadata(&touched).unwrap().modified().unwrap()
+    );
+
+    // A build that fails once it has taken a release over puts it back as it was: a template
+    // that writes a key the firmware does not know is refused after the release's number is
+    // known (each phone's file is checked as it is rendered).
+    let before = snapshot(&repo.public());
+    let inodes: Vec<u64> = releases(&repo)
+        .iter()
+        .map(|r| ino(r, &file("ST2022", M22)))
+        .collect();
+    let default = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("site-template/phone.txt"),
+    )
+    .unwrap();
+    repo.write(
+        "inventory/templates/phone.txt",
+        &format!("{default}[qos]\nVLANidd=10\n"),
+    );
+    repo.commit("typo in template");
+    let out = repo.provsite(&["build", "--keep", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("VLANidd"));
+    assert_eq!(snapshot(&repo.public()), before, "the web root changed");
+    let after: Vec<u64> = releases(&repo)
+        .iter()
+        .map(|r| ino(r, &file("ST2022", M22)))
+        .collect();
+    assert_eq!(
+        after, inodes,
+        "the files put back are the very files they were"
+    );
+    let work = repo.path().join(".public.provsite");
+    let left: Vec<String> = std::fs::read_dir(&work)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("staging-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // The broken commit dropped, the next build takes the release over all the same.
+    repo.git(&["reset", "-q", "--hard", "HEAD~1"]);
+    step("a change after the failed build", &|r| {
+        r.edit("inventory/phones/base.yaml", "Zoé B.", "Zoé")
+    });
+}

@@ -596,31 +596,54 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let t0 = std::time::Instant::now();
     let out_folder = output::check_out(&opts.out, &opts.inventory)?;
     let work_existed = output::work_dir(&opts.out).is_ok_and(|w| w.exists());
-    let staging = Staging::begin(&opts.out)?;
+    let mut staging = Staging::begin(&opts.out)?;
     // The output folder's manifest (a record for the numbering, and what unchanged phone files
     // are linked from) is read, under the lock, on a thread of its own while the inventory
     // loads: at 100,000 phones both take a while. Loading writes nothing outside the work folder.
     let config_dir = staging.release_dir().join("config");
-    std::fs::create_dir_all(&config_dir).map_err(|e| Error::io(&config_dir, e))?;
+    let releases_there = output::release_names(&opts.out);
     // Once it is read, the live release's phone files are linked into the staged one, ahead,
-    // while the inventory loads and renders (see `links_ahead`).
-    let (previous, ahead, loaded) = std::thread::scope(|s| {
+    // while the inventory loads and renders (see `links_ahead_worth`). Unless a release that the
+    // pruning after this build removes can be taken over as the staged one (see
+    // `output::TakeOver`): it is listed then, and taken once the release's number is known.
+    let (previous, ahead, live_files, loaded) = std::thread::scope(|s| {
         let reading = (out_folder == output::OutFolder::WithManifest).then(|| {
             s.spawn(|| {
                 let previous = output::read_own_manifest(&opts.out);
-                let ahead = match &previous {
-                    Ok(Some(m)) => links_ahead(opts, m, &config_dir),
-                    _ => None,
+                let (ahead, files) = match &previous {
+                    Ok(Some(m)) => {
+                        let worth = links_ahead_worth(opts, m);
+                        let take_over = (!opts.worktree)
+                            .then(|| {
+                                let old = crate::release::recyclable(
+                                    &releases_there,
+                                    &m.release,
+                                    None,
+                                    opts.keep,
+                                )?;
+                                output::TakeOver::list(&opts.out, &old, &live_config(opts, m))
+                            })
+                            .flatten();
+                        if let Some(t) = take_over {
+                            (None, Some((live_files(m), worth, t)))
+                        } else if worth && std::fs::create_dir_all(&config_dir).is_ok() {
+                            let (from, to) = (live_config(opts, m), config_dir.clone());
+                            (Some(output::Ahead::start(from, to, live_files(m))), None)
+                        } else {
+                            (None, None)
+                        }
+                    }
+                    _ => (None, None),
                 };
-                (previous, ahead)
+                (previous, ahead, files)
             })
         });
         let loaded = load(opts, Some(&staging.firmware_dir()), true);
-        let (previous, ahead) = match reading {
+        let (previous, ahead, files) = match reading {
             Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            None => (Ok(None), None),
+            None => (Ok(None), None, None),
         };
-        (previous, ahead, loaded)
+        (previous, ahead, files, loaded)
     });
     // The folder's verdict first: a folder that is not provsite's is refused whatever the
     // inventory says, and the work folder this build made beside it goes.
@@ -655,6 +678,23 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         (plan, Guessed::new(&guess))
     };
     timing("plan", t0);
+    // A release that the pruning after this build removes is taken over as the staged one.
+    let release = crate::release::name(plan.release_sn, loaded.head.id, opts.worktree);
+    let mut took_over = false;
+    let ahead = match (ahead, &previous, live_files) {
+        (None, Some(m), Some((files, worth, plan))) => {
+            let exact =
+                crate::release::recyclable(&releases_there, &m.release, Some(&release), opts.keep);
+            took_over = exact.as_ref() == Some(&plan.name) && staging.take_over(&plan)?;
+            took_over.then(|| {
+                let (from, kept) = (live_config(opts, m), plan.kept);
+                output::Ahead::start_over(from, config_dir.clone(), files, kept, worth)
+            })
+        }
+        (ahead, _, _) => ahead,
+    };
+    std::fs::create_dir_all(&config_dir).map_err(|e| Error::io(&config_dir, e))?;
+    timing("take over", t0);
     let cache = RenderCache::load(staging.work_dir());
     let rendered = render_all_into(
         &loaded.inv,
@@ -689,7 +729,10 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     // Not needed past the numbering: its memory goes before the write stage's peak.
     drop(digests);
     let dirty = opts.worktree;
-    let release = crate::release::name(numbering.release_sn, loaded.head.id, dirty);
+    debug_assert_eq!(
+        release,
+        crate::release::name(numbering.release_sn, loaded.head.id, dirty)
+    );
     let mtime = output::release_mtime(loaded.head.time);
 
     timing("history", t0);
@@ -727,7 +770,9 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
             .map(|f| f.body)
             .map_err(|e| Error::of(Area::Render, e))
     };
-    let linked_ahead = ahead.map(output::Ahead::finish).unwrap_or_default();
+    let made = ahead.map(output::Ahead::finish).unwrap_or_default();
+    let linked_ahead = made.linked;
+    timing("ahead", t0);
     let (phone_entries, linked, rendered_late, claimed) = write_phone_files(
         inv,
         &rendered.phones,
@@ -741,8 +786,9 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         &linked_ahead,
         progress,
     )?;
-    if claimed < linked_ahead.len() {
-        // Linked ahead for phones this release does not have (removed, or of another model now).
+    if claimed < linked_ahead.len() || !made.stale.is_empty() {
+        // Linked ahead for phones this release does not have (removed, or of another model
+        // now), or left in a release taken over with no phone's file written over them.
         let names: std::collections::HashSet<String> = inv
             .phones
             .iter()
@@ -750,7 +796,10 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
             .collect();
         output::remove_names(
             &config_dir,
-            linked_ahead.iter().filter(|n| !names.contains(*n)),
+            linked_ahead
+                .iter()
+                .chain(&made.stale)
+                .filter(|n| !names.contains(*n)),
         )?;
     }
     drop(linked_ahead);
@@ -831,7 +880,8 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         files_written: files_written + entry_points.len() + 1,
         files_linked: linked,
         firmware_stored,
-        releases_pruned: pruned.releases,
+        // A release taken over is one pruned.
+        releases_pruned: pruned.releases + usize::from(took_over),
         firmware_pruned: pruned.firmware,
         renumbered,
         live_from,
@@ -904,53 +954,60 @@ fn secret_id(secret: &SiteSecret) -> String {
         .unwrap_or_else(|| "none".to_string())
 }
 
-/// Links the live release's phone files into the staged release ahead (see [`output::Ahead`]),
-/// when most phones will likely keep theirs: a commit build with the last build's site secret,
-/// whose inventory, against the live release's commit, changed no site.yaml, group file or
-/// template and at most half of its phones files. Otherwise (and for a working-tree build) the
-/// write stage makes the links, as ever, for the phones that keep their file: linking a whole
-/// fleet ahead only to write over it would cost a large change more (a quarter more time at
-/// 100,000 phones when the secret changed).
-fn links_ahead(opts: &Options, live: &Manifest, config_dir: &Path) -> Option<output::Ahead> {
-    if opts.worktree {
-        return None;
-    }
-    // Another site secret than the last build's changes every derived password, and so nearly
-    // every phone's file.
-    let secret = SiteSecret::load(opts.secret_file.as_deref()).ok()?;
-    let work = output::work_dir(&opts.out).ok()?;
-    if let Ok(was) = std::fs::read_to_string(work.join(SECRET_ID)) {
-        if was != secret_id(&secret) {
-            return None;
+/// Whether linking the live release's phone files into the staged release ahead (see
+/// [`output::Ahead`]) is worth it: most phones will likely keep theirs in a commit build with the
+/// last build's site secret whose inventory, against the live release's commit, changed no
+/// site.yaml, group file or template and at most half of its phones files. Otherwise (and for a
+/// working-tree build) the write stage makes the links, as ever, for the phones that keep their
+/// file: linking a whole fleet ahead only to write over it would cost a large change more (a
+/// quarter more time at 100,000 phones when the secret changed).
+fn links_ahead_worth(opts: &Options, live: &Manifest) -> bool {
+    let worth = || -> Option<bool> {
+        if opts.worktree {
+            return Some(false);
         }
-    }
-    let source = Source::open(&opts.inventory).ok()?;
-    let head = source.resolve(&opts.rev).ok()?.id;
-    let was = git2::Oid::from_str(&live.commit).ok()?;
-    let (before, now) = (
-        source.list_inventory(was).ok()??,
-        source.list_inventory(head).ok()??,
-    );
-    if before.site != now.site || before.templates != now.templates || before.groups != now.groups {
-        return None;
-    }
-    let kept: HashMap<&str, git2::Oid> = before
-        .phones
-        .iter()
-        .map(|(path, id)| (path.as_str(), *id))
-        .collect();
-    let changed = now
-        .phones
-        .iter()
-        .filter(|(path, id)| kept.get(path.as_str()) != Some(id))
-        .count();
-    if changed * 2 > now.phones.len() {
-        return None;
-    }
-    // The names the live phones' files have, from the manifest's (untrusted) MACs and models:
-    // only a well-formed MAC of a known model names a file.
-    let files: Vec<(String, std::time::SystemTime)> = live
-        .phones
+        // Another site secret than the last build's changes every derived password, and so
+        // nearly every phone's file.
+        let secret = SiteSecret::load(opts.secret_file.as_deref()).ok()?;
+        let work = output::work_dir(&opts.out).ok()?;
+        if let Ok(was) = std::fs::read_to_string(work.join(SECRET_ID)) {
+            if was != secret_id(&secret) {
+                return Some(false);
+            }
+        }
+        let source = Source::open(&opts.inventory).ok()?;
+        let head = source.resolve(&opts.rev).ok()?.id;
+        let was = git2::Oid::from_str(&live.commit).ok()?;
+        let (before, now) = (
+            source.list_inventory(was).ok()??,
+            source.list_inventory(head).ok()??,
+        );
+        if before.site != now.site
+            || before.templates != now.templates
+            || before.groups != now.groups
+        {
+            return Some(false);
+        }
+        let kept: HashMap<&str, git2::Oid> = before
+            .phones
+            .iter()
+            .map(|(path, id)| (path.as_str(), *id))
+            .collect();
+        let changed = now
+            .phones
+            .iter()
+            .filter(|(path, id)| kept.get(path.as_str()) != Some(id))
+            .count();
+        Some(changed * 2 <= now.phones.len())
+    };
+    worth().unwrap_or(false)
+}
+
+/// The live release's phone files: the names the live phones' files have, from the manifest's
+/// (untrusted) MACs and models (only a well-formed MAC of a known model names a file), with the
+/// mtime the manifest gives each.
+fn live_files(live: &Manifest) -> Vec<(String, std::time::SystemTime)> {
+    live.phones
         .iter()
         .filter_map(|(mac, p)| {
             let model = crate::family::ModelId::parse(&p.model)?;
@@ -962,9 +1019,12 @@ fn links_ahead(opts: &Options, live: &Manifest, config_dir: &Path) -> Option<out
                 )
             })
         })
-        .collect();
-    let from = opts.out.join("releases").join(&live.release).join("config");
-    Some(output::Ahead::start(from, config_dir.to_path_buf(), files))
+        .collect()
+}
+
+/// The live release's phone files folder.
+fn live_config(opts: &Options, live: &Manifest) -> PathBuf {
+    opts.out.join("releases").join(&live.release).join("config")
 }
 
 fn timing(stage: &str, t0: std::time::Instant) {
