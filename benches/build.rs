@@ -417,6 +417,61 @@ fn timed_with_peer(
     (figs, peer_rounds)
 }
 
+/// A build of HEAD with `--keep 2` into an output that holds the releases of HEAD~2 and HEAD~1
+/// (and their caches): the build prunes one release. Its floor is `cp -al` of the live release's
+/// phone files, as for one commit later.
+fn timed_pruning(dir: &Path, reps: usize, bins: &[(&'static str, PathBuf)]) -> Vec<Figures> {
+    let mut figs = Figures::each(bins.len());
+    for r in 0..reps {
+        for ((label, bin), fig) in bins.iter().zip(figs.iter_mut()) {
+            let out = format!("out-{label}-{r}-pruning");
+            remove_out(dir, &out);
+            for prev in ["HEAD~2", "HEAD~1"] {
+                measure(&mut build_cmd_with(bin, dir, &out, prev));
+            }
+            settle();
+            let (floor, floor_cpu) = live_link_floor(dir, &out);
+            settle();
+            let (s, mib, cpu) =
+                measure(build_cmd_with(bin, dir, &out, "HEAD").args(["--keep", "2"]));
+            let kept = std::fs::read_dir(dir.join(&out).join("releases"))
+                .unwrap()
+                .count();
+            assert_eq!(kept, 2, "[{label}] {out}: --keep 2 keeps two releases");
+            fig.secs.push(s);
+            fig.peak = fig.peak.max(mib);
+            fig.cpus.push(cpu);
+            fig.cps.push(floor);
+            eprintln!(
+                "  round {} ({label}): build {s:.2} s, {cpu:.2} CPU-s, {mib:.0} MiB, cp -al of the live phone files {floor:.2} s, {floor_cpu:.2} CPU-s",
+                r + 1
+            );
+            remove_out(dir, &out);
+        }
+    }
+    print_worst(bins, &figs);
+    figs
+}
+
+/// `cp -al` of the live release's phone files (the one `manifest.json` names) into a new folder.
+fn live_link_floor(dir: &Path, out: &str) -> (f64, f64) {
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(out).join("manifest.json")).unwrap())
+            .unwrap();
+    let config = dir
+        .join(out)
+        .join("releases")
+        .join(m["release"].as_str().unwrap())
+        .join("config");
+    let links = dir.join(format!("{out}-links"));
+    let (secs, _, cpu) = measure_with(
+        Command::new("cp").arg("-al").arg(&config).arg(&links),
+        false,
+    );
+    let _ = std::fs::remove_dir_all(&links);
+    (secs, cpu)
+}
+
 /// One round of the Python template loop (`benches/peer_wazo.py`): wall and CPU seconds of the
 /// whole process, and the CPU seconds of its loop alone, as it reports them.
 struct PeerRound {
@@ -643,6 +698,17 @@ fn main() {
         &figs,
         None,
     );
+    // The same once the output holds `--keep` releases, as every site's does after its first
+    // few builds: each build then also prunes a release (here `--keep 2`, two releases before).
+    if repo.revparse_single("HEAD~2").is_ok() {
+        let figs = timed_pruning(&hist_dir, reps, &bins);
+        rows(
+            &format!("one commit later, {hist_n} ph, pruning one"),
+            &bins,
+            &figs,
+            None,
+        );
+    }
     let figs = timed_check(&hist_dir, "HEAD", reps, true, &bins);
     rows(
         &format!("check, {hist_n} ph, after a build"),
