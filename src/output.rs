@@ -31,7 +31,7 @@ struct Taken {
     live: PathBuf,
     /// The names of its `config/` that were the live release's files (the same inode): put back
     /// by linking them from the live release again.
-    kept: std::sync::Arc<Names>,
+    kept: std::sync::Arc<Kept>,
     /// Its other entries, moved aside under the staging folder's `displaced/`.
     moved_top: Vec<std::ffi::OsString>,
     moved_config: Vec<std::ffi::OsString>,
@@ -331,7 +331,7 @@ impl Taken {
             let ours = e.file_type().is_ok_and(|t| t.is_file())
                 && e.file_name()
                     .to_str()
-                    .is_some_and(|n| self.kept.get(n) == Some(&e.ino()));
+                    .is_some_and(|n| self.kept.live.get(n) == Some(&(e.ino(), true)));
             if !ours {
                 remove_any(&e.path())?;
             }
@@ -341,7 +341,7 @@ impl Taken {
             if std::fs::symlink_metadata(&to).is_err() {
                 use std::os::unix::fs::MetadataExt;
                 // Only the very file it was: the live release's files do not change.
-                if std::fs::symlink_metadata(&from).is_ok_and(|m| m.ino() == *ino) {
+                if std::fs::symlink_metadata(&from).is_ok_and(|m| m.ino() == ino) {
                     std::fs::hard_link(&from, &to).with_path(&to)?;
                 }
             }
@@ -368,65 +368,119 @@ impl Taken {
     }
 }
 
-/// File names and their inodes, hashed fast: names of provsite's own folders.
-pub type Names = std::collections::HashMap<String, u64, crate::family::keys::FastHash>;
+/// The names of a release's `config/` that are the live release's very files (the same inode),
+/// found by listing both folders.
+#[derive(Debug, Default)]
+pub struct Kept {
+    /// The live release's phone files by name: the inode, and whether the other release has
+    /// that very file under the name. Names are hashed fast: they are provsite's own folders'.
+    live: std::collections::HashMap<String, (u64, bool), crate::family::keys::FastHash>,
+    len: usize,
+}
+
+impl Kept {
+    pub fn contains(&self, name: &str) -> bool {
+        self.live.get(name).is_some_and(|e| e.1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The names kept, with their inode.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.live
+            .iter()
+            .filter(|(_, e)| e.1)
+            .map(|(n, e)| (n.as_str(), e.0))
+    }
+}
 
 /// A release that a build can take over as its staged release (see [`Staging::take_over`]): one
 /// that the pruning after the build removes anyway, so that a new release costs what differs
 /// between the two, not a link per phone file (and the pruning has one release fewer to delete).
-/// Listed before the build knows its release's number, on the thread that reads the live
-/// manifest; nothing is changed until [`Staging::take_over`].
+/// Listed while the inventory loads, before the build knows its release's number; nothing is
+/// changed until [`Staging::take_over`].
 #[derive(Debug)]
 pub struct TakeOver {
     /// The release's name and folder.
     pub name: String,
     origin: PathBuf,
-    /// The live release's phone files.
+    /// The live release, and its phone files' folder.
+    pub live_release: String,
     live: PathBuf,
     /// The names of its `config/` that are links to the live release's files (regular files
-    /// with the same inode: the same file), with that inode.
-    pub kept: std::sync::Arc<Names>,
+    /// with the same inode: the same file).
+    pub kept: std::sync::Arc<Kept>,
     /// The other names there: moved aside when it is taken over.
     aside: Vec<std::ffi::OsString>,
 }
 
 impl TakeOver {
-    /// Lists the release `name` of the web root `out` against the live one's phone files
-    /// (`live_config`); None when either is not a plain folder or cannot be read.
-    pub fn list(out: &Path, name: &str, live_config: &Path) -> Option<TakeOver> {
-        let origin = out.join("releases").join(name);
+    /// Lists the release `name` of the web root `out` against the phone files of the release
+    /// `live`; None when either is not a plain folder or cannot be read.
+    pub fn list(out: &Path, name: &str, live: &str) -> Option<TakeOver> {
+        let releases = out.join("releases");
+        let (origin, live_config) = (releases.join(name), releases.join(live).join("config"));
         let plain_dir =
             |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_dir());
-        if !plain_dir(&origin) || !plain_dir(live_config) {
+        if name == live || !plain_dir(&origin) || !plain_dir(&live_config) {
             return None;
         }
-        let mut live = Names::default();
-        each_entry(live_config, |name, ino, file| {
+        let mut kept = Kept::default();
+        kept.live.reserve(1 << 12);
+        each_entry(&live_config, |name, ino, file| {
             if let (true, Ok(n)) = (file, std::str::from_utf8(name)) {
-                live.insert(n.to_string(), ino);
+                kept.live.insert(n.to_string(), (ino, false));
             }
         })
         .ok()?;
-        let (mut kept, mut aside) = (Names::default(), Vec::new());
+        let mut aside = Vec::new();
         let config = origin.join("config");
         if plain_dir(&config) {
             use std::os::unix::ffi::OsStrExt;
-            each_entry(&config, |name, ino, file| match std::str::from_utf8(name) {
-                Ok(n) if file && live.get(n) == Some(&ino) => {
-                    kept.insert(n.to_string(), ino);
+            each_entry(&config, |name, ino, file| {
+                let there = std::str::from_utf8(name)
+                    .ok()
+                    .and_then(|n| kept.live.get_mut(n));
+                match there {
+                    Some(e) if file && e.0 == ino => {
+                        e.1 = true;
+                        kept.len += 1;
+                    }
+                    _ => aside.push(std::ffi::OsStr::from_bytes(name).to_os_string()),
                 }
-                _ => aside.push(std::ffi::OsStr::from_bytes(name).to_os_string()),
             })
             .ok()?;
         }
         Some(TakeOver {
             name: name.to_string(),
             origin,
-            live: live_config.to_path_buf(),
+            live_release: live.to_string(),
+            live: live_config,
             kept: std::sync::Arc::new(kept),
             aside,
         })
     }
+}
+
+/// The live release of a web root as its files tell it, without reading its manifest: the
+/// release whose `manifest.json` is the top one's very file (a build links it there). None when
+/// none is.
+pub fn live_release_by_link(out: &Path, releases: &[String]) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let top = std::fs::symlink_metadata(out.join("manifest.json")).ok()?;
+    releases
+        .iter()
+        .find(|r| {
+            std::fs::symlink_metadata(out.join("releases").join(r).join("manifest.json"))
+                .is_ok_and(|m| m.ino() == top.ino() && m.dev() == top.dev())
+        })
+        .cloned()
 }
 
 /// Calls `each(name, inode, regular file)` for the entries of a folder but `.` and `..`, as
@@ -729,7 +783,7 @@ impl Ahead {
         from: PathBuf,
         to: PathBuf,
         files: Vec<(String, SystemTime)>,
-        there: std::sync::Arc<Names>,
+        there: std::sync::Arc<Kept>,
         link_missing: bool,
     ) -> Ahead {
         use std::sync::atomic::Ordering;
@@ -741,12 +795,12 @@ impl Ahead {
                 stale: Vec::new(),
             };
             let Some(linker) = DirLinker::open(&from, &to) else {
-                made.stale.extend(there.keys().cloned());
+                made.stale.extend(there.iter().map(|(n, _)| n.to_string()));
                 return made;
             };
             let mut missing = Vec::new();
             for (name, mtime) in files {
-                if there.contains_key(&name) {
+                if there.contains(&name) {
                     if linker.is_there_with_mtime(&name, mtime) {
                         made.linked.insert(name);
                     } else {
@@ -761,9 +815,10 @@ impl Ahead {
                 let seen: std::collections::HashSet<&str, crate::family::keys::FastHash> =
                     made.stale.iter().map(String::as_str).collect();
                 let more: Vec<String> = there
-                    .keys()
-                    .filter(|n| !made.linked.contains(*n) && !seen.contains(n.as_str()))
-                    .cloned()
+                    .iter()
+                    .map(|(n, _)| n)
+                    .filter(|n| !made.linked.contains(*n) && !seen.contains(n))
+                    .map(str::to_string)
                     .collect();
                 made.stale.extend(more);
             }

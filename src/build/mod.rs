@@ -605,27 +605,34 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     // Once it is read, the live release's phone files are linked into the staged one, ahead,
     // while the inventory loads and renders (see `links_ahead_worth`). Unless a release that the
     // pruning after this build removes can be taken over as the staged one (see
-    // `output::TakeOver`): it is listed then, and taken once the release's number is known.
-    let (previous, ahead, live_files, loaded) = std::thread::scope(|s| {
+    // `output::TakeOver`): it is listed meanwhile, on a thread of its own (the live release is
+    // known by its files, before its manifest is read), and taken once the release's number is.
+    let (previous, ahead, live_files, take_over, loaded) = std::thread::scope(|s| {
+        let listing =
+            (out_folder == output::OutFolder::WithManifest && !opts.worktree).then(|| {
+                s.spawn(|| {
+                    let live = output::live_release_by_link(&opts.out, &releases_there)?;
+                    let old = crate::release::recyclable(&releases_there, &live, None, opts.keep)?;
+                    output::TakeOver::list(&opts.out, &old, &live)
+                })
+            });
         let reading = (out_folder == output::OutFolder::WithManifest).then(|| {
             s.spawn(|| {
                 let previous = output::read_own_manifest(&opts.out);
                 let (ahead, files) = match &previous {
                     Ok(Some(m)) => {
                         let worth = links_ahead_worth(opts, m);
-                        let take_over = (!opts.worktree)
-                            .then(|| {
-                                let old = crate::release::recyclable(
-                                    &releases_there,
-                                    &m.release,
-                                    None,
-                                    opts.keep,
-                                )?;
-                                output::TakeOver::list(&opts.out, &old, &live_config(opts, m))
-                            })
-                            .flatten();
-                        if let Some(t) = take_over {
-                            (None, Some((live_files(m), worth, t)))
+                        // Known before the listing ends: whether a release will likely be taken.
+                        let take_over = !opts.worktree
+                            && crate::release::recyclable(
+                                &releases_there,
+                                &m.release,
+                                None,
+                                opts.keep,
+                            )
+                            .is_some();
+                        if take_over {
+                            (None, Some((live_files(m), worth)))
                         } else if worth && std::fs::create_dir_all(&config_dir).is_ok() {
                             let (from, to) = (live_config(opts, m), config_dir.clone());
                             (Some(output::Ahead::start(from, to, live_files(m))), None)
@@ -643,7 +650,9 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
             Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
             None => (Ok(None), None, None),
         };
-        (previous, ahead, files, loaded)
+        let take_over =
+            listing.and_then(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        (previous, ahead, files, take_over, loaded)
     });
     // The folder's verdict first: a folder that is not provsite's is refused whatever the
     // inventory says, and the work folder this build made beside it goes.
@@ -679,19 +688,21 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     };
     timing("plan", t0);
     // A release that the pruning after this build removes is taken over as the staged one.
-    let release = crate::release::name(plan.release_sn, loaded.head.id, opts.worktree);
+    // The release's name as planned: the numbering may still raise its number (never lower it),
+    // which keeps it newer than the release taken over.
+    let planned = crate::release::name(plan.release_sn, loaded.head.id, opts.worktree);
     let mut took_over = false;
-    let ahead = match (ahead, &previous, live_files) {
-        (None, Some(m), Some((files, worth, plan))) => {
+    let ahead = match (ahead, &previous, live_files, take_over) {
+        (None, Some(m), Some((files, worth)), Some(plan)) if plan.live_release == m.release => {
             let exact =
-                crate::release::recyclable(&releases_there, &m.release, Some(&release), opts.keep);
+                crate::release::recyclable(&releases_there, &m.release, Some(&planned), opts.keep);
             took_over = exact.as_ref() == Some(&plan.name) && staging.take_over(&plan)?;
             took_over.then(|| {
                 let (from, kept) = (live_config(opts, m), plan.kept);
                 output::Ahead::start_over(from, config_dir.clone(), files, kept, worth)
             })
         }
-        (ahead, _, _) => ahead,
+        (ahead, ..) => ahead,
     };
     std::fs::create_dir_all(&config_dir).map_err(|e| Error::io(&config_dir, e))?;
     timing("take over", t0);
@@ -729,10 +740,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     // Not needed past the numbering: its memory goes before the write stage's peak.
     drop(digests);
     let dirty = opts.worktree;
-    debug_assert_eq!(
-        release,
-        crate::release::name(numbering.release_sn, loaded.head.id, dirty)
-    );
+    let release = crate::release::name(numbering.release_sn, loaded.head.id, dirty);
     let mtime = output::release_mtime(loaded.head.time);
 
     timing("history", t0);
