@@ -767,7 +767,7 @@ pub struct Ahead {
 #[derive(Debug, Default)]
 pub struct Made {
     pub linked: std::collections::HashSet<String>,
-    pub stale: Vec<String>,
+    pub stale: std::collections::HashSet<String>,
 }
 
 impl Ahead {
@@ -792,7 +792,7 @@ impl Ahead {
         let handle = std::thread::spawn(move || {
             let mut made = Made {
                 linked: std::collections::HashSet::with_capacity(files.len()),
-                stale: Vec::new(),
+                stale: Default::default(),
             };
             let Some(linker) = DirLinker::open(&from, &to) else {
                 made.stale.extend(there.iter().map(|(n, _)| n.to_string()));
@@ -804,7 +804,7 @@ impl Ahead {
                     if linker.is_there_with_mtime(&name, mtime) {
                         made.linked.insert(name);
                     } else {
-                        made.stale.push(name);
+                        made.stale.insert(name);
                     }
                 } else if link_missing {
                     missing.push((name, mtime));
@@ -812,12 +812,10 @@ impl Ahead {
             }
             if made.linked.len() + made.stale.len() < there.len() {
                 // Names the live manifest does not give a phone.
-                let seen: std::collections::HashSet<&str, crate::family::keys::FastHash> =
-                    made.stale.iter().map(String::as_str).collect();
                 let more: Vec<String> = there
                     .iter()
                     .map(|(n, _)| n)
-                    .filter(|n| !made.linked.contains(*n) && !seen.contains(n))
+                    .filter(|n| !made.linked.contains(*n) && !made.stale.contains(*n))
                     .map(str::to_string)
                     .collect();
                 made.stale.extend(more);

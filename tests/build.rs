@@ -1071,6 +1071,10 @@ fn a_build_that_prunes_takes_over_the_pruned_release_and_gives_what_a_fresh_buil
         .unwrap();
     std::fs::remove_file(old.join(file("ST2030", M1))).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", old.join(file("ST2030", M1))).unwrap();
+    // And a file of no phone in the live release, linked into it (the very same file in both).
+    let stray = config(&repo, &live_release(&repo)).join(file("ST2030", "001F9F000001"));
+    std::fs::write(&stray, "stray\n").unwrap();
+    std::fs::hard_link(&stray, old.join(file("ST2030", "001F9F000001"))).unwrap();
     let (live, _) = step("another phone changes", &|r| {
         r.edit("inventory/phones/base.yaml", "Zoé", "Zoé B.")
     });

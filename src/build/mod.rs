@@ -781,7 +781,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let made = ahead.map(output::Ahead::finish).unwrap_or_default();
     let linked_ahead = made.linked;
     timing("ahead", t0);
-    let (phone_entries, linked, rendered_late, claimed) = write_phone_files(
+    let (phone_entries, linked, rendered_late, claimed, claimed_stale) = write_phone_files(
         inv,
         &rendered.phones,
         &rendered.cached,
@@ -792,11 +792,11 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         &release,
         previous.as_ref().map(|m| (m, opts.out.as_path())),
         &linked_ahead,
+        &made.stale,
         progress,
     )?;
-    if claimed < linked_ahead.len() || !made.stale.is_empty() {
-        // Linked ahead for phones this release does not have (removed, or of another model
-        // now), or left in a release taken over with no phone's file written over them.
+    if claimed < linked_ahead.len() {
+        // Linked ahead for phones this release does not have (removed, or of another model now).
         let names: std::collections::HashSet<String> = inv
             .phones
             .iter()
@@ -804,10 +804,15 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
             .collect();
         output::remove_names(
             &config_dir,
-            linked_ahead
-                .iter()
-                .chain(&made.stale)
-                .filter(|n| !names.contains(*n)),
+            linked_ahead.iter().filter(|n| !names.contains(*n)),
+        )?;
+    }
+    if claimed_stale.len() < made.stale.len() {
+        // Left in a release taken over, and no phone's file was written over them.
+        let claimed: std::collections::HashSet<&String> = claimed_stale.iter().collect();
+        output::remove_names(
+            &config_dir,
+            made.stale.iter().filter(|n| !claimed.contains(n)),
         )?;
     }
     drop(linked_ahead);

@@ -69,9 +69,10 @@ pub(super) fn write_model_files(
     Ok((entry_points, files_written))
 }
 
-/// The phones' manifest entries, how many files were linked, how many rendered late, and how
-/// many of the names linked ahead the phones claimed.
-pub(super) type Written = (Vec<(String, PhoneEntry)>, usize, usize, usize);
+/// The phones' manifest entries, how many files were linked, how many rendered late, how many of
+/// the names linked ahead the phones claimed, and which of the stale names left ahead (see
+/// `output::Made`) they claimed.
+pub(super) type Written = (Vec<(String, PhoneEntry)>, usize, usize, usize, Vec<String>);
 
 /// Puts each phone's config_sn into its file, staged in `config_dir` by the render, from several
 /// threads: creating files is
@@ -91,6 +92,7 @@ pub(super) fn write_phone_files(
     release: &str,
     previous: Option<(&Manifest, &Path)>,
     ahead: &std::collections::HashSet<String>,
+    stale: &std::collections::HashSet<String>,
     progress: &dyn Progress,
 ) -> Result<Written> {
     let writers: usize = std::env::var("PROVSITE_WRITERS")
@@ -107,6 +109,16 @@ pub(super) fn write_phone_files(
         let phones = &inv.phones[offset..offset + files.len()];
         let mut out = Vec::with_capacity(phones.len());
         let (mut linked, mut late, mut claimed) = (0, 0, 0);
+        let mut claimed_stale = Vec::new();
+        // The live record's entries, walked beside the phones: both are in MAC order.
+        let mut live = previous.zip(phones.first()).map(|((m, _), first)| {
+            m.phones
+                .range::<str, _>((
+                    std::ops::Bound::Included(first.mac.as_str()),
+                    std::ops::Bound::Unbounded,
+                ))
+                .peekable()
+        });
         for (i, (p, f)) in phones.iter().zip(files).enumerate() {
             // The numbering lists the phones in their order: this one is at its own place.
             let Some(&Stamp { sn, time }) = numbering.phones.get_near(offset + i, &p.mac) else {
@@ -121,6 +133,9 @@ pub(super) fn write_phone_files(
             // would make it, see `output::Ahead`); any other file for this phone replaces it.
             let is_ahead = !ahead.is_empty() && ahead.contains(&name);
             claimed += usize::from(is_ahead);
+            if !stale.is_empty() && stale.contains(&name) {
+                claimed_stale.push(name.clone());
+            }
             // Made when a file is written here, not for each of the files linked.
             let target = || config_dir.join(&name);
             let mut path = String::with_capacity(17 + release.len() + name.len());
@@ -128,7 +143,14 @@ pub(super) fn write_phone_files(
                 path.push_str(part);
             }
             let mtime = output::release_mtime(time);
-            let live_entry = previous.and_then(|(m, _)| m.phones.get(p.mac.as_str()));
+            let live_entry = live.as_mut().and_then(|l| {
+                while l
+                    .next_if(|(mac, _)| mac.as_str() < p.mac.as_str())
+                    .is_some()
+                {}
+                l.next_if(|(mac, _)| mac.as_str() == p.mac.as_str())
+                    .map(|(_, e)| e)
+            });
             // The live file, when it has this phone's bytes under this number and time.
             // `staged`: a staged file is there and gives way to the link.
             let link_live = |staged: bool| {
@@ -226,18 +248,20 @@ pub(super) fn write_phone_files(
             }
         }
         progress.advance((phones.len() % 256) as u64);
-        Ok((out, linked, late, claimed))
+        Ok((out, linked, late, claimed, claimed_stale))
     });
     let mut all = Vec::with_capacity(inv.phones.len());
     let (mut linked, mut late, mut claimed) = (0, 0, 0);
+    let mut claimed_stale = Vec::new();
     for r in results {
-        let (entries, n, l, c) = r?;
+        let (entries, n, l, c, cs) = r?;
         all.extend(entries);
         linked += n;
         late += l;
         claimed += c;
+        claimed_stale.extend(cs);
     }
-    Ok((all, linked, late, claimed))
+    Ok((all, linked, late, claimed, claimed_stale))
 }
 
 pub(super) fn file_entry(role: &str, path: String, bytes: &[u8]) -> FileEntry {
