@@ -335,6 +335,13 @@ impl Figures {
             })
             .collect()
     }
+
+    /// One round's wall seconds, peak MiB and CPU seconds.
+    fn add(&mut self, (secs, mib, cpu): (f64, f64, f64)) {
+        self.secs.push(secs);
+        self.peak = self.peak.max(mib);
+        self.cpus.push(cpu);
+    }
 }
 
 fn print_worst(bins: &[(&'static str, PathBuf)], figs: &[Figures]) {
@@ -382,9 +389,7 @@ fn timed_with_peer(
             });
             settle();
             let (s, mib, cpu) = measure(&mut build_cmd_with(bin, dir, &out, rev));
-            fig.secs.push(s);
-            fig.peak = fig.peak.max(mib);
-            fig.cpus.push(cpu);
+            fig.add((s, mib, cpu));
             let (floor, floor_cpu, what) = match links {
                 Some((l, l_cpu)) => (l, l_cpu, "cp -al of the live phone files"),
                 None => {
@@ -438,9 +443,7 @@ fn timed_pruning(dir: &Path, reps: usize, bins: &[(&'static str, PathBuf)]) -> V
                 .unwrap()
                 .count();
             assert_eq!(kept, 2, "[{label}] {out}: --keep 2 keeps two releases");
-            fig.secs.push(s);
-            fig.peak = fig.peak.max(mib);
-            fig.cpus.push(cpu);
+            fig.add((s, mib, cpu));
             fig.cps.push(floor);
             eprintln!(
                 "  round {} ({label}): build {s:.2} s, {cpu:.2} CPU-s, {mib:.0} MiB, cp -al of the live phone files {floor:.2} s, {floor_cpu:.2} CPU-s",
@@ -593,9 +596,7 @@ fn timed_check(
                 c.args(["--out", &out]);
             }
             let (s, mib, cpu) = measure(&mut c);
-            fig.secs.push(s);
-            fig.peak = fig.peak.max(mib);
-            fig.cpus.push(cpu);
+            fig.add((s, mib, cpu));
             eprintln!(
                 "  round {} ({label}): check {s:.2} s, {cpu:.2} CPU-s, {mib:.0} MiB",
                 r + 1
@@ -899,24 +900,9 @@ fn floors(dir: &Path, n: usize) {
 /// the mtime the manifest gives it, as `cp -al` does (one `lstat` and one `link` a file).
 fn link_floor(dir: &Path, out: &str) -> (f64, f64) {
     let releases = dir.join(out).join("releases");
-    let mut live: Vec<PathBuf> = std::fs::read_dir(&releases)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(
-        live.len(),
-        1,
-        "{} should hold one release",
-        releases.display()
-    );
-    let config = live.pop().unwrap().join("config");
-    let links = dir.join(format!("{out}-links"));
-    let (secs, _, cpu) = measure_with(
-        Command::new("cp").arg("-al").arg(&config).arg(&links),
-        false,
-    );
-    let _ = std::fs::remove_dir_all(&links);
-    (secs, cpu)
+    let count = std::fs::read_dir(&releases).unwrap().count();
+    assert_eq!(count, 1, "{} should hold one release", releases.display());
+    live_link_floor(dir, out)
 }
 
 /// `cp -r` of a web root: the floor a build is compared with (seconds, CPU seconds).

@@ -363,13 +363,7 @@ fn a_failed_build_leaves_the_web_root_untouched() {
     assert_eq!(snapshot(&repo.public()), before);
     // The new firmware is checked while the phones are read, and staged beside the web root for
     // a build: nothing staged is left there either.
-    let work = repo.path().join(".public.provsite");
-    let left: Vec<String> = std::fs::read_dir(&work)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("staging-"))
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
+    assert_no_staging_left(&repo);
     // And a first build that fails creates no web root at all.
     let out = repo.provsite(&["build", "--out", "never"]);
     assert_eq!(out.status.code(), Some(1));
@@ -693,10 +687,7 @@ fn an_override_in_another_file_renumbers_the_models_phones_in_history_too() {
 fn an_inventory_template_overrides_the_default_and_a_broken_one_fails_cleanly() {
     let repo = Repo::with_base();
     // The default phone template plus a VLAN section for every phone.
-    let default = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("site-template/phone.txt"),
-    )
-    .unwrap();
+    let default = default_phone_template();
     repo.write(
         "inventory/templates/phone.txt",
         &format!("{default}[qos]\nVLANid1=10\n"),
@@ -1114,10 +1105,7 @@ fn a_build_that_prunes_takes_over_the_pruned_release_and_gives_what_a_fresh_buil
         .iter()
         .map(|r| ino(r, &file("ST2022", M22)))
         .collect();
-    let default = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("site-template/phone.txt"),
-    )
-    .unwrap();
+    let default = default_phone_template();
     repo.write(
         "inventory/templates/phone.txt",
         &format!("{default}[qos]\nVLANidd=10\n"),
@@ -1135,6 +1123,16 @@ fn a_build_that_prunes_takes_over_the_pruned_release_and_gives_what_a_fresh_buil
         after, inodes,
         "the files put back are the very files they were"
     );
+    assert_no_staging_left(&repo);
+    // The broken commit dropped, the next build takes the release over all the same.
+    repo.git(&["reset", "-q", "--hard", "HEAD~1"]);
+    step("a change after the failed build", &|r| {
+        r.edit("inventory/phones/base.yaml", "Zoé B.", "Zoé")
+    });
+}
+
+/// Nothing a build staged beside the web root is left there.
+fn assert_no_staging_left(repo: &Repo) {
     let work = repo.path().join(".public.provsite");
     let left: Vec<String> = std::fs::read_dir(&work)
         .unwrap()
@@ -1142,9 +1140,4 @@ fn a_build_that_prunes_takes_over_the_pruned_release_and_gives_what_a_fresh_buil
         .filter(|n| n.starts_with("staging-"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
-    // The broken commit dropped, the next build takes the release over all the same.
-    repo.git(&["reset", "-q", "--hard", "HEAD~1"]);
-    step("a change after the failed build", &|r| {
-        r.edit("inventory/phones/base.yaml", "Zoé B.", "Zoé")
-    });
 }

@@ -109,10 +109,7 @@ fn an_unchanged_phone_is_not_rendered_again_and_a_changed_one_is() {
 #[test]
 fn a_template_change_reaches_every_phone_through_the_cache() {
     let repo = Repo::with_base();
-    let default = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("site-template/phone.txt"),
-    )
-    .unwrap();
+    let default = default_phone_template();
     let (warm, _) = warm_and_cold(
         &repo,
         |r| {

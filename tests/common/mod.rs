@@ -246,6 +246,12 @@ pub fn boot(root: &Path, base_url: &str, entry_point: &str, prefix: &str, mac: &
     }
 }
 
+/// The phone template provsite ships, as an inventory's override starts from it.
+pub fn default_phone_template() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("site-template/phone.txt"))
+        .unwrap()
+}
+
 pub const BASE_URL: &str = "http://prov.test/p/";
 
 pub fn boot30(repo: &Repo, mac: &str) -> PhoneView {
