@@ -1,0 +1,232 @@
+//! Linking the live release's phone files into the staged release: ahead, while the inventory
+//! loads and renders ([`Ahead`]), and by the write stage ([`DirLinker`]).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use super::take_over::Kept;
+use crate::error::{Error, Result};
+
+/// Links made ahead: the live release's phone files linked into the staged release on a thread
+/// of its own while the inventory loads and renders, before anyone knows which phones kept
+/// their file. The write stage stops it where it got to, takes a link as made when that phone
+/// keeps the live file (and makes the links not made yet, as without this), and writes over it
+/// (a new file under the name, see [`super::DirWriter::write_new`]) otherwise; what no phone of the
+/// release claims is removed. Each link is made as [`DirLinker::link_if_mtime`] makes it: only
+/// a regular file with the mtime the live manifest gives it, never over a file already there.
+///
+/// In a release taken over ([`super::Staging::take_over`]) most names are there already, as links to
+/// the live files: each is first checked as a link made here would be (a regular file with the
+/// live manifest's mtime), and only the names missing are linked.
+pub struct Ahead {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<Made>>,
+}
+
+/// What [`Ahead`] leaves in the staged folder: the names that are the live files checked
+/// (`linked`), and the names there that are not (`stale`: a phone's file replaces them, and the
+/// write stage removes those no phone claims).
+#[derive(Debug, Default)]
+pub struct Made {
+    pub linked: std::collections::HashSet<String>,
+    pub stale: std::collections::HashSet<String>,
+}
+
+impl Ahead {
+    /// Starts linking `from/name` as `to/name` for each of `files` (name, mtime), in order.
+    pub fn start(from: PathBuf, to: PathBuf, files: Vec<(String, SystemTime)>) -> Ahead {
+        Ahead::start_over(from, to, files, Default::default(), true)
+    }
+
+    /// The same in a folder that holds `there` already (links to `from`'s files, see
+    /// [`super::Staging::take_over`]): those are checked, all of them even when stopped, and the names
+    /// missing linked when `link_missing`.
+    pub fn start_over(
+        from: PathBuf,
+        to: PathBuf,
+        files: Vec<(String, SystemTime)>,
+        there: std::sync::Arc<Kept>,
+        link_missing: bool,
+    ) -> Ahead {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = std::sync::Arc::clone(&stop);
+        let handle = std::thread::spawn(move || {
+            let mut made = Made {
+                linked: std::collections::HashSet::with_capacity(files.len()),
+                stale: Default::default(),
+            };
+            let Some(linker) = DirLinker::open(&from, &to) else {
+                made.stale.extend(there.iter().map(|(n, _)| n.to_string()));
+                return made;
+            };
+            let mut missing = Vec::new();
+            for (name, mtime) in files {
+                if there.contains(&name) {
+                    if linker.is_there_with_mtime(&name, mtime) {
+                        made.linked.insert(name);
+                    } else {
+                        made.stale.insert(name);
+                    }
+                } else if link_missing {
+                    missing.push((name, mtime));
+                }
+            }
+            if made.linked.len() + made.stale.len() < there.len() {
+                // Names the live manifest does not give a phone.
+                let more: Vec<String> = there
+                    .iter()
+                    .map(|(n, _)| n)
+                    .filter(|n| !made.linked.contains(*n) && !made.stale.contains(*n))
+                    .map(str::to_string)
+                    .collect();
+                made.stale.extend(more);
+            }
+            for (name, mtime) in missing {
+                if stopped.load(Ordering::Relaxed) {
+                    break;
+                }
+                if linker.link_if_mtime(&name, mtime, false) {
+                    made.linked.insert(name);
+                }
+            }
+            made
+        });
+        Ahead {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops the linking where it is (after the link under way) and returns the names linked so
+    /// far: the write stage links the others itself, from as many threads as it writes with.
+    pub fn finish(mut self) -> Made {
+        self.stop_and_join().unwrap_or_default()
+    }
+
+    fn stop_and_join(&mut self) -> Option<Made> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle.take().and_then(|h| h.join().ok())
+    }
+}
+
+impl Drop for Ahead {
+    /// A build that stops early stops the linking and waits for it, so that nothing is linked
+    /// into a staging folder being removed.
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+/// Removes the names in `names` from `dir` (the staged release's files no phone claimed).
+pub fn remove_names<'a>(dir: &Path, names: impl Iterator<Item = &'a String>) -> Result<()> {
+    for name in names {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Links files of one folder into another by name, through open folder handles: each link costs
+/// the lookup of one name, not of a whole path (a large release links 100,000 files).
+pub struct DirLinker {
+    from: File,
+    to: File,
+}
+
+impl DirLinker {
+    pub fn open(from: &Path, to: &Path) -> Option<DirLinker> {
+        Some(DirLinker {
+            from: File::open(from).ok()?,
+            to: File::open(to).ok()?,
+        })
+    }
+
+    /// Links `from/name` as `to/name` when its mtime is `mtime`; `replace`: a file already at
+    /// `to/name` gives way (the link is made under a temporary name and renamed over it). False
+    /// when it cannot be done, and then nothing changed.
+    pub fn link_if_mtime(&self, name: &str, mtime: SystemTime, replace: bool) -> bool {
+        use std::os::fd::AsRawFd;
+        let Ok(c) = std::ffi::CString::new(name) else {
+            return false;
+        };
+        if !file_with_mtime(&self.from, &c, mtime) {
+            return false;
+        }
+        // SAFETY: both descriptors stay open for the calls (owned by self) and `c` is a valid C
+        // string.
+        unsafe {
+            if !replace {
+                return libc::linkat(
+                    self.from.as_raw_fd(),
+                    c.as_ptr(),
+                    self.to.as_raw_fd(),
+                    c.as_ptr(),
+                    0,
+                ) == 0;
+            }
+            let Ok(tmp) = std::ffi::CString::new(format!(".{name}.link")) else {
+                return false;
+            };
+            libc::unlinkat(self.to.as_raw_fd(), tmp.as_ptr(), 0);
+            if libc::linkat(
+                self.from.as_raw_fd(),
+                c.as_ptr(),
+                self.to.as_raw_fd(),
+                tmp.as_ptr(),
+                0,
+            ) != 0
+            {
+                return false;
+            }
+            if libc::renameat(
+                self.to.as_raw_fd(),
+                tmp.as_ptr(),
+                self.to.as_raw_fd(),
+                c.as_ptr(),
+            ) != 0
+            {
+                libc::unlinkat(self.to.as_raw_fd(), tmp.as_ptr(), 0);
+                return false;
+            }
+            true
+        }
+    }
+}
+
+impl DirLinker {
+    /// Whether `to/name` is a regular file with this mtime, as [`DirLinker::link_if_mtime`]
+    /// links only such a file.
+    pub fn is_there_with_mtime(&self, name: &str, mtime: SystemTime) -> bool {
+        std::ffi::CString::new(name).is_ok_and(|c| file_with_mtime(&self.to, &c, mtime))
+    }
+}
+
+/// Whether `dir/name` is a regular file (not followed if a link) with this mtime.
+fn file_with_mtime(dir: &File, name: &std::ffi::CStr, mtime: SystemTime) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(since) = mtime.duration_since(SystemTime::UNIX_EPOCH) else {
+        return false;
+    };
+    // SAFETY: a zeroed `stat` is a valid value for fstatat to fill.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: the descriptor is open (borrowed for the call), `name` is a valid C string, and
+    // `st` is a valid place to write.
+    let rc = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    rc == 0
+        && (st.st_mode & libc::S_IFMT) == libc::S_IFREG
+        && st.st_mtime == since.as_secs() as libc::time_t
+        && st.st_mtime_nsec == i64::from(since.subsec_nanos())
+}
