@@ -1141,3 +1141,49 @@ fn assert_no_staging_left(repo: &Repo) {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A release taken over that had no `config/` folder (a hand removed it) is put back without
+/// one when the build fails, and taken over all the same by the next build.
+#[test]
+fn a_release_without_its_config_folder_is_put_back_as_it_was() {
+    let repo = Repo::with_base();
+    let keep = ["--keep", "2"];
+    repo.build(&keep);
+    let first = std::fs::read_dir(repo.public().join("releases"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    repo.edit("inventory/phones/base.yaml", "Zoé", "Zoé B.");
+    repo.commit("second");
+    repo.build(&keep);
+    std::fs::remove_dir_all(first.join("config")).unwrap();
+    let before = snapshot(&repo.public());
+    repo.write(
+        "inventory/templates/phone.txt",
+        &format!("{}[qos]\nVLANidd=10\n", default_phone_template()),
+    );
+    repo.commit("typo in template");
+    let out = repo.provsite(&["build", "--keep", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(snapshot(&repo.public()), before);
+    assert!(first.is_dir(), "the release is back");
+    assert!(
+        !first.join("config").exists(),
+        "without a config folder, as it was"
+    );
+    assert_no_staging_left(&repo);
+    repo.git(&["reset", "-q", "--hard", "HEAD~1"]);
+    repo.edit("inventory/phones/base.yaml", "Zoé B.", "Zoé");
+    repo.commit("third");
+    let s = repo.build(&keep);
+    assert_eq!(s["releases_pruned"], 1);
+    assert!(!first.exists());
+    let rel = format!("releases/{}", s["release"].as_str().unwrap());
+    repo.build(&["--out", "fresh"]);
+    assert_eq!(
+        snapshot(&repo.public().join(&rel)),
+        snapshot(&repo.path().join("fresh").join(&rel))
+    );
+}

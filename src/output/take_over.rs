@@ -19,6 +19,8 @@ pub(super) struct Taken {
     /// Its other entries, moved aside under the staging folder's `displaced/`.
     moved_top: Vec<std::ffi::OsString>,
     moved_config: Vec<std::ffi::OsString>,
+    /// It had no `config/` folder (none, or something else under the name): one was made.
+    made_config: bool,
 }
 
 impl Staging {
@@ -48,6 +50,7 @@ impl Staging {
             kept: std::sync::Arc::clone(&plan.kept),
             moved_top: Vec::new(),
             moved_config: Vec::new(),
+            made_config: false,
         });
         for e in std::fs::read_dir(&staged).with_path(&staged)? {
             let e = e.with_path(&staged)?;
@@ -59,9 +62,10 @@ impl Staging {
             rec.moved_top.push(name);
         }
         let config = staged.join("config");
-        if rec.moved_top.iter().any(|n| n == "config") {
-            // Not a folder: nothing in it was listed.
+        if !std::fs::symlink_metadata(&config).is_ok_and(|m| m.file_type().is_dir()) {
+            // No folder (what stood under the name is aside): nothing in it was listed.
             rec.kept = Default::default();
+            rec.made_config = true;
             std::fs::create_dir(&config).with_path(&config)?;
         }
         for name in &plan.aside {
@@ -78,10 +82,34 @@ impl Taken {
     /// goes, the names that were links to the live release's files are linked again, and what
     /// was moved aside comes back.
     pub(super) fn put_back(&self, staged: &Path, displaced: &Path) -> Result<()> {
-        use std::os::unix::fs::DirEntryExt;
         let config = staged.join("config");
-        for e in std::fs::read_dir(&config).with_path(&config)? {
-            let e = e.with_path(&config)?;
+        if self.made_config {
+            // The folder made for the build goes (what stood under the name comes back below).
+            if std::fs::symlink_metadata(&config).is_ok() {
+                remove_any(&config)?;
+            }
+        } else {
+            self.put_config_back(&config, &displaced.join("config"))?;
+        }
+        for e in std::fs::read_dir(staged).with_path(staged)? {
+            let e = e.with_path(staged)?;
+            if e.file_name() != "config" {
+                remove_any(&e.path())?;
+            }
+        }
+        for name in &self.moved_top {
+            let from = displaced.join("top").join(name);
+            std::fs::rename(&from, staged.join(name)).with_path(&from)?;
+        }
+        std::fs::rename(staged, &self.origin).with_path(&self.origin)
+    }
+
+    /// Puts the release's `config/` back: what the build wrote goes, the names that were links
+    /// to the live release's files are linked again, what was moved aside comes back.
+    fn put_config_back(&self, config: &Path, aside: &Path) -> Result<()> {
+        use std::os::unix::fs::DirEntryExt;
+        for e in std::fs::read_dir(config).with_path(config)? {
+            let e = e.with_path(config)?;
             let ours = e.file_type().is_ok_and(|t| t.is_file())
                 && e.file_name()
                     .to_str()
@@ -101,24 +129,10 @@ impl Taken {
             }
         }
         for name in &self.moved_config {
-            let from = displaced.join("config").join(name);
+            let from = aside.join(name);
             std::fs::rename(&from, config.join(name)).with_path(&from)?;
         }
-        for e in std::fs::read_dir(staged).with_path(staged)? {
-            let e = e.with_path(staged)?;
-            if e.file_name() != "config" {
-                remove_any(&e.path())?;
-            }
-        }
-        for name in &self.moved_top {
-            let from = displaced.join("top").join(name);
-            let to = staged.join(name);
-            if name == "config" {
-                remove_any(&to)?;
-            }
-            std::fs::rename(&from, &to).with_path(&from)?;
-        }
-        std::fs::rename(staged, &self.origin).with_path(&self.origin)
+        Ok(())
     }
 }
 
