@@ -332,13 +332,10 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
         let (mut docs, hit, json) = parse_one(file, &cache, writing, &unread);
         let own = match (&mut docs, &first) {
             (Ok(docs), Ok(first)) => {
-                let own = inventory::resolve_own(first, &file.0, docs, &unread);
-                // What only a phone's own entry needs is freed here, by the thread that made
-                // it, not by the resolver (freeing another thread's memory costs more).
-                if own.len() == docs.len() {
-                    docs.iter_mut().for_each(PhoneDoc::drop_own_parts);
-                }
-                own
+                // Each phone's own parts are taken from its entry: moved into the phone, and
+                // what is left freed here, by the thread that made it, not by the resolver
+                // (freeing another thread's memory costs more).
+                inventory::take_own(first, &file.0, docs, &unread)
             }
             _ => inventory::OwnParts::default(),
         };

@@ -448,8 +448,8 @@ impl History<'_> {
             .collect();
         let docs = across_threads(&texts, 8, |src| {
             let src = src.as_ref()?;
-            let docs = inventory::parse_phones(src).ok()?;
-            let own = inventory::resolve_own(&ctx.first, src, &docs, &());
+            let mut docs = inventory::parse_phones(src).ok()?;
+            let own = inventory::take_own(&ctx.first, src, &mut docs, &());
             Some((Arc::new(docs), own))
         });
         files

@@ -567,14 +567,36 @@ with_scope_fields! {
     }
 }
 
+/// What only resolving a phone's own entry reads (`resolve_own`): its name, lines, keys and
+/// settings, owned, so that resolving moves their strings rather than copies them.
+#[derive(Default)]
+pub struct OwnDocParts {
+    pub name: Option<String>,
+    pub lines: Vec<LineDoc>,
+    pub keys: UniqueMap<u32, KeyDoc>,
+    pub settings: SettingsDoc,
+}
+
 impl PhoneDoc {
-    /// Frees the name, lines, keys and settings: what resolving a phone's own entry reads
-    /// (`resolve_own`, which keeps the name), and nothing after it.
-    pub fn drop_own_parts(&mut self) {
-        self.name = None;
-        self.lines = Vec::new();
-        self.keys = UniqueMap::default();
-        self.settings = SettingsDoc::default();
+    /// Takes the parts only resolving the phone's own entry reads, leaving them empty: nothing
+    /// after it reads them.
+    pub fn take_own_parts(&mut self) -> OwnDocParts {
+        OwnDocParts {
+            name: self.name.take(),
+            lines: std::mem::take(&mut self.lines),
+            keys: std::mem::take(&mut self.keys),
+            settings: std::mem::take(&mut self.settings),
+        }
+    }
+
+    /// A copy of the same parts, the entry left whole.
+    pub fn own_parts(&self) -> OwnDocParts {
+        OwnDocParts {
+            name: self.name.clone(),
+            lines: self.lines.clone(),
+            keys: self.keys.clone(),
+            settings: self.settings.clone(),
+        }
     }
 }
 

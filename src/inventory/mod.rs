@@ -32,7 +32,7 @@ mod site;
 pub use docs::*;
 pub use model::*;
 pub use parse::*;
-pub use phones::{resolve_own, OwnParts};
+pub use phones::{resolve_own, take_own, OwnParts};
 pub use report::{diagnostic_at, LateText};
 pub use rules::{check_base_url, normalize_mac};
 pub use scope::{Autoprovision, CheckSync, Directory, Periodic, Scope, Vlan, MAX_DIRECTORIES};
@@ -661,6 +661,22 @@ mod tests {
                     .map(|(s, d)| (s, d.clone(), OwnParts::default())),
             ));
             assert_eq!(many, one);
+            // Each entry's own parts taken from it (as a build does), not copied.
+            let taken = shown(resolve_each(
+                first.as_ref(),
+                s,
+                &groups,
+                PhoneTexts::read(&texts),
+                files.iter().map(|(s, d)| {
+                    let mut docs = d.as_ref().clone();
+                    let own = match &first {
+                        Ok(first) => take_own(first, s, &mut docs, &()),
+                        Err(_) => OwnParts::default(),
+                    };
+                    (s, Arc::new(docs), own)
+                }),
+            ));
+            assert_eq!(many, taken);
             many
         };
         let many = both_ways(&s, &parsed);

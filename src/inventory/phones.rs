@@ -2,6 +2,7 @@
 
 #[allow(unused_imports)]
 use super::*;
+use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 
 /// Every phones file's phones, in the files' order, each from what its own entry gave ([`Own`],
@@ -344,7 +345,7 @@ impl OwnParts {
 }
 
 /// Resolves each phone of one phones file as far as its own entry goes (see [`Own`]); any
-/// thread can do it.
+/// thread can do it. The entries are left whole (see [`take_own`]).
 /// `late` gives the file's text when `src` holds none (not read).
 pub fn resolve_own(
     first: &SiteFirst,
@@ -352,14 +353,34 @@ pub fn resolve_own(
     docs: &[PhoneDoc],
     late: &dyn LateText,
 ) -> OwnParts {
+    own_parts_of(first, src, late, docs.iter().map(|d| (d, d.own_parts())))
+}
+
+/// The same, each entry's own parts taken from it ([`PhoneDoc::take_own_parts`]): their strings
+/// are moved into the phones, not copied, and nothing after reads them.
+pub fn take_own(
+    first: &SiteFirst,
+    src: &SourceText,
+    docs: &mut [PhoneDoc],
+    late: &dyn LateText,
+) -> OwnParts {
+    let taken: Vec<OwnDocParts> = docs.iter_mut().map(PhoneDoc::take_own_parts).collect();
+    own_parts_of(first, src, late, docs.iter().zip(taken))
+}
+
+fn own_parts_of<'d>(
+    first: &SiteFirst,
+    src: &SourceText,
+    late: &dyn LateText,
+    docs: impl Iterator<Item = (&'d PhoneDoc, OwnDocParts)>,
+) -> OwnParts {
     let mut r = Reporter::with_late(late);
     r.add_text(src);
     let f = src.path.as_str();
     let site = first.site.as_ref();
     let phones = docs
-        .iter()
         .enumerate()
-        .map(|(i, doc)| own_phone(&mut r, f, site, i, doc))
+        .map(|(i, (doc, parts))| own_phone(&mut r, f, site, i, doc, parts))
         .collect();
     OwnParts {
         phones,
@@ -375,7 +396,20 @@ fn at_phone(i: usize, rest: &[Seg]) -> Vec<Seg> {
     p
 }
 
-fn own_phone(r: &mut Reporter, f: &str, site: Option<&Site>, i: usize, doc: &PhoneDoc) -> Own {
+fn own_phone(
+    r: &mut Reporter,
+    f: &str,
+    site: Option<&Site>,
+    i: usize,
+    doc: &PhoneDoc,
+    parts: OwnDocParts,
+) -> Own {
+    let OwnDocParts {
+        name,
+        lines,
+        keys,
+        settings,
+    } = parts;
     let at = |rest: &[Seg]| at_phone(i, rest);
     let errors_before = r.error_count();
     let mac = match normalize_mac(&doc.mac.0) {
@@ -392,7 +426,7 @@ fn own_phone(r: &mut Reporter, f: &str, site: Option<&Site>, i: usize, doc: &Pho
     };
     let mut own = Own {
         mac,
-        name: doc.name.clone(),
+        name,
         model: None,
         lines: Vec::new(),
         keys: BTreeMap::new(),
@@ -422,11 +456,12 @@ fn own_phone(r: &mut Reporter, f: &str, site: Option<&Site>, i: usize, doc: &Pho
     }
     let max_lines = cfg.map_or(model.lines(), |c| c.max_lines);
     own.model = Some(model);
-    own.lines = resolve_lines(r, f, &at, doc, model, max_lines);
+    own.lines = resolve_lines(r, f, &at, (&doc.mac.0, lines), model, max_lines);
     let path_of = |n: u32| at(&[key("keys"), key(n.to_string())]);
-    own.keys = resolve_key_map(r, f, &path_of, &doc.keys, model);
-    own.settings = resolve_settings(r, f, &at(&[key("settings")]), &doc.settings, &[model]);
-    if let Some(name) = &doc.name {
+    let keys = keys.0.into_iter().map(|(n, k)| (n, Cow::Owned(k)));
+    own.keys = resolve_keys(r, f, &path_of, keys, model);
+    own.settings = resolve_settings(r, f, &at(&[key("settings")]), &settings, &[model]);
+    if let Some(name) = &own.name {
         r.text(f, &at(&[key("name")]), Field::Label, "phone name", name);
     }
     own.ip = doc
@@ -473,19 +508,19 @@ fn resolve_lines(
     r: &mut Reporter,
     f: &str,
     at: &dyn Fn(&[Seg]) -> Vec<Seg>,
-    doc: &PhoneDoc,
+    (mac, docs): (&str, Vec<LineDoc>),
     model: ModelId,
     max_lines: usize,
 ) -> Vec<Line> {
-    if doc.lines.is_empty() {
+    if docs.is_empty() {
         r.error(
             f,
             &at(&[key("mac")]),
-            format!("phone {} has no line", doc.mac.0),
+            format!("phone {mac} has no line"),
             "add `lines: [{user: \"1001\"}]`",
         );
     }
-    if doc.lines.len() > max_lines {
+    if docs.len() > max_lines {
         let hint = if max_lines < model.lines() {
             format!("the site allows {max_lines} (models.{model}.max_lines); a {model} registers up to {}", model.lines())
         } else {
@@ -494,19 +529,31 @@ fn resolve_lines(
         r.error(
             f,
             &at(&[key("lines"), idx(max_lines)]),
-            format!("{} lines, but a {model} takes {max_lines}", doc.lines.len()),
+            format!("{} lines, but a {model} takes {max_lines}", docs.len()),
             hint,
         );
     }
     // Exactly as many as given (a vector grown from empty would hold room for 4 lines).
-    let mut lines = Vec::with_capacity(doc.lines.len());
-    for (li, l) in doc.lines.iter().enumerate() {
+    let mut lines = Vec::with_capacity(docs.len());
+    for (li, l) in docs.into_iter().enumerate() {
+        // Taken apart: each string is moved into the line, not copied.
+        let LineDoc {
+            user: Text(user),
+            auth_user,
+            display_name,
+            password,
+            host,
+            port,
+            transport,
+            backup_host,
+            voicemail,
+        } = l;
         let lp = |k: &str| at(&[key("lines"), idx(li), key(k)]);
-        r.text_at(f, || lp("user"), Field::SipUser, "SIP user", &l.user.0);
-        if let Some(a) = &l.auth_user {
+        r.text_at(f, || lp("user"), Field::SipUser, "SIP user", &user);
+        if let Some(a) = &auth_user {
             r.text_at(f, || lp("auth_user"), Field::SipUser, "SIP auth user", &a.0);
         }
-        let mut display_name = l.display_name.clone().unwrap_or_else(|| l.user.0.clone());
+        let mut display_name = display_name.unwrap_or_else(|| user.clone());
         let (spelled, replaced) = text_rules::latin1_spelling(&display_name);
         if !replaced.is_empty() {
             let list: String = replaced.iter().collect();
@@ -539,22 +586,19 @@ fn resolve_lines(
             "display name",
             &display_name,
         );
-        let auth_user = l
-            .auth_user
-            .as_ref()
-            .map_or_else(|| l.user.0.clone(), |a| a.0.clone());
-        let password = match &l.password {
+        let auth_user = auth_user.map_or_else(|| user.clone(), |a| a.0);
+        let password = match &password {
             Some(d) => {
                 let s = secret_of(d);
                 check_literal_password(r, f, &lp("password"), &s, false);
                 s
             }
-            None => Secret::Derived(format!("sip:{}", l.user.0)),
+            None => Secret::Derived(format!("sip:{user}")),
         };
-        if let Some(h) = &l.host {
+        if let Some(h) = &host {
             r.text_at(f, || lp("host"), Field::Host, "line host", h);
         }
-        if l.port == Some(0) {
+        if port == Some(0) {
             r.error(
                 f,
                 &lp("port"),
@@ -562,33 +606,32 @@ fn resolve_lines(
                 "give the registrar's SIP port, e.g. 5060",
             );
         }
-        let transport = l
-            .transport
+        let transport = transport
             .as_ref()
             .and_then(|t| parse_transport(r, f, &lp("transport"), t));
-        let backup_host = l.backup_host.as_ref().map(|h| {
+        let backup_host = backup_host.map(|h| {
             (h != OFF).then(|| {
-                r.text(f, &lp("backup_host"), Field::Host, "line backup_host", h);
-                h.clone()
+                r.text(f, &lp("backup_host"), Field::Host, "line backup_host", &h);
+                h
             })
         });
         lines.push(Line {
-            user: l.user.0.clone(),
+            user,
             auth_user,
             display_name,
             password,
-            host: l.host.clone(),
-            port: l.port,
+            host,
+            port,
             transport,
             backup_host,
-            voicemail: l.voicemail.unwrap_or(true),
+            voicemail: voicemail.unwrap_or(true),
         });
     }
     lines
 }
 
-/// Function keys of one map (a profile's or a phone's), each checked against the model;
-/// `path_of(n)` is where key `n` is written, made only for a message.
+/// Function keys of one map (a profile's), each checked against the model; `path_of(n)` is
+/// where key `n` is written, made only for a message.
 fn resolve_key_map(
     r: &mut Reporter,
     file: &str,
@@ -596,9 +639,23 @@ fn resolve_key_map(
     map: &UniqueMap<u32, KeyDoc>,
     model: ModelId,
 ) -> BTreeMap<u32, FnKey> {
+    let keys = map.iter().map(|(n, k)| (*n, Cow::Borrowed(k)));
+    resolve_keys(r, file, path_of, keys, model)
+}
+
+/// The same for keys given one by one, in order, each borrowed (a profile's) or owned (a
+/// phone's own, whose targets are then moved, not copied).
+fn resolve_keys<'k>(
+    r: &mut Reporter,
+    file: &str,
+    path_of: &dyn Fn(u32) -> Vec<Seg>,
+    map: impl Iterator<Item = (u32, Cow<'k, KeyDoc>)>,
+    model: ModelId,
+) -> BTreeMap<u32, FnKey> {
     let mut keys = BTreeMap::new();
     let fk = model.function_keys();
     for (n, k) in map {
+        let n = &n;
         let path_of = || path_of(*n);
         if *n == 0 || *n > fk {
             let p = path_of();
@@ -610,19 +667,21 @@ fn resolve_key_map(
             );
             continue;
         }
-        let mut set = [
-            ("blf", &k.blf),
-            ("speed_dial", &k.speed_dial),
-            ("line", &k.line),
-        ]
-        .into_iter()
-        .filter_map(|(name, v)| v.as_ref().map(|v| (name, v)));
-        let one = match (set.next(), set.next()) {
-            (Some(first), None) => Ok(first),
-            (None, _) => Err("has no kind"),
-            (Some(_), Some(_)) => Err("has more than one kind"),
+        let one = {
+            let mut set = [
+                ("blf", &k.blf),
+                ("speed_dial", &k.speed_dial),
+                ("line", &k.line),
+            ]
+            .into_iter()
+            .filter_map(|(name, v)| v.as_ref().map(|v| (name, v)));
+            match (set.next(), set.next()) {
+                (Some(first), None) => Ok(first),
+                (None, _) => Err("has no kind"),
+                (Some(_), Some(_)) => Err("has more than one kind"),
+            }
         };
-        let key_value = match one {
+        let kind = match one {
             Ok((kind, Text(target))) => {
                 let kind_path = || {
                     let mut kp = path_of();
@@ -633,8 +692,7 @@ fn resolve_key_map(
                     continue;
                 }
                 match kind {
-                    "blf" => FnKey::Blf(target.clone()),
-                    "speed_dial" => FnKey::SpeedDial(target.clone()),
+                    "blf" | "speed_dial" => {}
                     _ => {
                         // The vendor's key types are L (programmed: a speed dial)
                         // and S (supervision: BLF); no documented syntax makes a
@@ -648,6 +706,7 @@ fn resolve_key_map(
                         continue;
                     }
                 }
+                kind
             }
             Err(what) => {
                 r.error_at_key(
@@ -658,6 +717,19 @@ fn resolve_key_map(
                 );
                 continue;
             }
+        };
+        // The target: moved out of a key owned, copied from one borrowed.
+        let target = match k {
+            Cow::Owned(k) => if kind == "blf" { k.blf } else { k.speed_dial }.map(|t| t.0),
+            Cow::Borrowed(k) => if kind == "blf" { &k.blf } else { &k.speed_dial }
+                .as_ref()
+                .map(|t| t.0.clone()),
+        }
+        .unwrap_or_default();
+        let key_value = if kind == "blf" {
+            FnKey::Blf(target)
+        } else {
+            FnKey::SpeedDial(target)
         };
         keys.insert(*n, key_value);
     }
