@@ -491,10 +491,14 @@ impl Manifest {
         }
         let release_dir = format!("releases/{}/", self.release);
         let inside = |p: &str| {
+            // Printable ASCII (as provsite's paths are) needs no look at each character.
+            let printable = p.bytes().all(|b| (b' '..=b'~').contains(&b));
             !p.is_empty()
                 && !p.contains('\\')
                 && p.split('/').all(|seg| {
-                    !seg.is_empty() && !seg.starts_with('.') && seg.chars().all(|c| !c.is_control())
+                    !seg.is_empty()
+                        && !seg.starts_with('.')
+                        && (printable || seg.chars().all(|c| !c.is_control()))
                 })
         };
         let under_root = |p: &str| {
@@ -746,6 +750,28 @@ mod tests {
         // The ones the quick way reads: the edits that keep the manifest valid and as written
         // (a digit for a digit, a letter for a letter, ...).
         assert!(quick > 100, "{quick}");
+    }
+
+    #[test]
+    fn a_phone_file_path_with_a_control_character_is_refused() {
+        let release = format!("202611260001-{}", "a".repeat(crate::release::COMMIT_DIGITS));
+        let text = String::from_utf8(written(2, false))
+            .unwrap()
+            .replace("\"release\": \"r\"", &format!("\"release\": \"{release}\""))
+            .replace("releases/r/", &format!("releases/{release}/"));
+        assert!(Manifest::from_untrusted(text.as_bytes()).is_ok());
+        let path = format!("releases/{release}/config/ST2030S_000000000001.txt");
+        assert!(text.contains(&path));
+        for bad in [
+            "\\u0009", "\\u007f", "\\u0085", "\u{85}", "\u{7f}", "/../x", "/.x", "//x",
+        ] {
+            let edited = text.replace(&path, &format!("releases/{release}/config{bad}"));
+            let e = Manifest::from_untrusted(edited.as_bytes()).unwrap_err();
+            assert!(e.contains("is not a name provsite writes"), "{bad}: {e}");
+        }
+        // Other characters than ASCII are fine.
+        let edited = text.replace(&path, &format!("releases/{release}/config/é~ü.txt"));
+        assert!(Manifest::from_untrusted(edited.as_bytes()).is_ok());
     }
 
     #[test]
