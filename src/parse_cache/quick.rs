@@ -1,0 +1,369 @@
+//! The parse cache's entries read the quick way: an entry is the JSON serde_json writes for a
+//! file's phones, and the phones of most inventories use a few of a phone's fields. When an
+//! entry uses only those, in the order serde_json writes them, with no string to unescape, it is
+//! read here; anything else gives None, and serde_json reads the entry. Whatever this reads,
+//! serde_json reads the same (see the tests).
+
+use std::collections::BTreeMap;
+
+use crate::inventory::{KeyDoc, LineDoc, PhoneDoc, Text, UniqueMap};
+
+/// A file's phones, if its entry is in the shape read here.
+pub fn phones(text: &str) -> Option<Vec<PhoneDoc>> {
+    let mut r = Reader { rest: text };
+    r.expect("[")?;
+    let mut docs = Vec::new();
+    if r.eat("]") {
+        return r.rest.is_empty().then_some(docs);
+    }
+    loop {
+        docs.push(r.phone()?);
+        if r.eat("]") {
+            break;
+        }
+        r.expect(",")?;
+    }
+    r.rest.is_empty().then_some(docs)
+}
+
+struct Reader<'t> {
+    rest: &'t str,
+}
+
+impl Reader<'_> {
+    fn eat(&mut self, s: &str) -> bool {
+        match self.rest.strip_prefix(s) {
+            Some(rest) => {
+                self.rest = rest;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn expect(&mut self, s: &str) -> Option<()> {
+        self.eat(s).then_some(())
+    }
+
+    /// A string with nothing to unescape (a control character is an error serde_json reports).
+    fn string(&mut self) -> Option<String> {
+        let body = self.rest.strip_prefix('"')?;
+        let end = body
+            .bytes()
+            .position(|b| b == b'"' || b == b'\\' || b < b' ')?;
+        if body.as_bytes()[end] != b'"' {
+            return None;
+        }
+        self.rest = &body[end + 1..];
+        Some(body[..end].to_string())
+    }
+
+    /// `,"<name>":` and a string, if the text goes on with that field.
+    fn optional(&mut self, name: &str) -> Option<Option<String>> {
+        if self.field(name) {
+            self.string().map(Some)
+        } else {
+            Some(None)
+        }
+    }
+
+    /// Whether the text goes on with `,"<name>":` (taken).
+    fn field(&mut self, name: &str) -> bool {
+        let Some(rest) = self
+            .rest
+            .strip_prefix(",\"")
+            .and_then(|r| r.strip_prefix(name))
+            .and_then(|r| r.strip_prefix("\":"))
+        else {
+            return false;
+        };
+        self.rest = rest;
+        true
+    }
+
+    /// An unsigned integer as serde_json writes one (no sign, no leading zero), up to `max`.
+    fn unsigned(&mut self, max: u64) -> Option<u64> {
+        let len = self.rest.bytes().take_while(u8::is_ascii_digit).count();
+        let digits = &self.rest[..len];
+        if len == 0 || len > 20 || (digits.starts_with('0') && len > 1) {
+            return None;
+        }
+        let n: u64 = digits.parse().ok().filter(|n| *n <= max)?;
+        self.rest = &self.rest[len..];
+        Some(n)
+    }
+
+    /// A list of strings: `[...]`.
+    fn strings(&mut self) -> Option<Vec<String>> {
+        self.expect("[")?;
+        let mut list = Vec::new();
+        if self.eat("]") {
+            return Some(list);
+        }
+        loop {
+            list.push(self.string()?);
+            if self.eat("]") {
+                return Some(list);
+            }
+            self.expect(",")?;
+        }
+    }
+
+    fn phone(&mut self) -> Option<PhoneDoc> {
+        self.expect("{\"mac\":")?;
+        let mac = Text(self.string()?);
+        self.expect(",\"model\":")?;
+        let model = self.string()?;
+        let name = self.optional("name")?;
+        let profile = self.optional("profile")?;
+        let mut lines = Vec::new();
+        if self.field("lines") {
+            self.expect("[")?;
+            if !self.eat("]") {
+                loop {
+                    lines.push(self.line()?);
+                    if self.eat("]") {
+                        break;
+                    }
+                    self.expect(",")?;
+                }
+            }
+        }
+        let keys = if self.field("keys") {
+            self.keys()?
+        } else {
+            UniqueMap::default()
+        };
+        let ip = self.optional("ip")?;
+        let codecs = if self.field("codecs") {
+            Some(self.strings()?)
+        } else {
+            None
+        };
+        let firmware = self.optional("firmware")?;
+        // Any other field (settings, a scope field) is left to serde_json.
+        self.expect("}")?;
+        // Every field, by name: one added to the document fails to compile here until it is
+        // read here or left to serde_json.
+        Some(PhoneDoc {
+            mac,
+            model,
+            name,
+            profile,
+            lines,
+            keys,
+            settings: UniqueMap::default(),
+            ip,
+            codecs,
+            firmware,
+            timezone: None,
+            ntp_zone: None,
+            language: None,
+            country: None,
+            ntp: None,
+            pbx: None,
+            admin_password: None,
+            admin_user: None,
+            user_password: None,
+            user_id: None,
+            vlan: None,
+            dns: None,
+            directory: None,
+            autoprovision: None,
+        })
+    }
+
+    fn line(&mut self) -> Option<LineDoc> {
+        self.expect("{\"user\":")?;
+        let user = Text(self.string()?);
+        let auth_user = self.optional("auth_user")?.map(Text);
+        let display_name = self.optional("display_name")?;
+        // A password (a literal or `{env: ...}`) is left to serde_json.
+        let host = self.optional("host")?;
+        let port = if self.field("port") {
+            Some(u16::try_from(self.unsigned(u16::MAX.into())?).ok()?)
+        } else {
+            None
+        };
+        let transport = self.optional("transport")?;
+        let backup_host = self.optional("backup_host")?;
+        let voicemail = if self.field("voicemail") {
+            if self.eat("true") {
+                Some(true)
+            } else {
+                self.expect("false")?;
+                Some(false)
+            }
+        } else {
+            None
+        };
+        self.expect("}")?;
+        Some(LineDoc {
+            user,
+            auth_user,
+            display_name,
+            password: None,
+            host,
+            port,
+            transport,
+            backup_host,
+            voicemail,
+        })
+    }
+
+    /// Function keys: `{"1":{"blf":"..."},...}`, in increasing order, each once.
+    fn keys(&mut self) -> Option<UniqueMap<u32, KeyDoc>> {
+        self.expect("{")?;
+        let mut keys: Vec<(u32, KeyDoc)> = Vec::new();
+        if !self.eat("}") {
+            loop {
+                self.expect("\"")?;
+                let n = u32::try_from(self.unsigned(u32::MAX.into())?).ok()?;
+                self.expect("\":{")?;
+                let k = self.key_fields()?;
+                if keys.last().is_some_and(|(last, _)| *last >= n) {
+                    return None;
+                }
+                keys.push((n, k));
+                if self.eat("}") {
+                    break;
+                }
+                self.expect(",")?;
+            }
+        }
+        Some(UniqueMap(keys.into_iter().collect::<BTreeMap<_, _>>()))
+    }
+
+    /// A key's fields after its `{`, up to and with its `}`.
+    fn key_fields(&mut self) -> Option<KeyDoc> {
+        let mut k = KeyDoc {
+            blf: None,
+            speed_dial: None,
+            line: None,
+        };
+        let mut first = true;
+        for (name, slot) in [
+            ("blf", &mut k.blf),
+            ("speed_dial", &mut k.speed_dial),
+            ("line", &mut k.line),
+        ] {
+            let prefix = if first { "\"" } else { ",\"" };
+            let Some(rest) = self
+                .rest
+                .strip_prefix(prefix)
+                .and_then(|r| r.strip_prefix(name))
+                .and_then(|r| r.strip_prefix("\":"))
+            else {
+                continue;
+            };
+            self.rest = rest;
+            *slot = Some(Text(self.string()?));
+            first = false;
+        }
+        self.expect("}")?;
+        Some(k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{parse_phones, SourceText};
+
+    /// A phones file's entry, as a build writes it in the cache.
+    fn entry(yaml: &str) -> String {
+        let docs = parse_phones(&SourceText {
+            path: "inventory/phones/a.yaml".into(),
+            text: yaml.into(),
+        })
+        .unwrap();
+        String::from_utf8(super::super::encode(&docs).unwrap()).unwrap()
+    }
+
+    fn by_serde_json(text: &str) -> Option<Vec<PhoneDoc>> {
+        serde_json::from_str(text).ok()
+    }
+
+    const READ_HERE: &str = r#"
+- mac: "00:1F:9F:00:00:01"
+  model: ST2030
+  name: Desk one é
+  profile: sales
+  lines:
+    - {user: 1001, auth_user: a1001, display_name: Zoé, host: pbx.example, port: 5062,
+       transport: tcp, backup_host: "off", voicemail: false}
+    - {user: "1002", voicemail: true}
+  keys: {1: {blf: "1003"}, 2: {speed_dial: "0612"}, 3: {line: "1"}, 10: {blf: 7, speed_dial: 8}}
+  ip: 192.0.2.5
+  codecs: [g722, alaw]
+  firmware: next
+- {mac: 001F9F000002, model: TB30}
+- {mac: 001F9F000003, model: ST2022, lines: [{user: "x"}], codecs: []}
+"#;
+
+    #[test]
+    fn an_entry_of_the_fields_read_here_is_read_as_serde_json_reads_it() {
+        let text = entry(READ_HERE);
+        let quick = phones(&text).expect("read the quick way");
+        assert_eq!(quick.len(), 3);
+        assert_eq!(Some(quick), by_serde_json(&text));
+        assert_eq!(phones("[]"), Some(Vec::new()));
+    }
+
+    #[test]
+    fn an_entry_with_other_fields_is_left_to_serde_json() {
+        for extra in [
+            "  settings: {ipp: {AutoAnsMode: \"1\"}}\n",
+            "  timezone: Europe/Paris\n",
+            "  vlan: off\n",
+            "  admin_password: {env: ADMIN}\n",
+            "  lines: [{user: \"1\", password: {env: PW}}]\n",
+            "  lines: [{user: \"1\", password: secret-1}]\n",
+            "  name: Desk \"q\"\n",
+        ] {
+            let text = entry(&format!("- mac: 001F9F000009\n  model: ST2030\n{extra}"));
+            assert_eq!(phones(&text), None, "{extra}");
+            let cache = ParseCacheText(&text);
+            assert_eq!(cache.get(), by_serde_json(&text), "{extra}");
+        }
+    }
+
+    /// What [`super::super::ParseCache::get`] does with an entry's text.
+    struct ParseCacheText<'t>(&'t str);
+
+    impl ParseCacheText<'_> {
+        fn get(&self) -> Option<Vec<PhoneDoc>> {
+            phones(self.0).or_else(|| by_serde_json(self.0))
+        }
+    }
+
+    #[test]
+    fn whatever_the_quick_reader_reads_serde_json_reads_the_same() {
+        // Every byte of an entry changed to each of these, a space put in everywhere, and the
+        // entry cut at every byte.
+        let text = entry(READ_HERE).into_bytes();
+        let edits = b"\"\\-0 9,:{}[]ax";
+        let mut quick = 0;
+        let mut check = |t: &[u8]| {
+            let Ok(t) = std::str::from_utf8(t) else {
+                return;
+            };
+            if let Some(docs) = phones(t) {
+                quick += 1;
+                assert_eq!(Some(docs), by_serde_json(t), "{t}");
+            }
+        };
+        for i in 0..text.len() {
+            for &b in edits {
+                let mut t = text.clone();
+                t[i] = b;
+                check(&t);
+            }
+            let mut t = text.clone();
+            t.insert(i, b' ');
+            check(&t);
+            check(&text[..i]);
+        }
+        assert!(quick > 100, "{quick}");
+    }
+}
