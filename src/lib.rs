@@ -21,6 +21,7 @@ pub mod hashing;
 pub mod history;
 pub mod import;
 pub mod inventory;
+pub mod json_shape;
 pub mod mac;
 pub mod manifest;
 pub mod notify;

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::json_shape::Cursor;
+
 pub const FORMAT: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -106,7 +108,7 @@ fn read_as_written(text: &str) -> Option<Manifest> {
     // a head cut anywhere else does not read as a manifest with no phone.
     const KEY: &str = "\n  \"phones\": ";
     let at = text.find(KEY)? + KEY.len();
-    let phones = PhonesAsWritten::read(text.get(at..)?)?;
+    let phones = phones_as_written(text.get(at..)?)?;
     let mut head = String::with_capacity(at + 4);
     head.push_str(&text[..at]);
     head.push_str("{}\n}");
@@ -119,112 +121,61 @@ fn read_as_written(text: &str) -> Option<Manifest> {
 }
 
 /// The reader of [`read_as_written`]: the text from the `phones` map's `{` to the end.
-struct PhonesAsWritten<'t> {
-    rest: &'t str,
-}
-
-impl<'t> PhonesAsWritten<'t> {
-    fn read(text: &'t str) -> Option<BTreeMap<String, PhoneEntry>> {
-        let mut r = PhonesAsWritten { rest: text };
-        r.expect("{")?;
-        let mut phones: Vec<(String, PhoneEntry)> = Vec::new();
-        loop {
-            r.expect("\n    ")?;
-            let mac = r.string()?;
-            r.expect(": {\n      \"model\": ")?;
-            let model = r.string()?;
-            let variant = r.optional(",\n      \"variant\": ")?;
-            let name = r.optional(",\n      \"name\": ")?;
-            r.expect(",\n      \"config_sn\": ")?;
-            let config_sn = r.string()?;
-            r.expect(",\n      \"changed_at\": ")?;
-            let changed_at = r.integer(true)?;
-            r.expect(",\n      \"digest\": ")?;
-            let digest = r.string()?;
-            r.expect(",\n      \"file\": {\n        \"role\": ")?;
-            let role = r.string()?;
-            r.expect(",\n        \"path\": ")?;
-            let path = r.string()?;
-            r.expect(",\n        \"sha256\": ")?;
-            let sha256 = r.string()?;
-            r.expect(",\n        \"size\": ")?;
-            let size = r.integer(false)?;
-            r.expect("\n      }\n    }")?;
-            // In order, each once (serde_json keeps the last of two; that case is left to it).
-            if phones.last().is_some_and(|(last, _)| *last >= mac) {
-                return None;
-            }
-            let changed_at = i64::try_from(changed_at).ok()?;
-            let size = u64::try_from(size).ok()?;
-            let file = FileEntry {
-                role,
-                path,
-                sha256,
-                size,
-            };
-            phones.push((
-                mac,
-                PhoneEntry {
-                    model,
-                    variant,
-                    name,
-                    config_sn,
-                    changed_at,
-                    digest,
-                    file,
-                },
-            ));
-            if r.expect(",").is_none() {
-                break;
-            }
-        }
-        r.expect("\n  }\n}")?;
-        // Only the line break the writer ends with.
-        matches!(r.rest, "" | "\n").then(|| phones.into_iter().collect())
-    }
-
-    fn expect(&mut self, s: &str) -> Option<()> {
-        self.rest = self.rest.strip_prefix(s)?;
-        Some(())
-    }
-
-    /// A string with nothing to unescape (anything else is left to serde_json).
-    fn string(&mut self) -> Option<String> {
-        let body = self.rest.strip_prefix('"')?;
-        let end = body
-            .bytes()
-            .position(|b| b == b'"' || b == b'\\' || b < b' ')?;
-        if body.as_bytes()[end] != b'"' {
+fn phones_as_written(text: &str) -> Option<BTreeMap<String, PhoneEntry>> {
+    let mut r = Cursor::new(text);
+    r.expect("{")?;
+    let mut phones: Vec<(String, PhoneEntry)> = Vec::new();
+    loop {
+        r.expect("\n    ")?;
+        let mac = r.string()?;
+        r.expect(": {\n      \"model\": ")?;
+        let model = r.string()?;
+        let variant = r.optional(",\n      \"variant\": ")?;
+        let name = r.optional(",\n      \"name\": ")?;
+        r.expect(",\n      \"config_sn\": ")?;
+        let config_sn = r.string()?;
+        r.expect(",\n      \"changed_at\": ")?;
+        let changed_at = i64::try_from(r.integer(true)?).ok()?;
+        r.expect(",\n      \"digest\": ")?;
+        let digest = r.string()?;
+        r.expect(",\n      \"file\": {\n        \"role\": ")?;
+        let role = r.string()?;
+        r.expect(",\n        \"path\": ")?;
+        let path = r.string()?;
+        r.expect(",\n        \"sha256\": ")?;
+        let sha256 = r.string()?;
+        r.expect(",\n        \"size\": ")?;
+        let size = u64::try_from(r.integer(false)?).ok()?;
+        r.expect("\n      }\n    }")?;
+        // In order, each once (serde_json keeps the last of two; that case is left to it).
+        if phones.last().is_some_and(|(last, _)| *last >= mac) {
             return None;
         }
-        self.rest = &body[end + 1..];
-        Some(body[..end].to_string())
-    }
-
-    /// `prefix` and a string, if the text goes on with `prefix`.
-    fn optional(&mut self, prefix: &str) -> Option<Option<String>> {
-        match self.expect(prefix) {
-            Some(()) => self.string().map(Some),
-            None => Some(None),
-        }
-    }
-
-    /// An integer as serde_json writes one (no leading zero, no `-0`), within i128.
-    fn integer(&mut self, signed: bool) -> Option<i128> {
-        let (negative, digits) = match self.rest.strip_prefix('-') {
-            Some(d) if signed => (true, d),
-            Some(_) => return None,
-            None => (false, self.rest),
+        let file = FileEntry {
+            role,
+            path,
+            sha256,
+            size,
         };
-        let len = digits.bytes().take_while(u8::is_ascii_digit).count();
-        let text = &digits[..len];
-        if len == 0 || len > 20 || (text.starts_with('0') && (len > 1 || negative)) {
-            return None;
+        phones.push((
+            mac,
+            PhoneEntry {
+                model,
+                variant,
+                name,
+                config_sn,
+                changed_at,
+                digest,
+                file,
+            },
+        ));
+        if !r.eat(",") {
+            break;
         }
-        let n: i128 = text.parse().ok()?;
-        self.rest = &digits[len..];
-        Some(if negative { -n } else { n })
     }
+    r.expect("\n  }\n}")?;
+    // Only the line break the writer ends with.
+    matches!(r.rest, "" | "\n").then(|| phones.into_iter().collect())
 }
 
 /// One phone's entry of the manifest's `phones` map, as serde_json's pretty writer writes it there
@@ -726,27 +677,13 @@ mod tests {
         let text = written(3, false);
         let edits = b"\"\\-0 9,:{}\nax";
         let mut quick = 0;
-        let mut check = |t: &[u8]| {
-            let Ok(t) = std::str::from_utf8(t) else {
-                return;
-            };
+        crate::json_shape::each_one_byte_edit(&text, edits, |t| {
             if let Some(m) = read_as_written(t) {
                 quick += 1;
                 assert_eq!(Ok(m), by_serde_json(t), "{t}");
             }
             assert_eq!(Manifest::from_bytes(t.as_bytes()), by_serde_json(t), "{t}");
-        };
-        for i in 0..text.len() {
-            for &b in edits {
-                let mut t = text.clone();
-                t[i] = b;
-                check(&t);
-            }
-            let mut t = text.clone();
-            t.insert(i, b' ');
-            check(&t);
-            check(&text[..i]);
-        }
+        });
         // The ones the quick way reads: the edits that keep the manifest valid and as written
         // (a digit for a digit, a letter for a letter, ...).
         assert!(quick > 100, "{quick}");

@@ -7,10 +7,13 @@
 use std::collections::BTreeMap;
 
 use crate::inventory::{KeyDoc, LineDoc, PhoneDoc, Text, UniqueMap};
+use crate::json_shape::Cursor;
 
 /// A file's phones, if its entry is in the shape read here.
 pub fn phones(text: &str) -> Option<Vec<PhoneDoc>> {
-    let mut r = Reader { rest: text };
+    let mut r = Reader {
+        c: Cursor::new(text),
+    };
     r.expect("[")?;
     let mut docs = Vec::new();
     if r.eat("]") {
@@ -26,40 +29,27 @@ pub fn phones(text: &str) -> Option<Vec<PhoneDoc>> {
     r.rest.is_empty().then_some(docs)
 }
 
+/// A [`Cursor`] over compact JSON, with its fields' `,"<name>":` read without making the text.
 struct Reader<'t> {
-    rest: &'t str,
+    c: Cursor<'t>,
+}
+
+impl<'t> std::ops::Deref for Reader<'t> {
+    type Target = Cursor<'t>;
+    fn deref(&self) -> &Cursor<'t> {
+        &self.c
+    }
+}
+
+impl std::ops::DerefMut for Reader<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.c
+    }
 }
 
 impl Reader<'_> {
-    fn eat(&mut self, s: &str) -> bool {
-        match self.rest.strip_prefix(s) {
-            Some(rest) => {
-                self.rest = rest;
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn expect(&mut self, s: &str) -> Option<()> {
-        self.eat(s).then_some(())
-    }
-
-    /// A string with nothing to unescape (a control character is an error serde_json reports).
-    fn string(&mut self) -> Option<String> {
-        let body = self.rest.strip_prefix('"')?;
-        let end = body
-            .bytes()
-            .position(|b| b == b'"' || b == b'\\' || b < b' ')?;
-        if body.as_bytes()[end] != b'"' {
-            return None;
-        }
-        self.rest = &body[end + 1..];
-        Some(body[..end].to_string())
-    }
-
     /// `,"<name>":` and a string, if the text goes on with that field.
-    fn optional(&mut self, name: &str) -> Option<Option<String>> {
+    fn optional_field(&mut self, name: &str) -> Option<Option<String>> {
         if self.field(name) {
             self.string().map(Some)
         } else {
@@ -77,20 +67,15 @@ impl Reader<'_> {
         else {
             return false;
         };
-        self.rest = rest;
+        self.c.rest = rest;
         true
     }
 
-    /// An unsigned integer as serde_json writes one (no sign, no leading zero), up to `max`.
+    /// An unsigned integer as serde_json writes one, up to `max`.
     fn unsigned(&mut self, max: u64) -> Option<u64> {
-        let len = self.rest.bytes().take_while(u8::is_ascii_digit).count();
-        let digits = &self.rest[..len];
-        if len == 0 || len > 20 || (digits.starts_with('0') && len > 1) {
-            return None;
-        }
-        let n: u64 = digits.parse().ok().filter(|n| *n <= max)?;
-        self.rest = &self.rest[len..];
-        Some(n)
+        u64::try_from(self.integer(false)?)
+            .ok()
+            .filter(|n| *n <= max)
     }
 
     /// A list of strings: `[...]`.
@@ -114,8 +99,8 @@ impl Reader<'_> {
         let mac = Text(self.string()?);
         self.expect(",\"model\":")?;
         let model = self.string()?;
-        let name = self.optional("name")?;
-        let profile = self.optional("profile")?;
+        let name = self.optional_field("name")?;
+        let profile = self.optional_field("profile")?;
         let mut lines = Vec::new();
         if self.field("lines") {
             self.expect("[")?;
@@ -134,13 +119,13 @@ impl Reader<'_> {
         } else {
             UniqueMap::default()
         };
-        let ip = self.optional("ip")?;
+        let ip = self.optional_field("ip")?;
         let codecs = if self.field("codecs") {
             Some(self.strings()?)
         } else {
             None
         };
-        let firmware = self.optional("firmware")?;
+        let firmware = self.optional_field("firmware")?;
         // Any other field (settings, a scope field) is left to serde_json.
         self.expect("}")?;
         // Every field, by name: one added to the document fails to compile here until it is
@@ -176,17 +161,17 @@ impl Reader<'_> {
     fn line(&mut self) -> Option<LineDoc> {
         self.expect("{\"user\":")?;
         let user = Text(self.string()?);
-        let auth_user = self.optional("auth_user")?.map(Text);
-        let display_name = self.optional("display_name")?;
+        let auth_user = self.optional_field("auth_user")?.map(Text);
+        let display_name = self.optional_field("display_name")?;
         // A password (a literal or `{env: ...}`) is left to serde_json.
-        let host = self.optional("host")?;
+        let host = self.optional_field("host")?;
         let port = if self.field("port") {
             Some(u16::try_from(self.unsigned(u16::MAX.into())?).ok()?)
         } else {
             None
         };
-        let transport = self.optional("transport")?;
-        let backup_host = self.optional("backup_host")?;
+        let transport = self.optional_field("transport")?;
+        let backup_host = self.optional_field("backup_host")?;
         let voicemail = if self.field("voicemail") {
             if self.eat("true") {
                 Some(true)
@@ -256,7 +241,7 @@ impl Reader<'_> {
             else {
                 continue;
             };
-            self.rest = rest;
+            self.c.rest = rest;
             *slot = Some(Text(self.string()?));
             first = false;
         }
@@ -344,26 +329,12 @@ mod tests {
         let text = entry(READ_HERE).into_bytes();
         let edits = b"\"\\-0 9,:{}[]ax";
         let mut quick = 0;
-        let mut check = |t: &[u8]| {
-            let Ok(t) = std::str::from_utf8(t) else {
-                return;
-            };
+        crate::json_shape::each_one_byte_edit(&text, edits, |t| {
             if let Some(docs) = phones(t) {
                 quick += 1;
                 assert_eq!(Some(docs), by_serde_json(t), "{t}");
             }
-        };
-        for i in 0..text.len() {
-            for &b in edits {
-                let mut t = text.clone();
-                t[i] = b;
-                check(&t);
-            }
-            let mut t = text.clone();
-            t.insert(i, b' ');
-            check(&t);
-            check(&text[..i]);
-        }
+        });
         assert!(quick > 100, "{quick}");
     }
 }
