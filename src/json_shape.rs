@@ -25,8 +25,8 @@ impl<'t> Cursor<'t> {
         }
     }
 
-    /// Takes `s`, which the text must go on with.
-    pub fn expect(&mut self, s: &str) -> Option<()> {
+    /// Takes `s`, which the text must go on with (None when it does not).
+    pub fn take(&mut self, s: &str) -> Option<()> {
         self.eat(s).then_some(())
     }
 

@@ -123,30 +123,30 @@ fn read_as_written(text: &str) -> Option<Manifest> {
 /// The reader of [`read_as_written`]: the text from the `phones` map's `{` to the end.
 fn phones_as_written(text: &str) -> Option<BTreeMap<String, PhoneEntry>> {
     let mut r = Cursor::new(text);
-    r.expect("{")?;
+    r.take("{")?;
     let mut phones: Vec<(String, PhoneEntry)> = Vec::new();
     loop {
-        r.expect("\n    ")?;
+        r.take("\n    ")?;
         let mac = r.string()?;
-        r.expect(": {\n      \"model\": ")?;
+        r.take(": {\n      \"model\": ")?;
         let model = r.string()?;
         let variant = r.optional(",\n      \"variant\": ")?;
         let name = r.optional(",\n      \"name\": ")?;
-        r.expect(",\n      \"config_sn\": ")?;
+        r.take(",\n      \"config_sn\": ")?;
         let config_sn = r.string()?;
-        r.expect(",\n      \"changed_at\": ")?;
+        r.take(",\n      \"changed_at\": ")?;
         let changed_at = i64::try_from(r.integer(true)?).ok()?;
-        r.expect(",\n      \"digest\": ")?;
+        r.take(",\n      \"digest\": ")?;
         let digest = r.string()?;
-        r.expect(",\n      \"file\": {\n        \"role\": ")?;
+        r.take(",\n      \"file\": {\n        \"role\": ")?;
         let role = r.string()?;
-        r.expect(",\n        \"path\": ")?;
+        r.take(",\n        \"path\": ")?;
         let path = r.string()?;
-        r.expect(",\n        \"sha256\": ")?;
+        r.take(",\n        \"sha256\": ")?;
         let sha256 = r.string()?;
-        r.expect(",\n        \"size\": ")?;
+        r.take(",\n        \"size\": ")?;
         let size = u64::try_from(r.integer(false)?).ok()?;
-        r.expect("\n      }\n    }")?;
+        r.take("\n      }\n    }")?;
         // In order, each once (serde_json keeps the last of two; that case is left to it).
         if phones.last().is_some_and(|(last, _)| *last >= mac) {
             return None;
@@ -173,7 +173,7 @@ fn phones_as_written(text: &str) -> Option<BTreeMap<String, PhoneEntry>> {
             break;
         }
     }
-    r.expect("\n  }\n}")?;
+    r.take("\n  }\n}")?;
     // Only the line break the writer ends with.
     matches!(r.rest, "" | "\n").then(|| phones.into_iter().collect())
 }

@@ -14,7 +14,7 @@ pub fn phones(text: &str) -> Option<Vec<PhoneDoc>> {
     let mut r = Reader {
         c: Cursor::new(text),
     };
-    r.expect("[")?;
+    r.take("[")?;
     let mut docs = Vec::new();
     if r.eat("]") {
         return r.rest.is_empty().then_some(docs);
@@ -24,7 +24,7 @@ pub fn phones(text: &str) -> Option<Vec<PhoneDoc>> {
         if r.eat("]") {
             break;
         }
-        r.expect(",")?;
+        r.take(",")?;
     }
     r.rest.is_empty().then_some(docs)
 }
@@ -80,7 +80,7 @@ impl Reader<'_> {
 
     /// A list of strings: `[...]`.
     fn strings(&mut self) -> Option<Vec<String>> {
-        self.expect("[")?;
+        self.take("[")?;
         let mut list = Vec::new();
         if self.eat("]") {
             return Some(list);
@@ -90,27 +90,27 @@ impl Reader<'_> {
             if self.eat("]") {
                 return Some(list);
             }
-            self.expect(",")?;
+            self.take(",")?;
         }
     }
 
     fn phone(&mut self) -> Option<PhoneDoc> {
-        self.expect("{\"mac\":")?;
+        self.take("{\"mac\":")?;
         let mac = Text(self.string()?);
-        self.expect(",\"model\":")?;
+        self.take(",\"model\":")?;
         let model = self.string()?;
         let name = self.optional_field("name")?;
         let profile = self.optional_field("profile")?;
         let mut lines = Vec::new();
         if self.field("lines") {
-            self.expect("[")?;
+            self.take("[")?;
             if !self.eat("]") {
                 loop {
                     lines.push(self.line()?);
                     if self.eat("]") {
                         break;
                     }
-                    self.expect(",")?;
+                    self.take(",")?;
                 }
             }
         }
@@ -127,7 +127,7 @@ impl Reader<'_> {
         };
         let firmware = self.optional_field("firmware")?;
         // Any other field (settings, a scope field) is left to serde_json.
-        self.expect("}")?;
+        self.take("}")?;
         // Every field, by name: one added to the document fails to compile here until it is
         // read here or left to serde_json.
         Some(PhoneDoc {
@@ -159,7 +159,7 @@ impl Reader<'_> {
     }
 
     fn line(&mut self) -> Option<LineDoc> {
-        self.expect("{\"user\":")?;
+        self.take("{\"user\":")?;
         let user = Text(self.string()?);
         let auth_user = self.optional_field("auth_user")?.map(Text);
         let display_name = self.optional_field("display_name")?;
@@ -176,13 +176,13 @@ impl Reader<'_> {
             if self.eat("true") {
                 Some(true)
             } else {
-                self.expect("false")?;
+                self.take("false")?;
                 Some(false)
             }
         } else {
             None
         };
-        self.expect("}")?;
+        self.take("}")?;
         Some(LineDoc {
             user,
             auth_user,
@@ -198,13 +198,13 @@ impl Reader<'_> {
 
     /// Function keys: `{"1":{"blf":"..."},...}`, in increasing order, each once.
     fn keys(&mut self) -> Option<UniqueMap<u32, KeyDoc>> {
-        self.expect("{")?;
+        self.take("{")?;
         let mut keys: Vec<(u32, KeyDoc)> = Vec::new();
         if !self.eat("}") {
             loop {
-                self.expect("\"")?;
+                self.take("\"")?;
                 let n = u32::try_from(self.unsigned(u32::MAX.into())?).ok()?;
-                self.expect("\":{")?;
+                self.take("\":{")?;
                 let k = self.key_fields()?;
                 if keys.last().is_some_and(|(last, _)| *last >= n) {
                     return None;
@@ -213,7 +213,7 @@ impl Reader<'_> {
                 if self.eat("}") {
                     break;
                 }
-                self.expect(",")?;
+                self.take(",")?;
             }
         }
         Some(UniqueMap(keys.into_iter().collect::<BTreeMap<_, _>>()))
@@ -245,7 +245,7 @@ impl Reader<'_> {
             *slot = Some(Text(self.string()?));
             first = false;
         }
-        self.expect("}")?;
+        self.take("}")?;
         Some(k)
     }
 }
