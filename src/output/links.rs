@@ -3,6 +3,8 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::take_over::Kept;
@@ -20,8 +22,11 @@ use crate::error::{Error, Result};
 /// the live files: each is first checked as a link made here would be (a regular file with the
 /// live manifest's mtime), and only the names missing are linked.
 pub struct Ahead {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    handle: Option<std::thread::JoinHandle<Made>>,
+    stop: Arc<AtomicBool>,
+    /// The names to look at, shared with the thread: [`Ahead::finish`] checks the last of them
+    /// itself rather than wait for the thread to.
+    work: Option<Arc<Work>>,
+    handle: Option<std::thread::JoinHandle<Vec<Part>>>,
 }
 
 /// What [`Ahead`] leaves in the staged folder: the names that are the live files checked
@@ -31,6 +36,65 @@ pub struct Ahead {
 pub struct Made {
     pub linked: std::collections::HashSet<String>,
     pub stale: std::collections::HashSet<String>,
+}
+
+/// The live manifest's phone files, taken in chunks by whichever thread comes next.
+struct Work {
+    files: Vec<(String, SystemTime)>,
+    there: Arc<Kept>,
+    linker: Option<DirLinker>,
+    link_missing: bool,
+    next: AtomicUsize,
+}
+
+/// What one chunk of [`Work`] gave, as places in its list.
+#[derive(Default)]
+struct Part {
+    linked: Vec<usize>,
+    stale: Vec<usize>,
+}
+
+/// Names a chunk holds: a few milliseconds of lookups, so that the thread that checks the last
+/// chunk finishes soon after the other.
+const CHUNK: usize = 1024;
+
+impl Work {
+    /// Takes chunks until none is left: each name that is there already is checked (all of them,
+    /// stopped or not), and, while not `stop`ped, each name missing is linked when
+    /// `link_missing`.
+    fn run(&self, stop: &AtomicBool, link: bool) -> Vec<Part> {
+        let mut parts = Vec::new();
+        loop {
+            let start = self.next.fetch_add(CHUNK, Ordering::Relaxed);
+            if start >= self.files.len() {
+                return parts;
+            }
+            let mut part = Part::default();
+            let mut missing = Vec::new();
+            for (i, (name, mtime)) in self.files.iter().enumerate().skip(start).take(CHUNK) {
+                if self.there.contains(name) {
+                    match &self.linker {
+                        Some(l) if l.is_there_with_mtime(name, *mtime) => part.linked.push(i),
+                        _ => part.stale.push(i),
+                    }
+                } else if link && self.link_missing {
+                    missing.push(i);
+                }
+            }
+            if let Some(linker) = &self.linker {
+                for i in missing {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let (name, mtime) = &self.files[i];
+                    if linker.link_if_mtime(name, *mtime, false) {
+                        part.linked.push(i);
+                    }
+                }
+            }
+            parts.push(part);
+        }
+    }
 }
 
 impl Ahead {
@@ -46,68 +110,67 @@ impl Ahead {
         from: PathBuf,
         to: PathBuf,
         files: Vec<(String, SystemTime)>,
-        there: std::sync::Arc<Kept>,
+        there: Arc<Kept>,
         link_missing: bool,
     ) -> Ahead {
-        use std::sync::atomic::Ordering;
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stopped = std::sync::Arc::clone(&stop);
-        let handle = std::thread::spawn(move || {
-            let mut made = Made {
-                linked: std::collections::HashSet::with_capacity(files.len()),
-                stale: Default::default(),
-            };
-            let Some(linker) = DirLinker::open(&from, &to) else {
-                made.stale.extend(there.iter().map(|(n, _)| n.to_string()));
-                return made;
-            };
-            let mut missing = Vec::new();
-            for (name, mtime) in files {
-                if there.contains(&name) {
-                    if linker.is_there_with_mtime(&name, mtime) {
-                        made.linked.insert(name);
-                    } else {
-                        made.stale.insert(name);
-                    }
-                } else if link_missing {
-                    missing.push((name, mtime));
-                }
-            }
-            if made.linked.len() + made.stale.len() < there.len() {
-                // Names the live manifest does not give a phone.
-                let more: Vec<String> = there
-                    .iter()
-                    .map(|(n, _)| n)
-                    .filter(|n| !made.linked.contains(*n) && !made.stale.contains(*n))
-                    .map(str::to_string)
-                    .collect();
-                made.stale.extend(more);
-            }
-            for (name, mtime) in missing {
-                if stopped.load(Ordering::Relaxed) {
-                    break;
-                }
-                if linker.link_if_mtime(&name, mtime, false) {
-                    made.linked.insert(name);
-                }
-            }
-            made
+        let stop = Arc::new(AtomicBool::new(false));
+        let work = Arc::new(Work {
+            files,
+            there,
+            linker: DirLinker::open(&from, &to),
+            link_missing,
+            next: AtomicUsize::new(0),
         });
+        let (stopped, shared) = (Arc::clone(&stop), Arc::clone(&work));
+        let handle = std::thread::spawn(move || shared.run(&stopped, true));
         Ahead {
             stop,
+            work: Some(work),
             handle: Some(handle),
         }
     }
 
     /// Stops the linking where it is (after the link under way) and returns the names linked so
     /// far: the write stage links the others itself, from as many threads as it writes with.
+    /// The names there already that are left to check are checked here, beside the thread.
     pub fn finish(mut self) -> Made {
-        self.stop_and_join().unwrap_or_default()
-    }
-
-    fn stop_and_join(&mut self) -> Option<Made> {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.handle.take().and_then(|h| h.join().ok())
+        self.stop.store(true, Ordering::Relaxed);
+        let Some(work) = self.work.take() else {
+            return Made::default();
+        };
+        let mut parts = work.run(&self.stop, false);
+        if let Some(theirs) = self.handle.take().and_then(|h| h.join().ok()) {
+            parts.extend(theirs);
+        }
+        // The thread is joined: the names are this one's to take (copied, were it not).
+        let mut work = work;
+        let mut owned = Arc::get_mut(&mut work).map(|w| std::mem::take(&mut w.files));
+        let n = owned.as_ref().map_or(work.files.len(), Vec::len);
+        let mut name = |i: usize| match &mut owned {
+            Some(files) => std::mem::take(&mut files[i].0),
+            None => work.files[i].0.clone(),
+        };
+        let mut made = Made {
+            linked: std::collections::HashSet::with_capacity(n),
+            stale: Default::default(),
+        };
+        for part in parts {
+            made.linked.extend(part.linked.into_iter().map(&mut name));
+            made.stale.extend(part.stale.into_iter().map(&mut name));
+        }
+        let there = &work.there;
+        if made.linked.len() + made.stale.len() < there.len() {
+            // Names there that the live manifest does not give a phone (or that were left
+            // unchecked): stale.
+            let more: Vec<String> = there
+                .iter()
+                .map(|(n, _)| n)
+                .filter(|n| !made.linked.contains(*n) && !made.stale.contains(*n))
+                .map(str::to_string)
+                .collect();
+            made.stale.extend(more);
+        }
+        made
     }
 }
 
@@ -115,7 +178,10 @@ impl Drop for Ahead {
     /// A build that stops early stops the linking and waits for it, so that nothing is linked
     /// into a staging folder being removed.
     fn drop(&mut self) {
-        self.stop_and_join();
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
     }
 }
 

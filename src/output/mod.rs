@@ -709,6 +709,80 @@ mod tests {
         );
     }
 
+    /// A release taken over is checked name by name, by the thread ahead and by `finish` beside
+    /// it: every link to a live file with the manifest's mtime is kept, a live file changed since
+    /// (another mtime) and a name the manifest does not give are stale, and the names missing are
+    /// linked (or left to the write stage), however the chunks fell between the two threads.
+    #[test]
+    fn a_release_taken_over_keeps_exactly_the_live_files_it_links() {
+        let dir = tempfile::tempdir_in("/dev/shm")
+            .or_else(|_| tempfile::tempdir())
+            .unwrap();
+        let out = dir.path();
+        let (live, old) = (out.join("releases/live"), out.join("releases/old"));
+        let (live_config, old_config) = (live.join("config"), old.join("config"));
+        std::fs::create_dir_all(&live_config).unwrap();
+        std::fs::create_dir_all(&old_config).unwrap();
+        let mtime = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_687_200);
+        let later = mtime + std::time::Duration::from_secs(60);
+        // More names than a chunk holds, several times over.
+        let names: Vec<String> = (0..5000)
+            .map(|i| format!("ST2030S_001F9F{i:06X}.txt"))
+            .collect();
+        for (i, n) in names.iter().enumerate() {
+            // Every 7th live file was changed in place since the manifest was written.
+            let m = if i % 7 == 3 { later } else { mtime };
+            write_new_file(&live_config.join(n), b"published", m).unwrap();
+            // The old release links most of them; every 5th is missing there.
+            if i % 5 != 1 {
+                std::fs::hard_link(live_config.join(n), old_config.join(n)).unwrap();
+            }
+        }
+        // A name the old release has as a file of its own, and one the manifest does not give.
+        write_new_file(&old_config.join("ST2030S_0000000000AA.txt"), b"own", mtime).unwrap();
+        write_new_file(&live_config.join("ST2030S_0000000000BB.txt"), b"x", mtime).unwrap();
+        std::fs::hard_link(
+            live_config.join("ST2030S_0000000000BB.txt"),
+            old_config.join("ST2030S_0000000000BB.txt"),
+        )
+        .unwrap();
+        for link_missing in [false, true] {
+            let plan = TakeOver::list(out, "old", "live").unwrap();
+            let files: Vec<(String, SystemTime)> =
+                names.iter().map(|n| (n.clone(), mtime)).collect();
+            let ahead = Ahead::start_over(
+                live_config.clone(),
+                old_config.clone(),
+                files,
+                plan.kept,
+                link_missing,
+            );
+            let made = ahead.finish();
+            for (i, n) in names.iter().enumerate() {
+                let (kept, changed) = (i % 5 != 1, i % 7 == 3);
+                assert_eq!(made.stale.contains(n), kept && changed, "{n} stale");
+                if kept {
+                    assert_eq!(made.linked.contains(n), !changed, "{n} linked");
+                } else if made.linked.contains(n) {
+                    // Linked ahead: only a live file with the manifest's mtime, as a link.
+                    assert!(link_missing && !changed, "{n} linked");
+                    assert_eq!(std::fs::read(old_config.join(n)).unwrap(), b"published");
+                }
+            }
+            assert!(made.stale.contains("ST2030S_0000000000BB.txt"));
+            assert!(!made.linked.contains("ST2030S_0000000000AA.txt"));
+            assert!(!made.stale.contains("ST2030S_0000000000AA.txt"));
+            if !link_missing {
+                assert_eq!(
+                    made.linked.len(),
+                    (0..names.len())
+                        .filter(|i| i % 5 != 1 && i % 7 != 3)
+                        .count()
+                );
+            }
+        }
+    }
+
     /// The render writes files into the staged release while the live release's files are being
     /// linked into it ahead: a link made between the writer's removal of a name and its creation
     /// of the file must not fail the build, and the written file must win.
