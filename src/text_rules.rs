@@ -107,6 +107,37 @@ pub fn is_printable(c: char) -> bool {
 
 /// Checks `s` against the field's rules; the error says what is wrong and what the field takes.
 pub fn check(field: Field, s: &str) -> Result<(), String> {
+    // Most inventory text is ASCII: a byte is a character, and a valid value is known as such
+    // without decoding it. Anything else (and every error) goes the whole way below.
+    if ascii_valid(field, s) {
+        return Ok(());
+    }
+    check_chars(field, s)
+}
+
+/// Whether `s` is ASCII and valid for `field`: what [`check_chars`] accepts, byte by byte.
+fn ascii_valid(field: Field, s: &str) -> bool {
+    let b = s.as_bytes();
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
+        return false;
+    };
+    b.len() <= field.max_len()
+        && b.iter()
+            .all(|&c| c.is_ascii() && field.allows(char::from(c)))
+        && field.first_ok(char::from(first))
+        && !(ends_without_space(field) && last == b' ')
+}
+
+/// The fields whose value may not end with a space.
+fn ends_without_space(field: Field) -> bool {
+    matches!(
+        field,
+        Field::Label | Field::DisplayName | Field::SettingValue
+    )
+}
+
+/// [`check`], character by character.
+fn check_chars(field: Field, s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Err("it is empty".to_string());
     }
@@ -132,11 +163,7 @@ pub fn check(field: Field, s: &str) -> Result<(), String> {
             field.what()
         ));
     }
-    if matches!(
-        field,
-        Field::Label | Field::DisplayName | Field::SettingValue
-    ) && s.ends_with(' ')
-    {
+    if ends_without_space(field) && s.ends_with(' ') {
         return Err("it ends with a space".to_string());
     }
     Ok(())
@@ -272,6 +299,59 @@ pub fn is_latin1(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const FIELDS: [Field; 10] = [
+        Field::Label,
+        Field::DisplayName,
+        Field::SipUser,
+        Field::DialTarget,
+        Field::FeatureCode,
+        Field::Host,
+        Field::Password,
+        Field::FileName,
+        Field::Name,
+        Field::SettingValue,
+    ];
+
+    /// The ASCII shortcut accepts exactly what the character-by-character check accepts: every
+    /// string of up to two characters from a set that holds each rule's edge (controls, space,
+    /// `;`, `.`, `_`, `+`, DEL, Latin-1 and beyond), and strings at and past each length bound.
+    #[test]
+    fn the_ascii_shortcut_accepts_what_the_whole_check_accepts() {
+        let mut alphabet: Vec<char> = (0u8..=0x7f).map(char::from).collect();
+        alphabet.extend([
+            '\u{80}', '\u{85}', '\u{a0}', 'é', 'œ', '\u{2028}', '\u{202e}', '\u{feff}',
+        ]);
+        let mut strings = vec![String::new()];
+        for a in &alphabet {
+            strings.push(a.to_string());
+            for b in &alphabet {
+                strings.push(format!("{a}{b}"));
+            }
+        }
+        for field in FIELDS {
+            let n = field.max_len();
+            for len in [n - 1, n, n + 1] {
+                strings.push("a".repeat(len));
+                strings.push(format!("{} ", "a".repeat(len - 1)));
+            }
+        }
+        let mut shortcut = 0;
+        for field in FIELDS {
+            for s in &strings {
+                let whole = check_chars(field, s);
+                if ascii_valid(field, s) {
+                    shortcut += 1;
+                    assert_eq!(whole, Ok(()), "{field:?} {s:?}");
+                }
+                assert_eq!(check(field, s), whole, "{field:?} {s:?}");
+                if whole.is_ok() && s.is_ascii() {
+                    assert!(ascii_valid(field, s), "{field:?} {s:?} not taken short");
+                }
+            }
+        }
+        assert!(shortcut > 10_000, "{shortcut} strings took the shortcut");
+    }
 
     #[test]
     fn the_spelled_characters_are_all_beyond_latin1() {

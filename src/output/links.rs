@@ -217,11 +217,13 @@ impl DirLinker {
     /// `to/name` gives way (the link is made under a temporary name and renamed over it). False
     /// when it cannot be done, and then nothing changed.
     pub fn link_if_mtime(&self, name: &str, mtime: SystemTime, replace: bool) -> bool {
+        with_c_name(name, |c| self.link_c(c, name, mtime, replace)).unwrap_or(false)
+    }
+
+    /// [`DirLinker::link_if_mtime`], the name given as a C string too.
+    fn link_c(&self, c: &std::ffi::CStr, name: &str, mtime: SystemTime, replace: bool) -> bool {
         use std::os::fd::AsRawFd;
-        let Ok(c) = std::ffi::CString::new(name) else {
-            return false;
-        };
-        if !file_with_mtime(&self.from, &c, mtime) {
+        if !file_with_mtime(&self.from, c, mtime) {
             return false;
         }
         // SAFETY: both descriptors stay open for the calls (owned by self) and `c` is a valid C
@@ -269,7 +271,21 @@ impl DirLinker {
     /// Whether `to/name` is a regular file with this mtime, as [`DirLinker::link_if_mtime`]
     /// links only such a file.
     pub fn is_there_with_mtime(&self, name: &str, mtime: SystemTime) -> bool {
-        std::ffi::CString::new(name).is_ok_and(|c| file_with_mtime(&self.to, &c, mtime))
+        with_c_name(name, |c| file_with_mtime(&self.to, c, mtime)).unwrap_or(false)
+    }
+}
+
+/// Calls `f` with `name` as a C string, made on the stack for a name as short as a phone file's
+/// (this is called once a phone file); None when the name holds a NUL.
+fn with_c_name<T>(name: &str, f: impl FnOnce(&std::ffi::CStr) -> T) -> Option<T> {
+    let mut buf = [0u8; 128];
+    match buf.get_mut(..name.len()) {
+        Some(room) if name.len() < 128 => {
+            room.copy_from_slice(name.as_bytes());
+            let c = std::ffi::CStr::from_bytes_with_nul(&buf[..=name.len()]).ok()?;
+            Some(f(c))
+        }
+        _ => std::ffi::CString::new(name).ok().map(|c| f(&c)),
     }
 }
 
@@ -295,4 +311,36 @@ fn file_with_mtime(dir: &File, name: &std::ffi::CStr, mtime: SystemTime) -> bool
         && (st.st_mode & libc::S_IFMT) == libc::S_IFREG
         && st.st_mtime == since.as_secs() as libc::time_t
         && st.st_mtime_nsec == i64::from(since.subsec_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_is_given_as_the_c_string_it_spells_or_not_at_all() {
+        let spelled = |n: &str| with_c_name(n, |c| c.to_bytes().to_vec());
+        for n in [
+            "",
+            "ST2030S_001F9F16E849.txt",
+            &"a".repeat(127),
+            &"b".repeat(128),
+            &"c".repeat(400),
+        ] {
+            assert_eq!(
+                spelled(n).as_deref(),
+                Some(n.as_bytes()),
+                "{} bytes",
+                n.len()
+            );
+        }
+        for n in [
+            "a\0b",
+            "\0",
+            &format!("{}\0", "d".repeat(126)),
+            &format!("{}\0", "e".repeat(200)),
+        ] {
+            assert_eq!(spelled(n), None, "{n:?}");
+        }
+    }
 }
