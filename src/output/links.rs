@@ -26,7 +26,7 @@ pub struct Ahead {
     /// The names to look at, shared with the thread: [`Ahead::finish`] checks the last of them
     /// itself rather than wait for the thread to.
     work: Option<Arc<Work>>,
-    handle: Option<std::thread::JoinHandle<Vec<Part>>>,
+    handle: Option<std::thread::JoinHandle<Made>>,
 }
 
 /// What [`Ahead`] leaves in the staged folder: the names that are the live files checked
@@ -36,6 +36,14 @@ pub struct Ahead {
 pub struct Made {
     pub linked: std::collections::HashSet<String>,
     pub stale: std::collections::HashSet<String>,
+}
+
+impl Made {
+    /// Adds what a chunk found, each place named by `name`.
+    fn add(&mut self, part: Part, mut name: impl FnMut(usize) -> String) {
+        self.linked.extend(part.linked.into_iter().map(&mut name));
+        self.stale.extend(part.stale.into_iter().map(&mut name));
+    }
 }
 
 /// The live manifest's phone files, taken in chunks by whichever thread comes next.
@@ -62,12 +70,12 @@ impl Work {
     /// Takes chunks until none is left: each name that is there already is checked (all of them,
     /// stopped or not), and, while not `stop`ped, each name missing is linked when
     /// `link_missing`.
-    fn run(&self, stop: &AtomicBool, link: bool) -> Vec<Part> {
-        let mut parts = Vec::new();
+    /// Each chunk's findings go to `each` as soon as it is done.
+    fn run(&self, stop: &AtomicBool, link: bool, mut each: impl FnMut(Part)) {
         loop {
             let start = self.next.fetch_add(CHUNK, Ordering::Relaxed);
             if start >= self.files.len() {
-                return parts;
+                return;
             }
             let mut part = Part::default();
             let mut missing = Vec::new();
@@ -92,7 +100,7 @@ impl Work {
                     }
                 }
             }
-            parts.push(part);
+            each(part);
         }
     }
 }
@@ -122,7 +130,18 @@ impl Ahead {
             next: AtomicUsize::new(0),
         });
         let (stopped, shared) = (Arc::clone(&stop), Arc::clone(&work));
-        let handle = std::thread::spawn(move || shared.run(&stopped, true));
+        // The thread names what it found itself, chunk by chunk: its sets are made while the
+        // inventory renders, not once the write stage waits for them.
+        let handle = std::thread::spawn(move || {
+            let mut made = Made {
+                linked: std::collections::HashSet::with_capacity(shared.files.len()),
+                stale: Default::default(),
+            };
+            shared.run(&stopped, true, |part| {
+                made.add(part, |i| shared.files[i].0.clone())
+            });
+            made
+        });
         Ahead {
             stop,
             work: Some(work),
@@ -138,25 +157,15 @@ impl Ahead {
         let Some(work) = self.work.take() else {
             return Made::default();
         };
-        let mut parts = work.run(&self.stop, false);
-        if let Some(theirs) = self.handle.take().and_then(|h| h.join().ok()) {
-            parts.extend(theirs);
-        }
-        // The thread is joined: the names are this one's to take (copied, were it not).
-        let mut work = work;
-        let mut owned = Arc::get_mut(&mut work).map(|w| std::mem::take(&mut w.files));
-        let n = owned.as_ref().map_or(work.files.len(), Vec::len);
-        let mut name = |i: usize| match &mut owned {
-            Some(files) => std::mem::take(&mut files[i].0),
-            None => work.files[i].0.clone(),
-        };
-        let mut made = Made {
-            linked: std::collections::HashSet::with_capacity(n),
-            stale: Default::default(),
-        };
+        let mut parts = Vec::new();
+        work.run(&self.stop, false, |part| parts.push(part));
+        let mut made = self
+            .handle
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
         for part in parts {
-            made.linked.extend(part.linked.into_iter().map(&mut name));
-            made.stale.extend(part.stale.into_iter().map(&mut name));
+            made.add(part, |i| work.files[i].0.clone());
         }
         let there = &work.there;
         if made.linked.len() + made.stale.len() < there.len() {
@@ -170,6 +179,8 @@ impl Ahead {
                 .collect();
             made.stale.extend(more);
         }
+        // The list (a name a phone) is freed on a thread of its own, off the write stage's path.
+        std::thread::spawn(move || drop(work));
         made
     }
 }
