@@ -68,9 +68,9 @@ const CHUNK: usize = 1024;
 
 impl Work {
     /// Takes chunks until none is left: each name that is there already is checked (all of them,
-    /// stopped or not), and, while not `stop`ped, each name missing is linked when
-    /// `link_missing`.
-    /// Each chunk's findings go to `each` as soon as it is done.
+    /// stopped or not), and, while not `stop`ped, each name missing is linked when both `link`
+    /// (this thread links) and `link_missing`. Each chunk's findings go to `each` as soon as it
+    /// is done.
     fn run(&self, stop: &AtomicBool, link: bool, mut each: impl FnMut(Part)) {
         loop {
             let start = self.next.fetch_add(CHUNK, Ordering::Relaxed);
