@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 use crate::inventory::{KeyDoc, LineDoc, PhoneDoc, Text, UniqueMap};
 use crate::json_shape::Cursor;
 
+/// The shortest a phone's entry can be: `,{"mac":"","model":""}`.
+const MIN_PHONE: usize = 22;
+
 /// A file's phones, if its entry is in the shape read here.
 pub fn phones(text: &str) -> Option<Vec<PhoneDoc>> {
     let mut r = Reader {
@@ -20,7 +23,15 @@ pub fn phones(text: &str) -> Option<Vec<PhoneDoc>> {
         return r.rest.is_empty().then_some(docs);
     }
     loop {
+        let before = r.rest.len();
         docs.push(r.phone()?);
+        if docs.len() == 1 {
+            // The room for the rest, guessed from the first phone's length: a phone is large
+            // (its scope fields), and a list grown phone by phone copies them again and again.
+            // The text bounds the guess: no phone takes fewer than `{"mac":"","model":""}`.
+            let first = before - r.rest.len();
+            docs.reserve(r.rest.len() / first.max(MIN_PHONE) + 1);
+        }
         if r.eat("]") {
             break;
         }
