@@ -32,11 +32,19 @@ impl<'t> Cursor<'t> {
 
     /// A string with nothing to unescape (a control character is an error serde_json reports).
     pub fn string(&mut self) -> Option<String> {
+        use crate::words::{has_below, has_byte, skip_words};
         let body = self.rest.strip_prefix('"')?;
-        let end = body
-            .bytes()
-            .position(|b| b == b'"' || b == b'\\' || b < b' ')?;
-        if body.as_bytes()[end] != b'"' {
+        let bytes = body.as_bytes();
+        // A word at a time up to the word of the first byte that ends the string or that cannot
+        // be read here (a digest, a path: most bytes of a manifest are inside such strings).
+        let from = skip_words(bytes, 0, |w| {
+            has_byte(w, b'"') | has_byte(w, b'\\') | has_below(w, b' ')
+        });
+        let end = from
+            + bytes[from..]
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < b' ')?;
+        if bytes[end] != b'"' {
             return None;
         }
         self.rest = &body[end + 1..];
@@ -65,7 +73,12 @@ impl<'t> Cursor<'t> {
         if len == 0 || len > 20 || (text.starts_with('0') && (len > 1 || negative)) {
             return None;
         }
-        let n: i128 = text.parse().ok()?;
+        // Up to 18 digits, as a u64 digit by digit (i128's parser is the slow one).
+        let n: i128 = if len <= 18 {
+            i128::from(text.bytes().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+        } else {
+            text.parse().ok()?
+        };
         self.rest = &digits[len..];
         Some(if negative { -n } else { n })
     }
@@ -91,5 +104,63 @@ pub(crate) fn each_one_byte_edit(text: &[u8], edits: &[u8], mut check: impl FnMu
         t.insert(i, b' ');
         one(&t);
         one(&text[..i]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_integer_of_any_length_reads_as_its_digits_say() {
+        // Each length from 1 to 21 digits, around the point where the reader changes method.
+        for len in 1..=21 {
+            for first in ['1', '9'] {
+                for fill in ['0', '9'] {
+                    let digits: String = std::iter::once(first)
+                        .chain(std::iter::repeat_n(fill, len - 1))
+                        .collect();
+                    let text = format!("{digits},");
+                    let mut c = Cursor::new(&text);
+                    let read = c.integer(false);
+                    let expected = (len <= 20).then(|| digits.parse::<i128>().unwrap());
+                    assert_eq!(read, expected, "{digits}");
+                    assert_eq!(c.rest, if read.is_some() { "," } else { text.as_str() });
+                    let negative = format!("-{digits}");
+                    assert_eq!(
+                        Cursor::new(&negative).integer(true),
+                        expected.map(|n| -n),
+                        "{negative}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_string_ends_at_its_first_quote_and_is_refused_at_an_escape_or_a_control() {
+        // Every length to past two words, the byte at each place.
+        for len in 0..20 {
+            let plain = "d".repeat(len);
+            let text = format!("\"{plain}\":1");
+            let mut c = Cursor::new(&text);
+            assert_eq!(c.string().as_deref(), Some(plain.as_str()));
+            assert_eq!(c.rest, ":1");
+            for at in 0..len {
+                for (b, ok) in [('\\', false), ('\n', false), ('\u{1f}', false), ('é', true)] {
+                    let mut s: Vec<char> = plain.chars().collect();
+                    s[at] = b;
+                    let s: String = s.into_iter().collect();
+                    let text = format!("\"{s}\"");
+                    assert_eq!(
+                        Cursor::new(&text).string().is_some(),
+                        ok,
+                        "{s:?} read as a plain string"
+                    );
+                }
+                let cut = format!("\"{}\"{}\"", &plain[..at], &plain[at..]);
+                assert_eq!(Cursor::new(&cut).string().as_deref(), Some(&plain[..at]));
+            }
+        }
     }
 }

@@ -45,6 +45,7 @@ pub mod tables;
 mod test_rng;
 pub mod text_rules;
 pub mod webserver;
+pub mod words;
 pub mod yaml_fast;
 pub mod yaml_limits;
 pub mod yaml_locate;

@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 
 use crate::family::keys::{ConfigFile, FastHash, Recent, Section, Vocabulary};
+use crate::words::{has_byte, skip_words, HIGH};
 
 /// Encodes text as ISO-8859-1 with CRLF line ends. Fails on the first character Latin-1 lacks.
 pub fn encode(text: &str) -> Result<Vec<u8>, char> {
@@ -237,31 +238,6 @@ fn plain_shape(bytes: &[u8]) -> Option<(Vec<u8>, Option<&str>)> {
         }
     }
     Some((shape, config_sn))
-}
-
-const LOW: u64 = 0x0101_0101_0101_0101;
-pub(super) const HIGH: u64 = 0x8080_8080_8080_8080;
-
-/// The high bit of the lowest byte of `w` equal to `b` is set; bits above it may be set too (a
-/// borrow), so only the lowest set bit says where.
-fn has_byte(w: u64, b: u8) -> u64 {
-    let x = w ^ (LOW * u64::from(b));
-    x.wrapping_sub(LOW) & !x & HIGH
-}
-
-/// From `p`, skips the whole 8-byte words of `bytes` in which `found` sets no bit, up to the
-/// first word where it does (then to its byte: the lowest set bit). The bytes skipped are the
-/// ones the caller's byte-by-byte loop would pass over anyway; it goes on from there.
-pub(super) fn skip_words(bytes: &[u8], mut p: usize, found: impl Fn(u64) -> u64) -> usize {
-    while let Some(chunk) = bytes.get(p..p + 8) {
-        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        let m = found(w);
-        if m != 0 {
-            return p + (m.trailing_zeros() / 8) as usize;
-        }
-        p += 8;
-    }
-    p
 }
 
 fn check(

@@ -17,6 +17,7 @@ use crate::inventory::{CheckSync, FnKey, Pbx, PhoneSpec, Scope, Settings, Site};
 use crate::render::{
     content_name, ModelFiles, PhoneSecrets, Templates, COMMON_DIR, CONFIG_SN_SENTINEL,
 };
+use crate::words;
 
 #[derive(Serialize)]
 struct SectionOut<'a> {
@@ -273,7 +274,7 @@ fn latin1(text: String) -> Result<Vec<u8>, char> {
 
 /// How many bytes `b` starts with that are ASCII: whole words skipped while no high bit is set.
 fn ascii_prefix(b: &[u8]) -> usize {
-    let p = format::skip_words(b, 0, |w| w & format::HIGH);
+    let p = words::skip_words(b, 0, |w| w & words::HIGH);
     p + b[p..].iter().take_while(|c| c.is_ascii()).count()
 }
 
