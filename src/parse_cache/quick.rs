@@ -11,6 +11,8 @@ use crate::json_shape::Cursor;
 
 /// The shortest a phone's entry can be: `,{"mac":"","model":""}`.
 const MIN_PHONE: usize = 22;
+/// The most phones room is made for at once (a phones file rarely holds more).
+const MAX_ROOM: usize = 4096;
 
 /// A file's phones, if its entry is in the shape read here.
 pub fn phones(text: &str) -> Option<Vec<PhoneDoc>> {
@@ -28,9 +30,10 @@ pub fn phones(text: &str) -> Option<Vec<PhoneDoc>> {
         if docs.len() == 1 {
             // The room for the rest, guessed from the first phone's length: a phone is large
             // (its scope fields), and a list grown phone by phone copies them again and again.
-            // The text bounds the guess: no phone takes fewer than `{"mac":"","model":""}`.
+            // The text bounds the guess (no phone takes fewer than `{"mac":"","model":""}`), and
+            // so does a cap: past it, the list grows as before.
             let first = before - r.rest.len();
-            docs.reserve(r.rest.len() / first.max(MIN_PHONE) + 1);
+            docs.reserve((r.rest.len() / first.max(MIN_PHONE) + 1).min(MAX_ROOM));
         }
         if r.eat("]") {
             break;
