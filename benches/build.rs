@@ -349,6 +349,25 @@ fn print_worst(bins: &[(&'static str, PathBuf)], figs: &[Figures]) {
         let worst = fig.secs.iter().cloned().fold(0.0, f64::max);
         eprintln!("  worst round ({label}): {worst:.2} s");
     }
+    if let [before, now] = figs {
+        // The two binaries' builds of one round ran minutes apart at most, and this machine's
+        // speed drifts over a run: a round's ratio says more than the ratio of the medians.
+        let ratios = |a: &[f64], b: &[f64]| -> Vec<f64> {
+            a.iter().zip(b).map(|(x, y)| y / x.max(1e-9)).collect()
+        };
+        for (what, r) in [
+            ("s", ratios(&before.secs, &now.secs)),
+            ("CPU-s", ratios(&before.cpus, &now.cpus)),
+        ] {
+            let shown: Vec<String> = r.iter().map(|x| format!("{x:.2}")).collect();
+            let worst = r.iter().cloned().fold(0.0, f64::max);
+            eprintln!(
+                "  now / before, {what}, round by round: {}; median {:.2}, worst {worst:.2}",
+                shown.join(", "),
+                median(r.clone())
+            );
+        }
+    }
 }
 
 /// Builds `rev` into a fresh `out` (after `prepare`, untimed, which leaves its caches for the
