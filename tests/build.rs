@@ -316,6 +316,23 @@ fn the_same_commit_builds_byte_identical_trees() {
 }
 
 #[test]
+fn building_the_same_commit_again_leaves_the_web_root_as_it_was() {
+    // The top manifest is already the release's (one file, two names): putting it in place again
+    // must leave no temporary name behind in the served tree.
+    let repo = Repo::with_base();
+    repo.build(&["--out", "a"]);
+    let before = snapshot(&repo.path().join("a"));
+    repo.build(&["--out", "a"]);
+    let after = snapshot(&repo.path().join("a"));
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>(),
+        "the same names"
+    );
+    assert_eq!(after, before);
+}
+
+#[test]
 fn firmware_is_stored_once_per_content() {
     let repo = Repo::with_base();
     let s = repo.build(&[]);

@@ -273,6 +273,9 @@ impl DirLinker {
                 libc::unlinkat(self.to.as_raw_fd(), tmp.as_ptr(), 0);
                 return false;
             }
+            // A rename between two names of one file does nothing: the temporary name would
+            // stay (none is left once the rename moved it).
+            libc::unlinkat(self.to.as_raw_fd(), tmp.as_ptr(), 0);
             true
         }
     }
@@ -353,5 +356,32 @@ mod tests {
         ] {
             assert_eq!(spelled(n), None, "{n:?}");
         }
+    }
+
+    #[test]
+    fn linking_over_a_name_leaves_only_that_name_even_when_it_is_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("from"), dir.path().join("to"));
+        std::fs::create_dir_all(&from).unwrap();
+        std::fs::create_dir_all(&to).unwrap();
+        let mtime = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_687_200);
+        for name in ["a.txt", "b.txt"] {
+            let f = File::create(from.join(name)).unwrap();
+            f.set_modified(mtime).unwrap();
+        }
+        // Over another file, and over a name that already is the same file.
+        std::fs::write(to.join("a.txt"), b"other").unwrap();
+        std::fs::hard_link(from.join("b.txt"), to.join("b.txt")).unwrap();
+        let linker = DirLinker::open(&from, &to).unwrap();
+        for name in ["a.txt", "b.txt"] {
+            assert!(linker.link_if_mtime(name, mtime, true), "{name}");
+        }
+        let mut names: Vec<String> = std::fs::read_dir(&to)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a.txt", "b.txt"]);
+        assert_eq!(std::fs::read(to.join("a.txt")).unwrap(), b"");
     }
 }

@@ -528,7 +528,13 @@ fn replace_by_link(from: &Path, path: &Path) -> Result<()> {
             .and_then(|f| f.set_modified(mtime))
             .with_path(&tmp)?;
     }
-    std::fs::rename(&tmp, path).with_path(path)
+    std::fs::rename(&tmp, path).with_path(path)?;
+    // When `path` was already this file (the same release put in place again), the rename did
+    // nothing and the temporary name is still there: it goes, the file stays under `path`.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&tmp, e)),
+        _ => Ok(()),
+    }
 }
 
 /// Whether two files hold the same bytes (false when one cannot be read), compared a block at a
