@@ -36,13 +36,21 @@ const MAX_BYTES: u64 = 1 << 30;
 pub struct ParseCache {
     data: Vec<u8>,
     index: HashMap<Oid, (usize, usize)>,
+    /// Where the id line is in `data`.
+    id: (usize, usize),
 }
 
 impl ParseCache {
     /// Reads the cache in `work`; an absent or unusable file gives an empty cache.
     pub fn load(work: &Path) -> ParseCache {
-        let id = crate::render_cache::BINARY_ID;
-        let Ok(f) = std::fs::File::open(work.join(FILE)) else {
+        Self::load_file(work, FILE, MAGIC, Some(crate::render_cache::BINARY_ID))
+    }
+
+    /// Reads a file of this shape (the record of resolved phones is one too): `magic`, then `id`
+    /// on a line (any, when None: see [`ParseCache::id`]), then entries (a 20-byte key, a length,
+    /// the bytes), then the SHA-256 of all that. Anything else gives an empty cache.
+    pub(crate) fn load_file(work: &Path, file: &str, magic: &[u8], id: Option<&str>) -> ParseCache {
+        let Ok(f) = std::fs::File::open(work.join(file)) else {
             return ParseCache::default();
         };
         let size = f.metadata().map_or(0, |m| m.len());
@@ -54,23 +62,24 @@ impl ParseCache {
         if f.take(MAX_BYTES + 1).read_to_end(&mut data).is_err() || data.len() as u64 > MAX_BYTES {
             return ParseCache::default();
         }
-        Self::index(data, id).unwrap_or_default()
+        Self::index(data, magic, id).unwrap_or_default()
     }
 
-    fn index(data: Vec<u8>, id: &str) -> Option<ParseCache> {
+    fn index(data: Vec<u8>, magic: &[u8], id: Option<&str>) -> Option<ParseCache> {
         let body_len = data.len().checked_sub(32)?;
         let (body, sum) = data.split_at(body_len);
         if Sha256::digest(body).as_slice() != sum {
             return None;
         }
-        let mut pos = MAGIC.len();
-        if !body.starts_with(MAGIC) {
+        let mut pos = magic.len();
+        if !body.starts_with(magic) {
             return None;
         }
         let id_end = pos + body[pos..].iter().position(|&b| b == b'\n')?;
-        if &body[pos..id_end] != id.as_bytes() {
+        if id.is_some_and(|id| &body[pos..id_end] != id.as_bytes()) {
             return None;
         }
+        let id = (pos, id_end);
         pos = id_end + 1;
         let mut index = HashMap::new();
         while pos < body.len() {
@@ -81,7 +90,12 @@ impl ParseCache {
             index.insert(oid, (start, end));
             pos = end;
         }
-        Some(ParseCache { data, index })
+        Some(ParseCache { data, index, id })
+    }
+
+    /// The file's id line (empty for an empty cache).
+    pub(crate) fn id(&self) -> &[u8] {
+        self.data.get(self.id.0..self.id.1).unwrap_or_default()
     }
 
     pub fn len(&self) -> usize {
@@ -98,8 +112,8 @@ impl ParseCache {
         self.index.contains_key(&blob)
     }
 
-    /// The entry of a blob, as stored.
-    fn raw(&self, blob: Oid) -> Option<&[u8]> {
+    /// The entry of a blob (or another 20-byte key), as stored.
+    pub(crate) fn raw(&self, blob: Oid) -> Option<&[u8]> {
         self.index.get(&blob).map(|&(s, e)| &self.data[s..e])
     }
 
@@ -210,15 +224,25 @@ impl Pending {
     /// Starts a new cache in `work`, which may copy entries of `old` (None when the folder
     /// cannot be written: then there is no cache, which only costs time).
     pub fn begin(work: &Path, old: Arc<ParseCache>) -> Option<Pending> {
-        let id = crate::render_cache::BINARY_ID;
-        let tmp = work.join(format!("{FILE}.tmp-{}", std::process::id()));
+        Self::begin_file(work, FILE, MAGIC, crate::render_cache::BINARY_ID, old)
+    }
+
+    /// Starts a new file of this shape (see [`ParseCache::load_file`]).
+    pub(crate) fn begin_file(
+        work: &Path,
+        file: &str,
+        magic: &[u8],
+        id: &str,
+        old: Arc<ParseCache>,
+    ) -> Option<Pending> {
+        let tmp = work.join(format!("{file}.tmp-{}", std::process::id()));
         let f = std::fs::File::create(&tmp).ok()?;
         let mut w = Writer {
             out: std::io::BufWriter::with_capacity(1 << 16, f),
             sum: Sha256::new(),
             failed: false,
         };
-        w.write(MAGIC);
+        w.write(magic);
         w.write(id.as_bytes());
         w.write(b"\n");
         let (tx, rx) = std::sync::mpsc::channel();
@@ -233,7 +257,7 @@ impl Pending {
             to_writer: Some(tx),
             writer: Some(writer),
             tmp,
-            path: work.join(FILE),
+            path: work.join(file),
         })
     }
 

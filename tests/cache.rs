@@ -25,11 +25,16 @@ fn cache_file(repo: &Repo, out: &str) -> std::path::PathBuf {
         .join("render-cache")
 }
 
-/// Removes both caches of an output folder: the next build starts cold.
+/// Removes the caches of an output folder (and the record of resolved phones, when the last
+/// build wrote one): the next build starts cold.
 fn clear_caches(repo: &Repo, out: &str) {
     let work = repo.path().join(format!(".{out}.provsite"));
     std::fs::remove_file(work.join("render-cache")).unwrap();
     std::fs::remove_file(work.join("parse-cache")).unwrap();
+    match std::fs::remove_file(work.join("resolved")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => panic!("{e}"),
+        _ => {}
+    }
 }
 
 fn rendered(v: &Value) -> u64 {
@@ -458,4 +463,184 @@ fn a_missing_password_of_a_file_the_parse_cache_holds_is_located_as_without_it()
         "at the line of the password: {warm}"
     );
     assert_eq!((ok, warm), check_with(&repo, "fresh"));
+}
+
+/// Two more phones files beside `base.yaml`: three files in all.
+fn with_three_files() -> Repo {
+    let repo = Repo::with_base();
+    repo.write(
+        "inventory/phones/lyon/phones.yaml",
+        "- mac: \"00:1F:9F:00:00:01\"\n  model: ST2030\n  profile: sales\n  lines: [{user: \"2001\", display_name: \"Zoé\"}]\n  keys: {3: {blf: \"2002\"}}\n- mac: \"00:1F:9F:00:00:02\"\n  model: ST2030\n  lines: [{user: \"2002\"}]\n  settings: {ipp: {AutoAnsMode: \"1\"}}\n",
+    );
+    repo.write("inventory/phones/lyon/group.yaml", "ntp: 192.0.2.77\n");
+    repo.write(
+        "inventory/phones/paris.yaml",
+        "- mac: \"00:1F:9F:00:00:03\"\n  model: ST2022\n  lines: [{user: \"3001\"}]\n  codecs: [g722, alaw]\n",
+    );
+    repo.commit("three files");
+    repo
+}
+
+#[test]
+fn an_unchanged_phones_file_comes_resolved_from_the_record_with_the_same_release() {
+    let repo = with_three_files();
+    let first = build_into(&repo, "a", &[]);
+    assert_eq!(first["files_recorded"], 0, "{first}");
+    assert!(repo.path().join(".a.provsite/resolved").exists());
+    build_into(&repo, "b", &[]);
+    repo.edit(
+        "inventory/phones/paris.yaml",
+        "user: \"3001\"",
+        "user: \"3001\", display_name: \"Paris\"",
+    );
+    repo.commit("one file");
+    let warm = build_into(&repo, "a", &[]);
+    assert_eq!(warm["files_recorded"], 2, "{warm}");
+    assert_eq!(warm["files_parsed"], 1, "{warm}");
+    assert_eq!(warm["changed_phones"], serde_json::json!(["001F9F000003"]));
+    // The same commit built without caches or record: the same web root, byte for byte.
+    clear_caches(&repo, "b");
+    let cold = build_into(&repo, "b", &[]);
+    assert_eq!(cold["files_recorded"], 0);
+    assert_eq!(cold["files_parsed"], 3);
+    assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
+    // And again from the record alone (the parse cache gone).
+    std::fs::remove_file(repo.path().join(".a.provsite/parse-cache")).unwrap();
+    let again = build_into(&repo, "a", &[]);
+    assert_eq!(again["files_recorded"], 3, "{again}");
+    assert_eq!(again["files_parsed"], 0, "{again}");
+    assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
+}
+
+#[test]
+fn a_site_or_group_change_sets_the_record_aside() {
+    for (file, from, to) in [
+        (
+            "inventory/phones/lyon/group.yaml",
+            "192.0.2.77",
+            "192.0.2.78",
+        ),
+        (
+            "inventory/site.yaml",
+            "sales:",
+            "sales2:\n    keys: {4: {blf: \"1001\"}}\n  sales:",
+        ),
+    ] {
+        let repo = with_three_files();
+        build_into(&repo, "a", &[]);
+        build_into(&repo, "b", &[]);
+        repo.edit(file, from, to);
+        repo.commit("the context");
+        let warm = build_into(&repo, "a", &[]);
+        assert_eq!(warm["files_recorded"], 0, "{file}: {warm}");
+        clear_caches(&repo, "b");
+        build_into(&repo, "b", &[]);
+        assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
+        // The next record is for the new texts: a commit after it uses it.
+        repo.edit(
+            "inventory/phones/paris.yaml",
+            "user: \"3001\"",
+            "user: \"3001\", display_name: \"P\"",
+        );
+        repo.commit("one file");
+        let next = build_into(&repo, "a", &[]);
+        assert_eq!(next["files_recorded"], 2, "{file}: {next}");
+    }
+}
+
+#[test]
+fn a_phone_with_a_scope_of_its_own_keeps_its_file_out_of_the_record() {
+    let repo = with_three_files();
+    repo.edit(
+        "inventory/phones/paris.yaml",
+        "  codecs: [g722, alaw]\n",
+        "  codecs: [g722, alaw]\n  ntp: 192.0.2.99\n",
+    );
+    repo.commit("a phone's own NTP");
+    build_into(&repo, "a", &[]);
+    let again = build_into(&repo, "a", &[]);
+    assert_eq!(again["files_recorded"], 2, "{again}");
+    build_into(&repo, "b", &[]);
+    assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
+    // The phone's own NTP server is in its file.
+    let with_ntp: Vec<String> = snapshot(&repo.path().join("a"))
+        .into_iter()
+        .filter(|(_, (bytes, _))| bytes.windows(11).any(|w| w == b"192.0.2.99\r"))
+        .map(|(path, _)| path)
+        .collect();
+    assert!(!with_ntp.is_empty());
+    assert!(
+        with_ntp.iter().all(|p| p.ends_with("001F9F000003.txt")),
+        "{with_ntp:?}"
+    );
+}
+
+#[test]
+fn a_warning_keeps_the_record_from_being_written() {
+    let repo = with_three_files();
+    // A password in the repository: a warning at its place, which a recorded file would no
+    // longer give.
+    repo.edit(
+        "inventory/phones/paris.yaml",
+        "user: \"3001\"",
+        "user: \"3001\", password: \"s3cret-in-git\"",
+    );
+    repo.commit("a literal password");
+    let first = build_into(&repo, "a", &[]);
+    assert!(
+        !repo.path().join(".a.provsite/resolved").exists(),
+        "{first}"
+    );
+    let again = build_into(&repo, "a", &[]);
+    assert_eq!(again["files_recorded"], 0, "{again}");
+    let out = repo.provsite(&["check", "--out", "a"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("password in repository"), "{err}");
+}
+
+#[test]
+fn a_duplicate_of_a_recorded_phone_is_reported_as_without_the_record() {
+    let repo = with_three_files();
+    build_into(&repo, "a", &[]);
+    // A phone of the recorded lyon file, repeated in paris.yaml: MAC and SIP user.
+    repo.edit(
+        "inventory/phones/paris.yaml",
+        "  codecs: [g722, alaw]\n",
+        "  codecs: [g722, alaw]\n- mac: \"00:1F:9F:00:00:02\"\n  model: ST2030\n  lines: [{user: \"2002\"}]\n",
+    );
+    repo.commit("a duplicate");
+    let with = repo.provsite(&["check", "--out", "a"]);
+    let without = repo.provsite(&["check"]);
+    assert!(!with.status.success() && !without.status.success());
+    let (with, without) = (
+        String::from_utf8_lossy(&with.stderr),
+        String::from_utf8_lossy(&without.stderr),
+    );
+    assert!(with.contains("duplicate MAC 001F9F000002"), "{with}");
+    assert!(with.contains("duplicate SIP user 2002"), "{with}");
+    assert!(with.contains("lyon/phones.yaml:6"), "{with}");
+    assert_eq!(with, without);
+}
+
+#[test]
+fn a_damaged_record_is_ignored() {
+    let repo = with_three_files();
+    build_into(&repo, "a", &[]);
+    build_into(&repo, "b", &[]);
+    let path = repo.path().join(".a.provsite/resolved");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x20;
+    std::fs::write(&path, &bytes).unwrap();
+    repo.edit(
+        "inventory/phones/paris.yaml",
+        "user: \"3001\"",
+        "user: \"3001\", display_name: \"Paris\"",
+    );
+    repo.commit("one file");
+    let damaged = build_into(&repo, "a", &[]);
+    assert_eq!(damaged["files_recorded"], 0, "{damaged}");
+    clear_caches(&repo, "b");
+    build_into(&repo, "b", &[]);
+    assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
 }

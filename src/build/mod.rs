@@ -98,6 +98,9 @@ pub struct Summary {
     /// Phones files parsed from their YAML: the parse cache holds the others' phones by blob id
     /// (see `parse_cache`).
     pub files_parsed: usize,
+    /// Phones files whose phones came resolved from the record of the last build (see
+    /// `inventory::record`): neither parsed nor resolved again.
+    pub files_recorded: usize,
     #[serde(skip)]
     pub warnings: Vec<Diagnostic>,
 }
@@ -115,8 +118,46 @@ pub struct Loaded {
     pub warnings: Vec<Diagnostic>,
     /// The next parse cache, for a build to put in place once it succeeded.
     pub parse_cache: Option<parse_cache::Pending>,
-    /// Phones files parsed from their YAML (the others came from the parse cache).
+    /// Phones files parsed from their YAML (the others came from the parse cache or the record
+    /// of resolved phones).
     pub files_parsed: usize,
+    /// Phones files whose phones came from the record of resolved phones.
+    pub files_recorded: usize,
+    /// The next record of resolved phones, for a build to write once it succeeded.
+    pub record: Option<RecordNext>,
+}
+
+/// The next record of resolved phones (see [`inventory::record`]): begun when the inventory
+/// resolved without a problem, written beside the manifest.
+pub struct RecordNext {
+    next: inventory::record::Next,
+    /// Per phones file: whether its phones came from the record (its entry is copied).
+    hits: Vec<bool>,
+    /// The phones files with a phone that sets a scope field of its own (not recorded).
+    own_scope: std::collections::HashSet<String>,
+}
+
+impl RecordNext {
+    /// Gives the next record every phones file's entry: copied, or encoded from the phones.
+    fn fill(&mut self, files: &[(SourceText, Option<git2::Oid>)], phones: &[inventory::Phone]) {
+        let mut by_file: HashMap<&str, Vec<&inventory::Phone>> = HashMap::new();
+        for p in phones {
+            by_file.entry(p.origin.file.as_str()).or_default().push(p);
+        }
+        for ((src, blob), hit) in files.iter().zip(&self.hits) {
+            let Some(blob) = *blob else { continue };
+            if *hit {
+                self.next.keep(&src.path, blob);
+            } else if !self.own_scope.contains(&src.path) {
+                let mut of_file = by_file.remove(src.path.as_str()).unwrap_or_default();
+                of_file.sort_by_key(|p| match p.origin.path.as_slice() {
+                    [crate::yaml_locate::Seg::Index(i)] => *i,
+                    _ => usize::MAX,
+                });
+                self.next.add(&src.path, blob, &of_file);
+            }
+        }
+    }
 }
 
 /// A phones file's phones (or its problems), whether they came from the parse cache, and the
@@ -291,13 +332,21 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
     // the cache holds is not read (inflating 1,000 files of 100 phones takes some 0.2 CPU-s and
     // 46 MB), unless a problem is to be located in it (`Unread`).
     let work = output::work_dir(&opts.out).ok();
-    let (files, cache) = std::thread::scope(|s| {
+    let (files, cache, record) = std::thread::scope(|s| {
         let loading = std::cell::Cell::new(Some(s.spawn(|| {
             work.as_deref()
                 .filter(|w| w.is_dir())
                 .map(ParseCache::load)
                 .unwrap_or_default()
         })));
+        // The record of resolved phones too: whether it is for this commit's site and groups is
+        // known once they are read.
+        let record = s.spawn(|| {
+            work.as_deref()
+                .filter(|w| w.is_dir())
+                .map(inventory::record::Record::read)
+                .unwrap_or_default()
+        });
         let cache = std::cell::OnceCell::new();
         let loaded = || {
             cache.get_or_init(|| {
@@ -309,7 +358,14 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
         };
         let files = source.read_inventory_known(snap, &|blob| loaded().contains(blob));
         loaded();
-        (files, Arc::new(cache.into_inner().unwrap_or_default()))
+        let record = record
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (
+            files,
+            Arc::new(cache.into_inner().unwrap_or_default()),
+            record,
+        )
     });
     let files = files?;
     timing("load: read", t0);
@@ -318,6 +374,9 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
     let unread = Unread::new(&source, &files);
     let mut parse_diags = Vec::new();
     let mut files_parsed = 0;
+    let mut record_hits = Vec::with_capacity(files.phones.len());
+    let mut files_recorded = 0;
+    let mut own_scope = std::collections::HashSet::new();
     let mut pending = work
         .as_deref()
         .filter(|_| staging.is_some())
@@ -328,7 +387,18 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
     // site.yaml first: the workers resolve each phone as far as its own entry goes (with the
     // site's models) as soon as its file is parsed, and this thread adds the rest in order.
     let first = inventory::resolve_site_first(&files.site, &source.inventory_dir);
+    // The record of resolved phones, for this site and these groups (see `inventory::record`).
+    let context = inventory::record::context(&files.site, &group_srcs, &source.inventory_dir);
+    let record = record.for_context(&context);
+    let recorded = |(src, blob): &(SourceText, Option<git2::Oid>)| {
+        let first = first.as_ref().ok()?;
+        let phones = record.get(&src.path, (*blob)?)?;
+        phones.iter().all(|p| p.fits(first)).then_some(phones)
+    };
     let read = |file: &(SourceText, Option<git2::Oid>)| {
+        if let Some(phones) = (!record.is_empty()).then(|| recorded(file)).flatten() {
+            return ReadFile::Recorded(phones);
+        }
         let (mut docs, hit, json) = parse_one(file, &cache, writing, &unread);
         let own = match (&mut docs, &first) {
             (Ok(docs), Ok(first)) => {
@@ -339,7 +409,7 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
             }
             _ => inventory::OwnParts::default(),
         };
-        (docs, hit, json, own)
+        ReadFile::Parsed(docs, hit, json, own)
     };
     // The firmware depends on site.yaml alone: it is checked (and, for a build, staged) on a
     // thread of its own, with a repository handle of its own, while the phones are read.
@@ -359,8 +429,26 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
             })
         });
         let parsed = parallel::in_order_ahead(scope, &files.phones, parallel::cores(), 64, &read);
-        let docs = files.phones.iter().zip(parsed).filter_map(
-            |((src, blob), (result, hit, json, own))| {
+        let docs = files
+            .phones
+            .iter()
+            .zip(parsed)
+            .filter_map(|((src, blob), read)| {
+                let (result, hit, json, own) = match read {
+                    ReadFile::Recorded(phones) => {
+                        record_hits.push(true);
+                        files_recorded += 1;
+                        // The parse cache keeps the file's entry, for a build the record cannot serve.
+                        if let (Some(p), Some(blob)) = (pending.as_mut(), blob) {
+                            if cache.contains(*blob) {
+                                p.keep(*blob);
+                            }
+                        }
+                        return Some((src, inventory::FilePhones::Recorded(phones)));
+                    }
+                    ReadFile::Parsed(result, hit, json, own) => (result, hit, json, own),
+                };
+                record_hits.push(false);
                 files_parsed += usize::from(!hit);
                 if let (Some(p), Some(blob)) = (pending.as_mut(), blob) {
                     match (hit, json) {
@@ -370,21 +458,26 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
                     }
                 }
                 match result {
-                    Ok(docs) => Some((src, Arc::new(docs), own)),
+                    Ok(docs) => Some((src, inventory::FilePhones::Parsed(Arc::new(docs), own))),
                     Err(d) => {
                         parse_diags.extend(d);
                         None
                     }
                 }
-            },
-        );
+            });
         let texts = inventory::PhoneTexts {
             texts: &texts,
             late: &unread,
             bytes: files.phone_bytes,
         };
-        let (inv, inv_diags) =
-            inventory::resolve_each(first.as_ref(), &files.site, &group_srcs, texts, docs);
+        let (inv, inv_diags) = inventory::resolve_each(
+            first.as_ref(),
+            &files.site,
+            &group_srcs,
+            texts,
+            docs,
+            &mut own_scope,
+        );
         let fw_early = fw_early.map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
         (inv, inv_diags, fw_early)
     });
@@ -392,6 +485,20 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
         p.close();
     }
     drop(cache);
+    // Recorded only from an inventory that resolved without a single problem (see
+    // `inventory::record`), and by a build.
+    let record = match (&inv, &work) {
+        (Some(_), Some(w))
+            if staging.is_some() && parse_diags.is_empty() && inv_diags.is_empty() =>
+        {
+            record.begin_next(w, &context).map(|next| RecordNext {
+                next,
+                hits: record_hits,
+                own_scope,
+            })
+        }
+        _ => None,
+    };
     timing("load: parse and resolve", t0);
     // Parse errors first, as each file is read; then what resolving found.
     diags.extend(parse_diags);
@@ -446,7 +553,23 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
         warnings: diags,
         parse_cache: pending,
         files_parsed,
+        files_recorded,
+        record,
     })
+}
+
+/// A phones file as a reading thread gives it to the resolver.
+enum ReadFile {
+    /// From the record of resolved phones.
+    Recorded(Vec<inventory::record::Recorded>),
+    /// Parsed (or from the parse cache, `hit`), with its new parse-cache entry and its phones'
+    /// own parts.
+    Parsed(
+        std::result::Result<Vec<PhoneDoc>, Vec<Diagnostic>>,
+        bool,
+        Option<Vec<u8>>,
+        inventory::OwnParts,
+    ),
 }
 
 fn fail(mut diags: Vec<Diagnostic>) -> Error {
@@ -670,6 +793,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     };
     let mut loaded = loaded?;
     let parse_cache = loaded.parse_cache.take();
+    let mut record = loaded.record.take();
     timing("load", t0);
     // The release's number is known before any phone is: the files are written with it, and
     // only the phones that keep an older number are changed afterwards.
@@ -822,6 +946,11 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     // while the render cache's next file is made beside it (written once the release is out).
     let release_manifest = rel_dir.join("manifest.json");
     let (written, render_cache) = std::thread::scope(|s| {
+        // The next record of resolved phones, beside it too.
+        if let Some(r) = record.as_mut() {
+            let (files, phones) = (&loaded.files.phones, &loaded.inv.phones);
+            s.spawn(move || r.fill(files, phones));
+        }
         let render_cache = s.spawn(|| {
             RenderCache::encode(
                 rendered
@@ -859,6 +988,9 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     loaded.firmware.save_cache();
     if let Some(p) = parse_cache {
         p.finish();
+    }
+    if let Some(r) = record {
+        r.next.finish();
     }
     // Best effort, as the caches: without it the next build links ahead all the same.
     let _ = std::fs::write(work.join(SECRET_ID), secret_id(&loaded.site_secret));
@@ -901,6 +1033,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         commits_rendered: numbering.commits_rendered,
         phones_rendered: rendered.rendered + rendered_late,
         files_parsed: loaded.files_parsed,
+        files_recorded: loaded.files_recorded,
         warnings: loaded.warnings.clone(),
     };
     // Freeing millions of small allocations takes a noticeable share of a large build (see the

@@ -395,6 +395,7 @@ impl History<'_> {
             &group_srcs,
             inventory::PhoneTexts::read(&[]),
             std::iter::empty(),
+            &mut Default::default(),
         );
         let site = inv?.site;
         let templates = l.source.read_templates(templates).ok()?;
@@ -473,7 +474,8 @@ impl History<'_> {
             &ctx.src,
             &ctx.groups,
             inventory::PhoneTexts::read(&[&src]),
-            std::iter::once((&src, docs, own)),
+            std::iter::once((&src, inventory::FilePhones::Parsed(docs, own))),
+            &mut Default::default(),
         );
         let phones = Arc::new(inv?.phones);
         self.fresh.insert(blob, phones.clone());

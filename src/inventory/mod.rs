@@ -5,7 +5,7 @@
 //! Parsing is separate from reading files (the source stage reads; this stage takes strings), so
 //! tests feed strings and the history walk reuses parsed files by blob id.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -24,6 +24,7 @@ mod groups;
 mod model;
 mod parse;
 mod phones;
+pub mod record;
 mod report;
 mod rules;
 mod scope;
@@ -32,7 +33,7 @@ mod site;
 pub use docs::*;
 pub use model::*;
 pub use parse::*;
-pub use phones::{resolve_own, take_own, OwnParts};
+pub use phones::{resolve_own, take_own, FilePhones, OwnParts};
 pub use report::{diagnostic_at, LateText};
 pub use rules::{check_base_url, normalize_mac};
 pub use scope::{Autoprovision, CheckSync, Directory, Periodic, Scope, Vlan, MAX_DIRECTORIES};
@@ -85,7 +86,8 @@ pub fn resolve(
         phone_srcs
             .iter()
             .zip(own)
-            .map(|((s, d), own)| (s, d.clone(), own)),
+            .map(|((s, d), own)| (s, FilePhones::Parsed(d.clone(), own))),
+        &mut HashSet::new(),
     )
 }
 
@@ -152,7 +154,8 @@ pub fn resolve_each<'s>(
     site_src: &'s SourceText,
     group_srcs: &'s [SourceText],
     phone_texts: PhoneTexts<'s, '_>,
-    phones: impl Iterator<Item = (&'s SourceText, Arc<Vec<PhoneDoc>>, OwnParts)>,
+    phones: impl Iterator<Item = (&'s SourceText, FilePhones)>,
+    own_scope: &mut HashSet<String>,
 ) -> (Option<Inventory>, Vec<Diagnostic>) {
     let first = match first {
         Ok(f) => f,
@@ -181,13 +184,12 @@ pub fn resolve_each<'s>(
     // A file's size when its text was not read: the files' mean.
     let mean_file = text_bytes / phone_texts.texts.len().max(1);
     // A file whose phones came without their own parts (or not all of them) gets them here.
-    let phones = phones.map(|(src, docs, own)| {
-        let own = if own.len() == docs.len() {
-            own
-        } else {
-            resolve_own(first, src, &docs, late)
-        };
-        (src, docs, own)
+    let phones = phones.map(|(src, file)| match file {
+        FilePhones::Parsed(docs, own) if own.len() != docs.len() => {
+            let own = resolve_own(first, src, &docs, late);
+            (src, FilePhones::Parsed(docs, own))
+        }
+        file => (src, file),
     });
     let phones = resolve_phones(
         &mut r,
@@ -197,6 +199,7 @@ pub fn resolve_each<'s>(
         &groups,
         phones,
         (text_bytes, mean_file),
+        own_scope,
     );
     let ok = !r.diags.iter().any(Diagnostic::is_error);
     let inv = match (site, ok) {
@@ -213,7 +216,7 @@ pub fn resolve_each<'s>(
 mod tests {
     use super::*;
 
-    fn site(extra: &str) -> SourceText {
+    pub(in crate::inventory) fn site(extra: &str) -> SourceText {
         SourceText {
             path: "inventory/site.yaml".into(),
             text: format!(
@@ -658,7 +661,8 @@ mod tests {
                 PhoneTexts::read(&texts),
                 files
                     .iter()
-                    .map(|(s, d)| (s, d.clone(), OwnParts::default())),
+                    .map(|(s, d)| (s, FilePhones::Parsed(d.clone(), OwnParts::default()))),
+                &mut HashSet::new(),
             ));
             assert_eq!(many, one);
             // Each entry's own parts taken from it (as a build does), not copied.
@@ -673,8 +677,9 @@ mod tests {
                         Ok(first) => take_own(first, s, &mut docs, &()),
                         Err(_) => OwnParts::default(),
                     };
-                    (s, Arc::new(docs), own)
+                    (s, FilePhones::Parsed(Arc::new(docs), own))
                 }),
+                &mut HashSet::new(),
             ));
             assert_eq!(many, taken);
             many

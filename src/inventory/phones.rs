@@ -7,50 +7,113 @@ use std::collections::hash_map::Entry;
 
 /// Every phones file's phones, in the files' order, each from what its own entry gave ([`Own`],
 /// resolved on whatever thread read the file) and what depends on other entries: MACs and SIP
-/// users unique across the inventory, its groups, its profile, its firmware and its scope.
+/// users unique across the inventory, its groups, its profile, its firmware and its scope. A file
+/// from the record of resolved phones ([`FilePhones::Recorded`]) has its MACs and SIP users
+/// checked against the others' and its scope taken again; the files with a phone that sets a
+/// scope field of its own are named in `own_scope` (the record leaves them out).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn resolve_phones<'s>(
     r: &mut Reporter,
     site_file: &str,
     site_doc: &SiteDoc,
     site: Option<&Site>,
     groups: &[Group],
-    phone_srcs: impl Iterator<Item = (&'s SourceText, Arc<Vec<PhoneDoc>>, OwnParts)>,
+    phone_srcs: impl Iterator<Item = (&'s SourceText, FilePhones)>,
     (text_bytes, mean_file): (usize, usize),
+    own_scope: &mut HashSet<String>,
 ) -> Vec<Phone> {
     let mut scopes = Scopes::default();
     // One list, its room reserved once from the first file's phones per byte of text: grown
     // phone by phone it would be copied into ever larger fresh memory (100,000 phones: tens of
     // MB). Room reserved and not used costs nothing (memory is only counted once touched).
     let mut phones: Vec<Phone> = Vec::new();
-    // Where each MAC and SIP user was first seen (file, phone, line): the path of a message is
-    // made only when there is a duplicate to report.
-    // By the MAC's number (48 bits): no copy of its text per phone.
-    let mut macs: HashMap<u64, (&'s str, usize)> = HashMap::new();
-    let mut users: HashMap<String, (&'s str, usize, usize)> = HashMap::new();
+    let mut seen = Seen::default();
     // Profiles: checked once against every model a phone using them has.
     // A profile is known by its place in site.yaml's document (no copy of its name per phone).
     let mut profile_settings: HashMap<(usize, ModelId), Settings> = HashMap::new();
     let mut profile_keys: HashMap<(usize, ModelId), BTreeMap<u32, FnKey>> = HashMap::new();
-    for (src, docs, own) in phone_srcs {
-        // What each phone's own entry gave, and its problems (see [`resolve_own`]).
-        r.extend(own.diags);
-        if phones.capacity() == 0 && !docs.is_empty() {
+    for (src, file) in phone_srcs {
+        let count = match &file {
+            FilePhones::Parsed(docs, _) => docs.len(),
+            FilePhones::Recorded(recorded) => recorded.len(),
+        };
+        if phones.capacity() == 0 && count > 0 {
             // Bounded by the text: a phone takes more than 20 bytes to write.
             let size = match src.text.len() {
                 0 => mean_file,
                 n => n,
             };
-            let per_byte = docs.len() as f64 / size.max(1) as f64;
+            let per_byte = count as f64 / size.max(1) as f64;
             let guess = (text_bytes as f64 * per_byte * 1.1) as usize;
-            let room = guess.min(text_bytes / 20) + docs.len();
+            let room = guess.min(text_bytes / 20) + count;
             phones.reserve(room);
             // The MACs and users too: grown entry by entry, each map would be rehashed whole
             // some 17 times on the way to 100,000.
-            macs.reserve(room);
-            users.reserve(room);
+            seen.macs.reserve(room);
+            seen.users.reserve(room);
         }
         let f = src.path.as_str();
         let chain = groups_of(groups, f);
+        let (docs, own) = match file {
+            FilePhones::Parsed(docs, own) => (docs, own),
+            FilePhones::Recorded(recorded) => {
+                let mut shared: HashMap<(ModelId, Option<String>), Arc<Scope>> = HashMap::new();
+                for p in recorded {
+                    let i = p.index;
+                    let at = |rest: &[Seg]| at_phone(i, rest);
+                    seen.mac(r, f, i, &p.mac);
+                    seen.users(r, f, i, &p.lines);
+                    // The scope its model, groups and profile give (a recorded phone sets no
+                    // scope field of its own).
+                    let Some(site) = site else { continue };
+                    let profile = match &p.profile {
+                        Some(name) => match site_doc.profiles.get(name) {
+                            Some(doc) => Some((name.as_str(), doc)),
+                            // Recorded under the same site.yaml, and checked before it is
+                            // used (see `record::Recorded::fits`): not reached.
+                            None => {
+                                r.error(
+                                    f,
+                                    &at(&[key("profile")]),
+                                    format!("unknown profile `{name}`"),
+                                    "define it under `profiles:` in site.yaml",
+                                );
+                                continue;
+                            }
+                        },
+                        None => None,
+                    };
+                    let scope = shared
+                        .entry((p.model, p.profile.clone()))
+                        .or_insert_with(|| {
+                            scopes.shared_of(r, site, site_doc, p.model, &chain, profile)
+                        })
+                        .clone();
+                    phones.push(Phone {
+                        spec: PhoneSpec {
+                            mac: p.mac,
+                            model: p.model,
+                            name: p.name,
+                            profile: p.profile,
+                            lines: p.lines,
+                            keys: p.keys,
+                            settings: p.settings,
+                            ip: p.ip,
+                            codecs: p.codecs,
+                            scope,
+                            firmware: p.firmware,
+                        },
+                        origin: Origin {
+                            file: f.to_string(),
+                            path: vec![idx(i)],
+                        },
+                    });
+                }
+                continue;
+            }
+        };
+        // What each phone's own entry gave, and its problems (see [`resolve_own`]).
+        r.extend(own.diags);
         // The scope of this file's phones that set no scope field of their own, by model and
         // profile: what [`Scopes::of`] gives them (the groups are the file's).
         let mut file_scopes: HashMap<(ModelId, Option<usize>), Arc<Scope>> = HashMap::new();
@@ -71,22 +134,7 @@ pub(super) fn resolve_phones<'s>(
                 errors: own_errors,
             } = own;
             if let Some(mac) = &mac {
-                // One lookup: a phone's MAC is new nearly always.
-                match macs.entry(mac.number()) {
-                    Entry::Occupied(first) => {
-                        let &(first_file, first_i) = first.get();
-                        let first_at = r.here(first_file, &[idx(first_i), key("mac")]);
-                        r.error(
-                            f,
-                            &at(&[key("mac")]),
-                            format!("duplicate MAC {mac}"),
-                            format!("it is also at {first_at}: a phone is listed once"),
-                        );
-                    }
-                    Entry::Vacant(v) => {
-                        v.insert((f, i));
-                    }
-                }
+                seen.mac(r, f, i, mac);
             }
             // An unknown model was reported with the phone's own entry; nothing else is checked.
             let Some(model) = model else {
@@ -131,26 +179,7 @@ pub(super) fn resolve_phones<'s>(
                 },
             };
             // The SIP users, each on one line of the whole inventory.
-            for (li, l) in lines.iter().enumerate() {
-                match users.entry(l.user.clone()) {
-                    Entry::Occupied(first) => {
-                        let &(first_file, first_i, first_li) = first.get();
-                        let first_at = r.here(
-                            first_file,
-                            &[idx(first_i), key("lines"), idx(first_li), key("user")],
-                        );
-                        r.error(
-                            f,
-                            &at(&[key("lines"), idx(li), key("user")]),
-                            format!("duplicate SIP user {}", l.user),
-                            format!("it is also at {first_at}: each SIP account registers from one line"),
-                        );
-                    }
-                    Entry::Vacant(v) => {
-                        v.insert((f, i, li));
-                    }
-                }
-            }
+            seen.users(r, f, i, &lines);
             let profile_id = profile
                 .as_ref()
                 .map(|(_, p)| *p as *const ProfileDoc as usize);
@@ -259,6 +288,7 @@ pub(super) fn resolve_phones<'s>(
                     )
                 };
                 if doc.sets_scope() {
+                    own_scope.insert(f.to_string());
                     return of(r);
                 }
                 let k = (model, profile_id);
@@ -301,6 +331,71 @@ pub(super) fn resolve_phones<'s>(
     // Ties are impossible (MACs are unique once valid), so this order is total and stable.
     phones.sort_by(|a, b| a.mac.cmp(&b.mac));
     phones
+}
+
+/// Where each MAC and SIP user was first seen (file, phone, line): the path of a message is made
+/// only when there is a duplicate to report.
+#[derive(Default)]
+struct Seen<'s> {
+    /// By the MAC's number (48 bits): no copy of its text per phone.
+    macs: HashMap<u64, (&'s str, usize)>,
+    users: HashMap<String, (&'s str, usize, usize)>,
+}
+
+impl<'s> Seen<'s> {
+    /// Notes phone `i` of file `f` by its MAC: an error when an earlier phone has it.
+    fn mac(&mut self, r: &mut Reporter, f: &'s str, i: usize, mac: &crate::mac::Mac) {
+        // One lookup: a phone's MAC is new nearly always.
+        match self.macs.entry(mac.number()) {
+            Entry::Occupied(first) => {
+                let &(first_file, first_i) = first.get();
+                let first_at = r.here(first_file, &[idx(first_i), key("mac")]);
+                r.error(
+                    f,
+                    &at_phone(i, &[key("mac")]),
+                    format!("duplicate MAC {mac}"),
+                    format!("it is also at {first_at}: a phone is listed once"),
+                );
+            }
+            Entry::Vacant(v) => {
+                v.insert((f, i));
+            }
+        }
+    }
+
+    /// Notes the SIP users of phone `i`'s lines, each on one line of the whole inventory.
+    fn users(&mut self, r: &mut Reporter, f: &'s str, i: usize, lines: &[Line]) {
+        for (li, l) in lines.iter().enumerate() {
+            match self.users.entry(l.user.clone()) {
+                Entry::Occupied(first) => {
+                    let &(first_file, first_i, first_li) = first.get();
+                    let first_at = r.here(
+                        first_file,
+                        &[idx(first_i), key("lines"), idx(first_li), key("user")],
+                    );
+                    r.error(
+                        f,
+                        &at_phone(i, &[key("lines"), idx(li), key("user")]),
+                        format!("duplicate SIP user {}", l.user),
+                        format!(
+                            "it is also at {first_at}: each SIP account registers from one line"
+                        ),
+                    );
+                }
+                Entry::Vacant(v) => {
+                    v.insert((f, i, li));
+                }
+            }
+        }
+    }
+}
+
+/// A phones file's phones as the resolver takes them.
+pub enum FilePhones {
+    /// Parsed, each resolved as far as its own entry goes (see [`resolve_own`]).
+    Parsed(Arc<Vec<PhoneDoc>>, OwnParts),
+    /// From the record of resolved phones (see [`super::record`]).
+    Recorded(Vec<super::record::Recorded>),
 }
 
 /// What one phone's own entry gives, resolved from it and the site alone: the phones of many
@@ -821,13 +916,32 @@ impl Scopes {
         (f, at, doc): (&str, &[Seg], &PhoneDoc),
     ) -> Arc<Scope> {
         let own = resolve_patch(r, f, at, &doc.scope_doc());
+        let shared = self.shared_of(r, site, site_doc, model, chain, profile);
+        if own.is_empty() {
+            shared
+        } else {
+            Arc::new(own.apply(&shared))
+        }
+    }
+
+    /// The scope of a phone that sets no scope field of its own: site → model → groups
+    /// (outermost first) → profile.
+    fn shared_of(
+        &mut self,
+        r: &mut Reporter,
+        site: &Site,
+        site_doc: &SiteDoc,
+        model: ModelId,
+        chain: &[&Group],
+        profile: Option<(&str, &ProfileDoc)>,
+    ) -> Arc<Scope> {
         let cache_key = (
             model,
             chain.iter().map(|g| g.file.clone()).collect::<Vec<_>>(),
             profile.map(|(n, _)| n.to_string()),
         );
         let site_file = site.scope.admin_password.1.file.clone();
-        let shared = match self.shared.get(&cache_key) {
+        match self.shared.get(&cache_key) {
             Some(s) => s.clone(),
             None => {
                 let model_patch = self
@@ -873,11 +987,6 @@ impl Scopes {
                 self.shared.insert(cache_key, s.clone());
                 s
             }
-        };
-        if own.is_empty() {
-            shared
-        } else {
-            Arc::new(own.apply(&shared))
         }
     }
 }
