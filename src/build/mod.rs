@@ -140,9 +140,21 @@ pub struct RecordNext {
 impl RecordNext {
     /// Gives the next record every phones file's entry: copied, or encoded from the phones.
     fn fill(&mut self, files: &[(SourceText, Option<git2::Oid>)], phones: &[inventory::Phone]) {
-        let mut by_file: HashMap<&str, Vec<&inventory::Phone>> = HashMap::new();
-        for p in phones {
-            by_file.entry(p.origin.file.as_str()).or_default().push(p);
+        // The phones of the files to encode (after a small commit, a few).
+        let mut by_file: HashMap<&str, Vec<&inventory::Phone>> = files
+            .iter()
+            .zip(&self.hits)
+            .filter(|((src, blob), hit)| {
+                blob.is_some() && !**hit && !self.own_scope.contains(&src.path)
+            })
+            .map(|((src, _), _)| (src.path.as_str(), Vec::new()))
+            .collect();
+        if !by_file.is_empty() {
+            for p in phones {
+                if let Some(of_file) = by_file.get_mut(p.origin.file.as_str()) {
+                    of_file.push(p);
+                }
+            }
         }
         for ((src, blob), hit) in files.iter().zip(&self.hits) {
             let Some(blob) = *blob else { continue };
