@@ -23,12 +23,14 @@ use crate::source::{CommitInfo, InventoryFiles, Snapshot, Source};
 
 mod live;
 mod passwords;
+mod record;
 mod render_all;
 mod write;
 
 use live::{links_ahead_worth, live_config, live_files, secret_id, SECRET_ID};
 use passwords::{check_secrets, scope_secrets};
 pub(crate) use passwords::{phone_secrets, phone_secrets_with, PageSecrets};
+pub use record::RecordNext;
 pub use render_all::{render_all, render_all_into, CacheUse, Guessed, Purpose, Rendered, Stage};
 use write::{write_model_files, write_phone_files};
 
@@ -125,51 +127,6 @@ pub struct Loaded {
     pub files_recorded: usize,
     /// The next record of resolved phones, for a build to write once it succeeded.
     pub record: Option<RecordNext>,
-}
-
-/// The next record of resolved phones (see [`inventory::record`]): begun when the inventory
-/// resolved without a problem, written beside the manifest.
-pub struct RecordNext {
-    next: inventory::record::Next,
-    /// Per phones file: whether its phones came from the record (its entry is copied).
-    hits: Vec<bool>,
-    /// The phones files with a phone that sets a scope field of its own (not recorded).
-    own_scope: std::collections::HashSet<String>,
-}
-
-impl RecordNext {
-    /// Gives the next record every phones file's entry: copied, or encoded from the phones.
-    fn fill(&mut self, files: &[(SourceText, Option<git2::Oid>)], phones: &[inventory::Phone]) {
-        // The phones of the files to encode (after a small commit, a few).
-        let mut by_file: HashMap<&str, Vec<&inventory::Phone>> = files
-            .iter()
-            .zip(&self.hits)
-            .filter(|((src, blob), hit)| {
-                blob.is_some() && !**hit && !self.own_scope.contains(&src.path)
-            })
-            .map(|((src, _), _)| (src.path.as_str(), Vec::new()))
-            .collect();
-        if !by_file.is_empty() {
-            for p in phones {
-                if let Some(of_file) = by_file.get_mut(p.origin.file.as_str()) {
-                    of_file.push(p);
-                }
-            }
-        }
-        for ((src, blob), hit) in files.iter().zip(&self.hits) {
-            let Some(blob) = *blob else { continue };
-            if *hit {
-                self.next.keep(&src.path, blob);
-            } else if !self.own_scope.contains(&src.path) {
-                let mut of_file = by_file.remove(src.path.as_str()).unwrap_or_default();
-                of_file.sort_by_key(|p| match p.origin.path.as_slice() {
-                    [crate::yaml_locate::Seg::Index(i)] => *i,
-                    _ => usize::MAX,
-                });
-                self.next.add(&src.path, blob, &of_file);
-            }
-        }
-    }
 }
 
 /// A phones file's phones (or its problems), whether they came from the parse cache, and the
@@ -503,11 +460,9 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
         (Some(_), Some(w))
             if staging.is_some() && parse_diags.is_empty() && inv_diags.is_empty() =>
         {
-            record.begin_next(w, &context).map(|next| RecordNext {
-                next,
-                hits: record_hits,
-                own_scope,
-            })
+            record
+                .begin_next(w, &context)
+                .map(|next| RecordNext::new(next, record_hits, own_scope))
         }
         _ => None,
     };
@@ -1002,7 +957,7 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         p.finish();
     }
     if let Some(r) = record {
-        r.next.finish();
+        r.finish();
     }
     // Best effort, as the caches: without it the next build links ahead all the same.
     let _ = std::fs::write(work.join(SECRET_ID), secret_id(&loaded.site_secret));
