@@ -644,3 +644,33 @@ fn a_damaged_record_is_ignored() {
     build_into(&repo, "b", &[]);
     assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
 }
+
+#[test]
+fn a_phones_file_moved_under_a_group_is_resolved_again_with_that_group() {
+    // The same text (blob) at another path: the lyon group's NTP server now reaches its phone.
+    let repo = with_three_files();
+    build_into(&repo, "a", &[]);
+    build_into(&repo, "b", &[]);
+    repo.git(&[
+        "mv",
+        "inventory/phones/paris.yaml",
+        "inventory/phones/lyon/paris.yaml",
+    ]);
+    repo.commit("paris under lyon");
+    let warm = build_into(&repo, "a", &[]);
+    assert_eq!(warm["files_recorded"], 2, "{warm}");
+    assert_eq!(warm["changed_phones"], serde_json::json!(["001F9F000003"]));
+    clear_caches(&repo, "b");
+    build_into(&repo, "b", &[]);
+    assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
+    let release = warm["release"].as_str().unwrap();
+    let bytes = std::fs::read(repo.path().join(format!(
+        "a/releases/{release}/config/ST2022S_001F9F000003.txt"
+    )))
+    .unwrap();
+    assert!(
+        bytes.windows(11).any(|w| w == b"192.0.2.77\r"),
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+}
