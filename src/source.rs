@@ -26,6 +26,15 @@ pub enum Snapshot {
     Worktree,
 }
 
+/// A file of the inventory as listed, before its text is read.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub role: Role,
+    /// Its path in the repository (as [`SourceText::path`] gives it).
+    pub path: String,
+    pub blob: Oid,
+}
+
 /// The inventory's files at one snapshot.
 #[derive(Debug, Clone)]
 pub struct InventoryFiles {
@@ -275,18 +284,19 @@ impl Source {
 
     /// Reads the inventory at a snapshot.
     pub fn read_inventory(&self, snap: Snapshot) -> Result<InventoryFiles> {
-        self.read_inventory_known(snap, &|_| false)
+        self.read_inventory_known(snap, &|listed| vec![false; listed.len()])
     }
 
-    /// Reads the inventory at a snapshot, but not the text of a phones file whose blob `known`
-    /// says the caller has what it needs of (parsed, in the parse cache): that file's text is
-    /// left empty, to be read only if something must be said at a place in it. Asked on this
-    /// thread, once the files are listed and before any text is read. The working tree's files,
-    /// which have no blob id, are all read.
+    /// Reads the inventory at a snapshot, but not the text of a phones file that `known` says
+    /// the caller has what it needs of (parsed, in the parse cache, or resolved): that file's
+    /// text is left empty, to be read only if something must be said at a place in it. `known`
+    /// is given every file listed (its role, path and blob id) and answers for each, on this
+    /// thread, before any text is read. The working tree's files, which have no blob id, are all
+    /// read.
     pub fn read_inventory_known(
         &self,
         snap: Snapshot,
-        known: &dyn Fn(Oid) -> bool,
+        known: &dyn Fn(&[Listed]) -> Vec<bool>,
     ) -> Result<InventoryFiles> {
         match snap {
             Snapshot::Tree(commit) => self.read_inventory_tree(commit, known),
@@ -297,7 +307,7 @@ impl Source {
     fn read_inventory_tree(
         &self,
         commit: Oid,
-        known: &dyn Fn(Oid) -> bool,
+        known: &dyn Fn(&[Listed]) -> Vec<bool>,
     ) -> Result<InventoryFiles> {
         let tree_id = self.inventory_tree(commit)?.ok_or_else(|| {
             Error::of(
@@ -334,9 +344,19 @@ impl Source {
         }
         self.check_total(total, listed.len())?;
         // The files whose texts are wanted; the others' stay empty.
+        let listing: Vec<Listed> = listed
+            .iter()
+            .map(|(role, rel, id)| Listed {
+                role: role.clone(),
+                path: self.inv_path(rel),
+                blob: *id,
+            })
+            .collect();
+        let known = known(&listing);
         let wanted: Vec<bool> = listed
             .iter()
-            .map(|(role, _, id)| *role != Role::Phones || !known(*id))
+            .zip(known.iter().chain(std::iter::repeat(&false)))
+            .map(|((role, _, _), known)| *role != Role::Phones || !known)
             .collect();
         let texts = self.blob_texts(&listed, &wanted);
         let mut site = None;

@@ -674,3 +674,41 @@ fn a_phones_file_moved_under_a_group_is_resolved_again_with_that_group() {
         String::from_utf8_lossy(&bytes)
     );
 }
+
+#[test]
+fn while_the_record_serves_the_parse_cache_is_left_as_it_was_and_serves_after_a_site_change() {
+    let repo = with_three_files();
+    build_into(&repo, "a", &[]);
+    build_into(&repo, "b", &[]);
+    let parse_cache = repo.path().join(".a.provsite/parse-cache");
+    let before = std::fs::read(&parse_cache).unwrap();
+    repo.edit(
+        "inventory/phones/paris.yaml",
+        "user: \"3001\"",
+        "user: \"3001\", display_name: \"Paris\"",
+    );
+    repo.commit("one file");
+    let warm = build_into(&repo, "a", &[]);
+    assert_eq!(warm["files_recorded"], 2, "{warm}");
+    assert_eq!(warm["files_parsed"], 1, "{warm}");
+    assert_eq!(
+        std::fs::read(&parse_cache).unwrap(),
+        before,
+        "not rewritten"
+    );
+    build_into(&repo, "b", &[]);
+    // The record no longer serves: the parse cache does, but for the file changed meanwhile.
+    repo.edit(
+        "inventory/site.yaml",
+        "sales:",
+        "sales2:\n    keys: {4: {blf: \"1001\"}}\n  sales:",
+    );
+    repo.commit("the site");
+    let after = build_into(&repo, "a", &[]);
+    assert_eq!(after["files_recorded"], 0, "{after}");
+    assert_eq!(after["files_parsed"], 1, "{after}");
+    assert_ne!(std::fs::read(&parse_cache).unwrap(), before, "rewritten");
+    clear_caches(&repo, "b");
+    build_into(&repo, "b", &[]);
+    assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
+}

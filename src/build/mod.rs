@@ -19,7 +19,7 @@ use crate::parse_cache::{self, ParseCache};
 use crate::render::{self, ModelFiles, PhoneFile, PhoneSecrets, Templates};
 use crate::render_cache::{self, Key, RenderCache};
 use crate::secrets::{self, Missing, SecretSource, SiteSecret};
-use crate::source::{CommitInfo, InventoryFiles, Snapshot, Source};
+use crate::source::{CommitInfo, InventoryFiles, Role, Snapshot, Source};
 
 mod live;
 mod passwords;
@@ -301,40 +301,68 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
     // the cache holds is not read (inflating 1,000 files of 100 phones takes some 0.2 CPU-s and
     // 46 MB), unless a problem is to be located in it (`Unread`).
     let work = output::work_dir(&opts.out).ok();
+    // The record of resolved phones is read on a thread of its own; whether it is for this
+    // commit's site and groups is known once the files are listed (by their blob ids), and then
+    // the texts of the phones files it holds are not read. When it serves, the parse cache is
+    // neither read nor written (the files it lacks are parsed): it is read ahead only when there
+    // is no record, and otherwise once the record turns out not to serve.
+    let record_there = work
+        .as_deref()
+        .is_some_and(|w| w.join(inventory::record::FILE).is_file());
     let (files, cache, record) = std::thread::scope(|s| {
-        let loading = std::cell::Cell::new(Some(s.spawn(|| {
+        let load_cache = || {
             work.as_deref()
                 .filter(|w| w.is_dir())
                 .map(ParseCache::load)
                 .unwrap_or_default()
-        })));
-        // The record of resolved phones too: whether it is for this commit's site and groups is
-        // known once they are read.
-        let record = s.spawn(|| {
+        };
+        let ahead = std::cell::Cell::new((!record_there).then(|| s.spawn(load_cache)));
+        let reading = std::cell::Cell::new(
             work.as_deref()
-                .filter(|w| w.is_dir())
-                .map(inventory::record::Record::read)
-                .unwrap_or_default()
-        });
+                .filter(|_| record_there)
+                .map(|w| s.spawn(move || inventory::record::Record::read(w))),
+        );
         let cache = std::cell::OnceCell::new();
         let loaded = || {
-            cache.get_or_init(|| {
-                loading
+            cache.get_or_init(|| match ahead.take() {
+                Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                None => load_cache(),
+            })
+        };
+        let record = std::cell::OnceCell::new();
+        let known = |listed: &[crate::source::Listed]| -> Vec<bool> {
+            let context = inventory::record::context(
+                &source.inventory_dir,
+                listed
+                    .iter()
+                    .filter(|f| matches!(f.role, Role::Site | Role::Group))
+                    .map(|f| (f.path.as_str(), f.blob)),
+            );
+            let record: &inventory::record::Record = record.get_or_init(|| {
+                reading
                     .take()
                     .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                     .unwrap_or_default()
-            })
+                    .for_context(&context)
+            });
+            let phones = listed.iter().map(|f| (f.role == Role::Phones, f));
+            if record.is_empty() {
+                let cache = loaded();
+                phones.map(|(p, f)| p && cache.contains(f.blob)).collect()
+            } else {
+                phones
+                    .map(|(p, f)| p && record.contains(&f.path, f.blob))
+                    .collect()
+            }
         };
-        let files = source.read_inventory_known(snap, &|blob| loaded().contains(blob));
-        loaded();
-        let record = record
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e));
-        (
-            files,
-            Arc::new(cache.into_inner().unwrap_or_default()),
-            record,
-        )
+        let files = source.read_inventory_known(snap, &known);
+        // Not asked (the working tree's files have no blob id): no record.
+        let record = record.into_inner().unwrap_or_default();
+        if record.is_empty() {
+            loaded();
+        }
+        let cache = cache.into_inner().unwrap_or_default();
+        (files, Arc::new(cache), record)
     });
     let files = files?;
     timing("load: read", t0);
@@ -346,9 +374,10 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
     let mut record_hits = Vec::with_capacity(files.phones.len());
     let mut files_recorded = 0;
     let mut own_scope = std::collections::HashSet::new();
+    // The next parse cache: written unless the record served (the parse cache was not read).
     let mut pending = work
         .as_deref()
-        .filter(|_| staging.is_some())
+        .filter(|_| staging.is_some() && record.is_empty())
         .and_then(|w| parse_cache::Pending::begin(w, Arc::clone(&cache)));
     // The files are read (from the cache, else parsed) on worker threads a little ahead of
     // resolving, which takes them one by one, in order, on this one.
@@ -356,9 +385,21 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
     // site.yaml first: the workers resolve each phone as far as its own entry goes (with the
     // site's models) as soon as its file is parsed, and this thread adds the rest in order.
     let first = inventory::resolve_site_first(&files.site, &source.inventory_dir);
-    // The record of resolved phones, for this site and these groups (see `inventory::record`).
-    let context = inventory::record::context(&files.site, &group_srcs, &source.inventory_dir);
-    let record = record.for_context(&context);
+    // The record's context, from the files read (none for the working tree's: no blob ids).
+    let context = files.site_blob.and_then(|site| {
+        let groups = files
+            .groups
+            .iter()
+            .map(|(g, blob)| Some((g.path.as_str(), (*blob)?)));
+        let all: Option<Vec<(&str, git2::Oid)>> =
+            std::iter::once(Some((files.site.path.as_str(), site)))
+                .chain(groups)
+                .collect();
+        Some(inventory::record::context(
+            &source.inventory_dir,
+            all?.into_iter(),
+        ))
+    });
     let recorded = |(src, blob): &(SourceText, Option<git2::Oid>)| {
         let first = first.as_ref().ok()?;
         let phones = record.get(&src.path, (*blob)?)?;
@@ -456,12 +497,12 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
     drop(cache);
     // Recorded only from an inventory that resolved without a single problem (see
     // `inventory::record`), and by a build.
-    let record = match (&inv, &work) {
-        (Some(_), Some(w))
+    let record = match (&inv, &work, &context) {
+        (Some(_), Some(w), Some(context))
             if staging.is_some() && parse_diags.is_empty() && inv_diags.is_empty() =>
         {
             record
-                .begin_next(w, &context)
+                .begin_next(w, context)
                 .map(|next| RecordNext::new(next, record_hits, own_scope))
         }
         _ => None,

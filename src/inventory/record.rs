@@ -5,8 +5,11 @@
 //! `site.yaml` (its model, profile and firmware), and nothing of the other phones files but
 //! their MACs and SIP users, which are checked across the inventory for every phone, recorded or
 //! not. So an entry is keyed by the file's path and blob id, and the whole record by a digest of
-//! `site.yaml`'s and every group file's path and text ([`context`]) and of the provsite source
+//! `site.yaml`'s and every group file's path and blob id ([`context`]) and of the provsite source
 //! that wrote it: another site or group text, or another provsite, and the record is not read.
+//! As the blob ids are known once the commit's files are listed, a build knows whether the record
+//! serves before it reads any text: it then reads neither the texts of the files the record holds
+//! nor the parse cache (the files the record lacks are parsed).
 //!
 //! What goes in, and when:
 //! - only from a build whose inventory resolved without any problem, not even a warning: a
@@ -28,7 +31,7 @@ use std::sync::Arc;
 use git2::Oid;
 use sha2::{Digest, Sha256};
 
-use super::{FnKey, Line, Phone, Secret, Settings, SourceText};
+use super::{FnKey, Line, Phone, Secret, Settings};
 use crate::family::ModelId;
 use crate::mac::Mac;
 use crate::parse_cache::{ParseCache, Pending};
@@ -56,17 +59,19 @@ pub struct Recorded {
 }
 
 /// The digest of what resolving a phones file reads besides the file: `site.yaml` and every
-/// group file (path and text), and the inventory's folder.
-pub fn context(site: &SourceText, groups: &[SourceText], inventory_dir: &str) -> [u8; 32] {
+/// group file (path and blob id, in any order), and the inventory's folder.
+pub fn context<'a>(inventory_dir: &str, files: impl Iterator<Item = (&'a str, Oid)>) -> [u8; 32] {
+    let mut files: Vec<(&str, Oid)> = files.collect();
+    files.sort();
     let mut h = Sha256::new();
     let mut put = |b: &[u8]| {
         h.update((b.len() as u64).to_le_bytes());
         h.update(b);
     };
     put(inventory_dir.as_bytes());
-    for s in std::iter::once(site).chain(groups) {
-        put(s.path.as_bytes());
-        put(s.text.as_bytes());
+    for (path, blob) in files {
+        put(path.as_bytes());
+        put(blob.as_bytes());
     }
     h.finalize().into()
 }
@@ -115,6 +120,12 @@ impl Record {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Whether the record holds a phones file (that it reads back is known only by
+    /// [`Record::get`]).
+    pub fn contains(&self, path: &str, blob: Oid) -> bool {
+        key(path, blob).is_some_and(|k| self.entries.contains(k))
     }
 
     /// The phones recorded for a phones file, by its path and blob id.
@@ -471,7 +482,7 @@ impl Recorded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::{parse_phones, resolve};
+    use crate::inventory::{parse_phones, resolve, SourceText};
 
     /// Phones with every kind of value each field takes, resolved as a build resolves them.
     fn phones() -> Vec<Phone> {
@@ -608,35 +619,32 @@ mod tests {
     }
 
     #[test]
-    fn the_context_is_every_text_resolving_reads_besides_the_file() {
-        let site = super::super::tests::site("");
-        let group = SourceText {
-            path: "inventory/phones/lyon/group.yaml".into(),
-            text: "profile: sales\n".into(),
-        };
-        let base = context(&site, std::slice::from_ref(&group), "inventory");
-        let mut other_site = site.clone();
-        other_site.text.push('\n');
-        let mut other_group = group.clone();
-        other_group.path = "inventory/phones/paris/group.yaml".into();
-        for (s, g, dir) in [
-            (&other_site, &group, "inventory"),
-            (&site, &other_group, "inventory"),
-            (&site, &group, "inv"),
+    fn the_context_is_every_file_resolving_reads_besides_the_phones_file() {
+        let oid = |n: u8| Oid::from_bytes(&[n; 20]).unwrap();
+        let site = ("inventory/site.yaml", oid(1));
+        let group = ("inventory/phones/lyon/group.yaml", oid(2));
+        let base = context("inventory", [site, group].into_iter());
+        for (files, dir) in [
+            (vec![("inventory/site.yaml", oid(3)), group], "inventory"),
+            (
+                vec![site, ("inventory/phones/lyon/group.yaml", oid(4))],
+                "inventory",
+            ),
+            (
+                vec![site, ("inventory/phones/paris/group.yaml", oid(2))],
+                "inventory",
+            ),
+            (vec![site], "inventory"),
+            (vec![site, group], "inv"),
         ] {
-            assert_ne!(context(s, std::slice::from_ref(g), dir), base);
+            assert_ne!(context(dir, files.into_iter()), base);
         }
-        assert_ne!(context(&site, &[], "inventory"), base);
-        assert_eq!(
-            context(&site, std::slice::from_ref(&group), "inventory"),
-            base
+        // The order the files are listed in does not matter.
+        assert_eq!(context("inventory", [group, site].into_iter()), base);
+        // One name's end is not the next one's start.
+        assert_ne!(
+            context("i", [("ab", oid(1)), ("c", oid(1))].into_iter()),
+            context("i", [("a", oid(1)), ("bc", oid(1))].into_iter())
         );
-        // One text's end is not the next one's start.
-        let (mut a, mut b) = (site.clone(), site.clone());
-        a.path = "ab".into();
-        a.text = "c".into();
-        b.path = "a".into();
-        b.text = "bc".into();
-        assert_ne!(context(&a, &[], "i"), context(&b, &[], "i"));
     }
 }
