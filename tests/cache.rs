@@ -712,3 +712,44 @@ fn while_the_record_serves_the_parse_cache_is_left_as_it_was_and_serves_after_a_
     build_into(&repo, "b", &[]);
     assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
 }
+
+#[test]
+fn a_record_that_no_longer_serves_and_is_not_replaced_goes() {
+    let repo = with_three_files();
+    build_into(&repo, "a", &[]);
+    let record = repo.path().join(".a.provsite/resolved");
+    assert!(record.exists());
+    // A warning keeps the next record from being written while it still serves the other files.
+    repo.edit(
+        "inventory/phones/paris.yaml",
+        "user: \"3001\"",
+        "user: \"3001\", password: \"s3cret-in-git\"",
+    );
+    repo.commit("a literal password");
+    let served = build_into(&repo, "a", &[]);
+    assert_eq!(served["files_recorded"], 2, "{served}");
+    assert!(record.exists());
+    // Once the site changes it cannot serve any file, and no build replaces it: it goes.
+    repo.edit(
+        "inventory/phones/lyon/group.yaml",
+        "192.0.2.77",
+        "192.0.2.78",
+    );
+    repo.commit("the group");
+    let stale = build_into(&repo, "a", &[]);
+    assert_eq!(stale["files_recorded"], 0, "{stale}");
+    assert!(!record.exists());
+    build_into(&repo, "b", &[]);
+    assert_same_tree(
+        &repo
+            .path()
+            .join("a")
+            .join("releases")
+            .join(stale["release"].as_str().unwrap()),
+        &repo
+            .path()
+            .join("b")
+            .join("releases")
+            .join(stale["release"].as_str().unwrap()),
+    );
+}

@@ -127,6 +127,8 @@ pub struct Loaded {
     pub files_recorded: usize,
     /// The next record of resolved phones, for a build to write once it succeeded.
     pub record: Option<RecordNext>,
+    /// The record there did not serve and is not replaced: a build removes it once it succeeded.
+    pub record_stale: bool,
 }
 
 /// A phones file's phones (or its problems), whether they came from the parse cache, and the
@@ -497,6 +499,7 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
     drop(cache);
     // Recorded only from an inventory that resolved without a single problem (see
     // `inventory::record`), and by a build.
+    let record_served = !record.is_empty();
     let record = match (&inv, &work, &context) {
         (Some(_), Some(w), Some(context))
             if staging.is_some() && parse_diags.is_empty() && inv_diags.is_empty() =>
@@ -507,6 +510,9 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
         }
         _ => None,
     };
+    // A record that did not serve and that this build does not replace goes once it succeeded:
+    // the next build then reads the parse cache ahead, as without one.
+    let record_stale = record_there && !record_served && record.is_none() && staging.is_some();
     timing("load: parse and resolve", t0);
     // Parse errors first, as each file is read; then what resolving found.
     diags.extend(parse_diags);
@@ -563,6 +569,7 @@ pub fn load(opts: &Options, staging: Option<&Path>, secrets_required: bool) -> R
         files_parsed,
         files_recorded,
         record,
+        record_stale,
     })
 }
 
@@ -999,6 +1006,8 @@ pub fn build(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     }
     if let Some(r) = record {
         r.finish();
+    } else if loaded.record_stale {
+        let _ = std::fs::remove_file(work.join(inventory::record::FILE));
     }
     // Best effort, as the caches: without it the next build links ahead all the same.
     let _ = std::fs::write(work.join(SECRET_ID), secret_id(&loaded.site_secret));
