@@ -481,6 +481,15 @@ fn with_three_files() -> Repo {
     repo
 }
 
+/// Adds `fields` to the line of `paris.yaml`'s phone.
+fn paris_line(repo: &Repo, fields: &str) {
+    repo.edit(
+        "inventory/phones/paris.yaml",
+        "user: \"3001\"",
+        &format!("user: \"3001\", {fields}"),
+    );
+}
+
 #[test]
 fn an_unchanged_phones_file_comes_resolved_from_the_record_with_the_same_release() {
     let repo = with_three_files();
@@ -488,11 +497,7 @@ fn an_unchanged_phones_file_comes_resolved_from_the_record_with_the_same_release
     assert_eq!(first["files_recorded"], 0, "{first}");
     assert!(repo.path().join(".a.provsite/resolved").exists());
     build_into(&repo, "b", &[]);
-    repo.edit(
-        "inventory/phones/paris.yaml",
-        "user: \"3001\"",
-        "user: \"3001\", display_name: \"Paris\"",
-    );
+    paris_line(&repo, "display_name: \"Paris\"");
     repo.commit("one file");
     let warm = build_into(&repo, "a", &[]);
     assert_eq!(warm["files_recorded"], 2, "{warm}");
@@ -537,11 +542,7 @@ fn a_site_or_group_change_sets_the_record_aside() {
         build_into(&repo, "b", &[]);
         assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
         // The next record is for the new texts: a commit after it uses it.
-        repo.edit(
-            "inventory/phones/paris.yaml",
-            "user: \"3001\"",
-            "user: \"3001\", display_name: \"P\"",
-        );
+        paris_line(&repo, "display_name: \"P\"");
         repo.commit("one file");
         let next = build_into(&repo, "a", &[]);
         assert_eq!(next["files_recorded"], 2, "{file}: {next}");
@@ -580,11 +581,7 @@ fn a_warning_keeps_the_record_from_being_written() {
     let repo = with_three_files();
     // A password in the repository: a warning at its place, which a recorded file would no
     // longer give.
-    repo.edit(
-        "inventory/phones/paris.yaml",
-        "user: \"3001\"",
-        "user: \"3001\", password: \"s3cret-in-git\"",
-    );
+    paris_line(&repo, "password: \"s3cret-in-git\"");
     repo.commit("a literal password");
     let first = build_into(&repo, "a", &[]);
     assert!(
@@ -632,11 +629,7 @@ fn a_damaged_record_is_ignored() {
     let n = bytes.len();
     bytes[n / 2] ^= 0x20;
     std::fs::write(&path, &bytes).unwrap();
-    repo.edit(
-        "inventory/phones/paris.yaml",
-        "user: \"3001\"",
-        "user: \"3001\", display_name: \"Paris\"",
-    );
+    paris_line(&repo, "display_name: \"Paris\"");
     repo.commit("one file");
     let damaged = build_into(&repo, "a", &[]);
     assert_eq!(damaged["files_recorded"], 0, "{damaged}");
@@ -682,11 +675,7 @@ fn while_the_record_serves_the_parse_cache_is_left_as_it_was_and_serves_after_a_
     build_into(&repo, "b", &[]);
     let parse_cache = repo.path().join(".a.provsite/parse-cache");
     let before = std::fs::read(&parse_cache).unwrap();
-    repo.edit(
-        "inventory/phones/paris.yaml",
-        "user: \"3001\"",
-        "user: \"3001\", display_name: \"Paris\"",
-    );
+    paris_line(&repo, "display_name: \"Paris\"");
     repo.commit("one file");
     let warm = build_into(&repo, "a", &[]);
     assert_eq!(warm["files_recorded"], 2, "{warm}");
@@ -720,11 +709,7 @@ fn a_record_that_no_longer_serves_and_is_not_replaced_goes() {
     let record = repo.path().join(".a.provsite/resolved");
     assert!(record.exists());
     // A warning keeps the next record from being written while it still serves the other files.
-    repo.edit(
-        "inventory/phones/paris.yaml",
-        "user: \"3001\"",
-        "user: \"3001\", password: \"s3cret-in-git\"",
-    );
+    paris_line(&repo, "password: \"s3cret-in-git\"");
     repo.commit("a literal password");
     let served = build_into(&repo, "a", &[]);
     assert_eq!(served["files_recorded"], 2, "{served}");
