@@ -194,14 +194,29 @@ pub fn encode(phones: &[&Phone]) -> Option<Vec<u8>> {
         let [crate::yaml_locate::Seg::Index(index)] = p.origin.path.as_slice() else {
             return None;
         };
+        // Every field but the scope (taken again when read): adding a field to PhoneSpec fails
+        // to compile here until it is recorded.
+        let super::PhoneSpec {
+            mac,
+            model,
+            name,
+            profile,
+            lines,
+            keys,
+            settings,
+            ip,
+            codecs: _,
+            scope: _,
+            firmware,
+        } = &p.spec;
         int(&mut w, *index)?;
         int(&mut w, c)?;
-        text(&mut w, p.mac.as_str())?;
-        text(&mut w, p.model.name())?;
-        opt_text(&mut w, p.name.as_deref())?;
-        opt_text(&mut w, p.profile.as_deref())?;
-        int(&mut w, p.lines.len())?;
-        for l in &p.lines {
+        text(&mut w, mac.as_str())?;
+        text(&mut w, model.name())?;
+        opt_text(&mut w, name.as_deref())?;
+        opt_text(&mut w, profile.as_deref())?;
+        int(&mut w, lines.len())?;
+        for l in lines {
             text(&mut w, &l.user)?;
             text(&mut w, &l.auth_user)?;
             text(&mut w, &l.display_name)?;
@@ -231,8 +246,8 @@ pub fn encode(phones: &[&Phone]) -> Option<Vec<u8>> {
             }
             w.push(u8::from(l.voicemail));
         }
-        int(&mut w, p.keys.len())?;
-        for (n, k) in &p.keys {
+        int(&mut w, keys.len())?;
+        for (n, k) in keys {
             w.extend_from_slice(&n.to_le_bytes());
             let (kind, s) = match k {
                 FnKey::Blf(s) => (0, s),
@@ -241,8 +256,8 @@ pub fn encode(phones: &[&Phone]) -> Option<Vec<u8>> {
             w.push(kind);
             text(&mut w, s)?;
         }
-        int(&mut w, p.settings.len())?;
-        for (section, keys) in &p.settings {
+        int(&mut w, settings.len())?;
+        for (section, keys) in settings {
             text(&mut w, section)?;
             int(&mut w, keys.len())?;
             for (k, v) in keys {
@@ -250,14 +265,14 @@ pub fn encode(phones: &[&Phone]) -> Option<Vec<u8>> {
                 text(&mut w, v)?;
             }
         }
-        match p.ip {
+        match ip {
             None => w.push(0),
             Some(ip) => {
                 w.push(1);
                 w.extend_from_slice(&ip.octets());
             }
         }
-        text(&mut w, &p.firmware)?;
+        text(&mut w, firmware)?;
     }
     Some(w)
 }
