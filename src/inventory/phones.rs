@@ -57,7 +57,8 @@ pub(super) fn resolve_phones<'s>(
         let (docs, own) = match file {
             FilePhones::Parsed(docs, own) => (docs, own),
             FilePhones::Recorded(recorded) => {
-                let mut shared: HashMap<(ModelId, Option<String>), Arc<Scope>> = HashMap::new();
+                // By model and profile (known by its place in site.yaml's document, as below).
+                let mut shared: HashMap<(ModelId, Option<usize>), Arc<Scope>> = HashMap::new();
                 for p in recorded {
                     let i = p.index;
                     let at = |rest: &[Seg]| at_phone(i, rest);
@@ -83,8 +84,9 @@ pub(super) fn resolve_phones<'s>(
                         },
                         None => None,
                     };
+                    let profile_id = profile.map(|(_, doc)| doc as *const ProfileDoc as usize);
                     let scope = shared
-                        .entry((p.model, p.profile.clone()))
+                        .entry((p.model, profile_id))
                         .or_insert_with(|| {
                             scopes.shared_of(r, site, site_doc, p.model, &chain, profile)
                         })
