@@ -481,6 +481,14 @@ fn with_three_files() -> Repo {
     repo
 }
 
+/// Builds `b` again without its caches or record, and holds `a` (built with them) to it, byte for
+/// byte.
+fn assert_cold_gives_the_same(repo: &Repo) {
+    clear_caches(repo, "b");
+    build_into(repo, "b", &[]);
+    assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
+}
+
 /// Adds `fields` to the line of `paris.yaml`'s phone.
 fn paris_line(repo: &Repo, fields: &str) {
     repo.edit(
@@ -538,9 +546,7 @@ fn a_site_or_group_change_sets_the_record_aside() {
         repo.commit("the context");
         let warm = build_into(&repo, "a", &[]);
         assert_eq!(warm["files_recorded"], 0, "{file}: {warm}");
-        clear_caches(&repo, "b");
-        build_into(&repo, "b", &[]);
-        assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
+        assert_cold_gives_the_same(&repo);
         // The next record is for the new texts: a commit after it uses it.
         paris_line(&repo, "display_name: \"P\"");
         repo.commit("one file");
@@ -633,9 +639,7 @@ fn a_damaged_record_is_ignored() {
     repo.commit("one file");
     let damaged = build_into(&repo, "a", &[]);
     assert_eq!(damaged["files_recorded"], 0, "{damaged}");
-    clear_caches(&repo, "b");
-    build_into(&repo, "b", &[]);
-    assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
+    assert_cold_gives_the_same(&repo);
 }
 
 #[test]
@@ -653,9 +657,7 @@ fn a_phones_file_moved_under_a_group_is_resolved_again_with_that_group() {
     let warm = build_into(&repo, "a", &[]);
     assert_eq!(warm["files_recorded"], 2, "{warm}");
     assert_eq!(warm["changed_phones"], serde_json::json!(["001F9F000003"]));
-    clear_caches(&repo, "b");
-    build_into(&repo, "b", &[]);
-    assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
+    assert_cold_gives_the_same(&repo);
     let release = warm["release"].as_str().unwrap();
     let bytes = std::fs::read(repo.path().join(format!(
         "a/releases/{release}/config/ST2022S_001F9F000003.txt"
@@ -697,9 +699,7 @@ fn while_the_record_serves_the_parse_cache_is_left_as_it_was_and_serves_after_a_
     assert_eq!(after["files_recorded"], 0, "{after}");
     assert_eq!(after["files_parsed"], 1, "{after}");
     assert_ne!(std::fs::read(&parse_cache).unwrap(), before, "rewritten");
-    clear_caches(&repo, "b");
-    build_into(&repo, "b", &[]);
-    assert_same_tree(&repo.path().join("a"), &repo.path().join("b"));
+    assert_cold_gives_the_same(&repo);
 }
 
 #[test]

@@ -194,8 +194,8 @@ pub fn encode(phones: &[&Phone]) -> Option<Vec<u8>> {
         let [crate::yaml_locate::Seg::Index(index)] = p.origin.path.as_slice() else {
             return None;
         };
-        // Every field but the scope (taken again when read): adding a field to PhoneSpec fails
-        // to compile here until it is recorded.
+        // Every field but the scope (taken again when read) and the codecs (in the file's table
+        // above): adding a field to PhoneSpec fails to compile here until it is recorded.
         let super::PhoneSpec {
             mac,
             model,
