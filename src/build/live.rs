@@ -1,10 +1,12 @@
-//! What a build knows of the live release before it renders: which site secret the last build
-//! used, whether linking the live phone files ahead is worth it, and which files those are.
+//! What a build knows of the live release before it renders: its manifest (from the output
+//! folder, `--previous`, or the live site's URL), which site secret the last build used, whether
+//! linking the live phone files ahead is worth it, and which files those are.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::Options;
+use crate::error::{Area, Error, Result};
 use crate::manifest::Manifest;
 use crate::output;
 use crate::secrets::SiteSecret;
@@ -91,4 +93,89 @@ pub(super) fn live_files(live: &Manifest) -> Vec<(String, std::time::SystemTime)
 /// The live release's phone files folder.
 pub(super) fn live_config(opts: &Options, live: &Manifest) -> PathBuf {
     opts.out.join("releases").join(&live.release).join("config")
+}
+
+/// The live site's manifest named by `--previous` (a web root folder, a manifest file, or the
+/// site's URL), and where it came from. Untrusted input: checked before use.
+pub fn previous_manifest(prev: &str) -> Result<(Option<Manifest>, Option<String>)> {
+    manifest_at("--previous", prev)
+}
+
+/// The same, for the command-line `option` that named it (its problems are said with it).
+pub fn manifest_at(option: &str, prev: &str) -> Result<(Option<Manifest>, Option<String>)> {
+    let (bytes, from) = if prev.starts_with("http://") || prev.starts_with("https://") {
+        let url = if prev.ends_with(".json") {
+            prev.to_string()
+        } else {
+            format!("{}/manifest.json", prev.trim_end_matches('/'))
+        };
+        let resp = ureq::AgentBuilder::new()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .get(&url)
+            .call();
+        match resp {
+            Ok(r) => {
+                let too_large = || {
+                    Error::of(
+                        Area::Render,
+                        format!(
+                            "{option} {url}: larger than {} MiB, more than a manifest takes",
+                            crate::manifest::MAX_BYTES >> 20
+                        ),
+                    )
+                };
+                // Said before the body is read, when the server gives its length.
+                let length = r
+                    .header("Content-Length")
+                    .and_then(|v| v.parse::<u64>().ok());
+                if length.is_some_and(|n| n > crate::manifest::MAX_BYTES) {
+                    return Err(too_large());
+                }
+                let mut b = Vec::new();
+                use std::io::Read;
+                r.into_reader()
+                    .take(crate::manifest::MAX_BYTES + 1)
+                    .read_to_end(&mut b)
+                    .map_err(|e| Error::of(Area::Render, format!("{option} {url}: {e}")))?;
+                if b.len() as u64 > crate::manifest::MAX_BYTES {
+                    return Err(too_large());
+                }
+                (b, url)
+            }
+            // No site yet: nothing the phones can have applied.
+            Err(ureq::Error::Status(404, _)) => return Ok((None, Some(url))),
+            Err(e) => {
+                // Build alone may go without (a first build has no live site).
+                let first = if option == "--previous" {
+                    " (or leave --previous out on a first build)"
+                } else {
+                    ""
+                };
+                return Err(Error::of(Area::Render, format!(
+                    "{option} {url}: {e}; give the live site's URL, a web root folder or a manifest.json{first}"
+                )));
+            }
+        }
+    } else {
+        let p = Path::new(prev);
+        let file = if p.is_dir() {
+            p.join("manifest.json")
+        } else {
+            p.to_path_buf()
+        };
+        match crate::manifest::read_file(&file) {
+            Ok(b) => (b, file.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && p.is_dir() => {
+                return Ok((None, Some(file.display().to_string())))
+            }
+            Err(e) => return Err(Error::io(&file, e)),
+        }
+    };
+    let m = Manifest::from_untrusted(&bytes)
+        .map_err(|e| {
+            Error::of(Area::Render, format!("{option} {from}: {e}"))
+                .hint("give a manifest.json that provsite build wrote: the live site's, a web root's, or a saved copy")
+        })?;
+    Ok((Some(m), Some(from)))
 }
