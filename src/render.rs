@@ -206,7 +206,7 @@ pub fn render_model(
         &inv.site,
         variant,
         fw,
-        override_keys(inv.phones.iter().filter(|p| p.variant() == *variant)),
+        override_keys(inv.phones.iter().filter(|p| p.is_variant(variant))),
     )
 }
 

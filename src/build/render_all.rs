@@ -180,7 +180,10 @@ pub fn render_all_into(
                     .as_ref()
                     .and_then(|page| phone_secrets_with(p, site_secret, page))
                     .ok_or_else(|| format!("a password of phone {} is unavailable", p.mac))?;
-                let files = &models[&p.variant()];
+                let files = models
+                    .iter()
+                    .find_map(|(v, f)| p.is_variant(v).then_some(f))
+                    .ok_or_else(|| format!("no shared files for the model of phone {}", p.mac))?;
                 if check_only {
                     // Checked, then dropped: nothing of the file is kept, not even a digest.
                     render::check_phone(templates, &inv.site, files, p, &s)?;

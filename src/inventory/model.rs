@@ -233,6 +233,11 @@ impl PhoneSpec {
             firmware: self.firmware.clone(),
         }
     }
+
+    /// Whether the phone is of this model on this firmware set (without making its `Variant`).
+    pub fn is_variant(&self, v: &Variant) -> bool {
+        self.model == v.model && self.firmware == v.firmware
+    }
 }
 
 /// A model on a firmware set: what an entry point serves.
@@ -282,6 +287,13 @@ pub struct Inventory {
 impl Inventory {
     /// The models and firmware sets the phones use, in a stable order.
     pub fn variants_in_use(&self) -> BTreeSet<Variant> {
-        self.phones.iter().map(|p| p.variant()).collect()
+        // A fleet has a few: each is made once, not once a phone.
+        let mut seen: Vec<Variant> = Vec::new();
+        for p in &self.phones {
+            if !seen.iter().any(|v| p.is_variant(v)) {
+                seen.push(p.variant());
+            }
+        }
+        seen.into_iter().collect()
     }
 }
