@@ -2,7 +2,7 @@
 //! phone's model (`family/`), through minijinja templates (embedded defaults, overridable per
 //! inventory). Every file to be written is read back by the family's strict checker first.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use minijinja::{context, Environment};
@@ -194,20 +194,29 @@ pub fn content_name(stem: &str, ext: &str, digest: &str) -> String {
     format!("{stem}_{}{ext}", &digest[..12])
 }
 
-/// Renders the shared files of a model on a firmware set.
-pub fn render_model(
+/// Renders the shared files of every model on every firmware set the phones use.
+pub fn render_models(
     templates: &Templates,
     inv: &Inventory,
-    variant: &Variant,
     fw: &FirmwareFiles,
-) -> Result<ModelFiles, String> {
-    render_model_with(
-        templates,
-        &inv.site,
-        variant,
-        fw,
-        override_keys(inv.phones.iter().filter(|p| p.is_variant(variant))),
-    )
+) -> Result<BTreeMap<Variant, ModelFiles>, String> {
+    // The phones of each, in one pass (a site may have many firmware sets).
+    let mut phones: HashMap<(ModelId, &str), Vec<&Phone>> = HashMap::new();
+    for p in &inv.phones {
+        phones
+            .entry((p.model, p.firmware.as_str()))
+            .or_default()
+            .push(p);
+    }
+    inv.variants_in_use()
+        .into_iter()
+        .map(|v| {
+            let of = phones.get(&(v.model, v.firmware.as_str()));
+            let keys = override_keys(of.into_iter().flatten().copied());
+            let files = render_model_with(templates, &inv.site, &v, fw, keys)?;
+            Ok((v, files))
+        })
+        .collect()
 }
 
 /// The entry point of a model on a firmware set: the model's own for its set, else

@@ -3,6 +3,7 @@
 
 #[allow(unused_imports)]
 use super::*;
+use crate::family::ModelId;
 
 /// Rendered files of a whole inventory.
 pub struct Rendered {
@@ -115,11 +116,12 @@ pub fn render_all_into(
         Purpose::Keep => (None, false),
         Purpose::Stage(st) => (Some(st), false),
     };
-    let mut models = BTreeMap::new();
-    for v in inv.variants_in_use() {
-        let files = render::render_model(templates, inv, &v, firmware)?;
-        models.insert(v, files);
-    }
+    let models = render::render_models(templates, inv, firmware)?;
+    // Each phone's model files, looked up without making its `Variant`.
+    let files_of: HashMap<(ModelId, &str), &ModelFiles> = models
+        .iter()
+        .map(|(v, f)| ((v.model, v.firmware.as_str()), f))
+        .collect();
     progress.stage("render", inv.phones.len() as u64);
     let pages = scope_secrets(&inv.phones, site_secret);
     for p in &inv.phones {
@@ -180,9 +182,8 @@ pub fn render_all_into(
                     .as_ref()
                     .and_then(|page| phone_secrets_with(p, site_secret, page))
                     .ok_or_else(|| format!("a password of phone {} is unavailable", p.mac))?;
-                let files = models
-                    .iter()
-                    .find_map(|(v, f)| p.is_variant(v).then_some(f))
+                let files = files_of
+                    .get(&(p.model, p.firmware.as_str()))
                     .ok_or_else(|| format!("no shared files for the model of phone {}", p.mac))?;
                 if check_only {
                     // Checked, then dropped: nothing of the file is kept, not even a digest.

@@ -233,11 +233,6 @@ impl PhoneSpec {
             firmware: self.firmware.clone(),
         }
     }
-
-    /// Whether the phone is of this model on this firmware set (without making its `Variant`).
-    pub fn is_variant(&self, v: &Variant) -> bool {
-        self.model == v.model && self.firmware == v.firmware
-    }
 }
 
 /// A model on a firmware set: what an entry point serves.
@@ -287,13 +282,17 @@ pub struct Inventory {
 impl Inventory {
     /// The models and firmware sets the phones use, in a stable order.
     pub fn variants_in_use(&self) -> BTreeSet<Variant> {
-        // A fleet has a few: each is made once, not once a phone.
-        let mut seen: Vec<Variant> = Vec::new();
-        for p in &self.phones {
-            if !seen.iter().any(|v| p.is_variant(v)) {
-                seen.push(p.variant());
-            }
-        }
-        seen.into_iter().collect()
+        // Each is made once, not once a phone.
+        let seen: std::collections::HashSet<(ModelId, &str)> = self
+            .phones
+            .iter()
+            .map(|p| (p.model, p.firmware.as_str()))
+            .collect();
+        seen.into_iter()
+            .map(|(model, firmware)| Variant {
+                model,
+                firmware: firmware.to_string(),
+            })
+            .collect()
     }
 }
