@@ -2,7 +2,7 @@
 //! phone's model (`family/`), through minijinja templates (embedded defaults, overridable per
 //! inventory). Every file to be written is read back by the family's strict checker first.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use minijinja::{context, Environment};
@@ -200,19 +200,22 @@ pub fn render_models(
     inv: &Inventory,
     fw: &FirmwareFiles,
 ) -> Result<BTreeMap<Variant, ModelFiles>, String> {
-    // The phones of each, in one pass (a site may have many firmware sets).
-    let mut phones: HashMap<(ModelId, &str), Vec<&Phone>> = HashMap::new();
+    // The phones of each, in one pass (a site may have many firmware sets), in `Variant` order.
+    let mut phones: BTreeMap<(ModelId, &str), Vec<&Phone>> = BTreeMap::new();
     for p in &inv.phones {
         phones
             .entry((p.model, p.firmware.as_str()))
             .or_default()
             .push(p);
     }
-    inv.variants_in_use()
+    phones
         .into_iter()
-        .map(|v| {
-            let of = phones.get(&(v.model, v.firmware.as_str()));
-            let keys = override_keys(of.into_iter().flatten().copied());
+        .map(|((model, firmware), of)| {
+            let v = Variant {
+                model,
+                firmware: firmware.to_string(),
+            };
+            let keys = override_keys(of.into_iter());
             let files = render_model_with(templates, &inv.site, &v, fw, keys)?;
             Ok((v, files))
         })

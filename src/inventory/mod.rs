@@ -5,7 +5,7 @@
 //! Parsing is separate from reading files (the source stage reads; this stage takes strings), so
 //! tests feed strings and the history walk reuses parsed files by blob id.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 

@@ -278,21 +278,3 @@ pub struct Inventory {
     /// Sorted by MAC.
     pub phones: Vec<Phone>,
 }
-
-impl Inventory {
-    /// The models and firmware sets the phones use, in a stable order.
-    pub fn variants_in_use(&self) -> BTreeSet<Variant> {
-        // Each is made once, not once a phone.
-        let seen: std::collections::HashSet<(ModelId, &str)> = self
-            .phones
-            .iter()
-            .map(|p| (p.model, p.firmware.as_str()))
-            .collect();
-        seen.into_iter()
-            .map(|(model, firmware)| Variant {
-                model,
-                firmware: firmware.to_string(),
-            })
-            .collect()
-    }
-}
