@@ -5,11 +5,13 @@
 //! [`Budgeted`] wraps the global allocator (the binary installs it): while [`within`] runs on a
 //! thread, every byte that thread allocates is counted against the budget. An allocation beyond
 //! it cannot be refused in a way the code above could report (Rust aborts on a failed
-//! allocation), so the process says why and ends with status 1: the build had not switched the
-//! web root yet, so it is left as it was. Outside `within`, nothing is counted.
+//! allocation), so the process says why (once, in one piece, however many threads went over
+//! together) and ends with status 1: the build had not switched the web root yet, so it is left
+//! as it was. Outside `within`, nothing is counted.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// No budget on this thread.
 const NONE: usize = usize::MAX;
@@ -73,18 +75,43 @@ fn charge(bytes: usize) {
 const BEFORE: &[u8] = b"error: the template ";
 const AFTER: &[u8] = b" took more than 64 MiB of memory to render one file (the inventory's templates/ build ever larger text?); the web root was left as it was\n";
 
+/// Set by the first thread over its budget: only it writes the message and ends the process.
+static ENDING: AtomicBool = AtomicBool::new(false);
+
+/// The longest template name the message quotes (a name is a path inside `templates/`).
+const NAME_MAX: usize = 256;
+
 #[cold]
 fn over_budget() -> ! {
-    let (name, len) = WHAT.try_with(Cell::get).unwrap_or((std::ptr::null(), 0));
-    // SAFETY: write(2) and _exit(2) allocate nothing, which is required here (inside the
-    // allocator); a short write of the message loses only text. `name` points at `len` bytes
-    // borrowed by `within`, which is still running (it is what allocated).
-    unsafe {
-        libc::write(2, BEFORE.as_ptr().cast(), BEFORE.len());
-        if !name.is_null() {
-            libc::write(2, name.cast(), len);
+    if ENDING.swap(true, Ordering::SeqCst) {
+        // Another thread went over at the same time and is writing the message: wait for its
+        // `_exit`, which ends this thread too, rather than write a second message into the
+        // first one.
+        loop {
+            // SAFETY: pause(2) allocates nothing and only waits for a signal.
+            unsafe { libc::pause() };
         }
-        libc::write(2, AFTER.as_ptr().cast(), AFTER.len());
+    }
+    let (name, len) = WHAT.try_with(Cell::get).unwrap_or((std::ptr::null(), 0));
+    // The message is put together on the stack (nothing may be allocated here, inside the
+    // allocator) and written with one write(2), so it arrives whole.
+    let mut message = [0u8; BEFORE.len() + NAME_MAX + AFTER.len()];
+    let mut at = 0;
+    let mut put = |bytes: &[u8]| {
+        message[at..at + bytes.len()].copy_from_slice(bytes);
+        at += bytes.len();
+    };
+    put(BEFORE);
+    if !name.is_null() {
+        // SAFETY: `name` points at `len` bytes borrowed by `within`, which is still running (it
+        // is what allocated).
+        let name = unsafe { std::slice::from_raw_parts(name, len) };
+        put(&name[..len.min(NAME_MAX)]);
+    }
+    put(AFTER);
+    // SAFETY: write(2) and _exit(2) allocate nothing; a short write loses only text.
+    unsafe {
+        libc::write(2, message.as_ptr().cast(), at);
         libc::_exit(1)
     }
 }
