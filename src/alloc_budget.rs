@@ -73,7 +73,7 @@ fn charge(bytes: usize) {
 
 /// The message for [`TEMPLATE`], around the template's name.
 const BEFORE: &[u8] = b"error: the template ";
-const AFTER: &[u8] = b" took more than 64 MiB of memory to render one file (the inventory's templates/ build ever larger text?); the web root was left as it was\n";
+const AFTER: &[u8] = b" took more than 64 MiB of memory to render one file (the inventory's templates/ build ever larger text?); the live release was left as it was (an older release this build had taken over is put back by the next build)\n";
 
 /// Set by the first thread over its budget: only it writes the message and ends the process.
 static ENDING: AtomicBool = AtomicBool::new(false);

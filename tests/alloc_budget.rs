@@ -38,8 +38,9 @@ fn threads_over_budget_at_once_write_one_whole_message() {
         overrun_from_many_threads();
     }
     let expected = "error: the template phone.txt took more than 64 MiB of memory to render one \
-                    file (the inventory's templates/ build ever larger text?); the web root was \
-                    left as it was\n";
+                    file (the inventory's templates/ build ever larger text?); the live release \
+                    was left as it was (an older release this build had taken over is put back \
+                    by the next build)\n";
     for round in 0..20 {
         let out = Command::new(std::env::current_exe().unwrap())
             .args([

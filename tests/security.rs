@@ -388,6 +388,98 @@ fn a_template_that_builds_ever_larger_text_is_stopped_with_its_name() {
     assert_eq!(snapshot(&r.public()), before, "the web root changed");
 }
 
+/// The names in the build's work folder beside the web root.
+fn work_names(r: &Repo) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(r.path().join(".public.provsite"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_build_stopped_by_the_memory_budget_after_taking_over_a_release_loses_no_release() {
+    // With --keep 2 and two releases, the next build takes over the older one (pruned after it
+    // anyway) as its staged release. Stopped at once while rendering, the build cannot put it
+    // back then: the next build does, before anything else.
+    let r = Repo::with_base();
+    let keep = ["--keep", "2"];
+    r.build(&keep);
+    r.edit("inventory/phones/base.yaml", "Zoé", "Zoé B.");
+    r.commit("a name");
+    r.build(&keep);
+    let before = snapshot(&r.public());
+    let default = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("site-template/phone.txt"),
+    )
+    .unwrap();
+    r.write(
+        "inventory/templates/phone.txt",
+        &format!(
+            "{{% if \"1003\" in (sections|string) %}}{{% set a = \"x\" * 99999999 %}}{{{{ (a ~ a)|length }}}}{{% endif %}}{default}"
+        ),
+    );
+    r.commit("one phone's file doubles a string");
+    let out = r.provsite(&["build", "--keep", "2"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("took more than 64 MiB of memory"), "{err}");
+    // The next build puts the release back first, whatever it then does: this one stops at a
+    // broken phones file, before it could take a release over.
+    r.write("inventory/phones/broken.yaml", "- mac: [\n");
+    r.commit("a broken phones file");
+    let out = r.provsite(&["build", "--keep", "2"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("broken.yaml"), "{err}");
+    let after = snapshot(&r.public());
+    let changed: Vec<&String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .collect();
+    assert!(changed.is_empty(), "the web root changed: {changed:?}");
+    r.git(&["reset", "-q", "--hard", "HEAD~2"]);
+    r.build(&keep);
+}
+
+#[test]
+fn what_a_build_stopped_by_the_memory_budget_left_is_cleared_by_the_next() {
+    // Stopped while rendering, the process ends at once: its staged files (SIP passwords) and
+    // its half-written caches stay behind. The next build clears them.
+    let r = Repo::with_base();
+    r.build(&[]);
+    let clean = work_names(&r);
+    let default = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("site-template/phone.txt"),
+    )
+    .unwrap();
+    r.write(
+        "inventory/templates/phone.txt",
+        &format!(
+            "{{% if \"1003\" in (sections|string) %}}{{% set a = \"x\" * 99999999 %}}{{{{ (a ~ a)|length }}}}{{% endif %}}{default}"
+        ),
+    );
+    r.commit("one phone's file doubles a string");
+    let out = r.provsite(&["build"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("took more than 64 MiB of memory"), "{err}");
+    let left = work_names(&r);
+    assert!(
+        left.iter()
+            .any(|n| n.contains(".tmp-") || n.starts_with("staging-")),
+        "the stopped build left nothing to clear: {left:?}"
+    );
+    // Also an entry point's temporary copy, as a build killed while switching leaves it.
+    std::fs::write(r.public().join(".ST2030S.inf.4242.tmp"), "half").unwrap();
+    r.git(&["reset", "-q", "--hard", "HEAD~1"]);
+    r.build(&[]);
+    assert_eq!(work_names(&r), clean);
+    assert!(!r.public().join(".ST2030S.inf.4242.tmp").exists());
+}
+
 #[test]
 fn a_file_that_is_not_utf8_is_named() {
     let r = Repo::with_base();

@@ -113,11 +113,31 @@ impl Staging {
             ),
             )
         })?;
-        // Leftovers of a build that was killed: nobody holds the lock, so they are dead.
+        // Leftovers of a build that stopped at once (killed, or over a template's memory
+        // budget): nobody holds the lock, so they are dead. A release it had taken over is put
+        // back first.
         if let Ok(entries) = std::fs::read_dir(&work) {
             for e in entries.flatten() {
-                if e.file_name().to_string_lossy().starts_with("staging-") {
-                    let _ = std::fs::remove_dir_all(e.path());
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with("staging-") {
+                    match take_over::recover(out, &e.path()) {
+                        Ok(()) => {
+                            let _ = std::fs::remove_dir_all(e.path());
+                        }
+                        Err(err) => eprintln!(
+                            "warning: a release taken over by a build that stopped could not be put back ({err}); its files are in {}",
+                            e.path().display()
+                        ),
+                    }
+                } else if is_cache_temp(&name) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(out) {
+            for e in entries.flatten() {
+                if is_switch_temp(&e.file_name().to_string_lossy()) {
+                    let _ = std::fs::remove_file(e.path());
                 }
             }
         }
@@ -492,6 +512,33 @@ pub fn fill_in_place(path: &Path, staged: &[u8], filled: &[u8], mtime: SystemTim
 fn write_all(mut f: &File, path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     f.write_all(bytes).with_path(path)
+}
+
+/// A cache file being written in the work folder (`<cache>.tmp-<pid>`, see the caches' `FILE`).
+fn is_cache_temp(name: &str) -> bool {
+    name.split_once(".tmp-").is_some_and(|(file, pid)| {
+        [
+            crate::parse_cache::FILE,
+            crate::render_cache::FILE,
+            crate::inventory::record::FILE,
+        ]
+        .contains(&file)
+            && !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// An entry point or manifest being replaced in the web root (`.<name>.<pid>.tmp`, see
+/// [`replace_file`]).
+fn is_switch_temp(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+        return false;
+    };
+    rest.rsplit_once('.').is_some_and(|(file, pid)| {
+        (file == "manifest.json" || crate::release::is_entry_point(file))
+            && !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 /// Replaces a file atomically: a reader sees the old file or the new one, whole.

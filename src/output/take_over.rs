@@ -39,9 +39,16 @@ impl Staging {
         for d in [&top, &config_aside] {
             std::fs::create_dir_all(d).with_path(d)?;
         }
+        // What a build that stops at once (killed, or over a template's memory budget) needs to
+        // put the release back, for the next build to do it (see [`recover`]).
+        let journal = self.root.join(JOURNAL);
+        std::fs::write(&journal, journal_text(plan)).with_path(&journal)?;
         match std::fs::rename(&plan.origin, &staged) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let _ = std::fs::remove_file(&journal);
+                return Ok(false);
+            }
             Err(e) => return Err(Error::io(&plan.origin, e)),
         }
         let rec = self.taken.insert(Taken {
@@ -66,6 +73,8 @@ impl Staging {
             // No folder (what stood under the name is aside): nothing in it was listed.
             rec.kept = Default::default();
             rec.made_config = true;
+            let mark = self.root.join(MADE_CONFIG);
+            std::fs::write(&mark, b"").with_path(&mark)?;
             std::fs::create_dir(&config).with_path(&config)?;
         }
         for name in &plan.aside {
@@ -73,7 +82,120 @@ impl Staging {
             std::fs::rename(&from, config_aside.join(name)).with_path(&from)?;
             rec.moved_config.push(name.clone());
         }
+        let ready = self.root.join(READY);
+        std::fs::write(&ready, b"").with_path(&ready)?;
         Ok(true)
+    }
+}
+
+/// In the staging folder, from just before a release is taken over: the release's name, the
+/// live release's, and the live release's phone files that the release did not have (each
+/// followed by a NUL byte, which no file name holds).
+const JOURNAL: &str = "taken";
+/// Beside it: the release had no `config/` folder, and the build made one.
+const MADE_CONFIG: &str = "taken.made-config";
+/// Beside it: the release is taken over whole (what was not the live release's files is aside),
+/// and the build may have written in it since.
+const READY: &str = "taken.ready";
+
+fn journal_text(plan: &TakeOver) -> Vec<u8> {
+    let mut text = Vec::new();
+    let not_kept = plan.kept.live.iter().filter(|(_, e)| !e.1).map(|(n, _)| n);
+    for name in [&plan.name, &plan.live_release].into_iter().chain(not_kept) {
+        text.extend_from_slice(name.as_bytes());
+        text.push(0);
+    }
+    text
+}
+
+/// Puts back, as it was, the release that a build which stopped at once had taken over: `root`
+/// is that build's staging folder, left beside the web root `out`. Nothing to do when it took
+/// none over, or put it back itself. An error leaves everything where it is.
+pub(super) fn recover(out: &Path, root: &Path) -> Result<()> {
+    let journal = root.join(JOURNAL);
+    let text = match std::fs::read(&journal) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(&journal, e)),
+    };
+    let staged = root.join("release");
+    if std::fs::symlink_metadata(&staged).is_err() {
+        return Ok(());
+    }
+    let mut parts = text.split(|&b| b == 0);
+    let mut release_name = || {
+        parts
+            .next()
+            .and_then(|n| std::str::from_utf8(n).ok())
+            .filter(|n| crate::release::is_name(n))
+            .map(str::to_string)
+            .ok_or_else(|| {
+                Error::of(
+                    crate::error::Area::Output,
+                    format!("{} is not a take-over record", journal.display()),
+                )
+            })
+    };
+    let (name, live_name) = (release_name()?, release_name()?);
+    let not_kept: std::collections::HashSet<&[u8]> = parts.filter(|n| !n.is_empty()).collect();
+    let releases = out.join("releases");
+    let origin = releases.join(&name);
+    if std::fs::symlink_metadata(&origin).is_ok() {
+        return Err(Error::of(
+            crate::error::Area::Output,
+            format!("{} is there again", origin.display()),
+        ));
+    }
+    let displaced = root.join("displaced");
+    let made_config = root.join(MADE_CONFIG).exists();
+    if !root.join(READY).exists() {
+        // Stopped while taking it over: nothing was written in it yet. What was moved aside
+        // comes back, and the folder made for the build goes.
+        let config = staged.join("config");
+        let aside = displaced.join("config");
+        for name in names_in(&aside)? {
+            let from = aside.join(&name);
+            std::fs::rename(&from, config.join(&name)).with_path(&from)?;
+        }
+        if made_config && std::fs::symlink_metadata(&config).is_ok_and(|m| m.is_dir()) {
+            std::fs::remove_dir(&config).with_path(&config)?;
+        }
+        let top = displaced.join("top");
+        for name in names_in(&top)? {
+            let from = top.join(&name);
+            std::fs::rename(&from, staged.join(&name)).with_path(&from)?;
+        }
+        return std::fs::rename(&staged, &origin).with_path(&origin);
+    }
+    let live = releases.join(&live_name).join("config");
+    let mut kept = Kept::default();
+    each_entry(&live, |n, ino, file| {
+        if let (true, Ok(n)) = (file, std::str::from_utf8(n)) {
+            let was_there = !not_kept.contains(n.as_bytes());
+            kept.live.insert(n.to_string(), (ino, was_there));
+            kept.len += usize::from(was_there);
+        }
+    })
+    .with_path(&live)?;
+    let taken = Taken {
+        origin,
+        live,
+        kept: std::sync::Arc::new(kept),
+        moved_top: names_in(&displaced.join("top"))?,
+        moved_config: names_in(&displaced.join("config"))?,
+        made_config,
+    };
+    taken.put_back(&staged, &displaced)
+}
+
+/// The names in a folder; none when there is no folder.
+fn names_in(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|e| e.map(|e| e.file_name()).with_path(dir))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::io(dir, e)),
     }
 }
 
@@ -319,5 +441,83 @@ fn remove_any(path: &Path) -> Result<()> {
         std::fs::remove_dir_all(path).with_path(path)
     } else {
         std::fs::remove_file(path).with_path(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD: &str = "202611260001-aaaaaaaaaaaa";
+    const LIVE: &str = "202611260002-bbbbbbbbbbbb";
+
+    /// Every file under `dir`: its path, bytes and inode.
+    fn files(dir: &Path) -> std::collections::BTreeMap<String, (Vec<u8>, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let mut out = std::collections::BTreeMap::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    todo.push(p);
+                } else {
+                    let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                    let ino = std::fs::metadata(&p).unwrap().ino();
+                    out.insert(rel, (std::fs::read(&p).unwrap(), ino));
+                }
+            }
+        }
+        out
+    }
+
+    /// A web root with a live release and an older one: the older links one of the live
+    /// release's files, has its own version of another, and lacks a third.
+    fn web_root() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, live) = (
+            dir.path().join("releases").join(OLD),
+            dir.path().join("releases").join(LIVE),
+        );
+        for r in [&old, &live] {
+            std::fs::create_dir_all(r.join("config")).unwrap();
+            std::fs::write(r.join("ST2030S.inf"), r.display().to_string()).unwrap();
+        }
+        for n in ["a.txt", "b.txt", "c.txt"] {
+            std::fs::write(live.join("config").join(n), format!("live {n}")).unwrap();
+        }
+        std::fs::hard_link(live.join("config/a.txt"), old.join("config/a.txt")).unwrap();
+        std::fs::write(old.join("config/b.txt"), "old b").unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_release_taken_over_by_a_build_that_stopped_at_once_is_put_back_as_it_was() {
+        // Stopped after taking it over whole (and writing in it), or half-way through taking it
+        // over (nothing written yet).
+        for whole in [true, false] {
+            let root = web_root();
+            let out = root.path();
+            let before = files(out);
+            let mut staging = Staging::begin(out).unwrap();
+            let plan = TakeOver::list(out, OLD, LIVE).unwrap();
+            assert!(staging.take_over(&plan).unwrap());
+            let staged = staging.release_dir();
+            assert!(!out.join("releases").join(OLD).exists());
+            if whole {
+                // What the build wrote: a file of its own, and a link to a live file.
+                std::fs::write(staged.join("config/b.txt"), "new b").unwrap();
+                std::fs::write(staged.join("manifest.json"), "new").unwrap();
+                let live = out.join("releases").join(LIVE).join("config/c.txt");
+                std::fs::hard_link(live, staged.join("config/c.txt")).unwrap();
+            } else {
+                std::fs::remove_file(staging.root.join(READY)).unwrap();
+            }
+            let left = staging.root.clone();
+            // The process ends: no `Drop`.
+            std::mem::forget(staging);
+            recover(out, &left).unwrap();
+            assert_eq!(files(out), before, "whole: {whole}");
+        }
     }
 }
