@@ -228,14 +228,33 @@ fn side(opts: &Options, rev: &str) -> Result<Side, Error> {
     };
     let loaded = build::load(&o, None, false)?;
     let inv = masked(&loaded.inv);
-    let rendered = build::render_all(
-        &inv,
-        &loaded.templates,
-        &loaded.firmware,
-        &loaded.site_secret,
-        &Quiet,
-    )
-    .map_err(|e| Error::of(Area::Render, e))?;
+    let render = || {
+        build::render_all(
+            &inv,
+            &loaded.templates,
+            &loaded.firmware,
+            &loaded.site_secret,
+            &Quiet,
+        )
+        .map_err(|e| Error::of(Area::Render, e))
+    };
+    let rendered = if o.worktree {
+        render()?
+    } else {
+        // A commit's render that goes over a template's memory budget restarts the process,
+        // which then says so here (see `alloc_budget::rendering_past`).
+        let id = loaded.head.id.to_string();
+        if crate::alloc_budget::overran(&id) {
+            return Err(Error::of(
+                Area::Render,
+                format!(
+                    "{rev} (commit {id}) does not build: one of its templates took more than {} MiB of memory to render one file",
+                    crate::alloc_budget::TEMPLATE >> 20
+                ),
+            ));
+        }
+        crate::alloc_budget::rendering_past(&id, render)?
+    };
     let mut phones = BTreeMap::new();
     for (p, f) in inv.phones.iter().zip(rendered.phones) {
         let key = crate::render::manifest_key(&rendered.models[&p.variant()]);

@@ -77,8 +77,14 @@ fn options(s: &SourceArgs) -> Options {
 
 fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
-        Command::Build(a) => run_build(a),
-        Command::Check(a) => run_check(a),
+        Command::Build(a) => {
+            provsite::alloc_budget::allow_restart();
+            run_build(a)
+        }
+        Command::Check(a) => {
+            provsite::alloc_budget::allow_restart();
+            run_check(a)
+        }
         Command::Serve(a) => run_serve(a),
         Command::Probe(a) => run_probe(a),
         Command::Webserver(a) => run_webserver(a),
@@ -86,7 +92,10 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Asterisk(a) => run_asterisk(a),
         Command::Import(a) => run_import(a),
         Command::Publish(a) => run_publish(a),
-        Command::Diff(a) => run_diff(a),
+        Command::Diff(a) => {
+            provsite::alloc_budget::allow_restart();
+            run_diff(a)
+        }
         Command::Notify(a) => run_notify(a),
         Command::Status(a) => run_status(a),
     }

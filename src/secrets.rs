@@ -112,8 +112,13 @@ fn read_secret_file(p: &Path) -> Result<Vec<u8>, String> {
     }
     let cannot = |e: std::io::Error| format!("cannot read the secret file {}: {e}", p.display());
     let mut bytes = Vec::new();
-    std::fs::File::open(p)
-        .and_then(|f| f.take(MAX_SECRET_FILE + 1).read_to_end(&mut bytes))
+    let f = std::fs::File::open(p).map_err(cannot)?;
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        // A pipe gives its bytes once: a run started again would not have them.
+        crate::alloc_budget::forbid_restart();
+    }
+    f.take(MAX_SECRET_FILE + 1)
+        .read_to_end(&mut bytes)
         .map_err(cannot)?;
     if bytes.len() as u64 > MAX_SECRET_FILE {
         return Err(format!(

@@ -445,6 +445,69 @@ fn a_build_stopped_by_the_memory_budget_after_taking_over_a_release_loses_no_rel
 }
 
 #[test]
+fn an_older_commit_over_the_memory_budget_counts_as_not_building_and_stops_nothing() {
+    // A builds; B's template doubles a string (its build stops); C reverts B. Building C, or
+    // checking it, renders B again (to number the phones, to compare with the parent): B
+    // counts as a commit that does not build, as a broken file would.
+    let r = Repo::with_base();
+    r.build(&[]);
+    r.write(
+        "inventory/templates/phone.txt",
+        "{% set a = \"x\" * 99999999 %}{{ (a ~ a)|length }}\n",
+    );
+    let b = r.commit("a template that doubles a string");
+    let out = r.provsite(&["build"]);
+    assert_eq!(out.status.code(), Some(1));
+    r.git(&["revert", "--no-edit", "HEAD"]);
+    let check = r.provsite(&["check"]);
+    let err = String::from_utf8_lossy(&check.stderr);
+    assert_eq!(check.status.code(), Some(0), "{err}");
+    let warm = r.build(&[]);
+    let cold = r.build(&["--out", "fresh"]);
+    // From history alone, every phone takes C's number; with A's site, the bytes did not change.
+    let c_sn = cold["config_sn"].as_str().unwrap();
+    let manifest = |dir: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(r.path().join(dir).join("manifest.json")).unwrap())
+            .unwrap()
+    };
+    for (_, p) in manifest("fresh")["phones"].as_object().unwrap() {
+        assert_eq!(p["config_sn"], c_sn);
+    }
+    assert_eq!(
+        warm["changed_phones"].as_array().unwrap().len(),
+        0,
+        "{warm}"
+    );
+    // A secret file that is a pipe gives its bytes once: no second start, the run ends and
+    // names the commit.
+    let fifo = r.path().join("secret.fifo");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, SECRET).unwrap())
+    };
+    let out = run_provsite(
+        r.path(),
+        &["check", "--secret-file", fifo.to_str().unwrap()],
+        &[("PROVSITE_SECRET", "")],
+    );
+    writer.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("phone.txt of commit {b} took more than")),
+        "{err}"
+    );
+    // Asked for by name, B is an error that says why.
+    let out = r.provsite(&["diff", &b, "HEAD"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("took more than 64 MiB of memory"), "{err}");
+    assert!(err.contains(&b[..12]), "{err}");
+}
+
+#[test]
 fn what_a_build_stopped_by_the_memory_budget_left_is_cleared_by_the_next() {
     // Stopped while rendering, the process ends at once: its staged files (SIP passwords) and
     // its half-written caches stay behind. The next build clears them.

@@ -197,6 +197,16 @@ impl History<'_> {
     /// An older commit's digests, rendered with today's templates code and secrets. Its firmware is
     /// taken from its pins (it was checked when that commit was built).
     fn digests_of(&mut self, commit: Oid) -> Option<BTreeMap<String, FileDigests>> {
+        // A commit whose render went over a template's memory budget does not build (see
+        // `alloc_budget::rendering_past`).
+        let id = commit.to_string();
+        if crate::alloc_budget::overran(&id) {
+            return None;
+        }
+        crate::alloc_budget::rendering_past(&id, || self.render_digests_of(commit))
+    }
+
+    fn render_digests_of(&mut self, commit: Oid) -> Option<BTreeMap<String, FileDigests>> {
         if let Some(rendered) = self.seed_with.take() {
             self.seed(rendered).ok()?;
         }
