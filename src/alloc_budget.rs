@@ -6,8 +6,14 @@
 //! thread, every byte that thread allocates is counted against the budget. An allocation beyond
 //! it cannot be refused in a way the code above could report (Rust aborts on a failed
 //! allocation), so the process says why (once, in one piece, however many threads went over
-//! together) and ends with status 1: the build had not switched the web root yet, so it is left
-//! as it was. Outside `within`, nothing is counted.
+//! together) and ends with status 1: the build had not switched the web root yet, so the live
+//! release is left as it was (a release it had taken over is put back by the next build, see
+//! `output::take_over`). Outside `within`, nothing is counted.
+//!
+//! While an older commit is rendered ([`rendering_past`]: the numbering, the comparison with a
+//! parent), going over restarts the program instead, where [`allow_restart`] prepared it: the
+//! new run counts that commit as not building ([`overran`]), so that one bad commit in history
+//! does not stop every build after it.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
