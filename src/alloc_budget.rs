@@ -228,7 +228,7 @@ static RESTART: OnceLock<Restart> = OnceLock::new();
 /// pipe gives its bytes once): then there is no restart, and the message names the commit.
 static RESTART_OK: AtomicBool = AtomicBool::new(true);
 
-/// No restart from here on (see [`RESTART_OK`]).
+/// No restart from here on (see `RESTART_OK`).
 pub fn forbid_restart() {
     RESTART_OK.store(false, Ordering::SeqCst);
 }
@@ -264,7 +264,7 @@ impl Restart {
 
 /// Lets an older commit's render that goes over its budget restart the process instead of
 /// ending it (see [`rendering_past`]): for commands that render older commits (build, check,
-/// diff). Not after [`MAX_OVERRUN`] restarts, nor where the arguments or environment cannot be
+/// diff). Not after 16 restarts, nor where the arguments or environment cannot be
 /// passed on.
 pub fn allow_restart() {
     if overrun_list().len() >= MAX_OVERRUN {

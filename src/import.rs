@@ -59,7 +59,7 @@ pub struct Report {
     pub phones_file: String,
     pub site_file: Option<String>,
     pub secrets_file: Option<String>,
-    /// Sections that are not phones (transports, templates' users, [general], ...).
+    /// Sections that are not phones (transports, templates' users, `[general]`, ...).
     pub skipped: Vec<Skipped>,
     /// Phones that could not be imported (no model, a bad MAC, ...): the import is incomplete.
     pub problems: Vec<Skipped>,

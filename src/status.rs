@@ -179,7 +179,7 @@ const MAX_LINE: usize = 64 << 10;
 /// Calls `f` with each line of a log or leases file, without its line break. A log is written by
 /// whoever sends a request: a line that is not UTF-8 (a client's raw bytes, in a format that does
 /// not escape them) is read as far as it can be, and the others are read all the same. A line
-/// longer than [`MAX_LINE`] is cut there, so memory stays bounded whatever the file holds.
+/// longer than `MAX_LINE` is cut there, so memory stays bounded whatever the file holds.
 pub fn each_line(
     mut reader: impl BufRead,
     path: &Path,

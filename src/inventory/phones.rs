@@ -422,7 +422,7 @@ pub struct Own {
     errors: usize,
 }
 
-/// One phones file's phones, each resolved as far as its own entry goes (see [`Own`]), and the
+/// One phones file's phones, each resolved as far as its own entry goes (see `Own`), and the
 /// problems found there.
 #[derive(Default)]
 pub struct OwnParts {
@@ -441,7 +441,7 @@ impl OwnParts {
     }
 }
 
-/// Resolves each phone of one phones file as far as its own entry goes (see [`Own`]); any
+/// Resolves each phone of one phones file as far as its own entry goes (see `Own`); any
 /// thread can do it. The entries are left whole (see [`take_own`]).
 /// `late` gives the file's text when `src` holds none (not read).
 pub fn resolve_own(

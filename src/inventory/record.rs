@@ -20,7 +20,7 @@
 //!   profile, as the resolver gives it to every phone that sets none;
 //! - a phone's fields as the resolver gave them, each read back to the same value (a test holds
 //!   decoding to encoding over every field's kinds of value). An entry that does not read back,
-//!   or a file that does not check out (see [`crate::parse_cache::ParseCache::load_file`]), is
+//!   or a file that does not check out (see `crate::parse_cache::ParseCache::load_file`), is
 //!   left aside and its phones files are resolved from their text.
 
 use std::collections::BTreeMap;
