@@ -499,6 +499,19 @@ fn an_older_commit_over_the_memory_budget_counts_as_not_building_and_stops_nothi
         err.contains(&format!("phone.txt of commit {b} took more than")),
         "{err}"
     );
+    // The restarts are bounded: after 16, the run ends and names the commit.
+    let sixteen = vec!["0123456789abcdef0123456789abcdef01234567"; 16].join(",");
+    let out = run_provsite(
+        r.path(),
+        &["check"],
+        &[("PROVSITE_INTERNAL_OVERRUN", sixteen.as_str())],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("phone.txt of commit {b} took more than")),
+        "{err}"
+    );
     // Asked for by name, B is an error that says why.
     let out = r.provsite(&["diff", &b, "HEAD"]);
     let err = String::from_utf8_lossy(&out.stderr);
