@@ -398,6 +398,22 @@ fn work_names(r: &Repo) -> Vec<String> {
     names
 }
 
+/// Commits the default phone template with, for line 1003's phone only, a string doubled past
+/// the memory budget: that phone's render stops the build, after others were staged.
+fn commit_doubling_for_one_phone(r: &Repo) {
+    let default = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("site-template/phone.txt"),
+    )
+    .unwrap();
+    r.write(
+        "inventory/templates/phone.txt",
+        &format!(
+            "{{% if \"1003\" in (sections|string) %}}{{% set a = \"x\" * 99999999 %}}{{{{ (a ~ a)|length }}}}{{% endif %}}{default}"
+        ),
+    );
+    r.commit("one phone's file doubles a string");
+}
+
 #[test]
 fn a_build_stopped_by_the_memory_budget_after_taking_over_a_release_loses_no_release() {
     // With --keep 2 and two releases, the next build takes over the older one (pruned after it
@@ -410,17 +426,7 @@ fn a_build_stopped_by_the_memory_budget_after_taking_over_a_release_loses_no_rel
     r.commit("a name");
     r.build(&keep);
     let before = snapshot(&r.public());
-    let default = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("site-template/phone.txt"),
-    )
-    .unwrap();
-    r.write(
-        "inventory/templates/phone.txt",
-        &format!(
-            "{{% if \"1003\" in (sections|string) %}}{{% set a = \"x\" * 99999999 %}}{{{{ (a ~ a)|length }}}}{{% endif %}}{default}"
-        ),
-    );
-    r.commit("one phone's file doubles a string");
+    commit_doubling_for_one_phone(&r);
     let out = r.provsite(&["build", "--keep", "2"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -527,17 +533,7 @@ fn what_a_build_stopped_by_the_memory_budget_left_is_cleared_by_the_next() {
     let r = Repo::with_base();
     r.build(&[]);
     let clean = work_names(&r);
-    let default = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("site-template/phone.txt"),
-    )
-    .unwrap();
-    r.write(
-        "inventory/templates/phone.txt",
-        &format!(
-            "{{% if \"1003\" in (sections|string) %}}{{% set a = \"x\" * 99999999 %}}{{{{ (a ~ a)|length }}}}{{% endif %}}{default}"
-        ),
-    );
-    r.commit("one phone's file doubles a string");
+    commit_doubling_for_one_phone(&r);
     let out = r.provsite(&["build"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
