@@ -235,7 +235,7 @@ impl Pending {
         id: &str,
         old: Arc<ParseCache>,
     ) -> Option<Pending> {
-        let tmp = work.join(format!("{file}.tmp-{}", std::process::id()));
+        let tmp = crate::output::cache_temp(work, file);
         let f = std::fs::File::create(&tmp).ok()?;
         let mut w = Writer {
             out: std::io::BufWriter::with_capacity(1 << 16, f),

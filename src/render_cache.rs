@@ -207,7 +207,7 @@ impl RenderCache {
 
     /// Puts a file made by [`RenderCache::encode`] in place in `work`; best effort.
     pub fn write(work: &Path, bytes: &[u8]) {
-        let tmp = work.join(format!("{FILE}.tmp-{}", std::process::id()));
+        let tmp = crate::output::cache_temp(work, FILE);
         if std::fs::write(&tmp, bytes)
             .and_then(|()| std::fs::rename(&tmp, work.join(FILE)))
             .is_err()

@@ -514,7 +514,13 @@ fn write_all(mut f: &File, path: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes).with_path(path)
 }
 
-/// A cache file being written in the work folder (`<cache>.tmp-<pid>`, see the caches' `FILE`).
+/// Where a cache file `file` of the work folder is written before it is renamed in place:
+/// `<file>.tmp-<pid>` (what [`Staging::begin`] clears when a build left it).
+pub(crate) fn cache_temp(work: &Path, file: &str) -> PathBuf {
+    work.join(format!("{file}.tmp-{}", std::process::id()))
+}
+
+/// A name made by [`cache_temp`] for one of the caches.
 fn is_cache_temp(name: &str) -> bool {
     name.split_once(".tmp-").is_some_and(|(file, pid)| {
         [
@@ -523,31 +529,36 @@ fn is_cache_temp(name: &str) -> bool {
             crate::inventory::record::FILE,
         ]
         .contains(&file)
-            && !pid.is_empty()
-            && pid.bytes().all(|b| b.is_ascii_digit())
+            && is_pid(pid)
     })
 }
 
-/// An entry point or manifest being replaced in the web root (`.<name>.<pid>.tmp`, see
-/// [`replace_file`]).
+/// Where the web root's file `path` is made before it replaces the file: `.<name>.<pid>.tmp`.
+fn switch_temp(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// A name made by [`switch_temp`] for an entry point or the manifest.
 fn is_switch_temp(name: &str) -> bool {
     let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
         return false;
     };
     rest.rsplit_once('.').is_some_and(|(file, pid)| {
-        (file == "manifest.json" || crate::release::is_entry_point(file))
-            && !pid.is_empty()
-            && pid.bytes().all(|b| b.is_ascii_digit())
+        (file == "manifest.json" || crate::release::is_entry_point(file)) && is_pid(pid)
     })
+}
+
+fn is_pid(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Replaces a file atomically: a reader sees the old file or the new one, whole.
 pub fn replace_file(path: &Path, bytes: &[u8], mtime: SystemTime) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let tmp = switch_temp(path);
     let f = File::create(&tmp).with_path(&tmp)?;
     write_all(&f, &tmp, bytes)?;
     f.set_modified(mtime).with_path(&tmp)?;
@@ -558,11 +569,7 @@ pub fn replace_file(path: &Path, bytes: &[u8], mtime: SystemTime) -> Result<()> 
 /// Replaces `path` by a hard link to `from` (made under a temporary name, then renamed over it);
 /// a copy where linking is refused.
 fn replace_by_link(from: &Path, path: &Path) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let tmp = switch_temp(path);
     let _ = std::fs::remove_file(&tmp);
     if std::fs::hard_link(from, &tmp).is_err() {
         std::fs::copy(from, &tmp).with_path(&tmp)?;
