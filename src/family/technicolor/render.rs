@@ -48,7 +48,7 @@ fn entry<'a>(section: &'a str, key: &'a str, value: impl Into<Cow<'a, str>>) -> 
 /// phones share a few of: it is worked out once per sequence and thread and then applied. The
 /// last few sequences seen are compared with the entries in place (no key is built or hashed for
 /// the phones that follow one of them); the others are looked up by their whole sequence.
-fn in_vendor_order(model: ModelId, entries: Vec<Entry<'_>>) -> Vec<Entry<'_>> {
+fn in_vendor_order(model: ModelId, entries: Vec<Entry<'_>>) -> Ordered<'_> {
     let recent = RECENT.with(|r| {
         r.borrow_mut()
             .find(|s| s.model == model && s.is(&entries))
@@ -81,14 +81,22 @@ fn in_vendor_order(model: ModelId, entries: Vec<Entry<'_>>) -> Vec<Entry<'_>> {
             order
         }
     };
-    let mut slots: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
-    let mut ordered = Vec::with_capacity(order.len());
-    ordered.extend(
-        order
+    Ordered { entries, order }
+}
+
+/// Entries and the order to read them in: the vendor's, a key given twice by its last entry
+/// only. Read through the order where they are, not moved into a list of their own.
+struct Ordered<'a> {
+    entries: Vec<Entry<'a>>,
+    order: std::rc::Rc<[u32]>,
+}
+
+impl<'a> Ordered<'a> {
+    fn iter(&self) -> impl Iterator<Item = &Entry<'a>> + Clone + '_ {
+        self.order
             .iter()
-            .filter_map(|&i| slots.get_mut(i as usize).and_then(Option::take)),
-    );
-    ordered
+            .filter_map(|&i| self.entries.get(i as usize))
+    }
 }
 
 /// A sequence of (section, key) names for a model, each name after its length (so no two
@@ -197,7 +205,7 @@ fn vendor_order(model: ModelId, entries: &[Entry<'_>]) -> Vec<u32> {
 }
 
 /// Groups ordered entries by section, for the templates.
-fn sections<'a>(entries: &'a [Entry<'a>]) -> Vec<SectionOut<'a>> {
+fn sections<'b, 'a: 'b>(entries: impl Iterator<Item = &'b Entry<'a>>) -> Vec<SectionOut<'b>> {
     let mut out: Vec<SectionOut> = Vec::new();
     for e in entries {
         match out.last_mut() {
@@ -213,10 +221,12 @@ fn sections<'a>(entries: &'a [Entry<'a>]) -> Vec<SectionOut<'a>> {
 
 /// What the default `phone.txt` / `common.txt` templates render, written directly: ISO-8859-1,
 /// CRLF. A test holds it equal to the template's output.
-fn write_default(entries: &[Entry<'_>]) -> Result<Vec<u8>, char> {
+fn write_default<'b, 'a: 'b>(
+    entries: impl Iterator<Item = &'b Entry<'a>> + Clone,
+) -> Result<Vec<u8>, char> {
     // Room for every `Key=Value` line with its CRLF, and for a dozen `[section]` headers.
     let size = entries
-        .iter()
+        .clone()
         .map(|e| e.key.len() + e.value.len() + 3)
         .sum::<usize>()
         + 16 * 12;
@@ -322,7 +332,7 @@ pub(super) fn render_shared(input: SharedInput<'_>) -> Result<Shared, String> {
         }
         None => {
             let ordered = in_vendor_order(model, merged);
-            let sections = sections(&ordered);
+            let sections = sections(ordered.iter());
             templates.render(
                 "common.txt",
                 context! { sections => sections, model => model.name(), site => crate::render::site_ctx(site) },
@@ -478,7 +488,7 @@ fn phone_entries<'a>(
     files: &'a ModelFiles,
     phone: &'a PhoneSpec,
     secrets: &'a PhoneSecrets,
-) -> Vec<Entry<'a>> {
+) -> Ordered<'a> {
     let names = keys::key_names(phone.model);
     let scope: &'a Scope = &phone.scope;
     let shared: Option<&'a SiteValues> = Arc::ptr_eq(&phone.scope, &site.scope).then(|| {
@@ -734,7 +744,7 @@ pub(super) fn render_phone(input: PhoneInput<'_>) -> Result<Vec<u8>, String> {
         let text = templates.render(
             PHONE_TEMPLATE,
             context! {
-                sections => sections(&entries),
+                sections => sections(entries.iter()),
                 phone => context! { mac => phone.mac, model => phone.model.name(), name => phone.name },
                 config_sn => CONFIG_SN_SENTINEL,
                 site => crate::render::site_ctx(site),
@@ -742,7 +752,7 @@ pub(super) fn render_phone(input: PhoneInput<'_>) -> Result<Vec<u8>, String> {
         )?;
         format::encode(&text)
     } else {
-        write_default(&entries)
+        write_default(entries.iter())
     };
     encoded.map_err(|c| format!("phone {}: `{c}` cannot be encoded in ISO-8859-1", phone.mac))
 }
@@ -769,12 +779,15 @@ mod tests {
             e.push(entry(sec, k, v));
         }
         in_vendor_order(ModelId::ST2030, e)
+            .iter()
+            .cloned()
+            .collect()
     }
 
     #[test]
     fn vendor_order_puts_sections_and_keys_as_the_vendor_file_does() {
         let out = sample();
-        let grouped = sections(&out);
+        let grouped = sections(out.iter());
         let names: Vec<&str> = grouped.iter().map(|s| s.name).collect();
         assert_eq!(names, ["ipp", "sip", "sys", "ntp"]);
         assert_eq!(
@@ -833,7 +846,10 @@ mod tests {
                     .collect::<Vec<_>>(),
             ));
             assert_eq!(
-                in_vendor_order(model, entries.clone()),
+                in_vendor_order(model, entries.clone())
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>(),
                 ordered_afresh(model, &entries),
                 "{model} {entries:?}"
             );
@@ -902,13 +918,13 @@ mod tests {
     fn the_direct_writer_equals_the_default_templates() {
         let (templates, _) = Templates::new(&BTreeMap::new(), "inventory").unwrap();
         let entries = sample();
-        let direct = write_default(&entries).unwrap();
+        let direct = write_default(entries.iter()).unwrap();
         for name in ["phone.txt", "common.txt"] {
             let text = templates
                 .render(
                     name,
                     context! {
-                        sections => sections(&entries),
+                        sections => sections(entries.iter()),
                         phone => context! { mac => "001F9F16E849", model => "ST2030", name => () },
                         config_sn => CONFIG_SN_SENTINEL,
                         model => "ST2030",
@@ -920,7 +936,7 @@ mod tests {
         }
         assert!(direct.ends_with(b"\r\n") && !direct.ends_with(b"\r\n\r\n"));
         assert_eq!(
-            write_default(&[entry("sip", "DisplayName1", "☎")]),
+            write_default([entry("sip", "DisplayName1", "☎")].iter()),
             Err('☎')
         );
     }
