@@ -32,18 +32,10 @@ impl<'t> Cursor<'t> {
 
     /// A string with nothing to unescape (a control character is an error serde_json reports).
     pub fn string(&mut self) -> Option<String> {
-        use crate::words::{has_below, has_byte, skip_words};
         let body = self.rest.strip_prefix('"')?;
         let bytes = body.as_bytes();
-        // A word at a time up to the word of the first byte that ends the string or that cannot
-        // be read here (a digest, a path: most bytes of a manifest are inside such strings).
-        let from = skip_words(bytes, 0, |w| {
-            has_byte(w, b'"') | has_byte(w, b'\\') | has_below(w, b' ')
-        });
-        let end = from
-            + bytes[from..]
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < b' ')?;
+        // The first byte that ends the string or that cannot be read here.
+        let end = first_special(bytes)?;
         if bytes[end] != b'"' {
             return None;
         }
@@ -82,6 +74,20 @@ impl<'t> Cursor<'t> {
         self.rest = &digits[len..];
         Some(if negative { -n } else { n })
     }
+}
+
+/// Where the first byte of `bytes` is that a JSON string holds only escaped (a quote, a
+/// backslash, a control character): found a word at a time up to its word (a digest, a path:
+/// most bytes of a manifest are inside such strings), then byte by byte.
+pub fn first_special(bytes: &[u8]) -> Option<usize> {
+    use crate::words::{has_below, has_byte, skip_words};
+    let from = skip_words(bytes, 0, |w| {
+        has_byte(w, b'"') | has_byte(w, b'\\') | has_below(w, b' ')
+    });
+    let at = bytes[from..]
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < b' ')?;
+    Some(from + at)
 }
 
 /// Calls `check` with every text one edit away from `text` that is still UTF-8: each byte

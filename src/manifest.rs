@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::json_shape::Cursor;
-use crate::words;
 
 pub const FORMAT: u32 = 1;
 
@@ -261,24 +260,7 @@ fn decimal(w: &mut impl std::io::Write, mut n: u64, negative: bool) -> std::io::
 /// A JSON string as serde_json writes it: quoted, and escaped by serde_json itself when it holds
 /// a byte that needs it (a quote, a backslash, a control character).
 fn json_str(w: &mut impl std::io::Write, s: &str) -> std::io::Result<()> {
-    // The bytes serde_json escapes.
-    const ESCAPED: [bool; 256] = {
-        let mut t = [false; 256];
-        let mut b = 0;
-        while b < 0x20 {
-            t[b] = true;
-            b += 1;
-        }
-        t[b'"' as usize] = true;
-        t[b'\\' as usize] = true;
-        t
-    };
-    let b = s.as_bytes();
-    // Whole words without a quote, a backslash or a control character are passed over at once.
-    let p = words::skip_words(b, 0, |w| {
-        words::has_byte(w, b'"') | words::has_byte(w, b'\\') | words::has_below(w, b' ')
-    });
-    if b[p..].iter().any(|&b| ESCAPED[b as usize]) {
+    if crate::json_shape::first_special(s.as_bytes()).is_some() {
         return serde_json::to_writer(w, s).map_err(std::io::Error::from);
     }
     w.write_all(b"\"")?;
