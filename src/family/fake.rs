@@ -10,7 +10,7 @@ use minijinja::context;
 use crate::family::keys::Section;
 use crate::family::{
     BootFile, BootPlan, ConfigFile, DhcpMatch, Key, Line, ModelId, ModelInfo, PhoneAgent,
-    PhoneFamily, PhoneInput, PhoneView, Shared, SharedFile, SharedInput, Vocabulary,
+    PhoneBody, PhoneFamily, PhoneInput, PhoneView, Shared, SharedFile, SharedInput, Vocabulary,
 };
 use crate::hashing::sha256_hex;
 use crate::inventory::FnKey;
@@ -160,7 +160,7 @@ impl PhoneFamily for Fake {
             .map(String::into_bytes)
     }
 
-    fn render_phone(&self, input: PhoneInput<'_>) -> Result<Vec<u8>, String> {
+    fn render_phone(&self, input: PhoneInput<'_>) -> Result<PhoneBody, String> {
         let PhoneInput {
             templates,
             phone,
@@ -192,7 +192,10 @@ impl PhoneFamily for Fake {
                     config_sn => CONFIG_SN_SENTINEL,
                 },
             )
-            .map(String::into_bytes)
+            .map(|text| PhoneBody {
+                bytes: text.into_bytes(),
+                proven: false,
+            })
     }
 
     fn check_phone_file(&self, model: ModelId, bytes: &[u8]) -> Result<ConfigFile, Vec<String>> {

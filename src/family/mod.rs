@@ -190,6 +190,19 @@ pub struct PhoneInput<'a> {
     pub secrets: &'a PhoneSecrets,
 }
 
+/// A phone's own file as its family renders it.
+#[derive(Debug)]
+pub struct PhoneBody {
+    /// The file, its config_sn written as [`crate::render::CONFIG_SN_SENTINEL`].
+    pub bytes: Vec<u8>,
+    /// The family vouches that the file passes [`PhoneFamily::validate_phone_file`] once the
+    /// stand-in is replaced by a number of its length in ASCII digits: the family has checked
+    /// the file's lines in full on an earlier file of the same form (the same bytes around the
+    /// values) and this file's values for what could change them. The strict check of such a
+    /// file is of its config_sn alone.
+    pub proven: bool,
+}
+
 /// A phone's User-Agent, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhoneAgent {
@@ -289,7 +302,7 @@ pub trait PhoneFamily: Send + Sync + 'static {
         release: &str,
     ) -> Result<Vec<u8>, String>;
     /// A phone's own file, its config_sn written as [`crate::render::CONFIG_SN_SENTINEL`].
-    fn render_phone(&self, input: PhoneInput<'_>) -> Result<Vec<u8>, String>;
+    fn render_phone(&self, input: PhoneInput<'_>) -> Result<PhoneBody, String>;
     /// The shared files' bytes, as the digest of what a model's phones share takes them. The
     /// digest is recorded in every manifest: a family keeps its parts stable across versions of
     /// provsite, or an upgrade would renumber phones whose files did not change.

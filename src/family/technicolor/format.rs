@@ -146,6 +146,12 @@ thread_local! {
         const { std::cell::RefCell::new(Recent::new()) };
 }
 
+/// Whether every line of the file is a clean `[section]` or `Key=Value` line (see
+/// [`plain_shape`]).
+pub fn is_plain(bytes: &[u8]) -> bool {
+    plain_shape(bytes).is_some()
+}
+
 /// A file's shape: each section header and each key, in order, one per line; and its config_sn's
 /// value. None when a line is anything but a clean `[section]` or `Key=Value` line under a
 /// section, ending with CRLF, with an ASCII key and no space around `=`: for those the full check

@@ -15,8 +15,8 @@ pub mod keys;
 mod render;
 
 use crate::family::{
-    BootPlan, ConfigFile, DhcpMatch, ModelId, ModelInfo, PhoneAgent, PhoneFamily, PhoneInput,
-    PhoneView, Shared, SharedFile, SharedInput, Vocabulary,
+    BootPlan, ConfigFile, DhcpMatch, ModelId, ModelInfo, PhoneAgent, PhoneBody, PhoneFamily,
+    PhoneInput, PhoneView, Shared, SharedFile, SharedInput, Vocabulary,
 };
 use crate::render::{ModelFiles, Templates};
 
@@ -135,7 +135,7 @@ impl PhoneFamily for Technicolor {
         render::entry_point(files, templates, base_url, release)
     }
 
-    fn render_phone(&self, input: PhoneInput<'_>) -> Result<Vec<u8>, String> {
+    fn render_phone(&self, input: PhoneInput<'_>) -> Result<PhoneBody, String> {
         render::render_phone(input)
     }
 

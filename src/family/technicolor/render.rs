@@ -3,6 +3,8 @@
 //! ISO-8859-1 with CRLF. Every file written is read back by the strict checker (`format.rs`).
 
 use std::borrow::Cow;
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use minijinja::context;
@@ -11,7 +13,7 @@ use serde::Serialize;
 use super::format::{self, FileKind};
 use super::keys;
 use crate::family::keys::{FastHash, Recent};
-use crate::family::{ModelId, PhoneInput, Shared, SharedFile, SharedInput};
+use crate::family::{ModelId, PhoneBody, PhoneInput, Shared, SharedFile, SharedInput};
 use crate::hashing::sha256_hex;
 use crate::inventory::{CheckSync, FnKey, Pbx, PhoneSpec, Scope, Settings, Site};
 use crate::render::{
@@ -45,66 +47,152 @@ fn entry<'a>(section: &'a str, key: &'a str, value: impl Into<Cow<'a, str>>) -> 
 /// last one given. Unknown names sort last; (section, key) breaks ties, so the order is total.
 ///
 /// The order depends only on the model and the entries' (section, key) sequence, which a fleet's
-/// phones share a few of: it is worked out once per sequence and thread and then applied. The
-/// last few sequences seen are compared with the entries in place (no key is built or hashed for
-/// the phones that follow one of them); the others are looked up by their whole sequence.
+/// phones share a few of: it is worked out once per sequence and thread and then applied (with
+/// the rest of the sequence's [`Form`]). The last few sequences seen are compared with the
+/// entries in place (no key is built or hashed for the phones that follow one of them); the
+/// others are looked up by their whole sequence.
 fn in_vendor_order(model: ModelId, entries: Vec<Entry<'_>>) -> Ordered<'_> {
     let recent = RECENT.with(|r| {
         r.borrow_mut()
             .find(|s| s.model == model && s.is(&entries))
-            .map(|s| s.order.clone())
+            .map(|s| s.form.clone())
     });
-    let order = match recent {
-        Some(order) => order,
+    let form = match recent {
+        Some(form) => form,
         None => {
             let key = (model, Shape::names(&entries));
             let known = ORDERS.with(|m| m.borrow().get(&key).cloned());
-            let order = known.unwrap_or_else(|| {
-                let order: std::rc::Rc<[u32]> = vendor_order(model, &entries).into();
+            let form = known.unwrap_or_else(|| {
+                let form = Rc::new(Form::new(model, &entries));
                 ORDERS.with(|m| {
                     let mut m = m.borrow_mut();
                     // Bounded: a fleet has a few shapes; past the bound, start again.
                     if m.len() >= 256 {
                         m.clear();
                     }
-                    m.insert(key.clone(), order.clone());
+                    m.insert(key.clone(), form.clone());
                 });
-                order
+                form
             });
             RECENT.with(|r| {
                 r.borrow_mut().add(Shape {
                     model,
                     names: key.1,
-                    order: order.clone(),
+                    form: form.clone(),
                 })
             });
-            order
+            form
         }
     };
-    Ordered { entries, order }
+    Ordered { entries, form }
 }
 
 /// Entries and the order to read them in: the vendor's, a key given twice by its last entry
 /// only. Read through the order where they are, not moved into a list of their own.
 struct Ordered<'a> {
     entries: Vec<Entry<'a>>,
-    order: std::rc::Rc<[u32]>,
+    form: Rc<Form>,
 }
 
 impl<'a> Ordered<'a> {
     fn iter(&self) -> impl Iterator<Item = &Entry<'a>> + Clone + '_ {
-        self.order
+        self.form
+            .order
             .iter()
             .filter_map(|&i| self.entries.get(i as usize))
     }
 }
 
+/// What the files of one sequence of (section, key) names have in common: the vendor order of
+/// their entries, and the bytes the direct writer writes around their values.
+struct Form {
+    /// Indices of the entries in vendor order, a key given twice by its last entry only.
+    order: Box<[u32]>,
+    /// None when a name is not ASCII (the strict check refuses such a file anyway).
+    fixed: Option<Fixed>,
+    /// Whether a file written with `fixed` passed the strict check in full.
+    proof: Cell<Proof>,
+}
+
+/// What the strict check said of the first file of a [`Form`] whose values were clean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proof {
+    Untried,
+    Passed,
+    Failed,
+}
+
+/// The bytes around the values, in vendor order: before each value, the end of the line before
+/// (CRLF), the section's header where the section changes, and the key with its `=`; after the
+/// last, its CRLF. All ASCII.
+struct Fixed {
+    bytes: Vec<u8>,
+    /// Where the bytes before each value end, in `bytes`.
+    ends: Box<[u32]>,
+}
+
+impl Form {
+    fn new(model: ModelId, entries: &[Entry<'_>]) -> Form {
+        let order: Box<[u32]> = vendor_order(model, entries).into();
+        let mut bytes = Vec::with_capacity(order.len() * 24);
+        let mut ends = Vec::with_capacity(order.len());
+        let mut current: Option<&str> = None;
+        for e in order.iter().filter_map(|&i| entries.get(i as usize)) {
+            if current.is_some() {
+                bytes.extend_from_slice(b"\r\n");
+            }
+            if current != Some(e.section) {
+                bytes.push(b'[');
+                bytes.extend_from_slice(e.section.as_bytes());
+                bytes.extend_from_slice(b"]\r\n");
+                current = Some(e.section);
+            }
+            bytes.extend_from_slice(e.key.as_bytes());
+            bytes.push(b'=');
+            ends.push(bytes.len() as u32);
+        }
+        if current.is_some() {
+            bytes.extend_from_slice(b"\r\n");
+        }
+        let fixed = (bytes.is_ascii() && ends.len() == order.len()).then(|| Fixed {
+            bytes,
+            ends: ends.into(),
+        });
+        Form {
+            order,
+            fixed,
+            proof: Cell::new(Proof::Untried),
+        }
+    }
+
+    /// Whether a file of this form whose values are clean passes the strict check once its
+    /// config_sn is in: checked in full on the first such file (`bytes`, written with the
+    /// stand-in), then known. Every line of such a file starts in the fixed bytes and ends at
+    /// the CRLF that follows its value, so its sections and keys are the first file's, and only
+    /// its config_sn differs from what the check read there.
+    fn proven(&self, model: ModelId, bytes: &[u8]) -> bool {
+        match self.proof.get() {
+            Proof::Passed => true,
+            Proof::Failed => false,
+            Proof::Untried => {
+                let filled = crate::render::fill_config_sn(bytes.to_vec(), "000000000000");
+                let passed = format::is_plain(&filled)
+                    && format::validate_config(&filled, model.vocabulary(), FileKind::Phone)
+                        .is_ok();
+                self.proof
+                    .set(if passed { Proof::Passed } else { Proof::Failed });
+                passed
+            }
+        }
+    }
+}
+
 /// A sequence of (section, key) names for a model, each name after its length (so no two
-/// sequences read the same), and its vendor order once known.
+/// sequences read the same), and its [`Form`].
 struct Shape {
     model: ModelId,
     names: Vec<u8>,
-    order: std::rc::Rc<[u32]>,
+    form: Rc<Form>,
 }
 
 impl Shape {
@@ -157,10 +245,10 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).all(|(x, y)| x == y)
 }
 
-type Orders = std::collections::HashMap<(ModelId, Vec<u8>), std::rc::Rc<[u32]>, FastHash>;
+type Orders = std::collections::HashMap<(ModelId, Vec<u8>), Rc<Form>, FastHash>;
 
 thread_local! {
-    /// The vendor order of each (model, entry shape) seen on this thread: indices into the entries.
+    /// The form of each (model, entry shape) seen on this thread.
     static ORDERS: std::cell::RefCell<Orders> = Default::default();
     /// The last shapes seen on this thread, most recent first.
     static RECENT: std::cell::RefCell<Recent<Shape>> = const { std::cell::RefCell::new(Recent::new()) };
@@ -280,6 +368,52 @@ fn latin1(text: String) -> Result<Vec<u8>, char> {
         out.extend_from_slice(&rest.as_bytes()[..ascii]);
         rest = &rest[ascii..];
     }
+}
+
+/// What [`write_default`] writes, through a form's fixed bytes: only the values are looked at.
+/// Also whether every value is clean: no CR or LF, not starting with a space (the strict check's
+/// rules for a value, so that each line ends where the form's do).
+fn write_fixed(
+    entries: &[Entry<'_>],
+    order: &[u32],
+    fixed: &Fixed,
+) -> Result<(Vec<u8>, bool), char> {
+    let values = entries.iter().map(|e| e.value.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(fixed.bytes.len() + values);
+    let mut clean = true;
+    let mut start = 0;
+    for (&i, &end) in order.iter().zip(&fixed.ends) {
+        let end = end as usize;
+        out.extend_from_slice(&fixed.bytes[start..end]);
+        start = end;
+        // The order was worked out for entries of this very sequence of names.
+        clean &= push_latin1(&mut out, &entries[i as usize].value)?;
+    }
+    out.extend_from_slice(&fixed.bytes[start..]);
+    Ok((out, clean))
+}
+
+/// Appends `value` in ISO-8859-1 (or gives the first character it cannot hold), and says whether
+/// it is clean (see [`write_fixed`]).
+fn push_latin1(out: &mut Vec<u8>, value: &str) -> Result<bool, char> {
+    let b = value.as_bytes();
+    let (mut breaks, mut high) = (false, false);
+    for &c in b {
+        breaks |= (c == b'\r') | (c == b'\n');
+        high |= c >= 0x80;
+    }
+    if high {
+        for c in value.chars() {
+            let code = c as u32;
+            if code > 0xFF {
+                return Err(c);
+            }
+            out.push(code as u8);
+        }
+    } else {
+        out.extend_from_slice(b);
+    }
+    Ok(!breaks && b.first() != Some(&b' '))
 }
 
 /// How many bytes `b` starts with that are ASCII: whole words skipped while no high bit is set.
@@ -731,7 +865,11 @@ fn network_entries<'a>(e: &mut Vec<Entry<'a>>, scope: &'a Scope) {
 }
 
 /// Renders a phone's file, config_sn as [`CONFIG_SN_SENTINEL`].
-pub(super) fn render_phone(input: PhoneInput<'_>) -> Result<Vec<u8>, String> {
+///
+/// With the default template, the file is written through its entries' [`Form`], and is
+/// proven (see [`PhoneBody`]) when its values are clean and the form's first such file passed
+/// the strict check in full.
+pub(super) fn render_phone(input: PhoneInput<'_>) -> Result<PhoneBody, String> {
     let PhoneInput {
         templates,
         site,
@@ -740,7 +878,9 @@ pub(super) fn render_phone(input: PhoneInput<'_>) -> Result<Vec<u8>, String> {
         secrets,
     } = input;
     let entries = phone_entries(site, files, phone, secrets);
-    let encoded = if templates.overridden.contains(PHONE_TEMPLATE) {
+    let unencodable =
+        |c: char| format!("phone {}: `{c}` cannot be encoded in ISO-8859-1", phone.mac);
+    if templates.overridden.contains(PHONE_TEMPLATE) {
         let text = templates.render(
             PHONE_TEMPLATE,
             context! {
@@ -750,11 +890,21 @@ pub(super) fn render_phone(input: PhoneInput<'_>) -> Result<Vec<u8>, String> {
                 site => crate::render::site_ctx(site),
             },
         )?;
-        format::encode(&text)
-    } else {
-        write_default(entries.iter())
+        return Ok(PhoneBody {
+            bytes: format::encode(&text).map_err(unencodable)?,
+            proven: false,
+        });
+    }
+    let form = &entries.form;
+    let Some(fixed) = &form.fixed else {
+        return Ok(PhoneBody {
+            bytes: write_default(entries.iter()).map_err(unencodable)?,
+            proven: false,
+        });
     };
-    encoded.map_err(|c| format!("phone {}: `{c}` cannot be encoded in ISO-8859-1", phone.mac))
+    let (bytes, clean) = write_fixed(&entries.entries, &form.order, fixed).map_err(unencodable)?;
+    let proven = clean && form.proven(phone.model, &bytes);
+    Ok(PhoneBody { bytes, proven })
 }
 
 /// The template of a phone's own file.
@@ -869,7 +1019,7 @@ mod tests {
         let shape = Shape {
             model: ModelId::ST2030,
             names: Shape::names(&one),
-            order: std::rc::Rc::from([0u32]),
+            form: Rc::new(Form::new(ModelId::ST2030, &one)),
         };
         assert!(shape.is(&one));
         assert!(!shape.is(&two));
@@ -938,6 +1088,97 @@ mod tests {
         assert_eq!(
             write_default([entry("sip", "DisplayName1", "☎")].iter()),
             Err('☎')
+        );
+    }
+
+    /// Random entries: names the vocabularies know, one given twice, a section none knows, and
+    /// values of the pieces the strict check looks at (line breaks, a leading space, `=`, a
+    /// section header, Latin-1 letters, a character Latin-1 cannot hold).
+    fn random_entries(next: &mut impl FnMut(usize) -> usize) -> Vec<Entry<'static>> {
+        const NAMES: [(&str, &str); 7] = [
+            ("ntp", "NtpZoneNum"),
+            ("sip", "TEL1Number"),
+            ("sip", "DisplayName1"),
+            ("ipp", "LanguageType"),
+            ("sys", "FeatureKeyExt01"),
+            ("sip", "TEL1Number"),
+            ("zzz", "Unknown"),
+        ];
+        const PIECES: [&str; 12] = [
+            "", "a", "1001", " ", "\r", "\n", "\r\n", "é", "☎", "=", "[x]", "abcdefgh",
+        ];
+        let mut entries: Vec<Entry> = (0..next(6))
+            .map(|_| {
+                let (section, key) = NAMES[next(NAMES.len())];
+                let value: String = (0..next(4)).map(|_| PIECES[next(PIECES.len())]).collect();
+                entry(section, key, value)
+            })
+            .collect();
+        if next(4) > 0 {
+            entries.push(entry("sys", "config_sn", CONFIG_SN_SENTINEL));
+        }
+        entries
+    }
+
+    #[test]
+    fn the_fixed_bytes_write_what_the_direct_writer_writes() {
+        let mut next = crate::test_rng::below();
+        for _ in 0..20_000 {
+            let ordered = in_vendor_order(ModelId::ST2030, random_entries(&mut next));
+            let fixed = ordered.form.fixed.as_ref().expect("ASCII names");
+            let direct = write_default(ordered.iter());
+            let through = write_fixed(&ordered.entries, &ordered.form.order, fixed);
+            assert_eq!(
+                through.as_ref().map(|(bytes, _)| bytes),
+                direct.as_ref(),
+                "{:?}",
+                ordered.entries
+            );
+            if let Ok((_, clean)) = through {
+                let values_clean = ordered
+                    .iter()
+                    .all(|e| !e.value.contains(['\r', '\n']) && !e.value.starts_with(' '));
+                assert_eq!(clean, values_clean, "{:?}", ordered.entries);
+            }
+        }
+        let not_ascii = [entry("sip", "Nämé", "1")];
+        assert!(in_vendor_order(ModelId::ST2030, not_ascii.to_vec())
+            .form
+            .fixed
+            .is_none());
+    }
+
+    #[test]
+    fn a_file_is_proven_only_when_the_strict_check_passes_it() {
+        // Forms come back with other values: the first clean file of each proves it or not, and
+        // every file called proven must pass the full check with any number in place.
+        let mut next = crate::test_rng::below();
+        let (mut proven, mut refused) = (0, 0);
+        for round in 0..20_000 {
+            let model = [ModelId::ST2030, ModelId::ST2022, ModelId::TB30][next(3)];
+            let ordered = in_vendor_order(model, random_entries(&mut next));
+            let fixed = ordered.form.fixed.as_ref().expect("ASCII names");
+            let Ok((bytes, clean)) = write_fixed(&ordered.entries, &ordered.form.order, fixed)
+            else {
+                continue;
+            };
+            let sn = format!("{:012}", round * 7919);
+            let full = format::validate_config(
+                &crate::render::fill_config_sn(bytes.clone(), &sn),
+                model.vocabulary(),
+                FileKind::Phone,
+            );
+            if clean && ordered.form.proven(model, &bytes) {
+                proven += 1;
+                assert_eq!(full, Ok(()), "{model} {:?}", ordered.entries);
+            } else if clean {
+                refused += 1;
+                assert!(full.is_err(), "{model} {:?}", ordered.entries);
+            }
+        }
+        assert!(
+            proven > 1000 && refused > 1000,
+            "{proven} proven, {refused} refused"
         );
     }
 }
