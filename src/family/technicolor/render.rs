@@ -141,7 +141,7 @@ impl Form {
             if current.is_some() {
                 bytes.extend_from_slice(b"\r\n");
             }
-            if current != Some(e.section) {
+            if !same_section(current, e.section) {
                 bytes.push(b'[');
                 bytes.extend_from_slice(e.section.as_bytes());
                 bytes.extend_from_slice(b"]\r\n");
@@ -188,22 +188,38 @@ impl Form {
 }
 
 /// A sequence of (section, key) names for a model, each name after its length (so no two
-/// sequences read the same), and its [`Form`].
+/// sequences read the same), a section the same as the entry before's as [`SAME_SECTION`] alone
+/// (entries come in runs of a section), and its [`Form`].
 struct Shape {
     model: ModelId,
     names: Vec<u8>,
     form: Rc<Form>,
 }
 
+/// Stands for a section's length where the entry before has the same section.
+const SAME_SECTION: u32 = u32::MAX;
+
+/// Whether `section` is the section of the entry before (`before`): the same text in memory is
+/// the same section without comparing bytes.
+fn same_section(before: Option<&str>, section: &str) -> bool {
+    before.is_some_and(|b| std::ptr::eq(b, section) || same(b.as_bytes(), section.as_bytes()))
+}
+
 impl Shape {
     /// The names of `entries`, each after its length.
     fn names(entries: &[Entry<'_>]) -> Vec<u8> {
         let mut names = Vec::with_capacity(entries.len() * 24);
+        let mut before = None;
         for e in entries {
-            for name in [e.section, e.key] {
-                names.extend_from_slice(&(name.len() as u32).to_le_bytes());
-                names.extend_from_slice(name.as_bytes());
+            if same_section(before, e.section) {
+                names.extend_from_slice(&SAME_SECTION.to_le_bytes());
+            } else {
+                names.extend_from_slice(&(e.section.len() as u32).to_le_bytes());
+                names.extend_from_slice(e.section.as_bytes());
             }
+            before = Some(e.section);
+            names.extend_from_slice(&(e.key.len() as u32).to_le_bytes());
+            names.extend_from_slice(e.key.as_bytes());
         }
         names
     }
@@ -211,17 +227,37 @@ impl Shape {
     /// Whether `entries` have this sequence of names, compared where they are.
     fn is(&self, entries: &[Entry<'_>]) -> bool {
         let mut rest = self.names.as_slice();
+        let mut before = None;
         for e in entries {
-            for name in [e.section, e.key] {
-                let Some((len, after)) = rest.split_first_chunk::<4>() else {
+            let Some((len, after)) = rest.split_first_chunk::<4>() else {
+                return false;
+            };
+            let len = u32::from_le_bytes(*len);
+            if same_section(before, e.section) {
+                if len != SAME_SECTION {
                     return false;
-                };
-                let n = u32::from_le_bytes(*len) as usize;
-                if n != name.len() || !after.get(..n).is_some_and(|a| same(a, name.as_bytes())) {
+                }
+                rest = after;
+            } else {
+                let n = len as usize;
+                if n != e.section.len()
+                    || !after
+                        .get(..n)
+                        .is_some_and(|a| same(a, e.section.as_bytes()))
+                {
                     return false;
                 }
                 rest = &after[n..];
             }
+            before = Some(e.section);
+            let Some((len, after)) = rest.split_first_chunk::<4>() else {
+                return false;
+            };
+            let n = u32::from_le_bytes(*len) as usize;
+            if n != e.key.len() || !after.get(..n).is_some_and(|a| same(a, e.key.as_bytes())) {
+                return false;
+            }
+            rest = &after[n..];
         }
         rest.is_empty()
     }
@@ -323,12 +359,7 @@ fn write_default<'b, 'a: 'b>(
     let mut out = String::with_capacity(size);
     let mut current: Option<&str> = None;
     for e in entries {
-        // Sections are mostly the same few names: the same text in memory is the same section
-        // without comparing bytes.
-        let same_section = current.is_some_and(|c| {
-            std::ptr::eq(c, e.section) || same(c.as_bytes(), e.section.as_bytes())
-        });
-        if !same_section {
+        if !same_section(current, e.section) {
             out.push('[');
             out.push_str(e.section);
             out.push_str("]\r\n");
@@ -397,12 +428,15 @@ fn write_fixed(
 /// it is clean (see [`write_fixed`]).
 fn push_latin1(out: &mut Vec<u8>, value: &str) -> Result<bool, char> {
     let b = value.as_bytes();
-    let (mut breaks, mut high) = (false, false);
-    for &c in b {
-        breaks |= (c == b'\r') | (c == b'\n');
-        high |= c >= 0x80;
+    let leading_space = b.first() == Some(&b' ');
+    // Most values are printable ASCII, found a word at a time: copied as they are.
+    let p = words::skip_words(b, 0, |w| words::has_below(w, b' ') | (w & words::HIGH));
+    if b[p..].iter().all(|&c| (b' '..0x80).contains(&c)) {
+        out.extend_from_slice(b);
+        return Ok(!leading_space);
     }
-    if high {
+    let breaks = b.iter().any(|&c| c == b'\r' || c == b'\n');
+    if !b.is_ascii() {
         for c in value.chars() {
             let code = c as u32;
             if code > 0xFF {
@@ -413,7 +447,7 @@ fn push_latin1(out: &mut Vec<u8>, value: &str) -> Result<bool, char> {
     } else {
         out.extend_from_slice(b);
     }
-    Ok(!breaks && b.first() != Some(&b' '))
+    Ok(!breaks && !leading_space)
 }
 
 /// How many bytes `b` starts with that are ASCII: whole words skipped while no high bit is set.
