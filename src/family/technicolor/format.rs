@@ -146,8 +146,9 @@ thread_local! {
         const { std::cell::RefCell::new(Recent::new()) };
 }
 
-/// Whether every line of the file is a clean `[section]` or `Key=Value` line (see
-/// [`plain_shape`]).
+/// Whether every line of the file is a clean `[section]` or `Key=Value` line under a section,
+/// ending with CRLF, with an ASCII key, no space around `=`, and no other CR or LF: the files
+/// whose shape the strict check compares once per shape.
 pub fn is_plain(bytes: &[u8]) -> bool {
     plain_shape(bytes).is_some()
 }
