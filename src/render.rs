@@ -456,7 +456,8 @@ pub fn render_phone_filled(
     let PhoneBody { bytes, proven } = phone_body(templates, site, files, phone, secrets)?;
     let digest = body_digest(files, &bytes);
     let (filled, sn_at) = fill_config_sn_at(bytes, sn);
-    // A proven file is checked in full but for its number (see `PhoneBody`).
+    // A proven file (see `PhoneBody`) leaves only its number to check: the stand-in's length,
+    // in ASCII digits.
     let sn_digits = sn.len() == CONFIG_SN_SENTINEL.len() && sn.bytes().all(|b| b.is_ascii_digit());
     if !(proven && sn_digits) {
         check_phone_file(templates, phone, &filled)?;
