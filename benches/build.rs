@@ -228,8 +228,9 @@ fn measure(cmd: &mut Command) -> (f64, f64, f64) {
 
 /// [`measure`]; `peak_used`: warn when the peak cannot be told from this process's own memory.
 fn measure_with(cmd: &mut Command, peak_used: bool) -> (f64, f64, f64) {
-    // Linux counts what this process holds when it starts the child into the child's peak.
-    let own = own_rss_mib();
+    // Linux counts this process's memory into the child's peak: the child starts in this
+    // process's address space (vfork) and takes its high-water mark, not only what it holds now.
+    let own = own_peak_mib();
     let t = Instant::now();
     let mut child = cmd.spawn().expect("spawn");
     let pid = child.id() as libc::pid_t;
@@ -255,13 +256,13 @@ fn measure_with(cmd: &mut Command, peak_used: bool) -> (f64, f64, f64) {
     (secs, peak, cpu)
 }
 
-/// This process's resident memory, in MiB (0 where /proc does not say).
-fn own_rss_mib() -> f64 {
+/// This process's peak resident memory so far, in MiB (0 where /proc does not say).
+fn own_peak_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix("VmHWM:"))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
