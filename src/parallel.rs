@@ -31,6 +31,48 @@ pub fn in_chunks<T: Sync, R: Send>(
     })
 }
 
+/// Runs `work(offset, part)` over contiguous parts of `items`, about `per_thread` parts for each
+/// of `threads` threads, and returns the results in the parts' order; `offset` is the part's first
+/// index in `items`. Each thread takes the next part when it is done with one, so a thread that
+/// gets slower parts, or less of a core, does fewer of them, and the threads finish within a
+/// part of each other (with one part per thread, the one left behind holds up the stage). A
+/// panic in a worker is raised again here.
+pub fn in_parts<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    per_thread: usize,
+    work: impl Fn(usize, &[T]) -> R + Sync,
+) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = threads.max(1);
+    let size = items.len().div_ceil(threads * per_thread.max(1)).max(1);
+    let parts: Vec<&[T]> = items.chunks(size).collect();
+    let next = AtomicUsize::new(0);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let (work, parts, next) = (&work, &parts, &next);
+        let handles: Vec<_> = (0..threads.min(parts.len()))
+            .map(|_| {
+                scope.spawn(move || {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(part) = parts.get(i) else {
+                            return mine;
+                        };
+                        mine.push((i, work(i * size, part)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    done.sort_unstable_by_key(|&(i, _)| i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
 /// Runs `work` on each of `items` from `threads` threads of `scope`, ahead of the consumer, and
 /// yields the results in the items' order: the consumer works on one item while the next ones are
 /// being prepared. At most `ahead` items are in flight (taken up and not yet yielded), which
@@ -133,6 +175,28 @@ mod tests {
             assert_eq!(parts.concat(), items);
         }
         assert!(super::in_chunks(&[] as &[u32], 4, |_, p| p.len()).is_empty());
+    }
+
+    #[test]
+    fn parts_cover_the_items_in_order_whichever_thread_takes_them() {
+        let items: Vec<u32> = (0..1003).collect();
+        for (threads, per_thread) in [(1, 1), (2, 1), (2, 16), (3, 7), (8, 4), (200, 16)] {
+            let parts = super::in_parts(&items, threads, per_thread, |offset, part| {
+                assert_eq!(part[0] as usize, offset);
+                // Some parts take longer, so that later parts finish first now and then.
+                if offset % 3 == 0 {
+                    std::thread::sleep(std::time::Duration::from_micros(300));
+                }
+                part.to_vec()
+            });
+            assert_eq!(
+                parts.concat(),
+                items,
+                "{threads} threads, {per_thread} a thread"
+            );
+            assert!(parts.len() <= threads * per_thread && parts.len() >= threads.min(1003));
+        }
+        assert!(super::in_parts(&[] as &[u32], 4, 8, |_, p| p.len()).is_empty());
     }
 
     #[test]

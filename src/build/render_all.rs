@@ -146,9 +146,11 @@ pub fn render_all_into(
         )
     });
     type Part = (Vec<PhoneFile>, Vec<Option<Key>>, Vec<bool>, usize);
-    let results = parallel::in_chunks(
+    // Many parts a thread: the threads finish together (see `in_parts`).
+    let results = parallel::in_parts(
         &inv.phones,
         parallel::cores(),
+        16,
         |_, phones| -> std::result::Result<Part, String> {
             let mut out = Vec::with_capacity(phones.len());
             let mut part_keys = Vec::new();
