@@ -40,18 +40,43 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Option<T> {
 /// but `\n`. Tabs, carriage returns, DEL, the C1 controls (NEL among them), the no-break space,
 /// LS and PS, the byte order mark and the noncharacters U+FFFE and U+FFFF give way.
 fn plain_chars(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let ascii_ok = |b: u8| b == b'\n' || (0x20..0x7f).contains(&b);
-    if bytes.iter().all(|&b| ascii_ok(b)) {
-        return true;
-    }
-    text.chars().all(|c| match c {
+    // `\n`, or 0x20 to 0x7e. Without a branch, so that a block's test runs many bytes wide.
+    let ascii_ok = |b: u8| (b == b'\n') | (b.wrapping_sub(0x20) < 0x5f);
+    let char_ok = |c: char| match c {
         c if c.is_ascii() => ascii_ok(c as u8),
         '\u{80}'..='\u{a0}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}' => {
             false
         }
         _ => true,
-    })
+    };
+    // The ASCII runs (most of a file: a name with an accent is not all of it) are passed over 64
+    // bytes at a time, and only the characters between them decoded.
+    let mut rest = text;
+    loop {
+        let bytes = rest.as_bytes();
+        let mut n = 0;
+        while let Some(block) = bytes.get(n..n + 64) {
+            if block
+                .iter()
+                .fold(0u8, |bad, &b| bad | u8::from(!ascii_ok(b)))
+                != 0
+            {
+                break;
+            }
+            n += 64;
+        }
+        n += bytes[n..]
+            .iter()
+            .position(|&b| !ascii_ok(b))
+            .unwrap_or(bytes.len() - n);
+        // A character boundary: every byte before it is ASCII.
+        let mut chars = rest[n..].chars();
+        match chars.next() {
+            None => return true,
+            Some(c) if char_ok(c) => rest = chars.as_str(),
+            Some(_) => return false,
+        }
+    }
 }
 
 /// A value as read: scalars keep their text for `deserialize_str`, which serde_yaml answers with
@@ -84,7 +109,14 @@ impl<'a> Parser<'a> {
     /// The text's lines with content; None for a document marker or a directive.
     fn new(text: &'a str) -> Option<Parser<'a>> {
         let mut lines = Vec::with_capacity(text.len() / 16);
-        for raw in text.split('\n') {
+        // The lines' ends found by memchr's vector search (`str::split` looks for each on its
+        // own, and a phones file's lines are short).
+        let mut start = 0;
+        let ends = memchr::memchr_iter(b'\n', text.as_bytes()).chain([text.len()]);
+        for end in ends {
+            // Both ends are at a `\n` or the text's end: character boundaries.
+            let raw = &text[start..end];
+            start = end + 1;
             let body = raw.trim_start_matches(' ');
             if body.is_empty() || body.starts_with('#') {
                 continue;

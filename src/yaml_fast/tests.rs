@@ -383,3 +383,35 @@ fn agrees_with_serde_yaml_on_generated_documents() {
     eprintln!("read {read} of {runs}");
     assert!(read > runs / 10, "{read}");
 }
+
+#[test]
+fn the_characters_test_passes_over_ascii_runs_and_agrees_with_one_character_at_a_time() {
+    // What each character alone answers, as the test did before it passed over ASCII runs.
+    let one = |c: char| match c {
+        '\n' => true,
+        c if c.is_ascii() => (' '..='~').contains(&c),
+        '\u{80}'..='\u{a0}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}' => {
+            false
+        }
+        _ => true,
+    };
+    // Runs of ASCII around the 64-byte block, and every kind of character the test looks at.
+    let pieces = [
+        "a", "\n", "é", "\t", "\r", "\u{7f}", "\u{85}", "\u{a0}", "\u{2028}", "\u{feff}", "☎", "𝄞",
+        "~", " ", "\u{1f}",
+    ];
+    let mut below = crate::test_rng::below();
+    for _ in 0..20_000 {
+        let text: String = (0..below(8))
+            .map(|_| {
+                let p = pieces[below(pieces.len())];
+                if below(3) == 0 {
+                    "x".repeat(below(140)) + p
+                } else {
+                    p.to_string()
+                }
+            })
+            .collect();
+        assert_eq!(super::plain_chars(&text), text.chars().all(one), "{text:?}");
+    }
+}
