@@ -1,6 +1,7 @@
 //! The Technicolor family's files: the entry point, the common file (merged over the vendor's
 //! own when the firmware set gives one), and each phone's file, in the vendor's key order,
-//! ISO-8859-1 with CRLF. Every file written is read back by the strict checker (`format.rs`).
+//! ISO-8859-1 with CRLF. Every file written passes the strict checker (`format.rs`): read back in
+//! full, or, for a phone file written through a [`Form`] whose first file was, by its values.
 
 use std::borrow::Cow;
 use std::cell::Cell;
