@@ -10,6 +10,7 @@
 
 mod agent;
 mod boot;
+mod form;
 pub mod format;
 pub mod keys;
 mod render;
